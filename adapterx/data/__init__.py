@@ -1,0 +1,1 @@
+"""Data: example types, readers of the official formats, sources and synthetic data."""

@@ -1,0 +1,155 @@
+"""Low-level text input shared by the readers: strict UTF-8 decoding, lines, TSV rows, JSON and JSON lines.
+
+Every problem becomes a :class:`DataError` whose message starts with ``path:line:`` and ends with the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import DataError
+
+PathArg = str | PathLike[str]
+
+
+def read_text(path: PathArg) -> str:
+    """The whole file as text: UTF-8 (a leading BOM is dropped), line ends untouched.
+
+    Raises :class:`DataError` when the file is missing, empty (or only whitespace) or not valid UTF-8.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file; check the path (or the data directory).") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: is a directory, expected a data file.") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot be read ({exc.strerror}).") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{p}:{line}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise DataError(f"{p}: the file is empty; expected data (re-download or check the path).")
+    return text
+
+
+def read_lines(path: PathArg) -> list[str]:
+    """The file's lines without their line ends (``\\n`` or ``\\r\\n``). A final line end adds no empty line.
+
+    Splits on ``\\n`` only: ``str.splitlines`` would also split on U+2028, U+0085 and other characters that occur
+    inside real sentences (Wikipedia text in PAN-X, MLQA).
+    """
+    text = read_text(path)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def numbered_lines(path: PathArg) -> Iterator[tuple[int, str]]:
+    """``(1-based line number, line)`` for every line of the file."""
+    return enumerate(read_lines(path), start=1)
+
+
+def _csv_quoted(lines: list[tuple[int, str]]) -> bool:
+    """Whether quotes in these TSV lines follow CSV quoting (as Python's ``csv.writer`` writes them).
+
+    XTREME writes its XNLI/PAWS-X TSVs with ``csv.writer(delimiter='\\t')``: fields holding a ``"`` are quoted
+    and inner quotes doubled (``"a ""b"" c"``). Raw corpora (GLUE MNLI, original PAWS-X) contain literal quotes
+    that are not CSV quoting (``"Angel Eyes" is a song``). A file counts as CSV-quoted when every line that holds
+    a quote parses under strict CSV rules; one line that does not means the quotes are literal text.
+    """
+    quoted = [line for _, line in lines if '"' in line]
+    if not quoted:
+        return False
+    try:
+        for line in quoted:
+            next(csv.reader([line], delimiter="\t", strict=True))
+    except csv.Error:
+        return False
+    return True
+
+
+def tsv_rows(path: PathArg) -> list[tuple[int, list[str]]]:
+    """Non-blank lines of a tab-separated file as ``(line number, fields)``.
+
+    CRLF and a BOM are handled by :func:`read_lines`; CSV quoting is decoded when the whole file uses it
+    (see :func:`_csv_quoted`), otherwise fields are taken literally (``QUOTE_NONE``, as GLUE's readers do).
+    """
+    lines = [(n, line) for n, line in numbered_lines(path) if line.strip()]
+    if _csv_quoted(lines):
+        return [(n, next(csv.reader([line], delimiter="\t", strict=True))) for n, line in lines]
+    return [(n, line.split("\t")) for n, line in lines]
+
+
+def find_header(
+    fields: list[str], columns: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> dict[str, int] | None:
+    """If ``fields`` is a header row, map each wanted column to its index.
+
+    ``columns`` maps our name to the accepted header names (first match wins); the row is a header when all
+    ``required`` names are found. Matching ignores case and surrounding spaces.
+    """
+    names = [f.strip().lower() for f in fields]
+    found: dict[str, int] = {}
+    for ours, aliases in columns.items():
+        for alias in aliases:
+            if alias in names:
+                found[ours] = names.index(alias)
+                break
+    if all(name in found for name in required):
+        return found
+    return None
+
+
+def read_json(path: PathArg) -> Any:
+    """Parse a JSON file; a syntax error becomes ``path:line:column`` with the parser's message."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}); fix or re-download the file.") from None
+
+
+def read_jsonl(path: PathArg) -> list[tuple[int, dict[str, Any]]]:
+    """JSON lines: one object per non-blank line, as ``(line number, object)``."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for n, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}:{n}: invalid JSON at column {exc.colno} ({exc.msg}); each line must be one JSON object."
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{n}: expected a JSON object per line, found {type(obj).__name__}.")
+        out.append((n, obj))
+    if not out:
+        raise DataError(f"{path}: no JSON lines found; the file holds only blank lines.")
+    return out
+
+
+def looks_like_jsonl(path: PathArg) -> bool:
+    """Whether the first non-blank character of the file opens a JSON object (cheap format sniffing)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False  # the reader's read_text reports the problem with the path
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"{")

@@ -1,0 +1,200 @@
+"""Where a task's examples come from, in this order of precedence:
+
+1. explicit files (``--train-file``, ``--eval-file LANG=PATH``, or ``--data FILE`` for an intermediate task);
+2. ``--data-dir DIR`` laid out like XTREME's ``download/`` folder (:mod:`adapterx.data.layout`);
+3. the task's Hugging Face ``datasets`` id (the default);
+4. ``synthetic``: generated in-process (the default with ``--model tiny``).
+
+Every loader returns the examples and a :class:`Provenance` that the run records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import ConfigError, DataError
+
+SYNTHETIC = "synthetic"
+HF = "hf"
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The user's data choices for one command."""
+
+    data: str | None = None  # "synthetic", "hf", a file, or a folder (XTREME layout); None = default
+    data_dir: Path | None = None  # XTREME-style folder for evaluation languages
+    train_file: Path | None = None
+    dev_file: Path | None = None
+    eval_files: tuple[tuple[str, Path], ...] = ()  # (lang, path)
+    default_synthetic: bool = False  # --model tiny: synthetic unless the user names data
+
+
+@dataclass(frozen=True)
+class Provenance:
+    source: str  # "synthetic", "hf:<id>[/<config>]:<split>", "file:<path>", "dir:<path>"
+    size: int
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
+    """Read one file in the task's official format (chosen by task and file suffix)."""
+    from adapterx.data import readers
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = "".join(path.suffixes[-1:]).lower()
+    kind = task.kind
+    if kind == "span_qa":
+        return readers.read_squad(path)
+    if kind == "multiple_choice":
+        return readers.read_copa(path)
+    if kind == "tagging":
+        return readers.read_conllu(path, lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
+    if kind == "regression":
+        if task.name in ("sickr",) or task.name.startswith("sts1"):
+            from adapterx.data import sts_readers
+
+            return sts_readers.read_any(path)
+        return readers.read_stsb(path)
+    if kind == "classification":
+        if task.name == "pawsx" or task.name == "qqp":
+            return readers.read_pawsx(path)
+        if task.name in ("mnli", "anli") and suffix == ".tsv":
+            return readers.read_mnli(path)
+        return readers.read_xnli(path, lang=lang)
+    raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
+
+
+def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0) -> tuple[list, Provenance]:  # noqa: ANN001
+    """Examples of ``task`` for one split and language, from the first source that the options name."""
+    explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
+    if split not in ("train", "dev"):
+        explicit = dict(opts.eval_files).get(lang)
+    if explicit is not None:
+        return _checked(read_task_file(task, explicit, lang), task, f"file:{explicit}", explicit)
+    data = opts.data
+    if data is None:
+        data = SYNTHETIC if opts.default_synthetic else HF
+    if data == SYNTHETIC:
+        from adapterx.data import synthetic
+
+        if task.synthetic is None:
+            raise DataError(f"task {task.name} has no synthetic stand-in")
+        extra = {"n_choices": task.num_choices} if task.kind == "multiple_choice" else {}
+        if task.kind == "classification" and task.synthetic.generator == "nli":
+            extra = {"labels": task.labels}
+        ex = synthetic.generate(task.synthetic, lang, split, seed=synthetic_seed, **extra)
+        return ex, Provenance(SYNTHETIC, len(ex))
+    if data == HF:
+        return _load_hf(task, split, lang)
+    path = Path(data)
+    if path.is_dir() or (split not in ("train", "dev") and opts.data_dir is not None):
+        folder = opts.data_dir if (split not in ("train", "dev") and opts.data_dir is not None) else path
+        return _load_dir(task, split, lang, folder)
+    if path.is_file():
+        if split == "dev" and opts.dev_file is None:
+            sibling = _dev_sibling(path)
+            if sibling is None:
+                raise DataError(f"{path}: found no dev file beside it (e.g. *-dev.csv, dev.tsv); pass --dev-file")
+            path = sibling
+        return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
+    raise DataError(f"--data {data}: not 'synthetic', 'hf', a file or a folder")
+
+
+def _dev_sibling(train: Path) -> Path | None:
+    """The dev file that sits beside a train file: stsb-en-train.csv -> stsb-en-dev.csv, train.tsv -> dev.tsv."""
+    name = train.name
+    for a, b in (("train", "dev"), ("train", "validation")):
+        if a in name:
+            cand = train.with_name(name.replace(a, b))
+            if cand.is_file():
+                return cand
+    return None
+
+
+def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Provenance]:  # noqa: ANN001
+    if not examples:
+        raise DataError(f"{path}: no examples in this file")
+    return examples, Provenance(source, len(examples))
+
+
+def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001
+    from adapterx.data import layout
+
+    if task.layout is None:
+        raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
+    examples = layout.read_split(task.layout, Path(folder), split, lang)
+    return _checked(examples, task, f"dir:{folder}", Path(folder))
+
+
+def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # noqa: ANN001
+    """Languages the options can provide for ``split``: files in --data-dir, explicit --eval-file, or the task's list."""
+    if opts.eval_files and split not in ("train", "dev"):
+        return [lang for lang, _ in opts.eval_files]
+    folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
+    if folder is not None:
+        from adapterx.data import layout
+
+        if task.layout is None:
+            raise DataError(f"task {task.name} has no XTREME-style folder layout")
+        found = layout.find_split_files(task.layout, Path(folder), split)
+        if not found:
+            raise DataError(f"{folder}: no {task.name} {split} files found (expected the XTREME download layout)")
+        return sorted(found)
+    return list(task.languages)
+
+
+def _load_hf(task, split: str, lang: str) -> tuple[list, Provenance]:  # noqa: ANN001
+    sources = task.hf if isinstance(task.hf, tuple) else (task.hf,) if task.hf else ()
+    if not sources:
+        raise DataError(
+            f"task {task.name} has no Hugging Face data set{': ' + task.notes if task.notes else ''}; "
+            "pass --data FILE|DIR, or --data synthetic"
+        )
+    out: list = []
+    names = []
+    for src in sources:
+        if split not in src.splits and split not in src.overrides:
+            continue
+        path, config = src.overrides.get(split, (src.path, src.config))
+        hf_split = src.splits.get(split, split)
+        if split in src.overrides and split == "dev":
+            hf_split = "validation"
+        config = _fill(config, lang) if config else None
+        try:
+            import datasets
+
+            ds = datasets.load_dataset(path, config, split=hf_split)
+        except Exception as exc:  # offline, unknown config, network: one clear line for the user
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(
+                f"cannot load {task.name} {split} from the Hugging Face data set {path}"
+                f"{'/' + config if config else ''} ({first}). Offline? Pass --data-dir DIR, --data FILE or --data synthetic"
+            ) from None
+        prefix = _lang_name(lang).lower() + "-" if src.lang_prefix_ids else None
+        for i, row in enumerate(ds):
+            if prefix and not str(row.get("id", "")).startswith(prefix):
+                continue
+            ex = src.row(row, i)
+            if ex is not None:
+                out.append(ex)
+        names.append(f"hf:{path}{'/' + config if config else ''}:{hf_split}")
+    if not out:
+        raise DataError(f"{task.name} {split} ({lang}): the Hugging Face data set returned no examples")
+    return out, Provenance("+".join(names), len(out))
+
+
+def _lang_name(code: str) -> str:
+    from adapterx.languages import get_language
+
+    return get_language(code).name
+
+
+def _fill(config: str, lang: str) -> str:
+    return config.format(lang=lang, langname=_lang_name(lang))

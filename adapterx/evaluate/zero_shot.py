@@ -1,0 +1,144 @@
+"""Prediction and zero-shot evaluation over languages.
+
+Inference runs in ``torch.inference_mode`` over *length-grouped* batches: features are sorted by length and padded
+only to the longest in their batch, so a batch of short sentences does not pay for one long one (XNLI dev sentences
+average about a third of the 128-token window).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapterx.tasks.kinds import Features, ops_for
+
+
+def predict(
+    module,  # noqa: ANN001 - adapterx.methods.Module
+    task,  # noqa: ANN001
+    examples: list,
+    tokenizer,  # noqa: ANN001
+    max_length: int = 128,
+    doc_stride: int = 64,
+    batch_size: int = 32,
+    device: str | None = None,
+    bf16: bool = False,
+    features: Features | None = None,
+) -> list[Any]:
+    """One prediction per example, in example order."""
+    import torch
+
+    from adapterx.train import autocast, pick_device
+
+    ops = ops_for(task.kind)
+    feats = features or ops.featurize(task, examples, tokenizer, max_length, doc_stride, train=False)
+    device = pick_device(device)
+    model = module.model.to(device)
+    model.eval()
+    order = sorted(range(len(feats)), key=lambda i: _length(feats.items[i]))
+    kept: list[Any] = [None] * len(feats)
+    with torch.inference_mode():
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            items = [{k: v for k, v in feats.items[i].items() if k in ("input_ids", "attention_mask")} for i in idx]
+            batch = {k: v.to(device) for k, v in ops.collate(items, tokenizer.pad_token_id).items()}
+            with autocast(device, bf16):
+                out = model(**batch)
+            for i, k in zip(idx, ops.outputs(out)):
+                kept[i] = k
+    return ops.decode(task, kept, feats, examples)
+
+
+def _length(item: dict[str, Any]) -> int:
+    ids = item["input_ids"]
+    return sum(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+@dataclass
+class LanguageResult:
+    scores: dict[str, float]
+    stats: list[dict[str, float]]
+    predictions: list[Any]
+    ids: list[str]
+    n: int
+
+
+@dataclass
+class EvalReport:
+    """Per-language results of one task, convertible to the ``--json`` object of ``adapterx eval``."""
+
+    task: str
+    metric: str
+    metric_kind: str
+    langs: dict[str, LanguageResult] = field(default_factory=dict)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def headline(self) -> dict[str, float]:
+        return {lang: r.scores[self.metric] for lang, r in self.langs.items()}
+
+    def to_json(self, threshold: int = 2) -> dict[str, Any]:
+        from adapterx.languages import averages
+
+        avg = averages(self.headline(), threshold=threshold)
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "scores": {lang: {k: round(v, 4) for k, v in r.scores.items()} for lang, r in self.langs.items()},
+            "average": _r(avg.get("average")),
+            "low_resource_average": _r(avg.get("low_resource_average")),
+            "high_resource_average": _r(avg.get("high_resource_average")),
+            "n_examples": {lang: r.n for lang, r in self.langs.items()},
+            **({"notes": self.notes} if self.notes else {}),
+        }
+
+    def per_example(self) -> dict[str, list[dict[str, float]]]:
+        return {lang: r.stats for lang, r in self.langs.items()}
+
+    def save_predictions(self, folder: Path) -> Path:
+        """Write ``folder/<task>/<lang>.jsonl``: one ``{"id", "prediction"}`` line per example."""
+        out = Path(folder) / self.task
+        out.mkdir(parents=True, exist_ok=True)
+        for lang, r in self.langs.items():
+            tmp = out / f".{lang}.jsonl.tmp"
+            with tmp.open("w", encoding="utf-8") as f:
+                for ex_id, pred in zip(r.ids, r.predictions):
+                    f.write(json.dumps({"id": ex_id, "prediction": pred}, ensure_ascii=False) + "\n")
+            tmp.replace(out / f"{lang}.jsonl")
+        return out
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def evaluate_languages(
+    module,  # noqa: ANN001
+    task,  # noqa: ANN001
+    examples_by_lang: Mapping[str, list],
+    tokenizer,  # noqa: ANN001
+    max_length: int = 128,
+    doc_stride: int = 64,
+    batch_size: int = 32,
+    device: str | None = None,
+    bf16: bool = False,
+    on_language: Callable[[str, LanguageResult], None] | None = None,
+) -> EvalReport:
+    """Predict and score every language; the same code path for English dev selection and zero-shot evaluation."""
+    ops = ops_for(task.kind)
+    report = EvalReport(task.name, task.metric, task.metric_kind)
+    t0 = time.perf_counter()
+    for lang, examples in examples_by_lang.items():
+        preds = predict(module, task, examples, tokenizer, max_length, doc_stride, batch_size, device, bf16)
+        scores, stats = ops.score(task, preds, examples, lang)
+        ids = [ex.id for ex in examples]
+        res = LanguageResult(scores, stats, preds, ids, len(examples))
+        report.langs[lang] = res
+        if on_language:
+            on_language(lang, res)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report

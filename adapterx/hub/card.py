@@ -1,0 +1,445 @@
+"""The model card (``README.md``): the Hub's YAML front matter plus a body generated from run.json and metrics.json.
+
+The card is for people and for the Hub's search: ``library_name`` / ``base_model`` / ``tags`` / ``language`` make the
+module findable with ``list_models`` filters (``adapterx hub search --hub hf`` relies on the tags). Nothing secret
+or machine-local goes in: no tokens (the card never sees one) and no local paths (a local data source shows only
+its base name).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from adapterx.hub.ids import slug
+
+LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers"}
+# peft task types and HF architecture suffixes -> the Auto class that rebuilds the right head.
+_AUTO_BY_PEFT_TASK = {
+    "SEQ_CLS": "AutoModelForSequenceClassification",
+    "TOKEN_CLS": "AutoModelForTokenClassification",
+    "QUESTION_ANS": "AutoModelForQuestionAnswering",
+    "FEATURE_EXTRACTION": "AutoModel",
+}
+_AUTO_BY_ARCH_SUFFIX = {
+    "ForSequenceClassification": "AutoModelForSequenceClassification",
+    "ForTokenClassification": "AutoModelForTokenClassification",
+    "ForQuestionAnswering": "AutoModelForQuestionAnswering",
+    "ForMultipleChoice": "AutoModelForMultipleChoice",
+}
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+# Backbones that exist only locally (adapterx.backbone's built-in tiny model): never Hub metadata.
+_LOCAL_BACKBONES = frozenset({"tiny", "unknown"})
+
+
+@dataclass
+class ModuleLayout:
+    """What the ``module/`` folder holds, read from its file names and small config files."""
+
+    library: str
+    adapters: list[str] = field(default_factory=list)  # folders with adapter_config.json (method "adapter")
+    fusions: list[str] = field(default_factory=list)  # folders with adapter_fusion_config.json
+    native_setup: bool = False  # adapters' own save_adapter_setup layout (adapter_setup.json)
+    auto_class: str = "AutoModel"
+
+
+def method_name(run: dict[str, Any]) -> str:
+    method = run.get("method") or {}
+    return str(method.get("name", "unknown")) if isinstance(method, dict) else str(method)
+
+
+def composition_kind(run: dict[str, Any]) -> str | None:
+    comp = run.get("composition")
+    return str(comp["kind"]) if isinstance(comp, dict) and comp.get("kind") else None
+
+
+def hub_id_or_none(value: str) -> str | None:
+    """``value`` if it can be a Hub model/dataset id; None for local paths (the Hub rejects invalid ids in
+    ``base_model``, and a path would leak the author's filesystem)."""
+    if not value or value in _LOCAL_BACKBONES or not _HUB_ID.fullmatch(value) or Path(value).exists():
+        return None
+    return value
+
+
+def public_name(value: str) -> str:
+    """How a possibly-local id appears in the card body: Hub ids as they are, local paths by their last part."""
+    return value if hub_id_or_none(value) else PurePosixPath(value.replace("\\", "/")).name or value
+
+
+def backbone_id(run: dict[str, Any]) -> str:
+    backbone = run.get("backbone") or {}
+    return str(backbone.get("id", "unknown")) if isinstance(backbone, dict) else str(backbone)
+
+
+def chain_of(run: dict[str, Any]) -> list[str]:
+    chain = run.get("chain") or []
+    task = run.get("task")
+    out = [str(t) for t in chain] if isinstance(chain, list) else []
+    return out or ([str(task)] if task else [])
+
+
+def languages_of(run: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
+    """Languages of the run: run.json ``languages`` plus every language scored in metrics.json ``eval``."""
+    langs = [str(x) for x in run.get("languages") or []]
+    for report in ((metrics or {}).get("eval") or {}).values():
+        if isinstance(report, dict):
+            langs.extend(str(x) for x in (report.get("scores") or {}))
+    return sorted(dict.fromkeys(langs))
+
+
+def default_repo_name(run: dict[str, Any]) -> str:
+    """``TASK[-from-INTERMEDIATES][-KIND]-METHOD-BACKBONE``, e.g. ``stsb-adapter-xlm-roberta-base``."""
+    task = str(run.get("task") or "module")
+    parts = [task]
+    intermediates = [t for t in chain_of(run) if t != task]
+    if intermediates:
+        parts.append("from-" + "-".join(intermediates))
+    kind = composition_kind(run)
+    if kind:
+        parts.append(kind)
+    parts += [method_name(run), backbone_id(run)]
+    name = "-".join(s for s in (slug(p) for p in parts) if s)
+    return name[:96].rstrip(".-") or "module"
+
+
+def card_tags(run: dict[str, Any]) -> list[str]:
+    """Hub tags: adapterx, the task, the method, composition kind, and the intermediate-task chain."""
+    chain = chain_of(run)
+    tags = ["adapterx", str(run.get("task") or ""), method_name(run), composition_kind(run) or "", *chain]
+    if len(chain) > 1:
+        tags += ["intermediate-task-transfer", "chain-" + "-".join(chain)]
+    return [t for t in dict.fromkeys(slug(t) for t in tags) if t]
+
+
+def metric_names(metrics: dict[str, Any] | None) -> list[str]:
+    names: list[str] = list(((metrics or {}).get("dev") or {}).keys())
+    for report in ((metrics or {}).get("eval") or {}).values():
+        if isinstance(report, dict) and report.get("metric"):
+            names.append(str(report["metric"]))
+    return list(dict.fromkeys(names))
+
+
+def front_matter(run: dict[str, Any], metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The Hub's card metadata (YAML front matter), built from run.json / metrics.json only."""
+    meta: dict[str, Any] = {"library_name": LIBRARY_BY_METHOD.get(method_name(run), "transformers")}
+    base = hub_id_or_none(backbone_id(run))
+    if base:
+        meta["base_model"] = base
+    meta["tags"] = card_tags(run)
+    langs = languages_of(run, metrics)
+    if langs:
+        meta["language"] = langs
+    source = str(((run.get("data") or {}).get("source")) or "")
+    # Only ids that look like Hub datasets go in the metadata; a local path would leak the author's filesystem.
+    if hub_id_or_none(source):
+        meta["datasets"] = [source]
+    names = metric_names(metrics)
+    if names:
+        meta["metrics"] = names
+    # Our own block: `hub search --hub hf` reads it back from list_models(cardData=True) to fill its table.
+    evals = {
+        str(t): {k: r.get(k) for k in ("metric", "average", "low_resource_average")}
+        for t, r in ((metrics or {}).get("eval") or {}).items()
+        if isinstance(r, dict)
+    }
+    meta["adapterx"] = {
+        "task": run.get("task"),
+        "chain": chain_of(run),
+        "method": method_name(run),
+        "composition": composition_kind(run),
+        "eval": evals,
+    }
+    return meta
+
+
+def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout:
+    """Inspect ``module/`` (file names, adapter_config.json / config.json) to write working load snippets."""
+    library = LIBRARY_BY_METHOD.get(method_name(run), "transformers")
+    layout = ModuleLayout(library=library)
+    for name in sorted(files):
+        p = PurePosixPath(name)
+        if p.parts[0] != "module":
+            continue
+        if len(p.parts) == 3 and p.name == "adapter_config.json":
+            layout.adapters.append(p.parts[1])
+        if len(p.parts) == 3 and p.name == "adapter_fusion_config.json":
+            layout.fusions.append(p.parts[1])
+        if name == "module/adapter_setup.json":
+            layout.native_setup = True
+    chain = chain_of(run)
+    # Chain order (intermediate first) when folder names are task names: that is the order a Stack needs.
+    layout.adapters.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
+    if library == "peft" and "module/adapter_config.json" in files:
+        task_type = _read_json(files["module/adapter_config.json"]).get("task_type")
+        layout.auto_class = _AUTO_BY_PEFT_TASK.get(str(task_type), "AutoModelForSequenceClassification")
+    if library == "transformers" and "module/config.json" in files:
+        for arch in _read_json(files["module/config.json"]).get("architectures") or []:
+            for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
+                if str(arch).endswith(suffix):
+                    layout.auto_class = auto
+    return layout
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _cell(value: Any) -> str:
+    """A markdown table cell: numbers rounded, JSON for structures, pipes and newlines escaped."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e5 else f"{value:.2f}".rstrip("0").rstrip(".")
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _results_section(metrics: dict[str, Any] | None) -> str:
+    if not metrics:
+        return "## Results\n\nNo metrics.json was published with this module."
+    out = ["## Results"]
+    dev = metrics.get("dev") or {}
+    if dev:
+        best = f" (best step {metrics['best_step']})" if metrics.get("best_step") is not None else ""
+        out.append(f"Development set{best}:\n\n" + _table(["metric", "value"], [[k, v] for k, v in dev.items()]))
+    for target, report in (metrics.get("eval") or {}).items():
+        if not isinstance(report, dict):
+            continue
+        scores: dict[str, dict[str, Any]] = report.get("scores") or {}
+        cols = list(dict.fromkeys(m for s in scores.values() for m in (s or {})))
+        rows = [[lang, *[(s or {}).get(m) for m in cols]] for lang, s in sorted(scores.items())]
+        text = f"### Zero-shot evaluation: {target} ({report.get('metric', '?')}, 0-100)\n\n"
+        if rows:
+            text += _table(["language", *cols], rows) + "\n\n"
+        avg = [
+            ["all languages", report.get("average")],
+            ["low-resource languages", report.get("low_resource_average")],
+            ["high-resource languages", report.get("high_resource_average")],
+        ]
+        text += _table(["average over", "value"], avg)
+        if any(v is None for _, v in avg):
+            text += "\n\nn/a: the group holds no evaluated language."
+        out.append(text)
+    if len(out) == 1:
+        out.append("No evaluation results were recorded in metrics.json.")
+    return "\n\n".join(out)
+
+
+def _training_section(run: dict[str, Any]) -> str:
+    chain = chain_of(run)
+    backbone = run.get("backbone") or {}
+    data = run.get("data") or {}
+    source = str(data.get("source") or "n/a")
+    if Path(source).is_absolute() or source.startswith(("~", ".")) or "\\" in source or Path(source).exists():
+        source = PurePosixPath(source.replace("\\", "/")).name  # a local path: keep only its name
+    rows: list[list[Any]] = [
+        ["task", run.get("task")],
+        ["intermediate-task chain", " -> ".join(chain) if chain else None],
+        ["method", method_name(run)],
+        ["composition", _composition(run.get("composition"))],
+        [
+            "backbone",
+            f"{public_name(backbone_id(run))} @ {backbone.get('revision') if isinstance(backbone, dict) else '?'}",
+        ],
+        ["data", f"{source} (train {data.get('train_size')}, dev {data.get('dev_size')})"],
+        ["seed", run.get("seed")],
+        ["wall time (s)", run.get("wall_time_s")],
+        ["trainable / total parameters", _params(run.get("params"))],
+        ["command", run.get("command")],
+        ["adapterx version", run.get("adapterx_version")],
+        ["created", run.get("created")],
+    ]
+    method: dict[str, Any] = run["method"] if isinstance(run.get("method"), dict) else {}
+    method_rows = [[k, v] for k, v in method.items() if k != "name"]
+    hyper_rows = [[k, v] for k, v in (run.get("hyperparameters") or {}).items()]
+    out = "## Training\n\n" + _table(["", ""], [r for r in rows if r[1] is not None])
+    if method_rows:
+        out += "\n\nMethod configuration:\n\n" + _table(["option", "value"], method_rows)
+    if hyper_rows:
+        out += "\n\nHyperparameters:\n\n" + _table(["hyperparameter", "value"], hyper_rows)
+    return out
+
+
+def _composition(comp: Any) -> str | None:
+    """``stack of stsb (sha256 1a2b3c4d...) + tydiqa``; module run paths are left out (they are local paths)."""
+    if not isinstance(comp, dict):
+        return None
+    parts = []
+    for mod in comp.get("modules") or []:
+        if isinstance(mod, dict):
+            sha = f" (sha256 {str(mod['sha256'])[:12]}...)" if mod.get("sha256") else ""
+            parts.append(f"{mod.get('task', '?')}{sha}")
+    return f"{comp.get('kind', '?')}" + (f" of {' + '.join(parts)}" if parts else "")
+
+
+def _params(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    trainable, total = params.get("trainable"), params.get("total")
+    if isinstance(trainable, int) and isinstance(total, int) and total:
+        return f"{trainable:,} / {total:,} ({100 * trainable / total:.2f}%)"
+    return f"{trainable} / {total}"
+
+
+def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_id: str | None) -> str:
+    base = public_name(backbone_id(run))
+    if hf_repo_id:
+        rev = ref.split("@", 1)[1] if "@" in ref else None
+        rev_arg = f', revision="{rev}"' if rev else ""
+        fetch = f'from huggingface_hub import snapshot_download\n\npath = snapshot_download("{hf_repo_id}"{rev_arg})'
+    else:
+        fetch = f'path = "{ref}"  # this repository\'s folder'
+    if layout.library == "adapters":
+        kind = composition_kind(run)
+        block = {"stack": "Stack", "fuse": "Fuse"}.get(kind or "") if len(layout.adapters) > 1 else None
+        lines = [fetch, "", "from adapters import AutoAdapterModel"]
+        if block and not layout.native_setup:
+            lines.append(f"from adapters.composition import {block}")
+        lines += ["", f'model = AutoAdapterModel.from_pretrained("{base}")']
+        if layout.native_setup:
+            lines.append('setup, _ = model.load_adapter_setup(f"{path}/module", use_safetensors=True, set_active=True)')
+        else:
+            for name in layout.adapters:
+                lines.append(
+                    f'model.load_adapter(f"{{path}}/module/{name}", load_as="{name}", use_safetensors=True)  # + head'
+                )
+            for name in layout.fusions:
+                # A fusion must be loaded after its adapters, else it stays half-registered.
+                lines.append(f'model.load_adapter_fusion(f"{{path}}/module/{name}", use_safetensors=True)')
+            names = ", ".join(f'"{a}"' for a in layout.adapters)
+            if block:
+                lines.append(f"model.set_active_adapters({block}({names}))  # see module/setup.json")
+            elif layout.adapters:
+                lines.append(f"model.set_active_adapters({names})")
+        plain = "\n".join(lines)
+        lib = "[`adapters`](https://github.com/adapter-hub/adapters)"
+    elif layout.library == "peft":
+        plain = "\n".join(
+            [
+                fetch,
+                "",
+                "from peft import PeftModel",
+                f"from transformers import {layout.auto_class}",
+                "",
+                f'base = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained',
+                'model = PeftModel.from_pretrained(base, f"{path}/module")',
+            ]
+        )
+        lib = "[`peft`](https://github.com/huggingface/peft)"
+    else:
+        plain = "\n".join(
+            [
+                fetch,
+                "",
+                f"from transformers import {layout.auto_class}, AutoTokenizer",
+                "",
+                f'model = {layout.auto_class}.from_pretrained(f"{{path}}/module")',
+                f'tokenizer = AutoTokenizer.from_pretrained(f"{{path}}/module")  # else "{base}"',
+            ]
+        )
+        lib = "[`transformers`](https://github.com/huggingface/transformers)"
+    ax_id = ref
+    adapterx = "\n".join(["adapterx pull " + ax_id + "   # verified copy in the local cache, prints its folder"])
+    py = "\n".join(
+        [
+            "from adapterx.hub import resolve_module",
+            "",
+            f'run_dir = resolve_module("{ax_id}")  # run.json, metrics.json, module/',
+        ]
+    )
+    return (
+        "## How to use\n\n"
+        f"Weights are safetensors only. With plain {lib}:\n\n```python\n{plain}\n```\n\n"
+        "With adapterx (every command that takes a module accepts this id; the download is checked against "
+        "`manifest.json`):\n\n"
+        f"```bash\n{adapterx}\n```\n\n```python\n{py}\n```"
+    )
+
+
+def _citation(run: dict[str, Any], layout: ModuleLayout) -> str:
+    year = str(run.get("created") or "")[:4]
+    year = year if year.isdigit() else "2026"
+    version = run.get("adapterx_version") or "unknown"
+    lib = {
+        "adapters": "the `adapters` library (Poth et al., 2023)",
+        "peft": "the `peft` library (Mangrulkar et al., 2022)",
+    }.get(layout.library, "the `transformers` library (Wolf et al., 2020)")
+    backbone = public_name(backbone_id(run))
+    upstream = f"the backbone (`{backbone}`)"
+    if "xlm-roberta" in backbone.lower() or str((run.get("backbone") or {}).get("model_type")) == "xlm-roberta":
+        upstream = f"the backbone (`{backbone}`: Conneau et al., 2020)"
+    return (
+        "## Citation\n\n"
+        f"If you use this module, please cite adapterx, {upstream} and {lib}.\n\n"
+        "```bibtex\n"
+        "@software{adapterx,\n"
+        "  title   = {adapterx: parameter-efficient intermediate-task transfer experiments across languages},\n"
+        f"  version = {{{version}}},\n"
+        f"  year    = {{{year}}},\n"
+        "}\n```"
+    )
+
+
+def render_card(
+    run: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    files: dict[str, Path],
+    ref: str,
+    hf_repo_id: str | None = None,
+) -> str:
+    """The full ``README.md``: YAML front matter, then what / training / results / usage / citation.
+
+    ``files`` maps names in the repository to local paths (to inspect module configs); ``ref`` is the id the module
+    is published under; ``hf_repo_id`` (``USER/REPO``) switches the snippets to ``snapshot_download``.
+    """
+    import yaml  # a huggingface_hub dependency; imported here to keep `import adapterx.hub` light
+
+    meta = yaml.safe_dump(front_matter(run, metrics), sort_keys=False, allow_unicode=True, default_flow_style=False)
+    layout = describe_module(files, run)
+    name = PurePosixPath(hf_repo_id).name if hf_repo_id else PurePosixPath(ref.replace("\\", "/")).name
+    chain = chain_of(run)
+    kind = composition_kind(run)
+    what = {
+        "adapters": "an adapter (with its prediction head)",
+        "peft": "a LoRA module (peft)",
+        "transformers": "a fully fine-tuned checkpoint",
+    }[layout.library]
+    if kind:
+        what = f"a {kind} composition of adapter modules" if layout.library == "adapters" else f"{what} ({kind})"
+    base = public_name(backbone_id(run))
+    intro = f"This is {what} for **{run.get('task', '?')}** on top of `{base}`, trained with adapterx."
+    if len(chain) > 1:
+        intro += (
+            f" It is the last step of the intermediate-task chain {' -> '.join(chain)}: the intermediate task(s) "
+            "were trained first, then the target task on top of them."
+        )
+    langs = languages_of(run, metrics)
+    if langs:
+        intro += f" Evaluated on: {', '.join(langs)}."
+    body = "\n\n".join(
+        [
+            f"# {name}",
+            intro,
+            _training_section(run),
+            _results_section(metrics),
+            _usage_section(run, layout, ref, hf_repo_id),
+            _citation(run, layout),
+        ]
+    )
+    return f"---\n{meta}---\n\n{body}\n"

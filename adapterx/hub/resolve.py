@@ -1,0 +1,261 @@
+"""Turn any module id into a verified local folder: :func:`resolve_module` (used by every command that takes a
+module) and :func:`pull` (``adapterx pull``).
+
+Cache layout (root ``$ADAPTERX_CACHE/hub``, else ``$XDG_CACHE_HOME/adapterx/hub``, else ``~/.cache/adapterx/hub``)::
+
+    folder/<hub-name>-<hash of hub path>/<REPO>/<manifest id[:16]>/   a folder-hub repository, one folder per version
+    hf/<USER>/<REPO>/<commit>/                                       an HF repository at a commit
+    hf/<USER>/<REPO>/refs/<revision>                                 the commit a branch/tag pointed to when pulled
+    .tmp/<random>/                                                   downloads in flight
+
+Cached folders are immutable once in place: a download goes into ``.tmp`` (same filesystem), is verified against its
+manifest, and only then renamed into place, so a failed or interrupted pull leaves nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from adapterx.errors import HubError
+from adapterx.hub.ids import (
+    CARD_NAME,
+    MANIFEST_NAME,
+    FolderRef,
+    HfRef,
+    check_file_policy,
+    is_folder_hub,
+    is_hf_id,
+    parse_folder_ref,
+    parse_hf,
+    revision_key,
+    slug,
+)
+from adapterx.hub.manifest import fsync_dir, manifest_id, read_manifest, verify, write_manifest
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def cache_root() -> Path:
+    """The hub cache; the same root as adapterx's other caches (``adapterx.backbone.cache_dir``) plus ``hub``."""
+    env = os.environ.get("ADAPTERX_CACHE")
+    if env:
+        return Path(env).expanduser() / "hub"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "adapterx" / "hub"
+
+
+def _new_tmp() -> Path:
+    tmp = cache_root() / ".tmp" / uuid.uuid4().hex
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _install(tmp: Path, dest: Path) -> Path:
+    """Rename the verified ``tmp`` to ``dest``; if a concurrent pull got there first, keep theirs."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(tmp, dest)
+    except OSError:
+        if not dest.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    fsync_dir(dest.parent)
+    return dest
+
+
+def _cached_ok(path: Path, where: str) -> bool:
+    """A cached copy is used if its manifest parses and every file has its size (cheap: no hashing).
+
+    Copies were fully verified when pulled; this catches truncation and deletions since. A damaged copy is removed
+    so that the caller fetches it again.
+    """
+    if not path.is_dir():
+        return False
+    try:
+        verify(path, read_manifest(path), where, full=False)
+        return True
+    except HubError:
+        shutil.rmtree(path, ignore_errors=True)
+        return False
+
+
+def _hub_key(hub: Path) -> str:
+    absolute = str(hub.expanduser().resolve())
+    return f"{slug(hub.resolve().name) or 'hub'}-{hashlib.sha256(absolute.encode()).hexdigest()[:12]}"
+
+
+def _copy_from_folder(ref: FolderRef, manifest: dict, tmp: Path) -> None:
+    """Copy the listed files (and the card) of a folder-hub repository into ``tmp``, refusing links out of it."""
+    src_root = ref.path.resolve()
+    for name in [*manifest["files"], CARD_NAME]:
+        src = ref.path / name
+        if name == CARD_NAME and not src.is_file():
+            continue
+        if src.is_symlink() or not src.resolve().is_relative_to(src_root):
+            raise HubError(f"{ref}: {name} is a link or leads outside the repository; refused. Push the module again.")
+        if not src.is_file():
+            raise HubError(f"{ref}: {name} is listed in {MANIFEST_NAME} but missing; push the module again.")
+        target = tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    write_manifest(tmp, manifest)
+
+
+def _pull_folder(ref: FolderRef, trust_pickle: bool, refresh: bool) -> Path:
+    from adapterx.hub.folder import FolderHub
+
+    repo = FolderHub(ref.hub).repo_dir(ref.name)
+    manifest = read_manifest(repo)  # validates every file name before anything is copied
+    check_file_policy(list(manifest["files"]), trust_pickle, str(ref))
+    dest = cache_root() / "folder" / _hub_key(ref.hub) / ref.name / manifest_id(manifest)[:16]
+    if dest.is_dir() and not refresh and _cached_ok(dest, str(ref)):
+        return dest
+    if dest.is_dir():
+        # Re-check a present copy fully; repair it from the hub if it is damaged.
+        try:
+            verify(dest, read_manifest(dest), str(dest))
+            return dest
+        except HubError:
+            shutil.rmtree(dest, ignore_errors=True)
+    tmp = _new_tmp()
+    try:
+        _copy_from_folder(ref, manifest, tmp)
+        verify(tmp, manifest, str(ref))
+        return _install(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
+
+
+def _hf_dir(ref: HfRef) -> Path:
+    return cache_root() / "hf" / ref.user / ref.repo
+
+
+def _pull_hf(ref: HfRef, trust_pickle: bool) -> Path:
+    from adapterx.hub import hf
+
+    commit = hf.resolve_commit(ref)
+    if not _COMMIT.fullmatch(commit):
+        raise HubError(f"{ref}: the Hub returned an unexpected commit id {commit[:50]!r}; retry.")
+    dest = _hf_dir(ref) / commit
+    if dest.is_dir():
+        try:
+            manifest = read_manifest(dest)
+            check_file_policy(list(manifest["files"]), trust_pickle, str(ref))
+            verify(dest, manifest, str(dest))
+        except HubError:
+            shutil.rmtree(dest, ignore_errors=True)
+    if not dest.is_dir():
+        tmp = _new_tmp()
+        try:
+            manifest = hf.download(ref, commit, tmp, trust_pickle=trust_pickle)
+            verify(tmp, manifest, str(ref))
+            _install(tmp, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _write_ref(ref, commit)
+    return dest
+
+
+def _write_ref(ref: HfRef, commit: str) -> None:
+    refs = _hf_dir(ref) / "refs"
+    refs.mkdir(parents=True, exist_ok=True)
+    tmp = refs / f".{uuid.uuid4().hex}.tmp"
+    tmp.write_text(commit + "\n", encoding="utf-8")
+    os.replace(tmp, refs / revision_key(ref.revision or "main"))
+
+
+def _cached_hf(ref: HfRef) -> Path | None:
+    """The cached copy for ``ref`` without network: a commit id directly, a branch/tag through refs/."""
+    rev = ref.revision or "main"
+    if _COMMIT.fullmatch(rev):
+        commit = rev
+    else:
+        pointer = _hf_dir(ref) / "refs" / revision_key(rev)
+        if not pointer.is_file():
+            return None
+        commit = pointer.read_text(encoding="utf-8").strip()
+        if not _COMMIT.fullmatch(commit):
+            return None
+    path = _hf_dir(ref) / commit
+    return path if _cached_ok(path, str(ref)) else None
+
+
+def pull(ref: str, trust_pickle: bool = False) -> Path:
+    """Fetch ``ref`` (``hf:USER/REPO[@REV]`` or ``HUB_PATH/REPO``) into the cache, verified; returns the folder.
+
+    Always asks the source for its current version (an HF branch may have moved); files already cached for that
+    version are re-verified rather than downloaded again.
+    """
+    if is_hf_id(ref):
+        return _pull_hf(parse_hf(ref), trust_pickle)
+    folder = parse_folder_ref(ref)
+    if folder is None:
+        raise HubError(
+            f"{ref!r} is not a hub id: write hf:USER/REPO[@REV] or HUB_PATH/REPO (a folder holding {MANIFEST_NAME} "
+            "inside a folder hub)."
+        )
+    return _pull_folder(folder, trust_pickle, refresh=True)
+
+
+def check_local_module(path: Path, trust_pickle: bool = False) -> Path:
+    """Safety checks on a local run dir or native adapters/peft folder; returns its absolute path.
+
+    Pickle weights are refused unless ``trust_pickle``; a folder that carries a manifest (e.g. a pulled copy moved
+    elsewhere) is verified against it.
+    """
+    if not path.is_dir():
+        raise HubError(f"{path} is not a folder: expected a run dir, an adapters/peft folder or a hub id.")
+    names = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel = Path(dirpath).relative_to(path)
+        names += [(rel / f).as_posix() for f in filenames if not f.startswith(".")]
+    check_file_policy_local(names, trust_pickle, str(path))
+    if (path / MANIFEST_NAME).is_file():
+        verify(path, read_manifest(path), str(path))
+    return path.resolve()
+
+
+def check_file_policy_local(names: list[str], trust_pickle: bool, where: str) -> None:
+    """Local folders are the user's own: only pickle is refused (code files are never run, so they may stay)."""
+    check_file_policy([n for n in names if not n.lower().endswith((".py", ".pyc", ".sh"))], trust_pickle, where)
+
+
+def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
+    """A local folder holding the module ``ref`` names, ready to load (weights verified, no pickle unless trusted).
+
+    - a local run dir or native adapters/peft folder -> itself (absolute), after safety checks;
+    - ``HUB_PATH/REPO`` (a repository of a folder hub) -> its verified copy in the cache, copied on first use and
+      again whenever the repository changes;
+    - ``hf:USER/REPO[@REV]`` -> its cached copy if one was pulled for that revision (no network), else a verified
+      ``snapshot_download`` into the cache. Run ``adapterx pull`` to move a cached branch to its newest commit.
+
+    Raises :class:`HubError` with a one-line message naming the file and the fix.
+    """
+    ref = str(ref)
+    if is_hf_id(ref):
+        parsed = parse_hf(ref)
+        cached = _cached_hf(parsed)
+        if cached is not None:
+            manifest = read_manifest(cached)
+            check_file_policy(list(manifest["files"]), trust_pickle, ref)
+            return cached
+        return _pull_hf(parsed, trust_pickle)
+    path = Path(ref).expanduser()
+    folder = parse_folder_ref(path)
+    if folder is not None and path.is_dir() and (path / MANIFEST_NAME).is_file():
+        return _pull_folder(folder, trust_pickle, refresh=False)
+    if path.is_dir():
+        return check_local_module(path, trust_pickle)
+    if folder is not None or is_folder_hub(path.parent):
+        from adapterx.hub.folder import FolderHub
+
+        FolderHub(path.parent).repo_dir(path.name)  # raises with the list of known repositories
+    raise HubError(
+        f"no module at {ref!r}: expected a run dir, an adapters/peft folder, HUB_PATH/REPO of a folder hub or "
+        "hf:USER/REPO[@REV]."
+    )

@@ -1,0 +1,111 @@
+"""Methods: how a task module is attached to the backbone, trained, saved and loaded.
+
+Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
+:mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
+upgrade touches one place. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import ModelError
+from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
+
+MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
+
+
+@dataclass
+class Module:
+    """A backbone with a method attached: what training and evaluation work on."""
+
+    model: Any  # torch.nn.Module; forward(**batch) returns an output with .loss / logits
+    method: AdapterSpec | LoRASpec | FullSpec
+    task: Any  # TaskSpec of the head
+    name: str  # adapter / head name (the task name by default)
+    extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
+
+    @property
+    def backend(self):  # noqa: ANN201
+        return _backend(self.method.name)
+
+    def save(self, folder: Path) -> None:
+        """Write the module in its library's native format (safetensors) plus adapterx's small meta file."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.backend.save(self, folder)
+        meta = {"method": self.method.model_dump(mode="json"), "task": self.task.name, "name": self.name,
+                "labels": list(self.task.labels), **self.extra.get("meta", {})}
+        (folder / MODULE_META).write_text(json.dumps(meta, indent=2))
+
+    def parameter_counts(self) -> dict[str, int]:
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.model.parameters())
+        return {"trainable": trainable, "total": total}
+
+    def for_inference(self) -> Module:
+        """Eval mode; backends may also fold weights for speed (LoRA merged into the base)."""
+        self.model.eval()
+        return self
+
+
+def _backend(name: str):  # noqa: ANN202
+    if name == "adapter":
+        from adapterx.methods import adapters_backend as b
+    elif name == "lora":
+        from adapterx.methods import peft_backend as b
+    elif name == "full":
+        from adapterx.methods import hf_backend as b
+    else:  # pragma: no cover - specs are validated
+        raise ModelError(f"unknown method {name!r}")
+    return b
+
+
+def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
+    """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
+    quiet_transformers()
+    import torch
+
+    torch.manual_seed(seed)  # head and module initialisation follow the run's seed
+    return _backend(method.name).build(backbone, task, method, name or task.name)
+
+
+def load_module(folder: Path, backbone, task=None) -> Module:
+    """Load a module that :meth:`Module.save` wrote (or a native folder of the library, where recognisable)."""
+    quiet_transformers()
+    meta = read_meta(folder)
+    method = parse_method(meta["method"])
+    if task is None:
+        from adapterx.tasks import get_task
+
+        task = get_task(meta["task"])
+        if meta.get("labels") and not task.labels:
+            from dataclasses import replace
+
+            task = replace(task, labels=tuple(meta["labels"]))
+    return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name))
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / MODULE_META
+    if path.is_file():
+        return json.loads(path.read_text())
+    # A folder another tool wrote in a library's native layout.
+    if (Path(folder) / "adapter_config.json").is_file() and (Path(folder) / "adapter_model.safetensors").is_file():
+        raise ModelError(f"{folder}: a peft folder without {MODULE_META}; pass --task so adapterx knows its head")
+    raise ModelError(f"{folder}: no {MODULE_META} here. Is this the module/ folder of an adapterx run?")
+
+
+def quiet_transformers() -> None:
+    """Silence the per-load warnings (unused lm_head weights, newly initialised heads) that are expected here."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    logging.getLogger("adapters").setLevel(logging.ERROR)
+
+
+__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]

@@ -1,0 +1,37 @@
+"""Full fine-tuning with plain transformers: every weight trains; the module is the whole model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapterx.methods.heads import auto_class, head_kwargs
+
+
+def build(backbone, task, spec, name: str):  # noqa: ANN201
+    from adapterx.methods import Module
+
+    model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return Module(model, spec, task, name)
+
+
+def save(module, folder: Path) -> None:
+    module.model.save_pretrained(folder, safe_serialization=True)
+
+
+def load(folder: Path, backbone, task, spec, name: str):  # noqa: ANN201
+    from adapterx.methods import Module
+
+    model = auto_class(task).from_pretrained(folder)
+    return Module(model, spec, task, name)
+
+
+def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
+    """X-STILTs chain: a new task head on a body fine-tuned on the intermediate task (its head is dropped)."""
+    from adapterx.methods import Module
+
+    model = auto_class(task).from_pretrained(folder, **head_kwargs(task), ignore_mismatched_sizes=True)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return Module(model, spec, task, name)

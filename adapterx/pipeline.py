@@ -1,0 +1,249 @@
+"""The library calls behind the commands: train a task (intermediate or target), evaluate zero-shot, run a cell.
+
+The CLI and the recipe runner both call these, so a grid cell does exactly what the single commands do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapterx import __version__
+from adapterx.data.sources import DataOptions, available_languages, load_split
+from adapterx.errors import ConfigError, DataError
+from adapterx.train import TrainConfig
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training run: a task, a method, a backbone, data options and hyperparameters."""
+
+    task: str
+    method: Any  # AdapterSpec | LoRASpec | FullSpec
+    model: str = "xlm-roberta-base"
+    revision: str | None = None
+    data: DataOptions = field(default_factory=DataOptions)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: Path | None = None
+    langs: str = "all"  # zero-shot languages for a target task
+    evaluate: bool | None = None  # zero-shot evaluation after training (default: for target tasks)
+    save_predictions: Path | None = None
+    low_threshold: int = 2
+    command: str = "train"
+    eval_batch_size: int = 32
+
+
+@dataclass
+class RunOutcome:
+    output: Path
+    run: dict[str, Any]
+    metrics: dict[str, Any]
+    report: Any = None  # EvalReport of the zero-shot evaluation, where one ran
+
+
+def _data_opts(opts: DataOptions, model: str) -> DataOptions:
+    if model == "tiny" and opts.data is None and opts.train_file is None:
+        from dataclasses import replace
+
+        return replace(opts, default_synthetic=True)
+    return opts
+
+
+def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Callable | None = None) -> RunOutcome:
+    """Train ``req.task`` with ``req.method`` on English, select on English dev, optionally evaluate zero-shot,
+    and write the run directory. ``prepare(module, backbone)`` may replace the fresh module (compositions)."""
+    from adapterx import backbone as bbmod
+    from adapterx.evaluate.zero_shot import evaluate_languages
+    from adapterx.methods import build_module
+    from adapterx.rundir import RunWriter, default_output, now_iso
+    from adapterx.tasks import get_task
+    from adapterx.tasks.kinds import ops_for
+    from adapterx.train import train
+
+    t_start = time.perf_counter()
+    task = get_task(req.task)
+    if task.kind == "retrieval":
+        raise ConfigError(f"{task.name} is a retrieval task without training data: use `adapterx retrieve {task.name}`")
+    opts = _data_opts(req.data, req.model)
+    cfg = req.train
+    evaluate = task.target if req.evaluate is None else req.evaluate
+    # Cheap checks first: output folder, languages, data; nothing trains before they pass.
+    writer = RunWriter(req.output or default_output(task.name, req.method.name))
+    try:
+        eval_langs: list[str] = []
+        if evaluate:
+            eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
+        bb = bbmod.resolve(req.model, req.revision)
+        tok = bbmod.load_tokenizer(bb)
+        train_ex, train_prov = load_split(task, "train", "en", opts)
+        dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        task = _with_discovered_labels(task, train_ex)
+        ops = ops_for(task.kind)
+        if progress:
+            progress({"phase": "featurize", "train": len(train_ex), "dev": len(dev_ex)})
+        feats = ops.featurize(task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
+        dev_feats_cache: dict[str, Any] = {}
+
+        module = build_module(req.method, bb, task, cfg.seed)
+        chain_record = None
+        if prepare is not None:
+            module, chain_record = prepare(module, bb, task)
+
+        def dev_eval() -> dict[str, float]:
+            rep = evaluate_languages(module, task, {"en": dev_ex}, tok, cfg.max_length, cfg.doc_stride,
+                                     req.eval_batch_size, cfg.device, cfg.bf16)
+            dev_feats_cache["last"] = rep
+            return rep.langs["en"].scores
+
+        result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
+                       ops.selection_metric(task), cfg, progress)
+        counts = module.parameter_counts()
+        module.save(writer.path("module"))
+
+        report = None
+        metrics: dict[str, Any] = {"dev": result.best_dev, **result.to_json()}
+        if evaluate:
+            report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress)
+            metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
+            if req.save_predictions:
+                report.save_predictions(req.save_predictions)
+            report.save_predictions(writer.path("predictions"))
+            writer.write_json("per_example.json", {task.name: report.per_example()})
+        run = {
+            "adapterx_version": __version__,
+            "command": req.command,
+            "created": now_iso(),
+            "task": task.name,
+            "chain": (chain_record or {}).get("chain", []) + [task.name],
+            "method": req.method.model_dump(mode="json"),
+            "composition": (chain_record or {}).get("composition"),
+            "backbone": bb.record(),
+            "data": {"source": train_prov.source, "train_size": train_prov.size,
+                     "dev_source": dev_prov.source, "dev_size": dev_prov.size},
+            "seed": cfg.seed,
+            "hyperparameters": cfg.model_dump(mode="json"),
+            "wall_time_s": round(time.perf_counter() - t_start, 3),
+            "params": counts,
+            "languages": eval_langs,
+            "labels": list(task.labels),
+        }
+        writer.write_json("run.json", run)
+        writer.write_json("metrics.json", metrics)
+        out = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return RunOutcome(out, run, metrics, report)
+
+
+def _with_discovered_labels(task, train_ex: list):  # noqa: ANN001, ANN202
+    """Tasks with an open label set (CCG supertags) take theirs from the training data."""
+    if task.kind == "tagging" and not task.labels:
+        from dataclasses import replace
+
+        tags = sorted({t for ex in train_ex for t in (ex.tags or ())})
+        return replace(task, labels=tuple(tags))
+    return task
+
+
+def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2) -> list[str]:  # noqa: ANN001
+    """The languages to evaluate: ``all|low|high|sw,te`` among those the data can provide."""
+    from adapterx.languages import select_languages
+
+    split = "test" if opts.eval_files else task.eval_split
+    available = available_languages(task, split, opts)
+    return select_languages(spec, available, threshold)
+
+
+def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig,  # noqa: ANN001
+              batch_size: int = 32, progress: Progress | None = None):  # noqa: ANN201
+    """Evaluate every language in ``langs`` on the task's evaluation split."""
+    from adapterx.evaluate.zero_shot import evaluate_languages
+
+    module.for_inference()
+    split = task.eval_split
+    examples = {}
+    for lang in langs:
+        ex, _ = load_split(task, split, lang, opts)
+        if task.kind == "tagging" and any(e.tags is None for e in ex):
+            raise DataError(f"{task.name} {split} ({lang}) has no tags (e.g. PAN-X test files): evaluate the dev split")
+        examples[lang] = ex
+
+    def on_lang(lang: str, res: Any) -> None:
+        if progress:
+            progress({"phase": "eval", "lang": lang, "scores": res.scores})
+
+    return evaluate_languages(module, task, examples, tok, cfg.max_length, cfg.doc_stride, batch_size, cfg.device,
+                              cfg.bf16, on_language=on_lang)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    task: str
+    module: str  # a run dir, a module folder, a hub id, or "none"
+    model: str | None = None  # the backbone (default: the module's, or xlm-roberta-base for none)
+    data: DataOptions = field(default_factory=DataOptions)
+    langs: str = "all"
+    seed: int = 42
+    max_length: int = 128
+    doc_stride: int = 64
+    batch_size: int = 32
+    bf16: bool = False
+    device: str | None = None
+    save_predictions: Path | None = None
+    low_threshold: int = 2
+
+
+def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
+    """Evaluate a trained module (or the bare backbone with a seeded fresh head) on every selected language."""
+    from adapterx import backbone as bbmod
+    from adapterx.methods import FullSpec, build_module, load_module
+    from adapterx.tasks import get_task
+
+    task = get_task(req.task)
+    module_path, run = _resolve_module(req.module)
+    model = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
+    opts = _data_opts(req.data, model)
+    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device)
+    langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
+    bb = bbmod.resolve(model)
+    tok = bbmod.load_tokenizer(bb)
+    if module_path is None:
+        module = build_module(FullSpec(), bb, task, req.seed)
+    else:
+        if run.get("backbone"):
+            bbmod.check_compatible(bb, run["backbone"], f"module {req.module}")
+        from adapterx.rundir import module_folder
+
+        module = load_module(module_folder(module_path), bb)
+        if module.task.name != task.name:
+            if module.task.kind != task.kind or module.task.labels != task.labels:
+                raise ConfigError(
+                    f"module {req.module} has a {module.task.name} head ({module.task.kind}); it cannot predict "
+                    f"{task.name} ({task.kind}). Train {task.name} on top of it with `adapterx stack`"
+                )
+    report = zero_shot(module, task, tok, langs, opts, cfg, req.batch_size, progress)
+    if req.save_predictions:
+        report.save_predictions(req.save_predictions)
+    return report
+
+
+def _resolve_module(ref: str) -> tuple[Path | None, dict[str, Any]]:
+    """``none`` -> (None, {}); otherwise a local path (run dir or module folder) or a hub id, via the hub resolver."""
+    from adapterx.rundir import read_run
+
+    if ref == "none":
+        return None, {}
+    path = Path(ref).expanduser()
+    if not path.exists():
+        try:
+            from adapterx.hub.resolve import resolve_module
+        except ImportError:  # pragma: no cover
+            raise ConfigError(f"--module {ref}: no such folder") from None
+        path = Path(resolve_module(ref))
+    return path, read_run(path)

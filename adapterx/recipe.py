@@ -1,0 +1,589 @@
+"""Recipes: one YAML file describes a whole grid of experiments; this module validates it and expands it into cells.
+
+A recipe names backbones x methods x intermediate chains (or none) x target tasks x seeds, plus the training, data and
+evaluation settings shared by every cell. :func:`load_recipe` reads it (``yaml.safe_load`` only), applies ``--set``
+overrides and validates it with pydantic (``extra="forbid"``, frozen): errors name their path in the file
+(``methods[1].rank: ...``) and the allowed values. :func:`expand` turns it into *cells*, plain JSON-able dicts, each
+identified by :func:`cell_hash`, a content hash of the fields that change its result.
+
+The cell dict (the contract with ``adapterx.pipeline.run_cell``; ``schema_version`` 1)::
+
+    {
+      "schema_version": 1,
+      "recipe": "sts-lowres",                  # name of the recipe it came from (not hashed)
+      "backbone": "xlm-roberta-base",          # backbone id as the recipe wrote it ("tiny" = the built-in tiny XLM-R)
+      "method": {                              # the parameter-efficient (or full) method trained in every stage
+        "name": "adapter" | "lora" | "full",
+        "label": "adapter",                    # the condition's name in reports (defaults to name; unique per recipe)
+        "transfer": "continue" | "stack" | "fuse" | "merge" | "sum",
+                                               # how the target stage builds on the intermediate module(s):
+                                               #   continue: train the same module further (STILTs-style; full: the only one)
+                                               #   stack: freeze intermediate module(s), train a new one on top (adapters, LoRA)
+                                               #   fuse: AdapterFusion over the intermediate adapters + a new one (adapter)
+                                               #   merge: merge the intermediate LoRA into the weights, new LoRA (lora)
+                                               #   sum: intermediate LoRA frozen and active, new LoRA added (lora)
+        "config": {...}                        # adapter: {"config": "seq_bn"|"double_seq_bn"|"par_bn",
+                                               #           "reduction_factor": int, "non_linearity": str}
+                                               # lora:    {"rank": int, "alpha": float, "dropout": float,
+                                               #           "target_modules": [str, ...]}
+                                               # full:    {}
+      },
+      "intermediate": ["stsb"],                # English intermediate tasks in training order; [] = no intermediate
+      "target": "xnli",                        # the target task, trained on English, evaluated zero-shot per language
+      "seed": 1,
+      "training": {
+        "intermediate": [{TrainingConfig}, ...],   # one per intermediate task, same order; [] when there is none
+        "target": {TrainingConfig}                 # ignored by targets without training data (tatoeba, bucc)
+      },                                           # TrainingConfig keys: lr, epochs, max_steps, batch_size, grad_accum,
+                                                   # warmup_ratio, weight_decay, max_length, eval_every,
+                                                   # early_stopping_patience, precision (fp32 | bf16 | fp16)
+      "data": {"source": "auto"|"synthetic"|"xtreme"|"hf", "root": str|None,
+               "max_train_examples": int|None, "max_eval_examples": int|None},
+      "eval": {"split": "test"|"dev", "languages": [str]|None, "low_resource_threshold": int,
+               "save_predictions": bool},
+      "task_options": {task: {...}},           # free-form per-task options of the tasks in this cell (e.g. tatoeba's
+                                               # {"layer": 14, "pooling": "mean"}), passed through to the task
+      "intermediate_key": str | None,          # hash of what the intermediate stage depends on (backbone, method,
+                                               # chain, seed, intermediate training, data): cells sharing it may reuse
+                                               # one trained intermediate module, cached under RUN/intermediates/<key>/
+      "report_to": None | "tensorboard" | "wandb" | "mlflow"   # experiment tracker (not hashed)
+    }
+
+Method-level ``lr`` and per-task patches (``training.per_task``) are resolved into each stage's config (adapters and
+LoRA want a larger learning rate than full fine-tuning; QA wants longer inputs), so a cell carries effective values
+only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from pydantic.fields import FieldInfo
+
+from adapterx.errors import ConfigError
+from adapterx.registry import suggest
+
+CELL_SCHEMA_VERSION = 1
+
+# Keys of a cell that do not change its result, so not part of its hash: renaming a recipe or switching the
+# experiment tracker must not rerun a finished grid.
+UNHASHED_KEYS = frozenset({"recipe", "report_to", "intermediate_key"})
+
+# Used when ``adapterx.tasks`` is absent or exposes no registry (and in tests): XTREME-R targets, the two XTREME
+# tasks X-STILTs still uses, STS-B and Phang et al.'s nine intermediate tasks.
+FALLBACK_TASKS: tuple[str, ...] = (
+    "xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba", "mewslix", "lareqa", "bucc", "pawsx",
+    "stsb", "mnli", "anli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "siqa", "copa",
+)
+# Span-QA tasks: their score is (EM + F1) / 2 (XTREME-R convention).
+QA_TASKS = frozenset({"xquad", "mlqa", "tydiqa", "squad"})
+NONE_CHAIN = "none"
+
+
+def known_tasks() -> tuple[str, ...]:
+    """Task names a recipe may use: the ``adapterx.tasks`` registry where it exists, else :data:`FALLBACK_TASKS`.
+
+    Imported lazily, because the task modules may pull in heavier code and recipes must load fast.
+    """
+    try:
+        import adapterx.tasks as tasks_mod
+    except ImportError:
+        return FALLBACK_TASKS
+    for attr in ("task_names", "names", "known_tasks"):
+        fn = getattr(tasks_mod, attr, None)
+        if callable(fn):
+            names = tuple(fn())
+            if names:
+                return names
+    from adapterx.registry import Registry
+
+    for attr in ("TASKS", "REGISTRY", "registry", "tasks"):
+        reg = getattr(tasks_mod, attr, None)
+        if isinstance(reg, Registry) and reg.names():
+            return tuple(reg.names())
+    return FALLBACK_TASKS
+
+
+def _check_task(name: str) -> str:
+    # Looked up through the module global at call time so tests can patch ``known_tasks``.
+    names = known_tasks()
+    if name not in names:
+        raise ValueError(suggest(name, tuple(names), "task"))
+    return name
+
+
+TaskName = Annotated[str, AfterValidator(_check_task)]
+
+
+def _parse_chain(value: Any) -> Any:
+    """``"none"`` -> (), ``"stsb"`` -> ("stsb",), ``"stsb+mnli"`` or ``[stsb, mnli]`` -> ("stsb", "mnli")."""
+    if value is None or value == NONE_CHAIN:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split("+"))
+    return value
+
+
+Chain = Annotated[tuple[TaskName, ...], BeforeValidator(_parse_chain)]
+
+
+def chain_name(chain: Sequence[str]) -> str:
+    """The chain as stored and shown: ``none``, ``stsb`` or ``stsb+mnli``."""
+    return "+".join(chain) if chain else NONE_CHAIN
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _MethodBase(_Strict):
+    label: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="condition name in reports")
+    lr: float | None = Field(None, gt=0, description="learning rate for this method in every stage")
+
+    def display(self) -> str:
+        return self.label or self.name  # type: ignore[attr-defined]
+
+    def config(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"name", "label", "lr", "transfer"})
+
+
+class AdapterMethod(_MethodBase):
+    """A bottleneck adapter (``adapters`` library config name, reduction factor, non-linearity)."""
+
+    name: Literal["adapter"]
+    config_name: Literal["seq_bn", "double_seq_bn", "par_bn"] = Field("seq_bn", alias="config")
+    reduction_factor: int = Field(16, ge=1, le=1024)
+    non_linearity: Literal["relu", "gelu", "swish", "tanh"] = "relu"
+    transfer: Literal["continue", "stack", "fuse"] = "continue"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def config(self) -> dict[str, Any]:
+        return {"config": self.config_name, "reduction_factor": self.reduction_factor, "non_linearity": self.non_linearity}
+
+
+class LoRAMethod(_MethodBase):
+    """LoRA on the named linear projections (peft)."""
+
+    name: Literal["lora"]
+    rank: int = Field(8, ge=1, le=1024)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
+    transfer: Literal["continue", "stack", "merge", "sum"] = "continue"
+
+
+class FullMethod(_MethodBase):
+    """Full fine-tuning: every backbone parameter trains; an intermediate stage is simply continued."""
+
+    name: Literal["full"]
+    transfer: Literal["continue"] = "continue"
+
+
+def _method_shorthand(value: Any) -> Any:
+    # ``methods: [full, adapter]`` is the common case: a bare name means the method with its defaults.
+    return {"name": value} if isinstance(value, str) else value
+
+
+Method = Annotated[
+    Union[AdapterMethod, LoRAMethod, FullMethod], Field(discriminator="name"), BeforeValidator(_method_shorthand)
+]
+METHOD_CLASSES: dict[str, type[_MethodBase]] = {"adapter": AdapterMethod, "lora": LoRAMethod, "full": FullMethod}
+
+
+class TrainingConfig(_Strict):
+    """Hyperparameters of one training stage."""
+
+    lr: float = Field(2e-5, gt=0)
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
+    batch_size: int = Field(32, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_length: int = Field(128, ge=8, le=4096)
+    eval_every: int | None = Field(None, ge=1, description="steps between English dev evaluations; None: each epoch")
+    early_stopping_patience: int | None = Field(None, ge=0)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The same fields, each optional (None = not set): a patch over a full config, with the same constraints."""
+    fields: dict[str, Any] = {
+        n: (Optional[f.annotation], FieldInfo.merge_field_infos(f, default=None)) for n, f in model.model_fields.items()
+    }
+    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+TrainingPatch = _partial(TrainingConfig, "TrainingPatch")
+
+
+class Training(_Strict):
+    """Stage defaults, plus per-task patches (e.g. ``per_task: {tydiqa: {max_length: 384}}``).
+
+    Precedence, lowest first: the stage's config, the method's ``lr``, the task's patch.
+    """
+
+    intermediate: TrainingConfig = TrainingConfig()
+    target: TrainingConfig = TrainingConfig()
+    per_task: dict[TaskName, TrainingPatch] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+
+class DataConfig(_Strict):
+    source: Literal["auto", "synthetic", "xtreme", "hf"] = "auto"
+    root: str | None = Field(None, description="folder of downloaded data (xtreme source)")
+    max_train_examples: int | None = Field(None, ge=1)
+    max_eval_examples: int | None = Field(None, ge=1)
+
+
+class EvalConfig(_Strict):
+    split: Literal["test", "dev"] = "test"
+    languages: tuple[str, ...] | None = Field(
+        None, min_length=1, description="evaluate only these (those a task has); None: all of the task's"
+    )
+    low_resource_threshold: int = Field(2, ge=0, le=5, description="Joshi class <= this counts as low-resource")
+    save_predictions: bool = False
+
+
+class SlurmConfig(_Strict):
+    partition: str | None = None
+    timeout_min: int = Field(24 * 60, ge=1)
+    gpus_per_node: int = Field(1, ge=0)
+    cpus_per_task: int = Field(8, ge=1)
+    mem_gb: int = Field(32, ge=1)
+    array_parallelism: int = Field(64, ge=1)
+    additional_parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class ExecutionConfig(_Strict):
+    """How cells run; does not change results (not hashed). ``--executor`` overrides ``executor``."""
+
+    executor: Literal["inline", "local", "slurm"] = "inline"
+    max_parallel: int | None = Field(None, ge=1, description="local: processes at once (default: cores // 2)")
+    timeout_min: int = Field(24 * 60, ge=1, description="per cell, local executor")
+    gpus_per_cell: int = Field(0, ge=0, description="local executor: GPUs visible to each worker (0 hides them)")
+    slurm: SlurmConfig = SlurmConfig()
+
+
+class Recipe(_Strict):
+    """A grid of experiments: backbones x methods x intermediates x targets x seeds."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    backbones: tuple[str, ...] = Field(min_length=1)
+    methods: tuple[Method, ...] = Field(min_length=1)
+    intermediates: tuple[Chain, ...] = Field(((),), min_length=1, description="default: no intermediate only")
+    targets: tuple[TaskName, ...] = Field(min_length=1)
+    seeds: tuple[int, ...] = Field((42,), min_length=1)
+    training: Training = Training()
+    data: DataConfig = DataConfig()
+    eval: EvalConfig = EvalConfig()
+    task_options: dict[TaskName, dict[str, Any]] = Field(default_factory=dict)
+    report_to: Literal["tensorboard", "wandb", "mlflow"] | None = None
+    execution: ExecutionConfig = ExecutionConfig()
+
+    @model_validator(mode="after")
+    def _unique(self) -> Recipe:
+        for field, values in (
+            ("backbones", list(self.backbones)),
+            ("methods", [m.display() for m in self.methods]),
+            ("intermediates", [chain_name(c) for c in self.intermediates]),
+            ("targets", list(self.targets)),
+            ("seeds", list(self.seeds)),
+        ):
+            dupes = sorted({str(v) for v in values if values.count(v) > 1})
+            if dupes:
+                hint = " (give one of the methods a distinct `label`)" if field == "methods" else ""
+                raise ValueError(f"{field}: duplicate {', '.join(dupes)}{hint}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading, overrides, error messages
+
+
+def format_loc(loc: Sequence[Any], model: type[BaseModel] = Recipe) -> str:
+    """``("methods", 1, "lora", "rank")`` -> ``methods[1].rank``: list indices in brackets, union tags dropped."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in METHOD_CLASSES and i > 0 and isinstance(loc[i - 1], int) and loc[0] == "methods":
+            continue  # the discriminated union's tag, not a key of the file
+        elif part == "[key]" or str(part).startswith(("function-", "tuple[", "list[")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _models_in(ann: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside an annotation (through tuple/dict/Union/Annotated)."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    found: list[type[BaseModel]] = []
+    for arg in get_args(ann):
+        found.extend(m for m in _models_in(arg) if m not in found)
+    return found
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The pydantic model whose fields sit at ``loc`` (for listing allowed keys after an unknown one)."""
+    candidates: list[type[BaseModel]] = [Recipe]
+    skip_key = False
+    for part in loc:
+        if isinstance(part, int) or part == "[key]":
+            continue
+        if skip_key:  # the key of a dict field (a task name in per_task)
+            skip_key = False
+            continue
+        if len(candidates) > 1:  # a discriminated union: this part of loc is the tag
+            candidates = [m for m in candidates if m is METHOD_CLASSES.get(part)]
+            continue
+        if not candidates:
+            return None
+        model = candidates[0]
+        field = model.model_fields.get(part) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return None
+        candidates = _models_in(field.annotation)
+        skip_key = get_origin(field.annotation) is dict
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    msg = str(err.get("msg", "invalid"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err.get("type") == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        if parent is not None:
+            keys = sorted(f.alias or name for name, f in parent.model_fields.items())
+            close = suggest(str(loc[-1]), keys, "key")
+            hint = close[close.index(" Did you"):close.index("?") + 1] if " Did you" in close else ""
+            msg = f"unknown key.{hint}"
+            msg += f" Allowed: {', '.join(keys)}."
+    elif err.get("type") == "union_tag_invalid":
+        msg = f"unknown method {err.get('input', {}).get('name')!r}. Allowed: {', '.join(METHOD_CLASSES)}."
+        loc = (*loc, "name")
+    elif err.get("type") == "union_tag_not_found":
+        msg = f"missing 'name'. Allowed: {', '.join(METHOD_CLASSES)}."
+    return f"{format_loc(loc)}: {msg}" if loc else msg
+
+
+def validate_recipe(data: Any, source: str = "recipe") -> Recipe:
+    """Validate a parsed recipe mapping; errors become one :class:`ConfigError` naming every bad path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe is a YAML mapping (name, backbones, methods, targets, ...)")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # An invalid item also makes pydantic report its container "too short": only the item's error is useful.
+        errors = [
+            e for e in errors
+            if not (e["type"] == "too_short" and any(o is not e and o["loc"][: len(e["loc"])] == e["loc"] for o in errors))
+        ]
+        problems = "; ".join(_format_error(e) for e in errors)  # type: ignore[arg-type]
+        raise ConfigError(f"{source} is invalid: {problems}") from None
+
+
+_KEY_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _parse_path(path: str) -> list[str | int]:
+    """``methods[1].rank`` or ``methods.1.rank`` -> ["methods", 1, "rank"]."""
+    parts: list[str | int] = []
+    pos = 0
+    for m in _KEY_RE.finditer(path):
+        if path[pos:m.start()].strip(".") or (m.start() > pos and path[pos:m.start()] != "."):
+            raise ConfigError(f"--set: cannot read the key path {path!r} (write e.g. methods[1].rank or training.target.lr)")
+        pos = m.end()
+        key, index = m.groups()
+        parts.append(int(index) if index is not None else int(key) if key.isdigit() else key)
+    if not parts or pos != len(path):
+        raise ConfigError(f"--set: cannot read the key path {path!r} (write e.g. methods[1].rank or training.target.lr)")
+    return parts
+
+
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _yaml_value(raw: str) -> Any:
+    """YAML-parse an override value; ``1e-4`` is a float (PyYAML's YAML 1.1 would keep it a string)."""
+    if not raw.strip():
+        return None
+    if _FLOAT_RE.match(raw.strip()):
+        return float(raw)
+    return yaml.safe_load(raw)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``key.path=value`` set; values are parsed as YAML (``[1,2]``, ``1e-4``)."""
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: write key=value, e.g. --set seeds=[1,2] or --set methods[1].rank=4")
+        path, raw = item.split("=", 1)
+        try:
+            value = _yaml_value(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc.__class__.__name__})") from None
+        keys = _parse_path(path.strip())
+        node: Any = out
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            where = format_loc(keys[: depth + 1])
+            if isinstance(key, int):
+                if not isinstance(node, list):
+                    raise ConfigError(f"--set {item!r}: {format_loc(keys[:depth]) or 'the recipe'} is not a list")
+                if key > len(node):
+                    raise ConfigError(f"--set {item!r}: {where} is past the end (the list has {len(node)} items)")
+                if key == len(node):
+                    node.append({} if not last else None)
+                if last:
+                    node[key] = value
+                else:
+                    if isinstance(node[key], str) and keys[0] == "methods":
+                        node[key] = {"name": node[key]}  # shorthand method name -> mapping, to set a field on it
+                    node = node[key]
+            else:
+                if not isinstance(node, dict):
+                    raise ConfigError(f"--set {item!r}: {format_loc(keys[:depth]) or 'the recipe'} is not a mapping")
+                if last:
+                    node[key] = value
+                else:
+                    if node.get(key) is None:
+                        node[key] = {}
+                    node = node[key]
+    return out
+
+
+def read_recipe_data(path: Path) -> dict[str, Any]:
+    """Parse a recipe file with ``yaml.safe_load`` (never the unsafe loader: recipes are shared files)."""
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist (recipes ship in recipes/, e.g. recipes/smoke-tiny.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        raise ConfigError(f"{path} is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a YAML mapping (name, backbones, methods, targets, ...)")
+    return data
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
+    """Read, override and validate a recipe file."""
+    path = Path(path)
+    return validate_recipe(apply_overrides(read_recipe_data(path), overrides), source=str(path))
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML (what a run folder keeps next to its results)."""
+    data = recipe.model_dump(mode="json", by_alias=True)
+    data["intermediates"] = [chain_name(c) for c in recipe.intermediates]
+    # A patch lists only what it sets: dumping its unset fields as null would set them to null on reload.
+    data["training"]["per_task"] = {
+        t: p.model_dump(mode="json", exclude_unset=True) for t, p in recipe.training.per_task.items()
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Grid expansion and hashing
+
+
+def _digest(obj: Any) -> str:
+    # Canonical JSON: sorted keys, no whitespace, so equal specs hash equally whatever the recipe's key order.
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def cell_hash(cell: dict[str, Any]) -> str:
+    """16 hex digits of sha256 over the cell's result-relevant content (every key but :data:`UNHASHED_KEYS`)."""
+    return _digest({k: v for k, v in cell.items() if k not in UNHASHED_KEYS})
+
+
+def condition_id(cell: dict[str, Any]) -> str:
+    """``backbone/method-label/chain``: what a report compares (one condition spans targets and seeds)."""
+    return f"{cell['backbone']}/{cell['method']['label']}/{chain_name(cell['intermediate'])}"
+
+
+def _stage(recipe: Recipe, cfg: TrainingConfig, method: _MethodBase, task: str) -> dict[str, Any]:
+    out = cfg.model_dump(mode="json")
+    if method.lr is not None:
+        out["lr"] = method.lr
+    patch = recipe.training.per_task.get(task)
+    if patch is not None:
+        out.update({k: getattr(patch, k) for k in patch.model_fields_set})
+    return out
+
+
+def expand(recipe: Recipe) -> list[dict[str, Any]]:
+    """All cells of the grid, ordered backbone, method, intermediate, target, seed.
+
+    That order keeps cells sharing an intermediate module next to each other, so a cache of it stays warm.
+    """
+    cells: list[dict[str, Any]] = []
+    data = recipe.data.model_dump(mode="json")
+    evaluation = recipe.eval.model_dump(mode="json")
+    for backbone in recipe.backbones:
+        for method in recipe.methods:
+            mdict = {"name": method.name, "label": method.display(), "transfer": method.transfer, "config": method.config()}  # type: ignore[attr-defined]
+            for chain in recipe.intermediates:
+                inter_cfg = [_stage(recipe, recipe.training.intermediate, method, t) for t in chain]
+                for target in recipe.targets:
+                    for seed in recipe.seeds:
+                        tasks = [*chain, target]
+                        cell: dict[str, Any] = {
+                            "schema_version": CELL_SCHEMA_VERSION,
+                            "recipe": recipe.name,
+                            "backbone": backbone,
+                            "method": copy.deepcopy(mdict),
+                            "intermediate": list(chain),
+                            "target": target,
+                            "seed": seed,
+                            "training": {"intermediate": copy.deepcopy(inter_cfg),
+                                         "target": _stage(recipe, recipe.training.target, method, target)},
+                            "data": dict(data),
+                            "eval": dict(evaluation),
+                            "task_options": {t: dict(recipe.task_options[t]) for t in tasks if t in recipe.task_options},
+                            "intermediate_key": None,
+                            "report_to": recipe.report_to,
+                        }
+                        if chain:
+                            cell["intermediate_key"] = _digest({
+                                "backbone": backbone, "method": mdict, "intermediate": list(chain), "seed": seed,
+                                "training": inter_cfg, "data": data,
+                                "task_options": {t: recipe.task_options[t] for t in chain if t in recipe.task_options},
+                            })
+                        cells.append(cell)
+    return cells

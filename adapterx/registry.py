@@ -1,0 +1,59 @@
+"""A typed name -> object registry with "did you mean" errors.
+
+Imports nothing else of adapterx but :mod:`adapterx.errors`, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from adapterx.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def suggest(name: str, choices: list[str] | tuple[str, ...], what: str) -> str:
+    """Return a one-line message for an unknown ``name`` among ``choices``, with a close match if any."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {what} {name!r}.{hint} Known: {', '.join(sorted(choices))}."
+
+
+class Registry(Generic[T]):
+    """Maps names to objects; lookups of unknown names raise :class:`ConfigError` with suggestions."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, obj: T) -> T:
+        if name in self._items:
+            raise ValueError(f"{self.what} {name!r} registered twice")
+        self._items[name] = obj
+        return obj
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        def wrap(obj: T) -> T:
+            return self.register(name, obj)
+
+        return wrap
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigError(suggest(name, tuple(self._items), self.what)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())

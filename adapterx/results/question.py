@@ -1,0 +1,113 @@
+"""The project's question, answered in one screen from a report.
+
+Per target task and method: did intermediate training on STS-B (or another chain) help the low-resource languages,
+by how much (mean ± std over seeds), does the paired bootstrap interval exclude zero, and how does that compare
+with full fine-tuning on the same target?
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapterx.results.export import fmt_delta
+
+REFERENCE_METHOD = "full"
+
+
+def verdict(delta: dict[str, Any] | None) -> str:
+    """``helped`` / ``hurt`` when the interval excludes zero; ``no clear effect`` otherwise."""
+    if delta is None or delta.get("mean") is None:
+        return "n/a"
+    ci = delta.get("ci")
+    if not ci:
+        return "no interval"
+    if ci[0] > 0:
+        return "helped"
+    if ci[1] < 0:
+        return "hurt"
+    return "no clear effect"
+
+
+def excludes_zero(delta: dict[str, Any] | None) -> bool | None:
+    ci = (delta or {}).get("ci")
+    return None if not ci else bool(ci[0] > 0 or ci[1] < 0)
+
+
+def answer(report: dict[str, Any], intermediate: str = "stsb", group: str = "low") -> dict[str, Any]:
+    """Rows of (target, method) with the group's delta and the full fine-tuning reference next to it."""
+    conds = report["conditions"]
+    rows: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for target, t in report["targets"].items():
+        chosen = [c for c in t["conditions"] if conds[c]["intermediate"] == intermediate]
+        if not chosen:
+            missing.append(target)
+            continue
+        for cid in chosen:
+            cond = conds[cid]
+            d = t["deltas"].get(cid)
+            g = d["groups"][group] if d else None
+            ref_ids = [r for r in chosen if conds[r]["backbone"] == cond["backbone"]
+                       and conds[r]["method_name"] == REFERENCE_METHOD]
+            ref_id = next((r for r in ref_ids if conds[r]["method"] == REFERENCE_METHOD), ref_ids[0] if ref_ids else None)
+            ref = t["deltas"].get(ref_id) if ref_id else None
+            ref_g = ref["groups"][group] if ref else None
+            rows.append({
+                "target": target, "condition": cid, "backbone": cond["backbone"], "method": cond["method"],
+                "method_name": cond["method_name"],
+                "n_langs": g["n_langs"] if g else 0,
+                "languages": t["low_resource"] if group == "low" else t["high_resource"] if group == "high"
+                else t["languages"],
+                "delta": g, "excludes_zero": excludes_zero(g), "verdict": verdict(g) if d else "no baseline",
+                "reference": None if ref_id is None or ref_id == cid else {
+                    "condition": ref_id, "delta": ref_g, "excludes_zero": excludes_zero(ref_g),
+                    "verdict": verdict(ref_g) if ref else "no baseline"},
+                "note": (f"no {group}-resource language in {target}" if d and g is None else None),
+            })
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("helped", "hurt", "no clear effect")}
+    return {
+        "question": f"Does {intermediate} intermediate training help {group}-resource languages?",
+        "intermediate": intermediate, "group": group,
+        "low_resource_threshold": report["options"]["low_resource_threshold"], "ci": report["options"]["ci"],
+        "rows": rows, "counts": counts, "targets_without_condition": missing,
+        "summary": _summary(intermediate, group, rows, counts),
+    }
+
+
+def _summary(intermediate: str, group: str, rows: list[dict[str, Any]], counts: dict[str, int]) -> str:
+    judged = sum(counts.values())
+    if not rows:
+        return f"No cell with intermediate task {intermediate!r} in this run."
+    peft = [r for r in rows if r["method_name"] != REFERENCE_METHOD and r["delta"]]
+    full = [r for r in rows if r["method_name"] == REFERENCE_METHOD and r["delta"]]
+
+    def avg(rs: list[dict[str, Any]]) -> str:
+        return f"{sum(r['delta']['mean'] for r in rs) / len(rs):+.1f}" if rs else "n/a"
+
+    return (f"{intermediate} helped {group}-resource languages in {counts['helped']} of {judged} (target, method)"
+            f" pairs (interval above zero), hurt in {counts['hurt']}, no clear effect in {counts['no clear effect']}."
+            f" Mean Δ over pairs: adapters/LoRA {avg(peft)}, full fine-tuning {avg(full)}.")
+
+
+def render_text(ans: dict[str, Any]) -> str:
+    """Plain-text form (Markdown table) for files and non-terminal output."""
+    ci = int(round(100 * ans["ci"]))
+    lines = [f"# {ans['question']}", "",
+             f"Δ = {ans['group']}-resource average (Joshi class <= {ans['low_resource_threshold']}) against the same"
+             f" method without intermediate task; mean ± std over seeds [{ci}% paired bootstrap CI].", "",
+             "| target | method | Δ | excl. 0 | verdict | full FT Δ | full FT verdict |", "|---|---|---:|:-:|---|---:|---|"]
+    for r in ans["rows"]:
+        ref = r["reference"]
+        lines.append("| " + " | ".join([
+            r["target"], r["method"] if r["backbone"] == ans["rows"][0]["backbone"] else r["condition"],
+            fmt_delta(r["delta"]) if r["delta"] else (r["note"] or "-"), _yes(r["excludes_zero"]), r["verdict"],
+            fmt_delta(ref["delta"]) if ref and ref["delta"] else "-", ref["verdict"] if ref else "-",
+        ]) + " |")
+    lines += ["", ans["summary"]]
+    if ans["targets_without_condition"]:
+        lines.append(f"Targets without a {ans['intermediate']} condition: {', '.join(ans['targets_without_condition'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def _yes(x: bool | None) -> str:
+    return "-" if x is None else "yes" if x else "no"

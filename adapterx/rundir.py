@@ -1,0 +1,92 @@
+"""Run directories: written to a temporary sibling and renamed into place at the end, so a failed run leaves no
+half-written run directory; read back by eval, stack, fuse, push and report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import ConfigError, ModelError
+
+RUN_JSON = "run.json"
+METRICS_JSON = "metrics.json"
+MODULE_DIR = "module"
+
+
+def default_output(task: str, method: str, root: Path = Path("runs")) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / f"{task}-{method}-{stamp}"
+
+
+class RunWriter:
+    """Reserve ``output`` up front (fail before training if it cannot be written), fill a temporary folder beside it,
+    then :meth:`commit` renames it into place."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = Path(output)
+        if self.output.exists():
+            raise ConfigError(f"--output {self.output} already exists: choose another folder or remove it")
+        try:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.output.parent / f".{self.output.name}.partial-{os.getpid()}"
+            if self.tmp.exists():
+                shutil.rmtree(self.tmp)
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise ConfigError(f"--output {self.output}: cannot write there ({exc.strerror}); choose a writable folder") from None
+
+    def path(self, *parts: str) -> Path:
+        return self.tmp.joinpath(*parts)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        self.path(name).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+    def commit(self) -> Path:
+        if self.output.exists():
+            raise ConfigError(f"--output {self.output} appeared while this run was training; results left in {self.tmp}")
+        self.tmp.rename(self.output)
+        return self.output
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def module_folder(ref: Path) -> Path:
+    """The module folder of a run dir (``RUN/module``), or ``ref`` itself when it is a module folder."""
+    ref = Path(ref)
+    if (ref / MODULE_DIR).is_dir():
+        return ref / MODULE_DIR
+    return ref
+
+
+def read_run(ref: Path) -> dict[str, Any]:
+    """run.json of a run dir (empty dict for a bare module folder)."""
+    ref = Path(ref)
+    for cand in (ref / RUN_JSON, ref.parent / RUN_JSON):
+        if cand.is_file():
+            try:
+                return json.loads(cand.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ModelError(f"{cand}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return {}
+
+
+def tree_sha256(folder: Path) -> str:
+    """sha256 over every file below ``folder`` (names and contents, sorted): identifies a module in a chain."""
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + b"\0")
+            with p.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,106 @@
+"""Extractive span QA (SQuAD, XQuAD, MLQA, TyDiQA-GoldP).
+
+Contexts longer than the window are cut into overlapping windows (``max_length`` tokens, ``doc_stride`` tokens of
+overlap). Training: the answer's start/end token in each window, or the ``<s>`` token (index 0) where the window does
+not hold the whole answer, as in the original BERT/XLM-R SQuAD recipe. Prediction: over all windows of an example,
+the best span (start <= end, at most ``MAX_ANSWER_TOKENS``) by start logit + end logit among the top ``N_BEST`` starts
+and ends, mapped back to characters of the context through the tokenizer's offsets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adapterx.tasks.kinds import Features, pad_batch
+
+N_BEST = 20
+MAX_ANSWER_TOKENS = 30  # XTREME's run_squad default max_answer_length
+
+
+class QAOps:
+    auto_class = "AutoModelForQuestionAnswering"
+
+    def featurize(self, task, examples, tokenizer, max_length: int, doc_stride: int, train: bool) -> Features:
+        questions = [ex.question.lstrip() for ex in examples]
+        contexts = [ex.context for ex in examples]
+        enc = tokenizer(
+            questions,
+            contexts,
+            truncation="only_second",
+            max_length=max_length,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        items, ex_index, extra = [], [], []
+        for f, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            seq_ids = enc.sequence_ids(f)
+            offsets = enc["offset_mapping"][f]
+            item: dict[str, Any] = {"input_ids": enc["input_ids"][f], "attention_mask": enc["attention_mask"][f]}
+            ex = examples[sample]
+            if train:
+                item["start_positions"], item["end_positions"] = _label_window(ex, seq_ids, offsets)
+            items.append(item)
+            ex_index.append(sample)
+            # Keep offsets of context tokens only: None marks question and special tokens (never an answer).
+            extra.append([o if s == 1 else None for o, s in zip(offsets, seq_ids)])
+        return Features(items, ex_index, extra)
+
+    def collate(self, items: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+        return pad_batch(items, pad_id)
+
+    def outputs(self, out: Any) -> list[Any]:
+        start = out.start_logits.float().cpu().numpy()
+        end = out.end_logits.float().cpu().numpy()
+        return [(s, e) for s, e in zip(start, end)]
+
+    def decode(self, task, kept: list[Any], features: Features, examples: list) -> list[Any]:
+        best: list[tuple[float, str]] = [(-np.inf, "") for _ in examples]
+        for f, (start, end) in enumerate(kept):
+            offsets = features.extra[f]
+            n = len(offsets)
+            start, end = start[:n], end[:n]
+            ctx = examples[features.example_index[f]].context
+            starts = np.argsort(start)[::-1][:N_BEST]
+            ends = np.argsort(end)[::-1][:N_BEST]
+            for s in starts:
+                if offsets[s] is None:
+                    continue
+                for e in ends:
+                    if offsets[e] is None or e < s or e - s + 1 > MAX_ANSWER_TOKENS:
+                        continue
+                    score = float(start[s] + end[e])
+                    i = features.example_index[f]
+                    if score > best[i][0]:
+                        best[i] = (score, ctx[offsets[s][0] : offsets[e][1]])
+        return [text.strip() for _, text in best]
+
+    def score(self, task, predictions: list[Any], examples: list, lang: str) -> tuple[dict[str, float], list[dict]]:
+        from adapterx.evaluate import metrics
+
+        preds = {ex.id: p for ex, p in zip(examples, predictions)}
+        scores = metrics.qa_scores(preds, examples, lang=lang, mlqa=task.mlqa_normalisation)
+        stats = metrics.qa_per_example(preds, examples, lang=lang, mlqa=task.mlqa_normalisation)
+        return scores, stats
+
+    def selection_metric(self, task) -> str:
+        return "score"
+
+
+def _label_window(ex, seq_ids: list[int | None], offsets: list[tuple[int, int]]) -> tuple[int, int]:
+    """Token start/end of the first gold answer inside this window, or (0, 0) when the window misses it."""
+    if not ex.answers:
+        return 0, 0
+    a = ex.answers[0]
+    start_char, end_char = a.start, a.start + len(a.text)
+    ctx = [i for i, s in enumerate(seq_ids) if s == 1]
+    if not ctx or offsets[ctx[0]][0] > start_char or offsets[ctx[-1]][1] < end_char:
+        return 0, 0
+    ts = next(i for i in ctx if offsets[i][1] > start_char)
+    te = next(i for i in reversed(ctx) if offsets[i][0] < end_char)
+    return ts, max(ts, te)
+
+
+OPS = QAOps()

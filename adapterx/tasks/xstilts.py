@@ -1,0 +1,76 @@
+"""The English intermediate tasks of X-STILTs (Phang et al. 2020): ANLI+, MNLI, QQP, SST-2, SQuAD, HellaSwag,
+Cosmos QA, CommonsenseQA, CCG supertagging."""
+
+from __future__ import annotations
+
+from adapterx.data.synthetic import SyntheticSpec
+from adapterx.tasks import hf_rows, register
+from adapterx.tasks.base import HFSource, TaskSpec
+
+register(TaskSpec(
+    name="mnli", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
+    description="MultiNLI (matched dev), 3 labels, accuracy",
+    labels=hf_rows.NLI,
+    hf=HFSource("nyu-mll/glue", hf_rows.nli_row, config="mnli", splits={"train": "train", "dev": "validation_matched", "test": "validation_matched"}),
+    synthetic=SyntheticSpec("nli"), eval_split="dev",
+))
+register(TaskSpec(
+    name="anli", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
+    description="ANLI+: SNLI + MNLI + ANLI rounds 1-3 together (train); ANLI R3 dev selects",
+    labels=hf_rows.NLI,
+    hf=(
+        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r1", "dev": "dev_r3", "test": "dev_r3"}),
+        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r2"}),
+        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r3"}),
+        HFSource("stanfordnlp/snli", hf_rows.nli_row, splits={"train": "train"}),
+        HFSource("nyu-mll/glue", hf_rows.nli_row, config="mnli", splits={"train": "train"}),
+    ),
+    synthetic=SyntheticSpec("nli"), eval_split="dev",
+))
+register(TaskSpec(
+    name="qqp", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
+    description="Quora Question Pairs (duplicate 0/1), accuracy",
+    labels=("0", "1"),
+    hf=HFSource("nyu-mll/glue", hf_rows.pair_row("question1", "question2"), config="qqp"),
+    synthetic=SyntheticSpec("paraphrase"), eval_split="dev",
+))
+register(TaskSpec(
+    name="sst2", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
+    description="SST-2 sentiment (single sentence, 0/1), accuracy",
+    labels=("0", "1"),
+    hf=HFSource("nyu-mll/glue", hf_rows.pair_row("sentence", None), config="sst2"),
+    synthetic=SyntheticSpec("sentiment"), eval_split="dev",
+))
+register(TaskSpec(
+    name="squad", kind="span_qa", metric="score", metric_kind="mean", intermediate=True,
+    description="SQuAD v1.1 extractive QA, EM/F1",
+    hf=HFSource("rajpurkar/squad", hf_rows.squad_row, splits={"train": "train", "dev": "validation", "test": "validation"}),
+    synthetic=SyntheticSpec("qa"), eval_split="dev",
+))
+register(TaskSpec(
+    name="hellaswag", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
+    description="HellaSwag sentence completion (4 endings), accuracy",
+    hf=HFSource("Rowan/hellaswag", hf_rows.hellaswag_row),
+    synthetic=SyntheticSpec("choice"), eval_split="dev",
+))
+register(TaskSpec(
+    name="cosmosqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
+    description="Cosmos QA reading comprehension with commonsense (4 options), accuracy",
+    hf=HFSource("allenai/cosmos_qa", hf_rows.cosmosqa_row),
+    synthetic=SyntheticSpec("choice"), eval_split="dev",
+))
+register(TaskSpec(
+    name="commonsenseqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=5,
+    description="CommonsenseQA (5 options), accuracy",
+    hf=HFSource("tau/commonsense_qa", hf_rows.commonsenseqa_row),
+    synthetic=SyntheticSpec("choice"), eval_split="dev",
+))
+register(TaskSpec(
+    name="ccg", kind="tagging", metric="f1", metric_kind="f1", intermediate=True,
+    description="CCG supertagging (CCGbank): local token<TAB>supertag files only",
+    labels=(),  # the supertag set is read from the training file
+    hf=None,
+    synthetic=SyntheticSpec("upos"), eval_split="dev",
+    notes="CCGbank is LDC-licensed: no public Hugging Face copy exists. Pass --data FILE with token<TAB>supertag lines "
+          "(blank line between sentences); the tag set comes from the training file.",
+))

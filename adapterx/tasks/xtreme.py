@@ -1,0 +1,90 @@
+"""The XTREME-R target tasks (plus PAWS-X, dropped from XTREME-R but used by X-STILTs).
+
+Languages and metrics as in ../shared/design/xtreme-r.md (from XTREME's evaluate.py and the XTREME-R paper).
+English training data: MNLI (XNLI), PAWS (PAWS-X), COPA (XCOPA), UD English (UD-POS), PAN-X en, SQuAD v1.1 (XQuAD,
+MLQA), TyDiQA-GoldP en.
+"""
+
+from __future__ import annotations
+
+from adapterx.data.synthetic import SyntheticSpec
+from adapterx.tasks import hf_rows, register
+from adapterx.tasks.base import HFSource, TaskSpec
+
+_SQUAD_TRAIN = ("rajpurkar/squad", None)
+
+register(TaskSpec(
+    name="xnli", kind="classification", metric="accuracy", metric_kind="mean", target=True,
+    description="XNLI: cross-lingual NLI (3 labels), trained on English MNLI, accuracy",
+    labels=hf_rows.NLI,
+    languages=tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
+    hf=HFSource("facebook/xnli", hf_rows.nli_row, config="{lang}", overrides={"train": ("nyu-mll/glue", "mnli")},
+                splits={"train": "train", "dev": "validation", "test": "test"}),
+    layout="xnli", synthetic=SyntheticSpec("nli"),
+))
+register(TaskSpec(
+    name="pawsx", kind="classification", metric="accuracy", metric_kind="mean", target=True,
+    description="PAWS-X: cross-lingual paraphrase identification (0/1), trained on English PAWS, accuracy",
+    labels=("0", "1"),
+    languages=tuple("de en es fr ja ko zh".split()),
+    hf=HFSource("google-research-datasets/paws-x", hf_rows.pair_row("sentence1", "sentence2"), config="{lang}"),
+    layout="pawsx", synthetic=SyntheticSpec("paraphrase"),
+))
+register(TaskSpec(
+    name="xcopa", kind="multiple_choice", metric="accuracy", metric_kind="mean", target=True,
+    description="XCOPA: causal commonsense reasoning (2 options), trained on English COPA, accuracy",
+    languages=tuple("en et ht id it qu sw ta th tr vi zh".split()),
+    hf=HFSource("cambridgeltl/xcopa", hf_rows.copa_row, config="{lang}",
+                overrides={"train": ("aps/super_glue", "copa"), "dev": ("aps/super_glue", "copa")},
+                splits={"train": "train", "dev": "validation", "test": "test"}),
+    layout="xcopa", synthetic=SyntheticSpec("choice"), num_choices=2,
+    notes="English training data: COPA (400). SIQA (3 options) cannot share COPA's 2-option head; train it as an "
+          "intermediate task instead.",
+))
+register(TaskSpec(
+    name="udpos", kind="tagging", metric="f1", metric_kind="f1", target=True,
+    description="UD-POS: universal POS tagging (17 UPOS tags, UD v2.5), seqeval F1 as XTREME scores it",
+    labels=hf_rows.UPOS,
+    languages=tuple(
+        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko lt mr nl pl pt ro ru ta te th tl tr uk ur vi wo yo zh".split()
+    ),
+    hf=HFSource("google/xtreme", hf_rows.tags_row(hf_rows.UPOS, "pos_tags"), config="udpos.{langname}"),
+    layout="udpos", synthetic=SyntheticSpec("upos"),
+))
+register(TaskSpec(
+    name="panx", kind="tagging", metric="f1", metric_kind="f1", target=True,
+    description="PAN-X / WikiANN: named entities (IOB2: PER, ORG, LOC), seqeval F1",
+    labels=hf_rows.PANX,
+    languages=tuple(
+        ("af ar az bg bn de el en es et eu fa fi fr gu he hi hu id it ja jv ka kk ko lt ml mr ms my nl pa pl pt qu ro "
+         "ru sw ta te th tl tr uk ur vi yo zh").split()
+    ),
+    hf=HFSource("google/xtreme", hf_rows.tags_row(hf_rows.PANX, "ner_tags"), config="PAN-X.{lang}"),
+    layout="panx", synthetic=SyntheticSpec("ner"),
+    eval_split="dev",  # public PAN-X test files carry no tags (XTREME strips them); dev is labelled
+))
+register(TaskSpec(
+    name="xquad", kind="span_qa", metric="score", metric_kind="mean", target=True,
+    description="XQuAD: SQuAD v1.1 dev translated into 11 languages, EM/F1, score = (EM+F1)/2",
+    languages=tuple("ar de el en es hi ro ru th tr vi zh".split()),
+    hf=HFSource("google/xquad", hf_rows.squad_row, config="xquad.{lang}",
+                overrides={"train": _SQUAD_TRAIN, "dev": _SQUAD_TRAIN}, splits={"train": "train", "dev": "validation", "test": "validation"}),
+    layout="xquad", synthetic=SyntheticSpec("qa"),
+))
+register(TaskSpec(
+    name="mlqa", kind="span_qa", metric="score", metric_kind="mean", target=True, mlqa_normalisation=True,
+    description="MLQA: extractive QA in 7 languages, MLQA's language-aware EM/F1, score = (EM+F1)/2",
+    languages=tuple("ar de en es hi vi zh".split()),
+    hf=HFSource("facebook/mlqa", hf_rows.squad_row, config="mlqa.{lang}.{lang}",
+                overrides={"train": _SQUAD_TRAIN, "dev": _SQUAD_TRAIN}, splits={"train": "train", "dev": "validation", "test": "test"}),
+    layout="mlqa", synthetic=SyntheticSpec("qa"),
+))
+register(TaskSpec(
+    name="tydiqa", kind="span_qa", metric="score", metric_kind="mean", target=True,
+    description="TyDiQA-GoldP: typologically diverse extractive QA (9 languages), EM/F1, score = (EM+F1)/2",
+    languages=tuple("ar bn en fi id ko ru sw te".split()),
+    hf=HFSource("google-research-datasets/tydiqa", hf_rows.squad_row, config="secondary_task", lang_prefix_ids=True,
+                splits={"train": "train", "dev": "validation", "test": "validation"}),
+    layout="tydiqa", synthetic=SyntheticSpec("qa"), eval_split="dev",
+    notes="GoldP has no public test set: dev is the evaluation split (as in XTREME). English dev selects checkpoints.",
+))

@@ -1,0 +1,1 @@
+"""The typer command-line layer: parse, call one library function, render. Heavy imports live inside commands."""

@@ -1,0 +1,92 @@
+"""Rendering: rich tables for people, one JSON object for machines, and a progress bar for training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cli.common import console
+
+
+def fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def eval_table(ev: dict[str, Any], title: str | None = None) -> None:
+    """Per-language table of an eval JSON object, with the averages (low-resource: Joshi class <= threshold)."""
+    from rich.table import Table
+
+    from adapterx.languages import get_language, is_low_resource
+
+    con = console()
+    metrics = list(next(iter(ev["scores"].values())).keys()) if ev["scores"] else [ev["metric"]]
+    table = Table(title=title or f"{ev['task']}: zero-shot {ev['metric']} (0-100)", show_lines=False)
+    table.add_column("lang")
+    table.add_column("name")
+    table.add_column("class", justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("n", justify="right")
+    for lang, scores in ev["scores"].items():
+        try:
+            info = get_language(lang)
+            name, cls = info.name, str(info.joshi_class)
+        except Exception:
+            name, cls = "?", "?"
+        low = "[bold]" if cls != "?" and is_low_resource(lang) else ""
+        table.add_row(f"{low}{lang}", name, cls, *[fmt(scores.get(m)) for m in metrics], str(ev.get("n_examples", {}).get(lang, "")))
+    con.print(table)
+    avg = ev.get("low_resource_average")
+    low_txt = fmt(avg) if avg is not None else "n/a (no low-resource language evaluated)"
+    con.print(
+        f"average {fmt(ev.get('average'))}   low-resource (class <= 2) {low_txt}   "
+        f"high-resource {fmt(ev.get('high_resource_average'))}"
+    )
+
+
+def summary_table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for k, v in rows:
+        table.add_row(k, v)
+    console().print(table)
+
+
+class TrainProgress:
+    """A rich progress bar fed by the training loop's callback (loss, examples/s, ETA), on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.task_id = None
+
+    def __enter__(self) -> TrainProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console(stderr=True), transient=False,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        if "total" in ev and self.task_id is None:
+            self.task_id = self.bar.add_task("train", total=ev["total"], info="")
+        if "loss" in ev and self.task_id is not None:
+            self.bar.update(self.task_id, completed=ev["step"], info=f"loss {ev['loss']:.4f}  {ev['examples_per_s']:.0f} ex/s")
+        elif isinstance(ev.get("dev"), dict):
+            dev = "  ".join(f"{k} {v:.2f}" for k, v in ev["dev"].items())
+            self.bar.console.print(f"step {ev['step']}: dev {dev}")
+        elif ev.get("phase") == "eval":
+            main = "  ".join(f"{k} {v:.2f}" for k, v in ev["scores"].items())
+            self.bar.console.print(f"eval {ev['lang']}: {main}")
