@@ -22,7 +22,7 @@ from adapterx.errors import ModelError
 TINY = "tiny"
 DEFAULT_MODEL = "xlm-roberta-base"
 # Bump when the tiny model's recipe changes: the cache key includes it, so old caches are never reused.
-TINY_VERSION = 1
+TINY_VERSION = 2
 TINY_ARCH = {
     "hidden_size": 64,
     "num_hidden_layers": 2,
@@ -130,7 +130,7 @@ def build_tiny(dest: Path) -> None:
     import torch
     from tokenizers import SentencePieceUnigramTokenizer
     from tokenizers.processors import TemplateProcessing
-    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaTokenizerFast
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R's order: ids 0..3
     sp = SentencePieceUnigramTokenizer()
@@ -159,7 +159,9 @@ def build_tiny(dest: Path) -> None:
         vocab_size=len(tok), pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1, **TINY_ARCH
     )
     torch.manual_seed(0)
-    model = XLMRobertaForMaskedLM(config)
+    # The encoder with its pooler, as in the released checkpoints: heads that read the pooler (multiple choice) must
+    # find fixed weights, not a fresh random pooler at every load.
+    model = XLMRobertaModel(config, add_pooling_layer=True)
     model.save_pretrained(dest, safe_serialization=True)
     tok.save_pretrained(dest)
 

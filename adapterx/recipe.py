@@ -45,7 +45,9 @@ The cell dict (the contract with ``adapterx.pipeline.run_cell``; ``schema_versio
                                                # {"layer": 14, "pooling": "mean"}), passed through to the task
       "intermediate_key": str | None,          # hash of what the intermediate stage depends on (backbone, method,
                                                # chain, seed, intermediate training, data): cells sharing it may reuse
-                                               # one trained intermediate module, cached under RUN/intermediates/<key>/
+                                               # one trained intermediate module, cached under
+                                               # out_dir.parents[1] / "intermediates" / key (= RUN/intermediates/<key>/;
+                                               # local workers run concurrently: lock or write-then-rename)
       "report_to": None | "tensorboard" | "wandb" | "mlflow"   # experiment tracker (not hashed)
     }
 
@@ -73,10 +75,8 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
-    field_validator,
     model_validator,
 )
-
 from pydantic.fields import FieldInfo
 
 from adapterx.errors import ConfigError
@@ -105,22 +105,10 @@ def known_tasks() -> tuple[str, ...]:
     Imported lazily, because the task modules may pull in heavier code and recipes must load fast.
     """
     try:
-        import adapterx.tasks as tasks_mod
+        from adapterx.tasks import task_names
     except ImportError:
         return FALLBACK_TASKS
-    for attr in ("task_names", "names", "known_tasks"):
-        fn = getattr(tasks_mod, attr, None)
-        if callable(fn):
-            names = tuple(fn())
-            if names:
-                return names
-    from adapterx.registry import Registry
-
-    for attr in ("TASKS", "REGISTRY", "registry", "tasks"):
-        reg = getattr(tasks_mod, attr, None)
-        if isinstance(reg, Registry) and reg.names():
-            return tuple(reg.names())
-    return FALLBACK_TASKS
+    return tuple(task_names()) or FALLBACK_TASKS
 
 
 def _check_task(name: str) -> str:
@@ -321,7 +309,7 @@ class Recipe(_Strict):
 # Loading, overrides, error messages
 
 
-def format_loc(loc: Sequence[Any], model: type[BaseModel] = Recipe) -> str:
+def format_loc(loc: Sequence[Any]) -> str:
     """``("methods", 1, "lora", "rank")`` -> ``methods[1].rank``: list indices in brackets, union tags dropped."""
     out = ""
     for i, part in enumerate(loc):

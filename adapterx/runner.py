@@ -68,10 +68,13 @@ def resolve_cell_fn(ref: str | CellFn | None) -> CellFn:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if ref == DEFAULT_CELL_FN and exc.name in ("adapterx.pipeline",):
-            raise ConfigError("adapterx.pipeline.run_cell is not available in this installation: training cells"
-                              " needs it (try --dry-run to see the plan)") from None
+            raise ConfigError("adapterx.pipeline.run_cell is not available in this installation: running cells"
+                              " needs it (--dry-run shows the plan without it)") from None
         raise ConfigError(f"cell function {ref!r}: cannot import {module_name} ({exc})") from None
     fn = getattr(module, attr, None)
+    if not callable(fn) and ref == DEFAULT_CELL_FN:
+        raise ConfigError("adapterx.pipeline.run_cell is not available in this installation: running cells"
+                          " needs it (--dry-run shows the plan without it)")
     if not callable(fn):
         raise ConfigError(f"cell function {ref!r}: {module_name} has no function {attr!r}")
     return fn  # type: ignore[no-any-return]
@@ -380,6 +383,7 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     check_report_to(recipe.report_to)
     if executor != "inline":
         _require_submitit()
+    resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
     run_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore.for_run(run_dir)
     plan = make_plan(recipe, run_dir)
@@ -430,29 +434,40 @@ def _run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_f
     cores = os.cpu_count() or 2
     parallel = max_parallel or recipe.execution.max_parallel or max(1, cores // 2)
     threads = max(1, cores // parallel)
-    ex = submitit.LocalExecutor(folder=str(run_dir / "submitit" / "%j"))
+    ex = submitit.LocalExecutor(folder=str(run_dir / "submitit"))
     ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=recipe.execution.gpus_per_cell)
     pending = list(todo)
     running: list[tuple[Any, dict[str, Any]]] = []
-    stop = False
     with _importable_in_workers():
-        while pending or running:
-            while pending and len(running) < parallel and not stop:
-                cell = pending.pop(0)
-                job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
-                                threads=threads)
-                running.append((job, cell))
-            if stop and not running:
-                break
-            time.sleep(0.2)
-            for job, cell in [jc for jc in running if jc[0].done()]:
-                running.remove((job, cell))
-                outcome = _job_outcome(job, cell, run_dir, write_failure=True)
-                summary.outcomes.append(outcome)
-                emit(outcome)
-                if fail_fast and outcome.status == "failed":
-                    stop = True
-                    pending.clear()
+        try:
+            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit)
+        except KeyboardInterrupt:
+            for job, _cell in running:  # do not leave orphaned training processes behind
+                job.cancel(check=False)
+            raise
+
+
+def _local_loop(ex: Any, run_dir: Path, pending: list[dict[str, Any]], running: list[tuple[Any, dict[str, Any]]],
+                parallel: int, threads: int, cell_fn: str | CellFn | None, fail_fast: bool, summary: RunSummary,
+                emit: Callable[[CellOutcome], None]) -> None:
+    stop = False
+    while pending or running:
+        while pending and len(running) < parallel and not stop:
+            cell = pending.pop(0)
+            job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
+                            threads=threads)
+            running.append((job, cell))
+        if stop and not running:
+            break
+        time.sleep(0.2)
+        for job, cell in [jc for jc in running if jc[0].done()]:
+            running.remove((job, cell))
+            outcome = _job_outcome(job, cell, run_dir, write_failure=True)
+            summary.outcomes.append(outcome)
+            emit(outcome)
+            if fail_fast and outcome.status == "failed":
+                stop = True
+                pending.clear()
 
 
 def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: bool) -> CellOutcome:
@@ -475,7 +490,7 @@ def _run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[di
         raise ConfigError("--executor slurm needs slurm's sbatch on PATH: run on the cluster's login node"
                           " (or use --executor local)")
     cfg = recipe.execution.slurm
-    ex = submitit.AutoExecutor(folder=str(run_dir / "submitit" / "%j"), cluster="slurm")
+    ex = submitit.AutoExecutor(folder=str(run_dir / "submitit"), cluster="slurm")
     params: dict[str, Any] = {
         "timeout_min": cfg.timeout_min, "gpus_per_node": cfg.gpus_per_node, "cpus_per_task": cfg.cpus_per_task,
         "mem_gb": cfg.mem_gb, "slurm_array_parallelism": max_parallel or cfg.array_parallelism,

@@ -33,17 +33,23 @@ _PLAN_ROWS = 40
 
 
 def _render_table(con: Any, table: Any) -> None:
+    from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     t = Table(title=table.title, title_justify="left", show_lines=False, header_style="bold")
     for i, h in enumerate(table.headers):
-        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for row in table.rows:
         t.add_row(*row)
-    con.print(t)
+    # Report tables are wide (conditions x "mean ± std [CI]"): render them whole rather than folded into 80
+    # columns; a terminal wraps long lines, a file or pager keeps them intact.
+    needed = Measurement.get(con, con.options.update(width=100_000), t).maximum
+    out = con if needed <= con.width else Console(highlight=False, width=needed, file=con.file)
+    out.print(t)
     if table.notes:
-        con.print(f"[dim]{table.notes}[/dim]")
-    con.print()
+        out.print(f"[dim]{table.notes}[/dim]")
+    out.print()
 
 
 @app.command("run")
@@ -216,33 +222,37 @@ def report_cmd(
 
 
 def _print_question(ans: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
-    from adapterx.results.export import fmt_delta
+    from adapterx.results.question import ci_text, delta_text, split_rows
 
     con = console()
     level = int(round(100 * ans["ci"]))
-    t = Table(title=ans["question"], title_justify="left", header_style="bold")
-    for col, justify in (("target", "left"), ("method", "left"), (f"Δ {ans['group']} [{level}% CI]", "right"),
-                         ("excl. 0", "center"), ("verdict", "left"), ("full FT Δ", "right"), ("full FT", "left")):
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    rows, empty = split_rows(ans)
+    multi = len({r["backbone"] for r in rows}) > 1
+    t = Table(title=ans["question"], title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, justify in (("target", "left"), ("method", "left"), (f"Δ {ans['group']}", "right"),
+                         (f"{level}% CI", "right"), ("excl. 0", "center"), ("verdict", "left")):
+        t.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     colour = {"helped": "green", "hurt": "red"}
-    backbones = {r["backbone"] for r in ans["rows"]}
-    for r in ans["rows"]:
-        ref = r["reference"]
+    previous = None
+    for r in rows:
         v = r["verdict"]
-        rv = ref["verdict"] if ref else "-"
         t.add_row(
-            r["target"], r["method"] if len(backbones) == 1 else r["condition"],
-            fmt_delta(r["delta"]) if r["delta"] else (r["note"] or "-"),
+            r["target"] if r["target"] != previous else "", r["condition"] if multi else r["method"],
+            delta_text(r["delta"]), ci_text(r["delta"]),
             "-" if r["excludes_zero"] is None else "yes" if r["excludes_zero"] else "no",
             f"[{colour[v]}]{v}[/{colour[v]}]" if v in colour else v,
-            fmt_delta(ref["delta"]) if ref and ref["delta"] else "-",
-            f"[{colour[rv]}]{rv}[/{colour[rv]}]" if rv in colour else rv,
+            end_section=False,
         )
+        previous = r["target"]
     con.print(t)
     con.print(f"Δ: {ans['group']}-resource average (Joshi class <= {ans['low_resource_threshold']}) against the same"
-              f" method without intermediate task; mean ± std over seeds [{level}% paired bootstrap CI].")
+              f" method without intermediate task; mean ± std over seeds, {level}% paired bootstrap CI over test"
+              " examples. Full fine-tuning first in each task.")
     con.print(ans["summary"])
+    if empty:
+        con.print(f"[dim]No {ans['group']}-resource language in: {', '.join(empty)}.[/dim]")
     if ans["targets_without_condition"]:
-        con.print(f"[dim]no {ans['intermediate']} condition for: {', '.join(ans['targets_without_condition'])}[/dim]")
+        con.print(f"[dim]No {ans['intermediate']} condition for: {', '.join(ans['targets_without_condition'])}.[/dim]")

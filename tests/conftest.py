@@ -23,3 +23,35 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One adapterx cache per test session (the tiny model is built into it once), unless the caller set one."""
+    if "ADAPTERX_CACHE" not in os.environ:
+        os.environ["ADAPTERX_CACHE"] = str(tmp_path_factory.mktemp("adapterx-cache"))
+    return Path(os.environ["ADAPTERX_CACHE"])
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The built-in tiny XLM-R, built once per session."""
+    from adapterx import backbone
+
+    return backbone.resolve("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny):
+    from adapterx import backbone
+
+    return backbone.load_tokenizer(tiny)
+
+
+def run_cli(*args: str):
+    """Invoke the adapterx CLI in-process; returns typer's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)

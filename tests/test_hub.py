@@ -242,6 +242,18 @@ def test_card_front_matter_and_body(tmp_path: Path, method: str, library: str, s
     assert "/home/alice" not in plan.card and "datasets" not in parsed.data.to_dict()  # local path not leaked
 
 
+@pytest.mark.parametrize("backbone", ["tiny", "LOCAL"])
+def test_local_backbones_stay_out_of_the_metadata(tmp_path: Path, backbone: str) -> None:
+    if backbone == "LOCAL":
+        backbone = str(tmp_path / "models" / "my-xlmr")
+        Path(backbone).mkdir(parents=True)
+    run = make_run(tmp_path, run_extra={"backbone": {"id": backbone, "revision": None}})
+    plan = hub.prepare_push(run, "hf:me")
+    assert "base_model" not in card.front_matter(plan.run, plan.metrics)
+    assert str(tmp_path) not in plan.card  # a local path shows only as its last part
+    assert plan.name.endswith("-tiny" if backbone == "tiny" else "-my-xlmr")
+
+
 def test_card_for_a_stack_lists_the_chain(tmp_path: Path) -> None:
     run = make_run(tmp_path, task="tydiqa", chain=["stsb", "tydiqa"], composition={"kind": "stack", "modules": []})
     plan = hub.prepare_push(run, str(tmp_path / "hub"))

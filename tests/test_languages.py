@@ -86,8 +86,14 @@ def test_get_language_accepts_codes_variants_and_names(query: str, code: str) ->
 
 def test_every_tatoeba_file_code_resolves() -> None:
     # the ISO 639-3 names of LASER's Tatoeba files (shared/data/tatoeba/v1), as XTREME's utils_preprocess maps them
-    laser = "afr ara bul ben deu ell spa est eus pes fin fra heb hin hun ind ita jpn jav kat kaz kor mal mar nld por rus swh tam tel tha tgl tur urd vie cmn aze lit pol ukr ron amh xho"
-    expected = "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur vi zh az lt pl uk ro am xh"
+    laser = (
+        "afr ara bul ben deu ell spa est eus pes fin fra heb hin hun ind ita jpn jav kat kaz kor mal mar nld por "
+        "rus swh tam tel tha tgl tur urd vie cmn aze lit pol ukr ron amh xho"
+    )
+    expected = (
+        "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt "
+        "ru sw ta te th tl tr ur vi zh az lt pl uk ro am xh"
+    )
     assert [normalize_code(c) for c in laser.split()] == expected.split()
 
 

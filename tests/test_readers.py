@@ -57,13 +57,29 @@ EXPECTED_COUNTS: dict[tuple[str, str, str], int] = {
     ("xcopa", "train", "en"): 400,
     **{("xquad", "test", lang): 1190 for lang in "ar de el en es hi ro ru th tr vi zh".split()},
     **{("mlqa", "dev", k): v for k, v in dict(ar=517, de=512, en=1148, es=500, hi=507, vi=511, zh=504).items()},
-    **{("tydiqa", "dev", k): v for k, v in dict(ar=921, bn=113, en=440, fi=782, id=565, ko=276, ru=812, sw=499).items()},
+    **{
+        ("tydiqa", "dev", k): v
+        for k, v in dict(ar=921, bn=113, en=440, fi=782, id=565, ko=276, ru=812, sw=499).items()
+    },
     ("tydiqa", "train", "en"): 3696,
-    **{("stsb", s, lang): n for s, n in (("train", 5749), ("dev", 1500), ("test", 1379)) for lang in "de en es fr pl ru zh".split()},
-    **{("panx", "dev", k): v for k, v in dict(af=1000, bn=1000, en=10000, gu=100, jv=100, ka=10000, kk=1000, mr=1000, ms=1000, pa=100, sw=1000, ta=1000, te=1000, tl=1000, ur=1000).items()},
+    **{
+        ("stsb", s, lang): n
+        for s, n in (("train", 5749), ("dev", 1500), ("test", 1379))
+        for lang in "de en es fr pl ru zh".split()
+    },
+    **{
+        ("panx", "dev", k): v
+        for k, v in dict(
+            af=1000, bn=1000, en=10000, gu=100, jv=100, ka=10000, kk=1000, mr=1000, ms=1000, pa=100, sw=1000,
+            ta=1000, te=1000, tl=1000, ur=1000,
+        ).items()
+    },
     ("panx", "train", "en"): 20000,
     **{("udpos", "dev", k): v for k, v in dict(af=194, en=3974, mr=46, ta=80, te=131, ur=552).items()},
-    **{("udpos", "test", k): v for k, v in dict(af=425, en=5440, kk=1047, mr=47, ta=120, te=146, tl=55, ur=535).items()},
+    **{
+        ("udpos", "test", k): v
+        for k, v in dict(af=425, en=5440, kk=1047, mr=47, ta=120, te=146, tl=55, ur=535).items()
+    },
     ("udpos", "train", "en"): 21253,
 }
 
@@ -227,7 +243,8 @@ def test_xnli_jsonl(tmp_path: Path) -> None:
         {"premise": "P3", "hypothesis": "H3", "label": "contradiction"},
         {"premise": "P4", "hypothesis": "H4"},
     ]
-    path = _write(tmp_path / "test.jsonl", "\n".join(json.dumps(x, ensure_ascii=True) for x in lines) + "\n\n", crlf=True)
+    text = "\n".join(json.dumps(x, ensure_ascii=True) for x in lines) + "\n\n"
+    path = _write(tmp_path / "test.jsonl", text, crlf=True)
     ex = read_xnli(path)
     assert [e.label for e in ex] == ["entailment", "neutral", "contradiction", "contradiction", None]
     bad = _write(tmp_path / "bad.jsonl", '{"premise": "a", "hypothesis": "b", "label": 3}\n')
@@ -249,8 +266,14 @@ def test_xnli_malformed_line_names_the_line(tmp_path: Path) -> None:
 
 
 def test_mnli_glue_tsv(tmp_path: Path) -> None:
-    header = "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n"
-    row = "0\t1\t1e\tfiction\t( ( x ) )\t( y )\t(ROOT x)\t(ROOT y)\t\"Hello,\" she said.\tShe spoke.\tentailment\tentailment\n"
+    header = (
+        "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+        "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n"
+    )
+    row = (
+        "0\t1\t1e\tfiction\t( ( x ) )\t( y )\t(ROOT x)\t(ROOT y)\t\"Hello,\" she said.\tShe spoke.\t"
+        "entailment\tentailment\n"
+    )
     nocons = "1\t2\t2n\tfiction\t( x )\t( y )\t(ROOT)\t(ROOT)\tA.\tB.\tneutral\t-\n"
     ex = read_mnli(_write(tmp_path / "train.tsv", header + row + nocons))
     assert ex == [PairExample("0", '"Hello," she said.', "She spoke.", "entailment")]  # literal quotes, '-' skipped
@@ -265,7 +288,8 @@ def test_mnli_glue_tsv(tmp_path: Path) -> None:
 def test_pawsx_with_and_without_header(tmp_path: Path, crlf: bool) -> None:
     plain = read_pawsx(_write(tmp_path / "dev-en.tsv", "A b .\tB a .\t1\nC .\tD .\t0\n", crlf=crlf))
     assert [(e.text_a, e.label) for e in plain] == [("A b .", "1"), ("C .", "0")]
-    headed = read_pawsx(_write(tmp_path / "test_2k.tsv", "id\tsentence1\tsentence2\tlabel\n7\tA\tB\t0\n9\tC\tD\t1\n", crlf=crlf))
+    text = "id\tsentence1\tsentence2\tlabel\n7\tA\tB\t0\n9\tC\tD\t1\n"
+    headed = read_pawsx(_write(tmp_path / "test_2k.tsv", text, crlf=crlf))
     assert [(e.id, e.text_a, e.text_b, e.label) for e in headed] == [("0", "A", "B", "0"), ("1", "C", "D", "1")]
     unlabelled = read_pawsx(_write(tmp_path / "test-en.tsv", "A\tB\nC\tD\n", crlf=crlf))
     assert not has_labels(unlabelled)
@@ -291,7 +315,10 @@ def test_stsb_multilingual_csv(tmp_path: Path, crlf: bool, bom: bool) -> None:
 
 def test_stsb_glue_tsv_and_errors(tmp_path: Path) -> None:
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    row = "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane is taking off.\tAn air plane is taking off.\t5.000\n"
+    row = (
+        "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\t"
+        "A plane is taking off.\tAn air plane is taking off.\t5.000\n"
+    )
     assert read_stsb(_write(tmp_path / "train.tsv", header + row))[0] == PairExample(
         "0", "A plane is taking off.", "An air plane is taking off.", 5.0
     )
@@ -315,7 +342,8 @@ COPA = [
 def test_copa(tmp_path: Path) -> None:
     path = _write(tmp_path / "val.en.jsonl", "\n".join(json.dumps(x) for x in COPA) + "\n", crlf=True, bom=True)
     ex = read_copa(path)
-    assert ex[0] == ChoiceExample("0", "The man turned on the faucet.", "effect", ("The toilet filled.", "Water flowed."), 1)
+    choices = ("The toilet filled.", "Water flowed.")
+    assert ex[0] == ChoiceExample("0", "The man turned on the faucet.", "effect", choices, 1)
     assert ex[1].question == "cause" and ex[1].label == 0
     unlabelled = [{k: v for k, v in COPA[0].items() if k != "label"}]
     assert read_copa(_write(tmp_path / "test.jsonl", json.dumps(unlabelled[0]) + "\n"))[0].label is None
@@ -347,7 +375,8 @@ CONLLU = """# sent_id = 1
 def test_conllu_modes(tmp_path: Path, crlf: bool) -> None:
     path = _write(tmp_path / "es-ud-test.conllu", CONLLU, crlf=crlf)
     words = read_conllu(path)
-    assert words[0] == TagExample("0", ("Vamos", "nos", "a", "el", "mar", "."), ("VERB", "PRON", "ADP", "DET", "NOUN", "PUNCT"))
+    tags = ("VERB", "PRON", "ADP", "DET", "NOUN", "PUNCT")
+    assert words[0] == TagExample("0", ("Vamos", "nos", "a", "el", "mar", "."), tags)
     assert words[1] == TagExample("1", ("Sí",), ("INTJ",))  # last sentence without a trailing blank line
     fused = read_conllu(path, mode="xtreme", lang="es")
     # "Vámonos": 1 is the root (highest) -> VERB; "al": 3 and 4 both attach to 5 (a tie), es precedence ADP > DET
@@ -402,7 +431,8 @@ def test_squad_variants(tmp_path: Path) -> None:
     assert [e.id for e in with_version] == ["q1", "q2"]
     assert len(with_version[0].answers) == 2 and with_version[1].answers[0].start == 24
     assert with_version[0].title == "T"
-    no_version = read_squad(_write(tmp_path / "b.json", json.dumps({"data": SQUAD["data"]}, ensure_ascii=False), bom=True))
+    text = json.dumps({"data": SQUAD["data"]}, ensure_ascii=False)
+    no_version = read_squad(_write(tmp_path / "b.json", text, bom=True))
     assert no_version == with_version
     bare_list = read_squad(_write(tmp_path / "c.json", json.dumps(SQUAD["data"])))
     assert bare_list == with_version

@@ -240,6 +240,7 @@ def test_report_deltas_seeds_and_intervals(report_dir: Path) -> None:
     assert o["score"]["all"] == pytest.approx(sum(per_task) / len(per_task))
     assert o["trainable_params"] == PARAMS["full"] and o["delta"] is None
     assert rep["overall"]["tiny/full/stsb"]["delta"]["low"]["ci"][0] > 0
+    assert not any("disagree" in n for n in rep["notes"])  # stored scores match their per-example statistics
     json.dumps(rep, allow_nan=False)  # JSON-clean
 
 
@@ -252,6 +253,17 @@ def test_bootstrap_is_paired_and_reproducible(report_dir: Path) -> None:
     assert ci[1] - ci[0] < 8.0
 
 
-def test_metric_fallback_kinds() -> None:
+def test_metrics_from_stats_and_vectorised_replicates_agree() -> None:
+    from adapterx.results.aggregate import _metric_fallback, _Resampler
+
     assert metric_from_stats("mean", [{"score": 1}, {"score": 0}]) == pytest.approx(50.0)
     assert metric_from_stats("f1", [{"tp": 1, "n_pred": 2, "n_gold": 2}]) == pytest.approx(50.0)
+    rng = np.random.default_rng(0)
+    x = rng.random(40)
+    recs = [{"pred": float(a), "gold": float(a + b)} for a, b in zip(x, rng.random(40))]
+    for name in ("pearson", "spearman"):  # the shared reduction (where present) and ours agree
+        assert metric_from_stats("correlation", recs, name) == pytest.approx(_metric_fallback(name, "correlation", recs))
+    sampler = _Resampler(40, 20, 0, "t", "l")
+    fast = sampler.replicates("correlation", recs, "pearson")  # weighted sums
+    slow = [_metric_fallback("pearson", "correlation", [recs[i] for i in row]) for row in sampler.indices]
+    assert fast == pytest.approx(slow)

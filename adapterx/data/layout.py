@@ -87,10 +87,14 @@ _PATTERNS: dict[str, dict[str, tuple[_Pattern, ...]]] = {
     },
     "pawsx": {
         "train": tuple(
-            p for d in _PAWSX_DIRS for p in (_p(d + "/train-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/train.tsv", "pawsx"))
+            p
+            for d in _PAWSX_DIRS
+            for p in (_p(d + "/train-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/train.tsv", "pawsx"))
         ),
         "dev": tuple(
-            p for d in _PAWSX_DIRS for p in (_p(d + "/dev-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/dev_2k.tsv", "pawsx"))
+            p
+            for d in _PAWSX_DIRS
+            for p in (_p(d + "/dev-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/dev_2k.tsv", "pawsx"))
         ),
         "test": tuple(_p(d + "/test-labelled/test-{lang}.tsv", "pawsx") for d in _PAWSX_DIRS)
         + tuple(_p(d + "/x-final/{lang}/test_2k.tsv", "pawsx") for d in _PAWSX_DIRS)
@@ -294,7 +298,11 @@ def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) 
         hint = ""
         if not sources:
             others = [s for s in SPLITS if s != split and find_split_sources(task, root, s)]
-            hint = f"; splits with files: {', '.join(others)}" if others else f"; check that {root} is the XTREME download folder"
+            hint = (
+                f"; splits with files: {', '.join(others)}"
+                if others
+                else f"; check that {root} is the XTREME download folder"
+            )
         raise DataError(
             f"no {task} {split} data for language {lang!r}: expected {_expected_path(task, split, code, root)}; "
             f"languages present: {present}{hint}."

@@ -104,7 +104,7 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
                 raise DataError(f"{path}: found no dev file beside it (e.g. *-dev.csv, dev.tsv); pass --dev-file")
             path = sibling
         return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
-    raise DataError(f"--data {data}: not 'synthetic', 'hf', a file or a folder")
+    raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
 def _dev_sibling(train: Path) -> Path | None:

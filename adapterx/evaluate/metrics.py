@@ -19,7 +19,6 @@ The reduction of all records equals the corpus metric.
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 import string
@@ -141,8 +140,12 @@ def get_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """
     prev_tag, prev_type, begin = "O", "", 0
     chunks: list[tuple[str, int, int]] = []
+    split_cache: dict[str, tuple[str, str]] = {}  # a corpus has few distinct tags
     for i, chunk in enumerate([*tags, "O"]):
-        tag, type_ = _split_tag(chunk)
+        parts = split_cache.get(chunk)
+        if parts is None:
+            parts = split_cache[chunk] = _split_tag(chunk)
+        tag, type_ = parts
         if _end_of_chunk(prev_tag, tag, prev_type, type_):
             chunks.append((prev_type, begin, i - 1))
         if _start_of_chunk(prev_tag, tag, prev_type, type_):
@@ -160,30 +163,23 @@ def _tagging_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
         raise DataError(f"tagging: {len(pred)} predicted sentences for {len(gold)} gold sentences.")
     flat_gold: list[str] = []
     flat_pred: list[str] = []
-    starts: list[int] = []
+    sentence_of: list[int] = []  # flat position -> sentence index (its separating "O" included)
     for k, (g, p) in enumerate(zip(gold, pred)):
         if len(g) != len(p):
             raise DataError(f"tagging: sentence {k} has {len(g)} gold tags but {len(p)} predicted tags.")
-        starts.append(len(flat_gold))
         flat_gold.extend(g)
         flat_gold.append("O")
         flat_pred.extend(p)
         flat_pred.append("O")
+        sentence_of.extend([k] * (len(g) + 1))
     records: list[Record] = [{"tp": 0, "n_pred": 0, "n_gold": 0} for _ in gold]
     if not records:
         return records
-
-    def sentence(pos: int) -> int:
-        return max(0, bisect.bisect_right(starts, pos) - 1)
-
     gold_ents = set(get_entities(flat_gold))
     pred_ents = set(get_entities(flat_pred))
-    for _, s, _ in gold_ents:
-        records[sentence(s)]["n_gold"] += 1
-    for _, s, _ in pred_ents:
-        records[sentence(s)]["n_pred"] += 1
-    for _, s, _ in gold_ents & pred_ents:
-        records[sentence(s)]["tp"] += 1
+    for ents, key in ((gold_ents, "n_gold"), (pred_ents, "n_pred"), (gold_ents & pred_ents, "tp")):
+        for _, start, _ in ents:
+            records[sentence_of[start]][key] += 1
     return records
 
 
@@ -322,7 +318,10 @@ def _qa_pairs(
     out: list[tuple[float, float]] = []
     for ex in examples:
         if not ex.answers:
-            raise DataError(f"QA: question {ex.id} has no gold answer; the file is unlabelled (XTREME strips test answers).")
+            raise DataError(
+                f"QA: question {ex.id} has no gold answer; the "
+                "file is unlabelled (XTREME strips test answers)."
+            )
         if ex.id not in predictions:
             out.append((0.0, 0.0))  # the official scripts: "Unanswered question ... will receive score 0."
             continue
@@ -399,6 +398,22 @@ def per_example_stats(
     return [{"score": (em + f1) / 2} for em, f1 in pairs]
 
 
+def tagging_per_example(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> list[Record]:
+    """Per-sentence ``{"tp", "n_pred", "n_gold"}`` of :func:`tagging_f1` (``per_example_stats("f1", ...)``)."""
+    return _tagging_counts(gold, pred)
+
+
+def qa_per_example(
+    predictions: Mapping[str, str], examples: Sequence[QAExample], lang: str | None = None, mlqa: bool = False
+) -> list[Record]:
+    """Per-question records for QA, aligned with ``examples``: ``{"score": (EM + F1) / 2, "exact_match": EM,
+    "f1": F1}`` in 0-1. ``metric_from_stats("mean", ...)`` reduces them to :func:`qa_scores`' ``score``; the extra
+    keys let a bootstrap resample EM and F1 too (rename the key to ``score`` to reduce them)."""
+    return [
+        {"score": (em + f1) / 2, "exact_match": em, "f1": f1} for em, f1 in _qa_pairs(predictions, examples, lang, mlqa)
+    ]
+
+
 def metric_from_stats(metric: str, records: Sequence[Mapping[str, float]]) -> float:
     """Reduce per-example records (all, or a bootstrap resample) to the metric, x 100."""
     kind = _kind(metric)
@@ -427,9 +442,11 @@ __all__ = [
     "pearson",
     "per_example_stats",
     "qa_example_scores",
+    "qa_per_example",
     "qa_scores",
     "spearman",
     "tagging_f1",
+    "tagging_per_example",
     "tagging_scores",
     "token_f1_score",
 ]

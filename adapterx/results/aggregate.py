@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,18 +67,34 @@ def is_low_resource(code: str, threshold: int = 2) -> bool:
 # Metrics from per-example sufficient statistics (docs/internals.md)
 
 
-def _metric_fallback(kind: str, records: Sequence[dict[str, Any]]) -> float:
+def stats_metric(kind: str, metric: str | None = None) -> str:
+    """The metric name :func:`metric_from_stats` reduces records with: the kind, or for correlations the stored
+    metric's name (pearson | spearman; STS reports Spearman)."""
+    if kind == "correlation":
+        return metric if metric in ("pearson", "spearman") else "pearson"
+    return kind
+
+
+def _metric_fallback(name: str, kind: str, records: Sequence[dict[str, Any]]) -> float:
     arr = _stats_array(kind, records)
+    if name == "spearman":
+        from scipy.stats import rankdata
+
+        arr = np.column_stack([rankdata(arr[:, 0]), rankdata(arr[:, 1])])
     return float(_weighted_metric(kind, arr, np.ones((1, len(arr))))[0])
 
 
-def metric_from_stats(kind: str, records: Sequence[dict[str, Any]]) -> float:
-    """The metric (0-100) of a list of per-example records: adapterx.evaluate.metrics' where present, else ours."""
+def metric_from_stats(kind: str, records: Sequence[dict[str, Any]], metric: str | None = None) -> float:
+    """The metric (0-100) of per-example records: adapterx.evaluate.metrics' reduction where present, else ours.
+
+    ``kind`` is mean | f1 | correlation; ``metric`` (the stored metric name) picks Pearson or Spearman.
+    """
+    name = stats_metric(kind, metric)
     try:
         from adapterx.evaluate.metrics import metric_from_stats as shared
     except ImportError:
-        return _metric_fallback(kind, records)
-    return float(shared(kind, list(records)))
+        return _metric_fallback(name, kind, records)
+    return float(shared(name, list(records)))
 
 
 def _stats_array(kind: str, records: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -121,12 +137,11 @@ class _Resampler:
         self.indices = idx - (np.arange(n_boot) * n)[:, None]
         self.weights = np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
-    def replicates(self, kind: str, records: Sequence[dict[str, Any]],
-                   metric: Callable[[str, Sequence[dict[str, Any]]], float]) -> np.ndarray:
-        if kind in ("mean", "f1"):
+    def replicates(self, kind: str, records: Sequence[dict[str, Any]], metric: str | None = None) -> np.ndarray:
+        if stats_metric(kind, metric) in ("mean", "f1", "pearson"):
             return _weighted_metric(kind, _stats_array(kind, records), self.weights)
-        # Rank correlations (Spearman) do not reduce to sums: recompute per resample with the shared metric.
-        return np.array([metric(kind, [records[i] for i in row]) for row in self.indices])
+        # Rank correlations (Spearman) do not reduce to sums: recompute per resample.
+        return np.array([metric_from_stats(kind, [records[i] for i in row], metric) for row in self.indices])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -158,7 +173,8 @@ def _ci(reps: np.ndarray | None, level: float) -> list[float] | None:
 
 
 def _cond_sort_key(cond: str) -> tuple[str, str, int, str]:
-    backbone, method, chain = cond.split("/", 2) if cond.count("/") >= 2 else (cond, "", "none")
+    # rsplit: a backbone id may itself hold a slash (FacebookAI/xlm-roberta-base)
+    backbone, method, chain = cond.rsplit("/", 2) if cond.count("/") >= 2 else (cond, "", "none")
     return (backbone, method, 0 if chain == "none" else 1, chain)
 
 
@@ -305,7 +321,7 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
     missing: set[str] = set()
     mismatch: list[str] = []
     for lang in langs:
-        recs: dict[str, list[tuple[str, list[dict[str, Any]], float | None]]] = {}
+        recs: dict[str, list[tuple[str, list[dict[str, Any]], float | None, str]]] = {}
         for cond in involved:
             for _seed, per_lang in sorted(by[cond].items()):
                 row = per_lang.get(lang)
@@ -315,7 +331,7 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
                 if got is None:
                     missing.add(f"{cond} {lang}")
                     continue
-                recs.setdefault(cond, []).append((got[0], got[1], row.score))
+                recs.setdefault(cond, []).append((got[0], got[1], row.score, row.metric))
         sizes = {len(r[1]) for lst in recs.values() for r in lst}
         if len(sizes) != 1:
             if len(sizes) > 1:
@@ -329,9 +345,9 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
         seed_mean: dict[str, np.ndarray] = {}
         for cond, lst in recs.items():
             per_seed = []
-            for kind, records, stored in lst:
-                per_seed.append(sampler.replicates(kind, records, metric_from_stats))
-                full = metric_from_stats(kind, records)
+            for kind, records, stored, metric in lst:
+                per_seed.append(sampler.replicates(kind, records, metric))
+                full = metric_from_stats(kind, records, metric)
                 if stored is not None and abs(full - stored) > 0.05 and len(mismatch) < 5:
                     mismatch.append(f"{cond} {lang}: stored {stored:.2f}, from statistics {full:.2f}")
             seed_mean[cond] = np.mean(per_seed, axis=0)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapterx.results.export import fmt_delta
-
 REFERENCE_METHOD = "full"
 
 
@@ -43,6 +41,8 @@ def answer(report: dict[str, Any], intermediate: str = "stsb", group: str = "low
         if not chosen:
             missing.append(target)
             continue
+        # full fine-tuning first: the reference each parameter-efficient row is read against
+        chosen.sort(key=lambda c: (conds[c]["backbone"], conds[c]["method_name"] != REFERENCE_METHOD, conds[c]["method"]))
         for cid in chosen:
             cond = conds[cid]
             d = t["deltas"].get(cid)
@@ -89,24 +89,44 @@ def _summary(intermediate: str, group: str, rows: list[dict[str, Any]], counts: 
             f" Mean Δ over pairs: adapters/LoRA {avg(peft)}, full fine-tuning {avg(full)}.")
 
 
+def split_rows(ans: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows to show, and the targets that have no language of the group (one line instead of empty rows)."""
+    empty = sorted({r["target"] for r in ans["rows"] if r["note"]})
+    return [r for r in ans["rows"] if not r["note"]], empty
+
+
 def render_text(ans: dict[str, Any]) -> str:
     """Plain-text form (Markdown table) for files and non-terminal output."""
     ci = int(round(100 * ans["ci"]))
+    rows, empty = split_rows(ans)
+    multi = len({r["backbone"] for r in rows}) > 1
     lines = [f"# {ans['question']}", "",
              f"Δ = {ans['group']}-resource average (Joshi class <= {ans['low_resource_threshold']}) against the same"
-             f" method without intermediate task; mean ± std over seeds [{ci}% paired bootstrap CI].", "",
-             "| target | method | Δ | excl. 0 | verdict | full FT Δ | full FT verdict |", "|---|---|---:|:-:|---|---:|---|"]
-    for r in ans["rows"]:
-        ref = r["reference"]
+             f" method without intermediate task; mean ± std over seeds, {ci}% paired bootstrap CI over test examples."
+             " Full fine-tuning first in each task.", "",
+             f"| target | method | Δ {ans['group']} | {ci}% CI | excludes 0 | verdict |", "|---|---|---:|---:|:-:|---|"]
+    for r in rows:
         lines.append("| " + " | ".join([
-            r["target"], r["method"] if r["backbone"] == ans["rows"][0]["backbone"] else r["condition"],
-            fmt_delta(r["delta"]) if r["delta"] else (r["note"] or "-"), _yes(r["excludes_zero"]), r["verdict"],
-            fmt_delta(ref["delta"]) if ref and ref["delta"] else "-", ref["verdict"] if ref else "-",
+            r["target"], r["condition"] if multi else r["method"], delta_text(r["delta"]), ci_text(r["delta"]),
+            _yes(r["excludes_zero"]), r["verdict"],
         ]) + " |")
     lines += ["", ans["summary"]]
+    if empty:
+        lines.append(f"No {ans['group']}-resource language in: {', '.join(empty)}.")
     if ans["targets_without_condition"]:
         lines.append(f"Targets without a {ans['intermediate']} condition: {', '.join(ans['targets_without_condition'])}.")
     return "\n".join(lines) + "\n"
+
+
+def delta_text(d: dict[str, Any] | None) -> str:
+    if not d or d.get("mean") is None:
+        return "-"
+    return f"{d['mean']:+.1f}" + (f" ± {d['std']:.1f}" if d.get("std") is not None else "")
+
+
+def ci_text(d: dict[str, Any] | None) -> str:
+    ci = (d or {}).get("ci")
+    return f"[{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "-"
 
 
 def _yes(x: bool | None) -> str:

@@ -121,7 +121,10 @@ def read_json(path: PathArg) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}); fix or re-download the file.") from None
+        raise DataError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON "
+            f"({exc.msg}); fix or re-download the file."
+        ) from None
 
 
 def read_jsonl(path: PathArg) -> list[tuple[int, dict[str, Any]]]:

@@ -18,7 +18,10 @@ def read_copa(path: PathArg) -> list[ChoiceExample]:
         where = f"{path}:{n}"
         missing = [k for k in ("premise", "choice1", "choice2", "question") if not isinstance(obj.get(k), str)]
         if missing:
-            raise DataError(f"{where}: missing or non-string key(s) {', '.join(missing)}; COPA lines need premise, choice1, choice2, question.")
+            raise DataError(
+                f"{where}: missing or non-string key(s) {', '.join(missing)}; "
+                "COPA lines need premise, choice1, choice2, question."
+            )
         question = obj["question"].strip().lower()
         if question not in COPA_QUESTIONS:
             raise DataError(f"{where}: question {obj['question']!r} must be 'cause' or 'effect'.")

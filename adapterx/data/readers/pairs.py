@@ -38,11 +38,17 @@ def _nli_label(value: object, where: str) -> str:
     """Normalise an NLI label: strings are lower-cased, XNLI's ``contradictory`` (XNLI-MT/MultiNLI spelling, which
     XTREME's preprocessing renames) becomes ``contradiction``; integers 0/1/2 follow :data:`NLI_LABELS`."""
     if isinstance(value, bool):
-        raise DataError(f"{where}: label {value!r} is not an NLI label; expected one of {', '.join(NLI_LABELS)} or 0/1/2.")
+        raise DataError(
+            f"{where}: label {value!r} is not an NLI label; "
+            f"expected one of {', '.join(NLI_LABELS)} or 0/1/2."
+        )
     if isinstance(value, int):
         if 0 <= value < len(NLI_LABELS):
             return NLI_LABELS[value]
-        raise DataError(f"{where}: label {value} is out of range; integer NLI labels are 0 entailment, 1 neutral, 2 contradiction.")
+        raise DataError(
+            f"{where}: label {value} is out of range; integer NLI "
+            "labels are 0 entailment, 1 neutral, 2 contradiction."
+        )
     text = str(value).strip().lower()
     if text.isdigit() and int(text) < len(NLI_LABELS):
         return NLI_LABELS[int(text)]
@@ -101,7 +107,10 @@ def _read_nli_tsv(path: PathArg, lang: str | None) -> list[PairExample]:
                 f"files, found {len(fields)}; fix the line."
             )
         if len(fields) != width:
-            raise DataError(f"{where}: {len(fields)} fields where the first row has {width}; labelled and unlabelled rows are mixed.")
+            raise DataError(
+                f"{where}: {len(fields)} fields where the first row "
+                f"has {width}; labelled and unlabelled rows are mixed."
+            )
         label = _nli_label(fields[2], where) if len(fields) == 3 else None
         out.append(PairExample(str(len(out)), fields[0], fields[1], label))
     return out
@@ -158,7 +167,10 @@ def read_pawsx(path: PathArg) -> list[PairExample]:
         for n, fields in rows[1:]:
             where = f"{path}:{n}"
             if len(fields) != width:
-                raise DataError(f"{where}: expected {width} tab-separated fields as in the header, found {len(fields)}; fix the line.")
+                raise DataError(
+                    f"{where}: expected {width} tab-separated fields as "
+                    f"in the header, found {len(fields)}; fix the line."
+                )
             label = _pawsx_label(fields[header["label"]], where) if "label" in header else None
             out.append(PairExample(str(len(out)), fields[header["text_a"]], fields[header["text_b"]], label))
         return out
@@ -216,7 +228,10 @@ def _read_sts_tsv(path: PathArg) -> list[PairExample]:
     for n, fields in rows[1:]:
         where = f"{path}:{n}"
         if len(fields) != width:
-            raise DataError(f"{where}: expected {width} tab-separated fields as in the header, found {len(fields)}; fix the line.")
+            raise DataError(
+                f"{where}: expected {width} tab-separated fields as "
+                f"in the header, found {len(fields)}; fix the line."
+            )
         label = _score(fields[header["label"]], where) if "label" in header else None  # GLUE test: no score
         out.append(PairExample(str(len(out)), fields[header["text_a"]], fields[header["text_b"]], label))
     return out

@@ -166,7 +166,10 @@ def read_token_tags(path: PathArg) -> list[TagExample]:
             continue
         fields = line.split("\t")
         if len(fields) > 2:
-            raise DataError(f"{path}:{n}: expected 'token<TAB>tag', found {len(fields)} tab-separated fields; fix the line.")
+            raise DataError(
+                f"{path}:{n}: expected 'token<TAB>tag', found "
+                f"{len(fields)} tab-separated fields; fix the line."
+            )
         has_tag = len(fields) == 2
         if tagged is None:
             tagged = has_tag
