@@ -56,7 +56,8 @@ def _data_opts(opts: DataOptions, model: str) -> DataOptions:
 
 def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Callable | None = None) -> RunOutcome:
     """Train ``req.task`` with ``req.method`` on English, select on English dev, optionally evaluate zero-shot,
-    and write the run directory. ``prepare(module, backbone)`` may replace the fresh module (compositions)."""
+    and write the run directory. ``prepare(backbone, task, seed) -> (module, chain record)`` builds the module
+    instead of a fresh one (compositions)."""
     from adapterx import backbone as bbmod
     from adapterx.evaluate.zero_shot import evaluate_languages
     from adapterx.methods import build_module
@@ -89,10 +90,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         feats = ops.featurize(task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
         dev_feats_cache: dict[str, Any] = {}
 
-        module = build_module(req.method, bb, task, cfg.seed)
         chain_record = None
-        if prepare is not None:
-            module, chain_record = prepare(module, bb, task)
+        if prepare is not None:  # a composition builds its own module (stack, fuse, the full-fine-tuning chain)
+            module, chain_record = prepare(bb, task, cfg.seed)
+        else:
+            module = build_module(req.method, bb, task, cfg.seed)
 
         def dev_eval() -> dict[str, float]:
             rep = evaluate_languages(module, task, {"en": dev_ex}, tok, cfg.max_length, cfg.doc_stride,
@@ -155,9 +157,22 @@ def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2
     """The languages to evaluate: ``all|low|high|sw,te`` among those the data can provide."""
     from adapterx.languages import select_languages
 
-    split = "test" if opts.eval_files else task.eval_split
+    split = "test" if opts.eval_files else eval_split(task, opts)
     available = available_languages(task, split, opts)
     return select_languages(spec, available, threshold)
+
+
+def eval_split(task, opts: DataOptions) -> str:  # noqa: ANN001
+    """The task's evaluation split; with a --data-dir that has no files of it (e.g. MLQA test, over 4 MiB and absent
+    from a partial copy) but has dev files, dev."""
+    folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
+    if folder is None or task.layout is None or task.eval_split == "dev":
+        return task.eval_split
+    from adapterx.data import layout
+
+    if not layout.find_split_files(task.layout, Path(folder), task.eval_split) and layout.find_split_files(task.layout, Path(folder), "dev"):
+        return "dev"
+    return task.eval_split
 
 
 def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig,  # noqa: ANN001
@@ -166,7 +181,7 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
     from adapterx.evaluate.zero_shot import evaluate_languages
 
     module.for_inference()
-    split = task.eval_split
+    split = eval_split(task, opts)
     examples = {}
     for lang in langs:
         ex, _ = load_split(task, split, lang, opts)
@@ -178,8 +193,11 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
         if progress:
             progress({"phase": "eval", "lang": lang, "scores": res.scores})
 
-    return evaluate_languages(module, task, examples, tok, cfg.max_length, cfg.doc_stride, batch_size, cfg.device,
-                              cfg.bf16, on_language=on_lang)
+    report = evaluate_languages(module, task, examples, tok, cfg.max_length, cfg.doc_stride, batch_size, cfg.device,
+                                cfg.bf16, on_language=on_lang)
+    if split != task.eval_split:
+        report.notes.append(f"evaluated on the {split} split: the data folder has no {task.eval_split} files")
+    return report
 
 
 @dataclass(frozen=True)
@@ -247,3 +265,10 @@ def _resolve_module(ref: str) -> tuple[Path | None, dict[str, Any]]:
             raise ConfigError(f"--module {ref}: no such folder") from None
         path = Path(resolve_module(ref))
     return path, read_run(path)
+
+
+def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """One recipe cell (see :mod:`adapterx.cells`)."""
+    from adapterx.cells import run_cell as _run
+
+    return _run(cell, out_dir)

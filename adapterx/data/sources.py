@@ -55,7 +55,7 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     if kind == "multiple_choice":
         return readers.read_copa(path)
     if kind == "tagging":
-        return readers.read_conllu(path, lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
+        return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
     if kind == "regression":
         if task.name in ("sickr",) or task.name.startswith("sts1"):
             from adapterx.data import sts_readers

@@ -85,7 +85,10 @@ def load_module(folder: Path, backbone, task=None) -> Module:
             from dataclasses import replace
 
             task = replace(task, labels=tuple(meta["labels"]))
-    return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name))
+    comp = meta.get("composition")
+    if comp and comp.get("kind") == "chain":  # a full fine-tune from an intermediate checkpoint loads as any full model
+        comp = None
+    return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

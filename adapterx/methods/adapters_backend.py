@@ -58,14 +58,95 @@ def build(backbone, task, spec, name: str):  # noqa: ANN201
 
 
 def save(module, folder: Path) -> None:
+    if module.extra.get("composition"):
+        return save_composed(module, folder)
     # save_adapter does not create missing parent folders (library notes): the caller made `folder`.
     module.model.save_adapter(str(folder), module.name, with_head=True, use_safetensors=True)
 
 
-def load(folder: Path, backbone, task, spec, name: str):  # noqa: ANN201
+def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from adapterx.methods import Module
 
+    if comp:
+        return load_composed(folder, backbone, task, spec, name, comp)
     model = new_model(backbone)
     model.load_adapter(str(folder), load_as=name, with_head=True, use_safetensors=True, set_active=True)
     model.active_head = name
     return Module(model, spec, task, name)
+
+
+# --------------------------------------------------------------------------- compositions
+
+
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], fuse: bool = False,
+                   with_target: bool = False):  # noqa: ANN201
+    """A target adapter stacked on frozen intermediate adapters (``Stack(int..., target)``), or an AdapterFusion
+    layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train."""
+    from adapters.composition import Fuse, Stack
+
+    from adapterx.methods import Module
+
+    model = new_model(backbone)
+    names = [model.load_adapter(str(folder), load_as=t, with_head=False, use_safetensors=True) for t, folder in intermediates]
+    if fuse:
+        members = names + ([name] if with_target else [])
+        if with_target:
+            model.add_adapter(name, config=adapter_config(spec))
+        setup = Fuse(*members)
+        model.add_adapter_fusion(setup)
+        add_head(model, task, name)
+        # Freezes every adapter and trains the fusion layer; the target's own adapter (if any) trains with it.
+        model.train_adapter_fusion(setup)
+        if with_target:
+            for n, p in model.named_parameters():
+                if f"adapters.{name}." in n:
+                    p.requires_grad_(True)
+    else:
+        model.add_adapter(name, config=adapter_config(spec))
+        add_head(model, task, name)
+        model.train_adapter(name)  # freezes the base and every other adapter
+        setup = Stack(*names, name)
+        model.active_adapters = setup
+    model.active_head = name
+    only_head_trainable(model, name)
+    comp = {"kind": "fuse" if fuse else "stack", "adapters": names + ([name] if (with_target or not fuse) else [])}
+    return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp}})
+
+
+def _setup(comp: dict):  # noqa: ANN202
+    from adapters.composition import Fuse, Stack
+
+    return (Fuse if comp["kind"] == "fuse" else Stack)(*comp["adapters"])
+
+
+def save_composed(module, folder: Path) -> None:
+    module.model.save_adapter_setup(str(folder), _setup(module.extra["composition"]), head_setup=module.name,
+                                    use_safetensors=True)
+
+
+def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
+    from adapterx.methods import Module
+
+    model = new_model(backbone)
+    model.load_adapter_setup(str(folder), set_active=True, use_safetensors=True)
+    model.active_head = name
+    return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp}})
+
+
+def fusion_attention(module, batch: dict) -> dict[int, list[float]] | None:
+    """Mean AdapterFusion attention over the adapters, per layer, for one batch (None where there is no fusion)."""
+    comp = module.extra.get("composition") or {}
+    if comp.get("kind") != "fuse":
+        return None
+    out = module.model(**batch, output_adapter_fusion_attentions=True)
+    att = getattr(out, "adapter_fusion_attentions", None)
+    if not att:
+        return None
+    result: dict[int, list[float]] = {}
+    for _fusion, layers in att.items():
+        for layer, parts in layers.items():
+            arr = parts.get("output_adapter")
+            if arr is not None:
+                # arr: [batch, seq, n_adapters] attention probabilities (numpy); average over tokens and examples.
+                result[int(layer)] = [float(x) for x in arr.reshape(-1, arr.shape[-1]).mean(axis=0)]
+    return result

@@ -25,4 +25,6 @@ def head_kwargs(task) -> dict[str, Any]:
             "label2id": task.label2id,
             **({"problem_type": "single_label_classification"} if task.kind == "classification" else {}),
         }
+    if task.kind == "span_qa":
+        return {"num_labels": 2}  # start and end logits (a config inherited from a regression model says 1)
     return {}

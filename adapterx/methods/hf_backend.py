@@ -20,7 +20,7 @@ def save(module, folder: Path) -> None:
     module.model.save_pretrained(folder, safe_serialization=True)
 
 
-def load(folder: Path, backbone, task, spec, name: str):  # noqa: ANN201
+def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(folder)
@@ -34,4 +34,5 @@ def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
     model = auto_class(task).from_pretrained(folder, **head_kwargs(task), ignore_mismatched_sizes=True)
     for p in model.parameters():
         p.requires_grad_(True)
-    return Module(model, spec, task, name)
+    comp = {"kind": "chain", "adapters": []}
+    return Module(model, spec, task, name, extra={"meta": {"composition": comp}})

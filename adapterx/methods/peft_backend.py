@@ -40,14 +40,141 @@ def build(backbone, task, spec, name: str):  # noqa: ANN201
 
 
 def save(module, folder: Path) -> None:
+    if module.extra.get("composition"):
+        return save_composed(module, folder)
     module.model.save_pretrained(str(folder), safe_serialization=True)
 
 
-def load(folder: Path, backbone, task, spec, name: str):  # noqa: ANN201
+def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from peft import PeftModel
 
     from adapterx.methods import Module
 
+    if comp:
+        return load_composed(folder, backbone, task, spec, name, comp)
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     model = PeftModel.from_pretrained(base, str(folder))
     return Module(model, spec, task, name)
+
+
+# --------------------------------------------------------------------------- compositions
+# peft gives every adapter of a task_type model its own head copy, and two active adapters then fail
+# ("Only one adapter can be set at a time for ModulesToSaveWrapper", library notes). So composed LoRA models use
+# task_type=None with the head outside peft: adapterx trains it directly and saves it as head.safetensors.
+
+_HEAD_PREFIX = {"span_qa": "qa_outputs"}
+HEAD_FILE = "head.safetensors"
+
+
+def _head_prefix(task) -> str:
+    return _HEAD_PREFIX.get(task.kind, "classifier")
+
+
+def _bare_config(folder: Path):  # noqa: ANN202
+    """An intermediate LoRA's config without its task type and head: only its lora_A/lora_B deltas are reused."""
+    from peft import LoraConfig
+
+    cfg = LoraConfig.from_pretrained(str(folder))
+    cfg.task_type = None
+    cfg.modules_to_save = None
+    cfg.inference_mode = False
+    return cfg
+
+
+def _lora_weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(Path(folder) / "adapter_model.safetensors")).items() if "lora_" in k}
+
+
+def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
+    """Add the intermediate LoRA in ``folder`` to peft model ``pm`` (or wrap a plain model) under ``name``."""
+    from peft import PeftModel, get_peft_model, set_peft_model_state_dict
+
+    cfg = _bare_config(folder)
+    if isinstance(pm, PeftModel):
+        pm.add_adapter(name, cfg)
+    else:
+        pm = get_peft_model(pm, cfg, adapter_name=name)
+    missing = set_peft_model_state_dict(pm, _lora_weights(folder), adapter_name=name)
+    unexpected = getattr(missing, "unexpected_keys", [])
+    if unexpected:
+        from adapterx.errors import ModelError
+
+        raise ModelError(f"{folder}: LoRA weights do not fit this backbone ({unexpected[0]} ...)")
+    return pm
+
+
+def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN201
+    """Fold each intermediate LoRA into the base weights: W <- W + (alpha/r) B A (peft's merge_and_unload)."""
+    for name, folder in folders:
+        base = _attach(base, name, folder).merge_and_unload()
+    return base
+
+
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str):  # noqa: ANN201
+    """``sum``: intermediate LoRAs frozen and active, a new target LoRA and head train on top.
+    ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""
+    from peft import LoraConfig, get_peft_model
+
+    from adapterx.methods import Module
+
+    base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
+    comp = {"kind": mode, "adapters": [t for t, _ in intermediates] + [name]}
+    if mode == "merge":
+        model = get_peft_model(merge_into_base(base, intermediates), lora_config(spec, task))
+        return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
+                                                       "intermediates": intermediates})
+    pm = base
+    for t, folder in intermediates:
+        pm = _attach(pm, t, folder)
+    pm.add_adapter(name, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                                    target_modules=list(spec.target_modules)))
+    pm.base_model.set_adapter(comp["adapters"])  # all active; this also re-enables grads on all of them
+    head = _head_prefix(task)
+    for n, p in pm.named_parameters():
+        p.requires_grad_(f".{name}." in n and "lora_" in n or f".{head}." in n)
+    return Module(pm, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
+                                               "intermediates": intermediates})
+
+
+def save_composed(module, folder: Path) -> None:
+    import shutil
+
+    from safetensors.torch import save_file
+
+    comp = module.extra["composition"]
+    folder.mkdir(parents=True, exist_ok=True)
+    # The intermediates travel with the module so that the run dir is self-contained (push, pull, reload).
+    for t, src in module.extra.get("intermediates", []):
+        dst = folder / "intermediates" / t
+        if not dst.exists():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("adapterx_module.json"))
+    if comp["kind"] == "merge":
+        module.model.save_pretrained(str(folder), safe_serialization=True)
+        return
+    module.model.save_pretrained(str(folder / "peft"), safe_serialization=True, selected_adapters=[module.name])
+    head = _head_prefix(module.task)
+    state = {k: v.detach().contiguous() for k, v in module.model.base_model.model.state_dict().items() if k.startswith(head + ".")}
+    save_file(state, str(folder / HEAD_FILE))
+
+
+def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from adapterx.methods import Module
+
+    inters = [(t, Path(folder) / "intermediates" / t) for t in comp["adapters"][:-1]]
+    base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
+    extra = {"composition": comp, "meta": {"composition": comp}, "intermediates": inters}
+    if comp["kind"] == "merge":
+        model = PeftModel.from_pretrained(merge_into_base(base, inters), str(folder))
+        return Module(model, spec, task, name, extra=extra)
+    pm = base
+    for t, f in inters:
+        pm = _attach(pm, t, f)
+    pm.load_adapter(str(Path(folder) / "peft" / name), adapter_name=name)
+    pm.base_model.set_adapter(comp["adapters"])
+    pm.base_model.model.load_state_dict(load_file(str(Path(folder) / HEAD_FILE)), strict=False)
+    return Module(pm, spec, task, name, extra=extra)

@@ -213,7 +213,8 @@ def embed_layers(
     _check_pooling(pooling)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
-    wanted = sorted({encoder.resolve_layer(layer) for layer in (range(encoder.num_layers + 1) if layers is None else layers)})
+    asked = range(encoder.num_layers + 1) if layers is None else layers
+    wanted = sorted({encoder.resolve_layer(layer) for layer in asked})
     if not wanted:
         raise ConfigError("embed_layers: no layer asked for")
     n = len(sentences)

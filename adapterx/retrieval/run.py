@@ -484,12 +484,16 @@ def _score_language(task: str, corpus: ParallelCorpus, src: Any, tgt: Any, req: 
 
     sizes = {"n_source": len(corpus.source), "n_target": len(corpus.target)}
     if task == "tatoeba":
-        acc, preds = search.top1_accuracy(src, tgt, direction=req.direction, backend=req.backend)  # type: ignore[arg-type]
+        acc, preds = search.top1_accuracy(
+            src, tgt, direction=req.direction, backend=req.backend  # type: ignore[arg-type]
+        )
         return LanguageRetrieval({"accuracy": acc}, preds, len(preds), sizes)
     # search.evaluate_bucc's steps, keeping the candidates' scores for the predictions file.
     if not corpus.gold_pairs:
         raise DataError(f"BUCC {corpus.source_lang}-en has no gold pairs: it cannot be scored")
-    cands = search.bucc_candidates(src, tgt, corpus, k=req.k, mode=req.mode, backend=req.backend)  # type: ignore[arg-type]
+    cands = search.bucc_candidates(
+        src, tgt, corpus, k=req.k, mode=req.mode, backend=req.backend  # type: ignore[arg-type]
+    )
     threshold = search.optimise_threshold(cands, corpus.gold_pairs)
     predicted = search.extract_pairs(cands, threshold)
     p, r, f = search.bitext_f1(predicted, corpus.gold_pairs)

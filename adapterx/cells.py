@@ -1,0 +1,136 @@
+"""``run_cell``: one grid cell of a recipe through the same library calls as the single commands.
+
+The cell dict is documented in :mod:`adapterx.recipe`. A cell with intermediate tasks trains (or reuses, by its
+``intermediate_key``) each intermediate module, then the target through :func:`adapterx.stacking.stack_run`; a cell
+without one is ``train-target``; a retrieval target evaluates the encoder the intermediate module leaves.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from adapterx.data.sources import DataOptions
+from adapterx.errors import ConfigError
+from adapterx.train import TrainConfig
+
+# "continue" (the recipe default) means: build on the intermediate module in the way each method supports.
+_CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain"}
+
+
+def method_spec(method: dict[str, Any]):  # noqa: ANN201
+    """The recipe's method dict as an adapterx method spec."""
+    from adapterx.methods.spec import parse_method
+
+    cfg = dict(method.get("config") or {})
+    name = method["name"]
+    if name == "lora":
+        cfg = {"r": cfg.get("rank", 8), "alpha": int(cfg.get("alpha", 16)), "dropout": cfg.get("dropout", 0.1),
+               **({"target_modules": tuple(cfg["target_modules"])} if cfg.get("target_modules") else {})}
+    if name == "adapter" and cfg.get("config") == "par_bn":
+        raise ConfigError("methods[].config: par_bn adapters are not supported yet; use seq_bn or double_seq_bn")
+    return parse_method({"name": name, **cfg}, where="method")
+
+
+def train_config(stage: dict[str, Any], seed: int) -> TrainConfig:
+    keys = {"lr": "lr", "epochs": "epochs", "max_steps": "max_steps", "batch_size": "batch_size", "grad_accum": "grad_accum",
+            "warmup_ratio": "warmup_ratio", "weight_decay": "weight_decay", "max_length": "max_length",
+            "eval_every": "eval_steps"}
+    kw = {dst: stage[src] for src, dst in keys.items() if stage.get(src) is not None}
+    return TrainConfig(seed=seed, bf16=stage.get("precision") == "bf16", **kw)
+
+
+def data_options(cell: dict[str, Any]) -> DataOptions:
+    data = cell.get("data") or {}
+    source, root = data.get("source", "auto"), data.get("root")
+    if source == "synthetic":
+        return DataOptions(data="synthetic")
+    if source == "hf":
+        return DataOptions(data="hf")
+    if source == "xtreme":
+        if not root:
+            raise ConfigError("data.root: the XTREME download folder is needed with data.source: xtreme")
+        return DataOptions(data=str(root), data_dir=Path(root))
+    return DataOptions(data_dir=Path(root) if root else None)
+
+
+def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
+    from adapterx.pipeline import TrainRequest, train_run
+    from adapterx.stacking import StackRequest, stack_run
+    from adapterx.tasks import get_task
+
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    target = get_task(cell["target"])
+    spec = method_spec(cell["method"])
+    seed = int(cell["seed"])
+    opts = data_options(cell)
+    ev = cell.get("eval") or {}
+    langs = ",".join(ev["languages"]) if ev.get("languages") else "all"
+    threshold = int(ev.get("low_resource_threshold", 2))
+    inters = list(cell.get("intermediate") or [])
+    inter_cfgs = cell.get("training", {}).get("intermediate") or []
+    modules: dict[str, str] = {}
+    inter_time = 0.0
+    if inters:
+        cache = out_dir.parents[1] / "intermediates" / str(cell.get("intermediate_key") or "none")
+        for i, name in enumerate(inters):
+            folder = cache / name
+            if not folder.exists():
+                cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
+                req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
+                                   evaluate=False, command="run (intermediate)")
+                try:
+                    train_run(req)
+                except ConfigError:
+                    if not folder.exists():  # a concurrent worker did not finish it either
+                        raise
+            import json
+
+            inter_time += json.loads((folder / "run.json").read_text())["wall_time_s"]
+            modules[name] = str(folder)
+    if target.kind == "retrieval":
+        return _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0)
+    tcfg = train_config(cell.get("training", {}).get("target") or {}, seed)
+    treq = TrainRequest(task=target.name, method=spec, model=cell["backbone"], data=opts, train=tcfg, output=out_dir / "run",
+                        langs=langs, evaluate=True, low_threshold=threshold, command="run")
+    if inters:
+        transfer = cell["method"].get("transfer", "continue")
+        mode = _CONTINUE[spec.name] if transfer == "continue" else transfer
+        outcome = stack_run(StackRequest(intermediates=tuple(inters), target=treq, modules=modules,
+                                         lora_mode=mode if spec.name == "lora" else None, fuse=mode == "fuse",
+                                         with_target_adapter=mode == "fuse"))
+    else:
+        outcome = train_run(treq)
+    report = outcome.report
+    return {
+        "eval": report.to_json(threshold),
+        "per_example": report.per_example(),
+        "metric_kind": target.metric_kind,
+        "trainable_params": outcome.run["params"]["trainable"],
+        "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
+        "run_dir": str(outcome.output),
+    }
+
+
+def _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0):  # noqa: ANN001, ANN202
+    from adapterx.retrieval.run import retrieve
+
+    module = next(iter(modules.values()), "none")
+    opts = (cell.get("task_options") or {}).get(target.name, {})
+    data = cell.get("data") or {}
+    kwargs: dict[str, Any] = {"model": cell["backbone"], "langs": langs}
+    if data.get("source") == "synthetic":
+        kwargs["data"] = "synthetic"
+    elif data.get("root"):
+        kwargs["data_dir"] = Path(data["root"])
+    for key in ("layer", "pooling"):
+        if key in opts:
+            kwargs[key] = opts[key]
+    res = retrieve(target.name, module, **kwargs)
+    js = res.to_json() if hasattr(res, "to_json") else res
+    per_example = getattr(res, "per_example", lambda: {})()
+    return {"eval": js, "per_example": per_example, "metric_kind": "mean", "trainable_params": 0,
+            "train_time_s": round(inter_time, 3), "run_dir": str(out_dir)}

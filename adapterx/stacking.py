@@ -1,0 +1,142 @@
+"""``adapterx stack`` and ``adapterx fuse``: a target module trained on top of frozen intermediate modules, then
+evaluated zero-shot exactly as ``adapterx eval`` does.
+
+Everything that can be checked is checked before anything trains: names, methods, the composition table
+(:mod:`adapterx.compose`), backbone compatibility, the target's English training data. Intermediate modules that
+the user did not give are trained first, with the same backbone and method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from adapterx.compose import Fuse, ModuleRef, Stack, mode_for, validate
+from adapterx.errors import ConfigError
+from adapterx.pipeline import Progress, RunOutcome, TrainRequest, _data_opts, _resolve_module, train_run
+
+
+@dataclass(frozen=True)
+class StackRequest:
+    intermediates: tuple[str, ...]  # task names, or module references (run dir, module folder, hub id)
+    target: TrainRequest  # the target task's training request (task, method, backbone, data, output, langs...)
+    modules: dict[str, str] = field(default_factory=dict)  # task -> module reference (--module TASK=REF)
+    lora_mode: str | None = None
+    fuse: bool = False
+    with_target_adapter: bool = False
+    intermediate_train: Any = None  # TrainConfig for intermediates trained here (default: the target's)
+
+
+def _is_reference(arg: str) -> bool:
+    return Path(arg).expanduser().exists() or arg.startswith("hf:") or "/" in arg
+
+
+def _ref_from(arg: str, task_hint: str | None) -> ModuleRef:
+    from adapterx.rundir import module_folder, tree_sha256
+
+    path, run = _resolve_module(arg)
+    assert path is not None
+    folder = module_folder(path)
+    meta_method = (run.get("method") or {}).get("name")
+    if meta_method is None:
+        from adapterx.methods import read_meta
+
+        meta_method = read_meta(folder)["method"]["name"]
+    task = run.get("task") or task_hint
+    if task is None:
+        from adapterx.methods import read_meta
+
+        task = read_meta(folder)["task"]
+    return ModuleRef(task=task, path=str(folder), sha256=tree_sha256(folder), method=meta_method,
+                     backbone=run.get("backbone") or {})
+
+
+def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome:
+    """Resolve or train the intermediates, build the composition, train the target on it, evaluate zero-shot."""
+    from adapterx import backbone as bbmod
+    from adapterx.data.sources import load_split
+    from adapterx.tasks import get_task
+
+    tgt = req.target
+    method = tgt.method.name
+    target_task = get_task(tgt.task)
+    mode = "fuse" if req.fuse else mode_for(method, req.lora_mode)
+    # 1. What is given, what must be trained.
+    given: list[ModuleRef | None] = []
+    names: list[str] = []
+    for arg in req.intermediates:
+        if _is_reference(arg):
+            ref = _ref_from(arg, None)
+            given.append(ref)
+            names.append(ref.task)
+        else:
+            get_task(arg)
+            names.append(arg)
+            given.append(_ref_from(req.modules[arg], arg) if arg in req.modules else None)
+    unknown = set(req.modules) - set(names)
+    if unknown:
+        raise ConfigError(f"--module {sorted(unknown)[0]}=...: that task is not among the intermediates {', '.join(names)}")
+    if target_task.name in names:
+        raise ConfigError(f"{target_task.name} is both an intermediate and the target task")
+    # 2. The composition table and the modules' methods, before anything trains (placeholders for missing ones).
+    placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
+    comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
+    validate(comp, method)
+    bb = bbmod.resolve(tgt.model, tgt.revision)
+    for g in given:
+        if g is not None and g.backbone:
+            bbmod.check_compatible(bb, g.backbone, f"intermediate module {g.task} ({g.path})")
+    # 3. The target's English training data must exist before intermediates are trained for it.
+    load_split(target_task, "train", "en", _data_opts(tgt.data, tgt.model))
+    # 4. Train the missing intermediates with the same backbone and method.
+    refs: list[ModuleRef] = []
+    for g, n in zip(given, names):
+        if g is None:
+            out = (tgt.output or Path("runs") / f"{tgt.task}-{mode}").parent / f"{(tgt.output.name if tgt.output else tgt.task)}.intermediate-{n}"
+            if out.exists():
+                g = _ref_from(str(out), n)  # trained by an earlier invocation: reuse it
+            else:
+                if progress:
+                    progress({"phase": "intermediate", "task": n})
+                cfg = req.intermediate_train or tgt.train
+                sub = TrainRequest(task=n, method=tgt.method, model=tgt.model, revision=tgt.revision,
+                                   data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
+                                   train=cfg, output=out, evaluate=False, command="stack (intermediate)")
+                train_run(sub, progress=progress)
+                g = _ref_from(str(out), n)
+        refs.append(g)
+    comp = (Fuse(tuple(refs), tgt.task, req.with_target_adapter) if req.fuse else Stack(tuple(refs), tgt.task, mode))
+    validate(comp, method)
+    record = {
+        "chain": [r.task for r in refs],
+        "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
+    }
+
+    def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
+        import torch
+
+        from adapterx.methods import quiet_transformers
+
+        quiet_transformers()
+        torch.manual_seed(seed)
+        folders = [(r.task, Path(r.path)) for r in refs]
+        if method == "adapter":
+            from adapterx.methods import adapters_backend
+
+            module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
+                                                     with_target=req.with_target_adapter)
+        elif method == "lora":
+            from adapterx.methods import peft_backend
+
+            module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
+        else:
+            from adapterx.methods import hf_backend
+
+            if len(folders) != 1:
+                raise ConfigError("the full fine-tuning chain takes one intermediate task (train them as one multi-task run)")
+            module = hf_backend.start_from(folders[0][1], task, tgt.method, task.name)
+        return module, record
+
+    command = "fuse" if req.fuse else "stack"
+    return train_run(replace(tgt, command=command, evaluate=True if tgt.evaluate is None else tgt.evaluate), progress, prepare)

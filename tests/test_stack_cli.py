@@ -1,0 +1,89 @@
+"""Compositions end to end on the tiny model: stack (adapter, lora sum/merge, full chain) and fuse, with the checks
+that run before any training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from adapterx.rundir import tree_sha256
+
+COMMON = ["--model", "tiny", "--max-steps", "4", "--intermediate-steps", "4", "--batch-size", "8", "-q"]
+LANGS = ["--langs", "en,sw,te"]
+
+
+@pytest.fixture(scope="module")
+def stsb_runs(tmp_path_factory):
+    """One STS-B intermediate module per method, trained once."""
+    root = tmp_path_factory.mktemp("inter")
+    runs = {}
+    for method in ("adapter", "lora", "full"):
+        out = root / method
+        res = run_cli("train-intermediate", "stsb", "--model", "tiny", "--method", method, "--max-steps", "4", "--output", str(out), "-q")
+        assert res.exit_code == 0, res.stderr
+        runs[method] = out
+    return runs
+
+
+@pytest.mark.parametrize(("method", "extra"), [("adapter", []), ("lora", ["--lora-mode", "sum"]),
+                                               ("lora", ["--lora-mode", "merge"]), ("full", [])])
+def test_stack_trains_only_the_target_and_records_the_chain(method, extra, stsb_runs, tmp_path):
+    inter = stsb_runs[method]
+    before = tree_sha256(inter / "module")
+    out = tmp_path / "stack"
+    res = run_cli("stack", "stsb", "tydiqa", "--method", method, *extra, "--module", f"stsb={inter}", *COMMON, *LANGS,
+                  "--output", str(out), "--json")
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    ev = body["metrics"]["eval"]["tydiqa"]
+    assert set(ev["scores"]) == {"en", "sw", "te"} and ev["low_resource_average"] is not None
+    run = json.loads((out / "run.json").read_text())
+    assert run["chain"] == ["stsb", "tydiqa"]
+    mod = run["composition"]["modules"][0]
+    assert mod["task"] == "stsb" and mod["sha256"] == before
+    assert tree_sha256(inter / "module") == before, "the intermediate module on disk must stay bitwise unchanged"
+    # The composed run reloads to the same zero-shot scores.
+    res = run_cli("eval", "tydiqa", "--module", str(out), "--langs", "en,sw,te", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["scores"] == ev["scores"]
+
+
+def test_stack_trains_a_missing_intermediate_first(tmp_path):
+    out = tmp_path / "xnli"
+    res = run_cli("stack", "stsb", "xnli", "--method", "adapter", *COMMON, "--langs", "en,sw", "--output", str(out))
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "xnli.intermediate-stsb" / "run.json").is_file()
+    assert "low-resource" in res.stdout
+
+
+def test_fuse_over_two_intermediate_adapters(tmp_path):
+    res = run_cli("fuse", "stsb", "mnli", "--target", "xnli", "--method", "adapter", *COMMON, "--langs", "en,sw", "--output", str(tmp_path / "f"), "--json")
+    assert res.exit_code == 0, res.stderr
+    run = json.loads((tmp_path / "f" / "run.json").read_text())
+    assert run["composition"]["kind"] == "fuse" and run["chain"] == ["stsb", "mnli", "xnli"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["fuse", "stsb", "mnli", "--target", "xnli", "--method", "lora"], "AdapterFusion needs bottleneck adapters"),
+        (["stack", "stsb", "xnli", "--method", "adapter", "--lora-mode", "sum"], "--lora-mode applies to --method lora"),
+        (["stack", "stsb", "xnli", "--method", "lora", "--lora-mode", "chain"], "not available yet"),
+        (["stack", "stbs", "xnli", "--method", "adapter"], "Did you mean 'stsb'"),
+        (["stack", "xnli"], "needs an intermediate task and a target task"),
+    ],
+)
+def test_compositions_are_checked_before_training(args, needle, tmp_path):
+    res = run_cli(*args, "--model", "tiny", "--output", str(tmp_path / "o"))
+    assert res.exit_code == 2
+    assert needle in res.stderr
+    assert not list(tmp_path.iterdir()), "nothing may be trained or written"
+
+
+def test_mixing_methods_is_refused(stsb_runs, tmp_path):
+    res = run_cli("stack", "stsb", "xnli", "--method", "lora", "--module", f"stsb={stsb_runs['adapter']}",
+                  "--model", "tiny", "--output", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "--method adapter" in res.stderr
+    assert not (tmp_path / "o").exists()
