@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,15 +101,24 @@ class EvalReport:
 
     def save_predictions(self, folder: Path) -> Path:
         """Write ``folder/<task>/<lang>.jsonl``: one ``{"id", "prediction"}`` line per example."""
-        out = Path(folder) / self.task
-        out.mkdir(parents=True, exist_ok=True)
-        for lang, r in self.langs.items():
-            tmp = out / f".{lang}.jsonl.tmp"
-            with tmp.open("w", encoding="utf-8") as f:
-                for ex_id, pred in zip(r.ids, r.predictions):
-                    f.write(json.dumps({"id": ex_id, "prediction": pred}, ensure_ascii=False) + "\n")
-            tmp.replace(out / f"{lang}.jsonl")
-        return out
+        return write_prediction_files(
+            folder, self.task,
+            {lang: ({"id": i, "prediction": p} for i, p in zip(r.ids, r.predictions)) for lang, r in self.langs.items()},
+        )
+
+
+def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterable[dict[str, Any]]]) -> Path:
+    """Write ``folder/<task>/<lang>.jsonl``, one JSON object per line, each file renamed into place when complete;
+    returns the task folder. Shared by ``eval`` and ``retrieve``."""
+    out = Path(folder) / task
+    out.mkdir(parents=True, exist_ok=True)
+    for lang, lines in records.items():
+        tmp = out / f".{lang}.jsonl.tmp"
+        with tmp.open("w", encoding="utf-8") as f:
+            for rec in lines:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        tmp.replace(out / f"{lang}.jsonl")
+    return out
 
 
 def _r(x: float | None) -> float | None:

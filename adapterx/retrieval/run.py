@@ -25,11 +25,10 @@ BUCC ``{"id": source_id, "prediction": target_id, "score": margin}`` for every e
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -196,20 +195,14 @@ class RetrievalResult:
 
     def save_predictions(self, folder: Path) -> Path:
         """Write ``folder/<task>/<lang>.jsonl`` (see the module doc for the line format); returns the task folder."""
-        out = Path(folder) / self.task
-        out.mkdir(parents=True, exist_ok=True)
-        for lang, r in self.langs.items():
-            tmp = out / f".{lang}.jsonl.tmp"
-            with tmp.open("w", encoding="utf-8") as f:
-                if self.task == "bucc":
-                    for sid, tid, score in r.predictions:
-                        f.write(json.dumps({"id": sid, "prediction": tid, "score": round(float(score), 6)},
-                                           ensure_ascii=False) + "\n")
-                else:
-                    for q, j in enumerate(r.predictions):
-                        f.write(json.dumps({"id": q, "prediction": int(j)}) + "\n")
-            tmp.replace(out / f"{lang}.jsonl")
-        return out
+        from adapterx.evaluate.zero_shot import write_prediction_files
+
+        def lines(r: Any) -> Iterable[dict[str, Any]]:
+            if self.task == "bucc":
+                return ({"id": sid, "prediction": tid, "score": round(float(score), 6)} for sid, tid, score in r.predictions)
+            return ({"id": q, "prediction": int(j)} for q, j in enumerate(r.predictions))
+
+        return write_prediction_files(folder, self.task, {lang: lines(r) for lang, r in self.langs.items()})
 
 
 @dataclass
