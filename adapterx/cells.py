@@ -7,6 +7,7 @@ without one is ``train-target``; a retrieval target evaluates the encoder the in
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,6 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 except ConfigError:
                     if not folder.exists():  # a concurrent worker did not finish it either
                         raise
-            import json
-
             inter_time += json.loads((folder / "run.json").read_text())["wall_time_s"]
             modules[name] = str(folder)
     if target.kind == "retrieval":

@@ -59,7 +59,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     and write the run directory. ``prepare(backbone, task, seed) -> (module, chain record)`` builds the module
     instead of a fresh one (compositions)."""
     from adapterx import backbone as bbmod
-    from adapterx.evaluate.zero_shot import evaluate_languages
+    from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import build_module
     from adapterx.rundir import RunWriter, default_output, now_iso
     from adapterx.tasks import get_task
@@ -88,7 +88,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if progress:
             progress({"phase": "featurize", "train": len(train_ex), "dev": len(dev_ex)})
         feats = ops.featurize(task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
-        dev_feats_cache: dict[str, Any] = {}
+        # The dev set is tokenized once; every evaluation during training reuses these features.
+        dev_feats = ops.featurize(task, dev_ex, tok, cfg.max_length, cfg.doc_stride, train=False)
 
         chain_record = None
         if prepare is not None:  # a composition builds its own module (stack, fuse, the full-fine-tuning chain)
@@ -97,10 +98,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             module = build_module(req.method, bb, task, cfg.seed)
 
         def dev_eval() -> dict[str, float]:
-            rep = evaluate_languages(module, task, {"en": dev_ex}, tok, cfg.max_length, cfg.doc_stride,
-                                     req.eval_batch_size, cfg.device, cfg.bf16)
-            dev_feats_cache["last"] = rep
-            return rep.langs["en"].scores
+            preds = predict(module, task, dev_ex, tok, batch_size=req.eval_batch_size, device=cfg.device,
+                            bf16=cfg.bf16, features=dev_feats)
+            return ops.score(task, preds, dev_ex, "en")[0]
 
         result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
                        ops.selection_metric(task), cfg, progress)

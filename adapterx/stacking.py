@@ -87,8 +87,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     for g in given:
         if g is not None and g.backbone:
             bbmod.check_compatible(bb, g.backbone, f"intermediate module {g.task} ({g.path})")
-    # 3. The target's English training data must exist before intermediates are trained for it.
-    load_split(target_task, "train", "en", _data_opts(tgt.data, tgt.model))
+    # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
+    # again, before the target trains, so with every intermediate given there is nothing to check here).
+    if any(g is None for g in given):
+        load_split(target_task, "train", "en", _data_opts(tgt.data, tgt.model))
     # 4. Train the missing intermediates with the same backbone and method.
     refs: list[ModuleRef] = []
     for g, n in zip(given, names):
