@@ -4,9 +4,11 @@ Why: no real weights or data sets can be downloaded here, yet tests must show th
 an English-trained module *transfers*. So every language is built from one shared list of concepts:
 
 - concept ``i`` has an English stem (a pronounceable random string);
-- in language ``L`` the concept's surface word is the English stem with a language-specific suffix
-  (shared sub-words: a model trained on English sees the same stem pieces), except for a fraction of concepts,
-  growing as the language's resource class falls, that get a fresh, unrelated word (no transfer possible);
+- in language ``L`` the concept's surface word is the English word itself (a shared "cognate": the same tokens, so a
+  model trained on English recognises it), except for a fraction of concepts, growing as the language's resource
+  class falls, that get a fresh, language-specific word (no transfer possible). An earlier version added a
+  language suffix to shared stems; the Unigram tokenizer then split ``stem+suffix`` into pieces unrelated to the
+  English ``stem`` and nothing transferred, so shared words are now spelled identically;
 - concepts belong to classes (entity types, parts of speech) so that tags, labels, answers and similarity
   scores are all functions of the concepts a sentence holds.
 
@@ -93,12 +95,10 @@ def lexicon(lang: str) -> tuple[str, ...]:
     if lang == "en":
         return stems
     rng = _rng("lexicon", lang)
-    suffix = rng.choice(_VOWELS) + rng.choice(_CONS)
     p_fresh = divergence(lang)
-    words = []
-    for stem in stems:
-        words.append(_word(rng, 3) + "x" if rng.random() < p_fresh else stem + suffix)
-    return tuple(words)
+    # Fresh words get a language-specific final consonant cluster, so no two languages share them by chance.
+    ending = rng.choice(_CONS) + rng.choice(_CONS)
+    return tuple(_word(rng, 3) + ending if rng.random() < p_fresh else stem for stem in stems)
 
 
 def _sentence(rng: random.Random, n: int) -> list[int]:
