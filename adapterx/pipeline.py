@@ -176,15 +176,17 @@ def eval_split(task, opts: DataOptions) -> str:  # noqa: ANN001
 
 
 def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig,  # noqa: ANN001
-              batch_size: int = 32, progress: Progress | None = None):  # noqa: ANN201
-    """Evaluate every language in ``langs`` on the task's evaluation split."""
+              batch_size: int = 32, progress: Progress | None = None, max_examples: int | None = None):  # noqa: ANN201
+    """Evaluate every language in ``langs`` on the task's evaluation split (the first ``max_examples`` of each,
+    where given: a quick look, recorded in the report's notes)."""
     from adapterx.evaluate.zero_shot import evaluate_languages
 
     module.for_inference()
     split = eval_split(task, opts)
     examples = {}
     for lang in langs:
-        ex, _ = load_split(task, split, lang, opts)
+        ex, _ = load_split(task, split, lang, opts, for_eval=True)
+        ex = ex[:max_examples] if max_examples else ex
         if task.kind == "tagging" and any(e.tags is None for e in ex):
             raise DataError(f"{task.name} {split} ({lang}) has no tags (e.g. PAN-X test files): evaluate the dev split")
         examples[lang] = ex
@@ -197,6 +199,8 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
                                 cfg.bf16, on_language=on_lang)
     if split != task.eval_split:
         report.notes.append(f"evaluated on the {split} split: the data folder has no {task.eval_split} files")
+    if max_examples:
+        report.notes.append(f"only the first {max_examples} examples of each language (--max-examples)")
     return report
 
 
@@ -215,6 +219,7 @@ class EvalRequest:
     device: str | None = None
     save_predictions: Path | None = None
     low_threshold: int = 2
+    max_examples: int | None = None
 
 
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
@@ -245,7 +250,7 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
                     f"module {req.module} has a {module.task.name} head ({module.task.kind}); it cannot predict "
                     f"{task.name} ({task.kind}). Train {task.name} on top of it with `adapterx stack`"
                 )
-    report = zero_shot(module, task, tok, langs, opts, cfg, req.batch_size, progress)
+    report = zero_shot(module, task, tok, langs, opts, cfg, req.batch_size, progress, req.max_examples)
     if req.save_predictions:
         report.save_predictions(req.save_predictions)
     return report

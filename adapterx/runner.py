@@ -38,7 +38,7 @@ import socket
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.recipe import QA_TASKS, Recipe, cell_hash, chain_name, expand, recipe_to_yaml
-from adapterx.results.store import CellRecord, ResultsStore, write_record_file
+from adapterx.results.store import RECORD_NAME, CellRecord, ResultsStore, write_record_file
 
 CellFn = Callable[[dict[str, Any], Path], dict[str, Any]]
 Executor = Literal["inline", "local", "slurm"]
@@ -223,11 +223,59 @@ def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellF
     store = ResultsStore.for_run(run_dir) if write_db else None
     if store is not None and store.has_cell(h):
         return CellOutcome(h, "skipped", label)
+    with _cell_lock(out_dir) as mine:
+        if not mine:
+            return CellOutcome(h, "skipped", label, error="running in another process")
+        if store is not None and store.has_cell(h):  # finished by another process while we waited for the lock
+            return CellOutcome(h, "skipped", label)
+        if (out_dir / RECORD_NAME).is_file():  # finished, but killed before the database recorded it
+            if store is not None:
+                store.ingest_records(run_dir)
+            return CellOutcome(h, "skipped", label)
+        _clear_attempt(out_dir)
+        return _run_one(cell, h, label, out_dir, store, cell_fn, executor, threads)
+
+
+@contextmanager
+def _cell_lock(out_dir: Path) -> Iterator[bool]:
+    """Hold ``cells/<hash>/.lock`` while the cell runs; yields False when another process holds it (it is running
+    this cell now: two ``adapterx run`` on one grid). The OS releases the lock when its holder dies, even by SIGKILL."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): run unlocked
+        yield True
+        return
+    with open(out_dir / ".lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            locked = False
+        except OSError:  # a filesystem without locks (some NFS mounts): run unlocked
+            locked = True
+        else:
+            locked = True
+        yield locked
+
+
+def _clear_attempt(out_dir: Path) -> None:
+    """Remove what an earlier, unrecorded attempt of this cell left (it was killed or failed): run_cell commits its
+    run dir with a rename and refuses one that exists, so a leftover would fail the cell on every rerun."""
+    for child in out_dir.iterdir():
+        if child.name == ".lock":
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: ResultsStore | None,
+             cell_fn: str | CellFn | None, executor: str, threads: int | None) -> CellOutcome:
     if threads:
         # Parallel workers on one machine would each start one thread per core; set before torch is imported.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
-    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "cell.json").write_text(json.dumps(cell, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     started = time.time()
     result: dict[str, Any] | None = None

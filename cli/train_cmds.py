@@ -214,6 +214,7 @@ def eval_cmd(
     save_predictions: Optional[Path] = _O["save_predictions"], seed: int = _O["seed"],
     max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"],
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = _O["bf16"], device: Optional[str] = _O["device"],
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     as_json: bool = _O["as_json"], debug: bool = _O["debug"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
@@ -225,7 +226,8 @@ def eval_cmd(
     get_task(task)
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=_eval_files(eval_file))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
-                      doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions)
+                      doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
+                      max_examples=max_examples)
     report = eval_run(req)
     ev = report.to_json()
     if as_json:

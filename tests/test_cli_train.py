@@ -53,6 +53,7 @@ def test_houlsby_and_lora_options_are_recorded(tmp_path):
         (["train-intermediate", "stsb", "--model", "tiny", "--output", "/proc/forbidden/run"], "cannot write there"),
         (["train-intermediate", "stsb", "--model", "/no/such/model-folder/", "--data", "synthetic"], "cannot load backbone"),
         (["train-target", "xnli", "--model", "tiny", "--langs", "xx"], "xx"),
+        (["train-target", "tydiqa", "--model", "tiny", "--max-length", "64", "--doc-stride", "60"], "--doc-stride 60 is too large"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):

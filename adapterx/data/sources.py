@@ -71,11 +71,22 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
 
 
-def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0) -> tuple[list, Provenance]:  # noqa: ANN001
-    """Examples of ``task`` for one split and language, from the first source that the options name."""
-    explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
-    if split not in ("train", "dev"):
+def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0,  # noqa: ANN001
+               for_eval: bool = False) -> tuple[list, Provenance]:
+    """Examples of ``task`` for one split and language, from the first source that the options name.
+
+    ``for_eval``: zero-shot evaluation data. It comes from ``--eval-file`` / ``--data-dir`` where given (the same
+    split name, e.g. PAN-X "dev", can mean English checkpoint selection or a language's evaluation set); training
+    and English dev selection data come from ``--train-file`` / ``--dev-file`` / ``--data``.
+    """
+    if for_eval:
         explicit = dict(opts.eval_files).get(lang)
+        if explicit is None and opts.eval_files:
+            raise DataError(f"no --eval-file for language {lang!r}; given: {', '.join(k for k, _ in opts.eval_files)}")
+        if explicit is None and opts.data_dir is not None:
+            return _load_dir(task, split, lang, opts.data_dir)
+    else:
+        explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
     if explicit is not None:
         return _checked(read_task_file(task, explicit, lang), task, f"file:{explicit}", explicit)
     data = opts.data
@@ -94,9 +105,8 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     if data == HF:
         return _load_hf(task, split, lang)
     path = Path(data)
-    if path.is_dir() or (split not in ("train", "dev") and opts.data_dir is not None):
-        folder = opts.data_dir if (split not in ("train", "dev") and opts.data_dir is not None) else path
-        return _load_dir(task, split, lang, folder)
+    if path.is_dir():
+        return _load_dir(task, split, lang, path)
     if path.is_file():
         if split == "dev" and opts.dev_file is None:
             sibling = _dev_sibling(path)
@@ -135,7 +145,7 @@ def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenan
 
 def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # noqa: ANN001
     """Languages the options can provide for ``split``: files in --data-dir, explicit --eval-file, or the task's list."""
-    if opts.eval_files and split not in ("train", "dev"):
+    if opts.eval_files:
         return [lang for lang, _ in opts.eval_files]
     folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
     if folder is not None:

@@ -43,7 +43,9 @@ class ModuleLayout:
     adapters: list[str] = field(default_factory=list)  # folders with adapter_config.json (method "adapter")
     fusions: list[str] = field(default_factory=list)  # folders with adapter_fusion_config.json
     native_setup: bool = False  # adapters' own save_adapter_setup layout (adapter_setup.json)
+    flat_adapter: bool = False  # module/ is one save_adapter folder (adapter_config.json at its top, with its head)
     auto_class: str = "AutoModel"
+    num_labels: int | None = None  # peft classification/regression heads: what from_pretrained needs to fit the head
 
 
 def method_name(run: dict[str, Any]) -> str:
@@ -169,12 +171,19 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
             layout.fusions.append(p.parts[1])
         if name == "module/adapter_setup.json":
             layout.native_setup = True
+    # What training writes for a single adapter (docs/internals.md): save_adapter's files directly in module/.
+    layout.flat_adapter = library == "adapters" and "module/adapter_config.json" in files and not layout.native_setup
     chain = chain_of(run)
     # Chain order (intermediate first) when folder names are task names: that is the order a Stack needs.
     layout.adapters.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
     if library == "peft" and "module/adapter_config.json" in files:
         task_type = _read_json(files["module/adapter_config.json"]).get("task_type")
         layout.auto_class = _AUTO_BY_PEFT_TASK.get(str(task_type), "AutoModelForSequenceClassification")
+        labels = run.get("labels")
+        if isinstance(labels, list) and str(task_type) in ("SEQ_CLS", "TOKEN_CLS"):
+            # No labels on a sequence head means regression (one output), as adapterx trains it; the head's weights
+            # only load into a model whose head has the trained shape.
+            layout.num_labels = len(labels) or (1 if str(task_type) == "SEQ_CLS" else None)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
@@ -314,6 +323,8 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
         lines += ["", f'model = AutoAdapterModel.from_pretrained("{base}")']
         if layout.native_setup:
             lines.append('setup, _ = model.load_adapter_setup(f"{path}/module", use_safetensors=True, set_active=True)')
+        elif layout.flat_adapter:
+            lines.append('model.load_adapter(f"{path}/module", use_safetensors=True, set_active=True)  # + head')
         else:
             for name in layout.adapters:
                 lines.append(
@@ -337,7 +348,9 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
                 "from peft import PeftModel",
                 f"from transformers import {layout.auto_class}",
                 "",
-                f'base = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained',
+                f'base = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
+                if layout.num_labels
+                else f'base = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained',
                 'model = PeftModel.from_pretrained(base, f"{path}/module")',
             ]
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from adapterx.errors import ConfigError
 from adapterx.tasks.kinds import Features, pad_batch
 
 N_BEST = 20
@@ -23,7 +24,12 @@ class QAOps:
     auto_class = "AutoModelForQuestionAnswering"
 
     def featurize(self, task, examples, tokenizer, max_length: int, doc_stride: int, train: bool) -> Features:
-        questions = [ex.question.lstrip() for ex in examples]
+        max_query = max_query_tokens(max_length)
+        if doc_stride >= max_length - max_query - 4:
+            # Every window holds <s> question </s></s> context </s>: the overlap must leave room for new context.
+            raise ConfigError(f"--doc-stride {doc_stride} is too large for --max-length {max_length}: use at most "
+                              f"{max_length - max_query - 5} (e.g. --doc-stride {max_length // 4})")
+        questions = clip_questions([ex.question.lstrip() for ex in examples], tokenizer, max_query)
         contexts = [ex.context for ex in examples]
         enc = tokenizer(
             questions,
@@ -87,6 +93,22 @@ class QAOps:
 
     def selection_metric(self, task) -> str:
         return "score"
+
+
+def max_query_tokens(max_length: int) -> int:
+    """Question budget per window: a quarter of it, at most 64 tokens (the SQuAD recipe's max_query_length of 64 in
+    384-token windows). Without a cap a long question (or one the tokenizer splits into characters) leaves no room
+    for context, and the tokenizer refuses the stride."""
+    return min(64, max_length // 4)
+
+
+def clip_questions(questions: list[str], tokenizer, max_query: int) -> list[str]:  # noqa: ANN001
+    """Cut each question after its ``max_query``-th token, at a character offset, so the text stays the original."""
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for q, offsets in zip(questions, enc["offset_mapping"]):
+        out.append(q if len(offsets) <= max_query else q[: offsets[max_query - 1][1]])
+    return out
 
 
 def _label_window(ex, seq_ids: list[int | None], offsets: list[tuple[int, int]]) -> tuple[int, int]:
