@@ -43,6 +43,41 @@ def eval_table(ev: dict[str, Any], title: str | None = None) -> None:
     )
 
 
+def compare_table(evs: dict[str, dict[str, Any]]) -> None:
+    """One table, a column per module and the difference of each later one against the first, per language."""
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from adapterx.languages import get_language
+
+    labels = list(evs)
+    first = evs[labels[0]]
+    metric = first["metric"]
+    short = {lab: (Path(lab).name or lab) for lab in labels}
+    table = Table(title=f"{first['task']}: {metric} (0-100) per language")
+    table.add_column("lang")
+    table.add_column("class", justify="right")
+    for lab in labels:
+        table.add_column(short[lab], justify="right")
+    for lab in labels[1:]:
+        table.add_column(f"{short[labels[0]]} - {short[lab]}", justify="right")
+    rows = list(first["scores"]) + ["average", "low_resource_average", "high_resource_average"]
+    for lang in rows:
+        if lang in first["scores"]:
+            vals = [evs[lab]["scores"].get(lang, {}).get(metric) for lab in labels]
+            try:
+                cls = str(get_language(lang).joshi_class)
+            except Exception:
+                cls = "?"
+        else:
+            vals = [evs[lab].get(lang) for lab in labels]
+            cls, lang = "", lang.replace("_", " ")
+        deltas = [None if vals[0] is None or v is None else vals[0] - v for v in vals[1:]]
+        table.add_row(lang, cls, *[fmt(v) for v in vals], *[("-" if d is None else f"{d:+.2f}") for d in deltas])
+    console().print(table)
+
+
 def summary_table(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.table import Table
 

@@ -80,6 +80,23 @@ def _show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
         eval_table(metrics["eval"][task_name])
 
 
+def _show_multitask(outcome, as_json: bool) -> None:  # noqa: ANN001
+    from cli.render import summary_table
+
+    run, metrics = outcome.run, outcome.metrics
+    if as_json:
+        print_json({"output": str(outcome.output), "run": run, "metrics": {k: v for k, v in metrics.items() if k != "loss_curve"}})
+        return
+    mt = run["multitask"]
+    rows = [(f"{t} dev", "  ".join(f"{k} {v:.2f}" for k, v in metrics["dev"][t].items())
+             + f"   (p={mt['probabilities'][t]:.2f}, {mt['steps_per_task'][t]} steps)") for t in mt["tasks"]]
+    p = run["params"]
+    rows += [("best step", f"{metrics['best_step']} of {metrics['steps']}"),
+             ("trainable params", f"{p['trainable']:,} of {p['total']:,}"),
+             ("time", f"{run['wall_time_s']:.1f} s"), ("output", str(outcome.output))]
+    summary_table(f"{run['task']}: multi-task {run['method']['name']} on {run['backbone']['id']}", rows)
+
+
 def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
@@ -148,7 +165,9 @@ _O = _options()
 @app.command("train-intermediate")
 @handle_errors
 def train_intermediate(
-    task: str = typer.Argument(..., help="English intermediate task, e.g. stsb, mnli, squad (see `adapterx tasks`)."),
+    tasks: list[str] = typer.Argument(..., help="English intermediate task(s), e.g. stsb, mnli, squad (see `adapterx tasks`). Several: one shared module, a head per task."),
+    multi_task: bool = typer.Option(False, "--multi-task", help="sts-all: train its members as separate heads of one module (default: their union as one task)."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Multi-task: sample tasks with p ∝ size^(1/T) (1 = by size; larger = more uniform)."),
     method: str = _O["method"], model: str = _O["model"], data: Optional[str] = _O["data"],
     train_file: Optional[Path] = _O["train_file"], dev_file: Optional[Path] = _O["dev_file"],
     output: Optional[Path] = _O["output"], seed: int = _O["seed"], lr: Optional[float] = _O["lr"],
@@ -163,8 +182,34 @@ def train_intermediate(
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
+    from adapterx.tasks import get_task
+
+    names = list(tasks)
+    if multi_task:
+        names = [m for n in names for m in (get_task(n).members or (n,))]
+    if len(names) > 1:
+        from adapterx.data.sources import DataOptions
+        from adapterx.multitask import MultiTaskRequest, train_multitask
+        from cli.render import TrainProgress
+
+        for n in names:
+            get_task(n)
+        if train_file or dev_file:
+            from adapterx.errors import ConfigError
+
+            raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
+        spec = _method(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+        cfg = _train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
+                            max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
+                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
+        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
+                               temperature=temperature, output=output)
+        with TrainProgress(enabled=not (as_json or quiet)) as prog:
+            outcome = train_multitask(req, progress=prog)
+        _show_multitask(outcome, as_json)
+        return
     _common_train(
-        task, method=method, model=model, data=data, train_file=train_file, dev_file=dev_file, data_dir=None,
+        names[0], method=method, model=model, data=data, train_file=train_file, dev_file=dev_file, data_dir=None,
         eval_file=None, output=output, langs="all", save_predictions=None, seed=seed, lr=lr, batch_size=batch_size,
         grad_accum=grad_accum, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps, max_length=max_length,
         doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device, adapter_config=adapter_config,
@@ -215,6 +260,7 @@ def eval_cmd(
     max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"],
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = _O["bf16"], device: Optional[str] = _O["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
+    compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
     as_json: bool = _O["as_json"], debug: bool = _O["debug"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
@@ -230,10 +276,32 @@ def eval_cmd(
                       max_examples=max_examples)
     report = eval_run(req)
     ev = report.to_json()
+    if compare:
+        from dataclasses import replace
+
+        # The compared module runs on the same backbone and data as the first (e.g. --compare none: the bare model).
+        backbone = model or _backbone_of(module)
+        evs = {module: ev}
+        for other in compare:
+            evs[other] = eval_run(replace(req, module=other, model=backbone, save_predictions=None)).to_json()
+        if as_json:
+            print_json({"task": task, "metric": ev["metric"], "modules": evs})
+        else:
+            from cli.render import compare_table
+
+            compare_table(evs)
+        return
     if as_json:
         print_json(ev)
     else:
         eval_table(ev)
+
+
+def _backbone_of(module: str) -> str | None:
+    from adapterx.pipeline import _resolve_module
+
+    _, run = _resolve_module(module)
+    return (run.get("backbone") or {}).get("id")
 
 
 @app.command("tasks")

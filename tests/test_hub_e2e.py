@@ -36,6 +36,18 @@ QA = [
 ]
 ATOL = 1e-5
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Any:
+    """One torch thread here and in the subprocesses: on 2 shared cores, two spinning OpenMP threads per process
+    make these tiny models several times slower (the recipe grid: 80 s against 22 s)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 # Runs in a fresh interpreter: only torch / transformers / adapters / peft, never adapterx (its import is blocked).
 PLAIN = r'''
 import json, sys
@@ -85,7 +97,8 @@ for job in spec["jobs"]:
     out[job["name"]] = {"input_ids": batch["input_ids"].tolist(),
                         **{k: getattr(res, k).tolist() for k in ("logits", "start_logits", "end_logits")
                            if getattr(res, k, None) is not None}}
-out["_imported"] = sorted(m for m in sys.modules if m.split(".")[0] in ("adapterx", "cli") and sys.modules[m] is not None)
+out["_imported"] = sorted(m for m in sys.modules
+                         if m.split(".")[0] in ("adapterx", "cli") and sys.modules[m] is not None)
 print(json.dumps(out))
 '''
 
@@ -132,7 +145,8 @@ def _adapterx_outputs(module_dir: Path, tiny, tok, pairs) -> dict[str, Any]:  # 
     with torch.no_grad():
         res = model(**batch)
     return {"input_ids": batch["input_ids"].tolist(),
-            **{k: getattr(res, k) for k in ("logits", "start_logits", "end_logits") if getattr(res, k, None) is not None}}
+            **{k: getattr(res, k) for k in ("logits", "start_logits", "end_logits")
+               if getattr(res, k, None) is not None}}
 
 
 def _assert_same(plain: dict[str, Any], ours: dict[str, Any]) -> None:
@@ -199,7 +213,7 @@ def plain(world: SimpleNamespace, tiny) -> dict[str, Any]:  # noqa: ANN001
     for name, pairs in (("adapter", PAIRS), ("lora", PAIRS), ("stack", QA)):
         jobs.append({"name": f"card-{name}", "kind": "card", "code": _card_snippet(Path(world.ids[name])),
                      "pairs": pairs})
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", PLAIN, json.dumps({"base": tiny.path, "jobs": jobs})],
                           cwd=world.root, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -221,7 +235,8 @@ def test_search_finds_the_pushed_modules_and_pull_gives_the_same_bytes(world: Si
         pulled = world.pulled[method]
         assert pulled.is_dir() and pulled.resolve().is_relative_to(cache_root().resolve())
         assert tree_sha256(pulled / "module") == tree_sha256(world.runs[method] / "module")
-        assert json.loads((pulled / "run.json").read_text()) == json.loads((world.runs[method] / "run.json").read_text())
+        published = json.loads((world.runs[method] / "run.json").read_text())
+        assert json.loads((pulled / "run.json").read_text()) == published
         assert (pulled / "README.md").is_file() and (pulled / "manifest.json").is_file()
     # A stack is found by its target, by the intermediate of its chain, and by its composition kind.
     for args in (["--task", "tydiqa"], ["--method", "stack"]):
@@ -237,7 +252,8 @@ def test_stack_on_a_hub_id_records_the_published_module(world: SimpleNamespace, 
     ev = body["metrics"]["eval"]["tydiqa"]
     assert set(ev["scores"]) == {"en", "sw"} and ev["low_resource_average"] is not None
     run = json.loads((out / "run.json").read_text())
-    assert run["chain"] == ["stsb", "tydiqa"] and run["composition"]["kind"] == ("stack" if method == "adapter" else "sum")
+    assert run["chain"] == ["stsb", "tydiqa"]
+    assert run["composition"]["kind"] == ("stack" if method == "adapter" else "sum")
     mod = run["composition"]["modules"][0]
     assert mod["task"] == "stsb" and mod["sha256"] == tree_sha256(world.runs[method] / "module")
 
@@ -285,7 +301,8 @@ def _damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize(("how", "needle"), [("tampered", "does not match its sha256"), ("truncated", "is truncated")])
-def test_damaged_file_after_push_fails_pull_and_leaves_nothing(fresh_hub: SimpleNamespace, how: str, needle: str) -> None:
+def test_damaged_file_after_push_fails_pull_and_leaves_nothing(fresh_hub: SimpleNamespace, how: str,
+                                                               needle: str) -> None:
     _damage(fresh_hub.repo / "module" / "adapter.safetensors", how)
     before = _snapshot(cache_root(), fresh_hub.hub)
     for args in (["pull", fresh_hub.id], ["pull", fresh_hub.id, "--json"]):

@@ -92,6 +92,13 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     data = opts.data
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
+    if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
+        from adapterx.tasks import get_task
+
+        names = task.members if split == "train" else task.members[:1]
+        parts = [load_split(get_task(m), split, lang, opts, synthetic_seed) for m in names]
+        examples = [ex for exs, _ in parts for ex in exs]
+        return examples, Provenance("+".join(p.source for _, p in parts), len(examples))
     if data == SYNTHETIC:
         from adapterx.data import synthetic
 

@@ -76,6 +76,10 @@ def load_module(folder: Path, backbone, task=None) -> Module:
     """Load a module that :meth:`Module.save` wrote (or a native folder of the library, where recognisable)."""
     quiet_transformers()
     meta = read_meta(folder)
+    if meta.get("multitask"):
+        from adapterx import multitask
+
+        return multitask.load(Path(folder), backbone, meta)
     method = parse_method(meta["method"])
     if task is None:
         from adapterx.tasks import get_task

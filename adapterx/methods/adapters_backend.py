@@ -87,7 +87,9 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     from adapterx.methods import Module
 
     model = new_model(backbone)
-    names = [model.load_adapter(str(folder), load_as=t, with_head=False, use_safetensors=True) for t, folder in intermediates]
+    # A multi-task intermediate is called "stsb+mnli"; adapter names stay plain identifiers.
+    names = [model.load_adapter(str(folder), load_as=t.replace("+", "_"), with_head=False, use_safetensors=True)
+             for t, folder in intermediates]
     if fuse:
         members = names + ([name] if with_target else [])
         if with_target:

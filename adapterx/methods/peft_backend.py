@@ -120,14 +120,15 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     from adapterx.methods import Module
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
-    comp = {"kind": mode, "adapters": [t for t, _ in intermediates] + [name]}
+    comp = {"kind": mode, "adapters": [t.replace("+", "_") for t, _ in intermediates] + [name]}
+    intermediates = [(t.replace("+", "_"), f) for t, f in intermediates]
     if mode == "merge":
         model = get_peft_model(merge_into_base(base, intermediates), lora_config(spec, task))
         return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
                                                        "intermediates": intermediates})
     pm = base
     for t, folder in intermediates:
-        pm = _attach(pm, t, folder)
+        pm = _attach(pm, t.replace("+", "_"), folder)
     pm.add_adapter(name, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                                     target_modules=list(spec.target_modules)))
     pm.base_model.set_adapter(comp["adapters"])  # all active; this also re-enables grads on all of them

@@ -55,6 +55,7 @@ class TaskSpec:
     intermediate: bool = False  # an English intermediate task (X-STILTs)
     target: bool = False  # an XTREME-R target task
     notes: str = ""  # where a public source is missing, what stands in for it
+    members: tuple[str, ...] = ()  # a union task: its training data is its members' (dev: the first member's)
 
     @property
     def num_labels(self) -> int:

@@ -46,7 +46,8 @@ register(TaskSpec(
     description="The STS family together: stsb + sickr + sts12..sts16 (union, or multi-task with --multi-task)",
     hf=None,
     intermediate=True,
-    notes="members: stsb sickr sts12 sts13 sts14 sts15 sts16",
+    notes="members: stsb sickr sts12 sts13 sts14 sts15 sts16; --multi-task trains them as separate heads",
+    members=("stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16"),
     **_STS,
 ))
 register(TaskSpec(

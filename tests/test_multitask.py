@@ -1,0 +1,71 @@
+"""Multi-task intermediate training (one shared module, a head per task), the STS union, and its use downstream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from adapterx.data.sources import DataOptions, load_split
+from adapterx.multitask import sampling_probabilities
+from adapterx.tasks import get_task
+
+
+def test_sampling_probabilities_follow_the_temperature():
+    assert sampling_probabilities([100, 400], 1.0) == pytest.approx([0.2, 0.8])
+    assert sampling_probabilities([100, 400], 2.0) == pytest.approx([1 / 3, 2 / 3])  # sqrt(100) : sqrt(400)
+    assert sampling_probabilities([100, 400], 1e9) == pytest.approx([0.5, 0.5], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["adapter", "lora", "full"])
+def test_multitask_module_trains_every_head_and_stacks(method, tmp_path):
+    out = tmp_path / "mt"
+    res = run_cli("train-intermediate", "stsb", "mnli", "squad", "--model", "tiny", "--method", method,
+                  "--max-steps", "9", "--eval-steps", "9", "--batch-size", "8", "--output", str(out), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    assert set(body["metrics"]["dev"]) == {"stsb", "mnli", "squad"}
+    assert body["metrics"]["dev"]["squad"].keys() >= {"exact_match", "f1"}
+    mt = body["run"]["multitask"]
+    assert sum(mt["steps_per_task"].values()) == 9 and body["run"]["task"] == "stsb+mnli+squad"
+    # The shared module is an intermediate like any other: stack a target on it.
+    res = run_cli("stack", str(out), "xnli", "--model", "tiny", "--method", method, "--max-steps", "3",
+                  "--langs", "en,sw", "--output", str(tmp_path / "st"), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["run"]["chain"] == ["stsb+mnli+squad", "xnli"]
+
+
+def test_sts_all_multi_task_expands_to_its_members(tmp_path):
+    res = run_cli("train-intermediate", "sts-all", "--multi-task", "--model", "tiny", "--max-steps", "7",
+                  "--batch-size", "4", "--output", str(tmp_path / "o"), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["run"]["multitask"]["tasks"] == list(get_task("sts-all").members)
+
+
+def test_sts_all_union_reads_every_member(monkeypatch):
+    from adapterx.data import sources
+    from adapterx.data.examples import PairExample
+
+    def fake_hf(task, split, lang):  # one example per member and split, named after the member
+        return [PairExample("0", task.name, split, 1.0)], sources.Provenance(f"hf:{task.name}", 1)
+
+    monkeypatch.setattr(sources, "_load_hf", fake_hf)
+    train, prov = load_split(get_task("sts-all"), "train", "en", DataOptions(data="hf"))
+    assert [ex.text_a for ex in train] == list(get_task("sts-all").members)
+    assert prov.source == "+".join(f"hf:{m}" for m in get_task("sts-all").members)
+    dev, _ = load_split(get_task("sts-all"), "dev", "en", DataOptions(data="hf"))
+    assert [ex.text_a for ex in dev] == ["stsb"]  # checkpoints are selected on STS-B dev
+
+
+def test_eval_compare_prints_both_modules_and_the_difference(tmp_path):
+    out = tmp_path / "sts"
+    assert run_cli("train-intermediate", "stsb", "--model", "tiny", "--method", "lora", "--max-steps", "3",
+                   "--output", str(out), "-q").exit_code == 0
+    res = run_cli("eval", "stsb-multi", "--module", str(out), "--compare", "none", "--langs", "en,de", "--json")
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    assert set(body["modules"]) == {str(out), "none"}
+    assert set(body["modules"]["none"]["scores"]) == {"en", "de"}
+    res = run_cli("eval", "stsb-multi", "--module", str(out), "--compare", "none", "--langs", "en,de")
+    assert "sts - none" in res.stdout
