@@ -39,21 +39,25 @@ def train_config(stage: dict[str, Any], seed: int) -> TrainConfig:
             "warmup_ratio": "warmup_ratio", "weight_decay": "weight_decay", "max_length": "max_length",
             "eval_every": "eval_steps"}
     kw = {dst: stage[src] for src, dst in keys.items() if stage.get(src) is not None}
+    # QA windows overlap by doc_stride tokens; recipes set no stride, so it follows the window: a quarter of it, at
+    # most 64 (128 -> 32, 384 -> 64), at least 8, which leaves room for the question (kinds.qa.max_query_tokens).
+    kw["doc_stride"] = max(8, min(64, kw.get("max_length", 128) // 4))
     return TrainConfig(seed=seed, bf16=stage.get("precision") == "bf16", **kw)
 
 
 def data_options(cell: dict[str, Any]) -> DataOptions:
     data = cell.get("data") or {}
     source, root = data.get("source", "auto"), data.get("root")
+    caps = {"max_train_examples": data.get("max_train_examples"), "max_eval_examples": data.get("max_eval_examples")}
     if source == "synthetic":
-        return DataOptions(data="synthetic")
+        return DataOptions(data="synthetic", **caps)
     if source == "hf":
-        return DataOptions(data="hf")
+        return DataOptions(data="hf", **caps)
     if source == "xtreme":
         if not root:
             raise ConfigError("data.root: the XTREME download folder is needed with data.source: xtreme")
-        return DataOptions(data=str(root), data_dir=Path(root))
-    return DataOptions(data_dir=Path(root) if root else None)
+        return DataOptions(data=str(root), data_dir=Path(root), **caps)
+    return DataOptions(data_dir=Path(root) if root else None, **caps)
 
 
 def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -69,12 +73,15 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     seed = int(cell["seed"])
     opts = data_options(cell)
     ev = cell.get("eval") or {}
-    langs = ",".join(ev["languages"]) if ev.get("languages") else "all"
+    # eval.languages: "evaluate only these (those the task has)".
+    wanted = [lang for lang in ev.get("languages") or [] if lang in target.languages]
+    langs = ",".join(wanted) if wanted else "all"
     threshold = int(ev.get("low_resource_threshold", 2))
     inters = list(cell.get("intermediate") or [])
     inter_cfgs = cell.get("training", {}).get("intermediate") or []
     modules: dict[str, str] = {}
     inter_time = 0.0
+    inter_params = 0
     if inters:
         cache = out_dir.parents[1] / "intermediates" / str(cell.get("intermediate_key") or "none")
         for i, name in enumerate(inters):
@@ -88,7 +95,9 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 except ConfigError:
                     if not folder.exists():  # a concurrent worker did not finish it either
                         raise
-            inter_time += json.loads((folder / "run.json").read_text())["wall_time_s"]
+            inter_run = json.loads((folder / "run.json").read_text())
+            inter_time += inter_run["wall_time_s"]
+            inter_params += inter_run["params"]["trainable"]
             modules[name] = str(folder)
     if target.kind == "retrieval":
         return _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0)
@@ -108,7 +117,9 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "eval": report.to_json(threshold),
         "per_example": report.per_example(),
         "metric_kind": target.metric_kind,
-        "trainable_params": outcome.run["params"]["trainable"],
+        # Distinct parameters trained over all stages: full fine-tuning trains the same weights twice (count once);
+        # adapters and LoRA train a new module per stage (add them up).
+        "trainable_params": outcome.run["params"]["trainable"] + (0 if spec.name == "full" else inter_params),
         "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
         "run_dir": str(outcome.output),
     }

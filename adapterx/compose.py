@@ -10,7 +10,8 @@ LoRA modes, side by side (h: the input of an adapted projection W; dW_i = (alpha
 - ``merge`` : (W + dW_int) h + dW_tgt h  -- the same function as ``sum`` at the start, but the intermediate is folded
               into the base weights, so inference costs one LoRA;
 - ``chain`` : W h + dW_tgt(dW_int h)     -- what ``adapters``' LoRA ``Stack`` computes (measured, library notes): the
-              intermediate never adds its own delta. Not offered yet: see the closing note of the composition issue.
+              intermediate never adds its own delta, it only feeds the target. Offered only when asked for by name;
+              adapterx computes it with peft (a pre-hook on the target's A), so all LoRA stays in one library.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ LoraMode = Literal["sum", "merge", "chain"]
 # method -> compositions it supports (and, for LoRA, the modes)
 ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "adapter": {"stack": ("stack",), "fuse": ("fuse",)},
-    "lora": {"stack": ("sum", "merge")},
+    "lora": {"stack": ("sum", "merge", "chain")},
     "full": {"stack": ("chain",)},  # X-STILTs: fine-tune on the intermediate task, then on the target from it
 }
 
@@ -59,12 +60,8 @@ def mode_for(method: str, lora_mode: str | None) -> str:
     """The composition mode a method uses for ``stack`` (``--lora-mode`` only for LoRA)."""
     if method == "lora":
         mode = lora_mode or "sum"
-        if mode == "chain":
-            raise ConfigError(
-                "--lora-mode chain (adapters' LoRA Stack: W h + dW_b(dW_a h)) is not available yet; use sum or merge"
-            )
         if mode not in ALLOWED["lora"]["stack"]:
-            raise ConfigError(f"--lora-mode {mode!r}: use sum or merge")
+            raise ConfigError(f"--lora-mode {mode!r}: use sum, merge or chain")
         return mode
     if lora_mode is not None:
         raise ConfigError(f"--lora-mode applies to --method lora, not --method {method}")

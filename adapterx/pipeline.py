@@ -83,6 +83,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         tok = bbmod.load_tokenizer(bb)
         train_ex, train_prov = load_split(task, "train", "en", opts)
         dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        train_ex = train_ex[: opts.max_train_examples] if opts.max_train_examples else train_ex
+        dev_ex = dev_ex[: opts.max_eval_examples] if opts.max_eval_examples else dev_ex
         task = _with_discovered_labels(task, train_ex)
         ops = ops_for(task.kind)
         if progress:
@@ -110,7 +112,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         report = None
         metrics: dict[str, Any] = {"dev": result.best_dev, **result.to_json()}
         if evaluate:
-            report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress)
+            report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
+                               opts.max_eval_examples)
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
             if req.save_predictions:
                 report.save_predictions(req.save_predictions)
@@ -125,8 +128,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "method": req.method.model_dump(mode="json"),
             "composition": (chain_record or {}).get("composition"),
             "backbone": bb.record(),
-            "data": {"source": train_prov.source, "train_size": train_prov.size,
-                     "dev_source": dev_prov.source, "dev_size": dev_prov.size},
+            "data": {"source": train_prov.source, "train_size": len(train_ex),
+                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
             "seed": cfg.seed,
             "hyperparameters": cfg.model_dump(mode="json"),
             "wall_time_s": round(time.perf_counter() - t_start, 3),
@@ -262,13 +265,10 @@ def _resolve_module(ref: str) -> tuple[Path | None, dict[str, Any]]:
 
     if ref == "none":
         return None, {}
-    path = Path(ref).expanduser()
-    if not path.exists():
-        try:
-            from adapterx.hub.resolve import resolve_module
-        except ImportError:  # pragma: no cover
-            raise ConfigError(f"--module {ref}: no such folder") from None
-        path = Path(resolve_module(ref))
+    from adapterx.hub.resolve import resolve_module
+
+    # Local folders too: resolve_module refuses pickle weights and checks a manifest where there is one.
+    path = Path(resolve_module(ref))
     return path, read_run(path)
 
 

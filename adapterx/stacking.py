@@ -140,5 +140,5 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             module = hf_backend.start_from(folders[0][1], task, tgt.method, task.name)
         return module, record
 
-    command = "fuse" if req.fuse else "stack"
+    command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command
     return train_run(replace(tgt, command=command, evaluate=True if tgt.evaluate is None else tgt.evaluate), progress, prepare)

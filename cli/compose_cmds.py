@@ -55,7 +55,7 @@ STEPS_OPT = typer.Option(None, "--intermediate-steps", help="Max steps for inter
 def stack_cmd(
     tasks: list[str] = typer.Argument(..., help="Intermediate task(s) or module references, then the target task: stsb tydiqa; stsb mnli tydiqa."),
     module: Optional[list[str]] = MODULE_OPT,
-    lora_mode: Optional[str] = typer.Option(None, "--lora-mode", help="lora: sum (intermediate LoRA frozen and active; default) or merge (merged into the base)."),
+    lora_mode: Optional[str] = typer.Option(None, "--lora-mode", help="lora: sum (intermediate LoRA frozen and active: W h + dW_i h + dW_t h; default), merge (intermediate merged into the base), or chain (W h + dW_t(dW_i h), as adapters' LoRA Stack)."),
     intermediate_steps: Optional[int] = STEPS_OPT,
     method: str = _O["method"], model: str = _O["model"], data: Optional[str] = _O["data"],
     data_dir: Optional[Path] = _O["data_dir"], eval_file: Optional[list[str]] = _O["eval_file"],

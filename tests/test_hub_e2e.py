@@ -313,8 +313,6 @@ def test_damaged_file_after_push_fails_pull_and_leaves_nothing(fresh_hub: Simple
     _no_download_in_flight()
 
 
-@pytest.mark.xfail(strict=True, reason="adapterx/pipeline.py _resolve_module uses an existing path as-is, so a folder "
-                   "hub id (HUB/REPO exists on disk) skips hub.resolve_module's manifest check and the verified copy")
 def test_stack_refuses_a_tampered_hub_module(fresh_hub: SimpleNamespace) -> None:
     _damage(fresh_hub.repo / "module" / "adapter.safetensors", "tampered")
     out = fresh_hub.tmp / "stack"

@@ -211,16 +211,12 @@ def test_rerun_skips_every_cell(grid: SimpleNamespace) -> None:
     assert [tuple(r) for r in _results(grid.run)] == before
 
 
-@pytest.mark.xfail(strict=True, reason="adapterx/cells.py run_cell returns the target stage's trainable parameters "
-                   "only; runner's contract is the distinct parameters trained across all stages")
 def test_cost_counts_the_intermediate_stage(grid: SimpleNamespace) -> None:
     cost = grid.report["targets"]["xnli"]["cost"]
     for method in ("adapter", "lora"):
         assert cost[f"tiny/{method}/stsb"]["trainable_params"] > cost[f"tiny/{method}/none"]["trainable_params"]
 
 
-@pytest.mark.xfail(strict=True, reason="adapterx/cells.py data_options drops the recipe's data.max_train_examples / "
-                   "data.max_eval_examples (smoke-tiny sets 512 / 64): every language is evaluated on 128 examples")
 def test_recipe_data_caps_reach_the_cells(grid: SimpleNamespace) -> None:
     assert all(r["n_examples"] <= 64 for r in _results(grid.run))
 

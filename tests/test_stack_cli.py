@@ -28,7 +28,8 @@ def stsb_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("method", "extra"), [("adapter", []), ("lora", ["--lora-mode", "sum"]),
-                                               ("lora", ["--lora-mode", "merge"]), ("full", [])])
+                                               ("lora", ["--lora-mode", "merge"]), ("lora", ["--lora-mode", "chain"]),
+                                               ("full", [])])
 def test_stack_trains_only_the_target_and_records_the_chain(method, extra, stsb_runs, tmp_path):
     inter = stsb_runs[method]
     before = tree_sha256(inter / "module")
@@ -70,7 +71,7 @@ def test_fuse_over_two_intermediate_adapters(tmp_path):
     [
         (["fuse", "stsb", "mnli", "--target", "xnli", "--method", "lora"], "AdapterFusion needs bottleneck adapters"),
         (["stack", "stsb", "xnli", "--method", "adapter", "--lora-mode", "sum"], "--lora-mode applies to --method lora"),
-        (["stack", "stsb", "xnli", "--method", "lora", "--lora-mode", "chain"], "not available yet"),
+        (["stack", "stsb", "xnli", "--method", "lora", "--lora-mode", "prod"], "use sum, merge or chain"),
         (["stack", "stbs", "xnli", "--method", "adapter"], "Did you mean 'stsb'"),
         (["stack", "xnli"], "needs an intermediate task and a target task"),
     ],

@@ -30,6 +30,8 @@ class DataOptions:
     dev_file: Path | None = None
     eval_files: tuple[tuple[str, Path], ...] = ()  # (lang, path)
     default_synthetic: bool = False  # --model tiny: synthetic unless the user names data
+    max_train_examples: int | None = None  # keep the first N training examples (recipes' data caps)
+    max_eval_examples: int | None = None  # evaluate the first N examples of each language
 
 
 @dataclass(frozen=True)

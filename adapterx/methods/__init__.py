@@ -90,7 +90,7 @@ def load_module(folder: Path, backbone, task=None) -> Module:
 
             task = replace(task, labels=tuple(meta["labels"]))
     comp = meta.get("composition")
-    if comp and comp.get("kind") == "chain":  # a full fine-tune from an intermediate checkpoint loads as any full model
+    if method.name == "full":  # a full fine-tune from an intermediate checkpoint loads as any full model
         comp = None
     return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
 

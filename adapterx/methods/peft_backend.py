@@ -114,6 +114,7 @@ def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN
 
 def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str):  # noqa: ANN201
     """``sum``: intermediate LoRAs frozen and active, a new target LoRA and head train on top.
+    ``chain``: the same modules, the target LoRA fed the intermediates' deltas (see :func:`activate`).
     ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""
     from peft import LoraConfig, get_peft_model
 
@@ -131,12 +132,41 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
         pm = _attach(pm, t.replace("+", "_"), folder)
     pm.add_adapter(name, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                                     target_modules=list(spec.target_modules)))
-    pm.base_model.set_adapter(comp["adapters"])  # all active; this also re-enables grads on all of them
+    activate(pm, comp["adapters"], mode)
     head = _head_prefix(task)
     for n, p in pm.named_parameters():
         p.requires_grad_(f".{name}." in n and "lora_" in n or f".{head}." in n)
     return Module(pm, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
                                                "intermediates": intermediates})
+
+
+def activate(pm, adapters: list[str], mode: str) -> None:  # noqa: ANN001
+    """Make the composition compute what its mode says (the last adapter is the target).
+
+    sum:   W h + sum_i dW_i h + dW_t h   -- every LoRA active (peft multi-adapter).
+    chain: W h + dW_t(dW_k(...dW_1 h))   -- only the target is active, and a pre-hook on the target's A feeds it the
+           intermediates' deltas of h instead of h: what ``adapters``' LoRA ``Stack`` computes (library notes).
+    """
+    from peft.tuners.lora import LoraLayer
+
+    *inters, target = adapters
+    if mode == "sum":
+        pm.base_model.set_adapter(adapters)  # this also re-enables grads on all of them; callers freeze
+        return
+    pm.base_model.set_adapter([target])
+    for module in pm.modules():
+        if isinstance(module, LoraLayer) and target in module.lora_A and all(i in module.lora_A for i in inters):
+            module.lora_A[target].register_forward_pre_hook(_chain_hook(module, inters))
+
+
+def _chain_hook(layer, inters: list[str]):  # noqa: ANN001, ANN202
+    def hook(_mod, args):  # noqa: ANN001, ANN202
+        x = args[0]
+        for i in inters:  # dW_i x = scaling_i * B_i(A_i x); the frozen intermediates run without dropout
+            x = layer.lora_B[i](layer.lora_A[i](x)) * layer.scaling[i]
+        return (x,)
+
+    return hook
 
 
 def save_composed(module, folder: Path) -> None:
@@ -176,6 +206,6 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
     for t, f in inters:
         pm = _attach(pm, t, f)
     pm.load_adapter(str(Path(folder) / "peft" / name), adapter_name=name)
-    pm.base_model.set_adapter(comp["adapters"])
+    activate(pm, comp["adapters"], comp["kind"])
     pm.base_model.model.load_state_dict(load_file(str(Path(folder) / HEAD_FILE)), strict=False)
     return Module(pm, spec, task, name, extra=extra)
