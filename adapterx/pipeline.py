@@ -36,6 +36,7 @@ class TrainRequest:
     low_threshold: int = 2
     command: str = "train"
     eval_batch_size: int = 32
+    resume: bool = False  # continue from the checkpoint beside --output (left by a killed run)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     from adapterx import backbone as bbmod
     from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import build_module
-    from adapterx.rundir import RunWriter, default_output, now_iso
+    from adapterx.rundir import RunWriter, checkpoint_path, default_output, now_iso
     from adapterx.tasks import get_task
     from adapterx.tasks.kinds import ops_for
     from adapterx.train import train
@@ -104,8 +105,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
                             bf16=cfg.bf16, features=dev_feats)
             return ops.score(task, preds, dev_ex, "en")[0]
 
+        ckpt = checkpoint_path(writer.output)
         result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
-                       ops.selection_metric(task), cfg, progress)
+                       ops.selection_metric(task), cfg, progress, checkpoint=ckpt, resume=req.resume)
         counts = module.parameter_counts()
         module.save(writer.path("module"))
 
@@ -138,8 +140,12 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "labels": list(task.labels),
         }
         writer.write_json("run.json", run)
+        # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
         writer.write_json("metrics.json", metrics)
         out = writer.commit()
+        import shutil
+
+        shutil.rmtree(ckpt.parent, ignore_errors=True)
     except BaseException:
         writer.abort()
         raise

@@ -34,6 +34,7 @@ class RunWriter:
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = self.output.parent / f".{self.output.name}.partial-{os.getpid()}"
+            _remove_stale(self.output)
             if self.tmp.exists():
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
@@ -54,6 +55,25 @@ class RunWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where a run's resumable training state lives: beside the output, named as partial, removed on success."""
+    output = Path(output)
+    return output.parent / f"{output.name}.partial-checkpoint" / "checkpoint.pt"
+
+
+def _remove_stale(output: Path) -> None:
+    """Remove hidden temporary run folders of ``output`` left by processes that no longer run (killed runs)."""
+    for tmp in output.parent.glob(f".{output.name}.partial-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(tmp, ignore_errors=True)
+            except PermissionError:  # alive, someone else's
+                pass
 
 
 def now_iso() -> str:

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +55,7 @@ class TrainResult:
     steps: int = 0
     train_time_s: float = 0.0
     examples_per_s: float = 0.0
+    resumed_from_step: int | None = None  # set when the run continued from a checkpoint
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,14 +128,23 @@ def train(
     selection_metric: str,
     cfg: TrainConfig,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
-    """Train ``module`` on ``train_features``; keep the trainable weights of the best dev score and restore them."""
+    """Train ``module`` on ``train_features``; keep the trainable weights of the best dev score and restore them.
+
+    With ``checkpoint`` (a file path), the full training state is written there at every evaluation: trainable
+    weights, optimizer, scheduler, every RNG, the data order and position, the curves and the best weights. With
+    ``resume`` a run killed at any point continues from that state, and on CPU with the same seed ends with exactly
+    the metrics of an uninterrupted run. A fault (NaN loss) leaves the last good checkpoint in place.
+    """
     import torch
 
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     model = module.model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    params = list(named.values())
     if not params:
         raise TrainingError("nothing to train: the module has no trainable parameters")
     n = len(train_features)
@@ -150,19 +161,41 @@ def train(
     result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_metric)
     best_score, best_state = -math.inf, None
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()
+    order: list[int] | None = None  # this epoch's example order; None = draw a new one
+    pos = 0  # the next example of `order`
     running = 0.0
+    if resume and checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)  # our own file, never a download
+        if state["total"] != total or set(state["weights"]) != set(named):
+            raise TrainingError(f"{checkpoint}: written by a run with other settings; drop --resume or remove it")
+        with torch.no_grad():
+            for k, v in state["weights"].items():
+                named[k].copy_(v)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng(state["rng"], gen)
+        step, micro, seen, order, pos = state["step"], state["micro"], state["seen"], state["order"], state["pos"]
+        best_score, best_state = state["best_score"], state["best_state"]
+        result.best_step, result.best_dev = state["best_step"], state["best_dev"]
+        result.loss_curve, result.dev_curve = state["loss_curve"], state["dev_curve"]
+        result.resumed_from_step = step
+        if progress:
+            progress({"phase": "resume", "step": step, "total": total})
     model.train()
     while step < total:
-        order = torch.randperm(n, generator=gen).tolist()
-        for b in range(0, n, cfg.batch_size):
-            batch = collate([train_features.items[i] for i in order[b : b + cfg.batch_size]])
-            batch = {k: v.to(device) for k, v in batch.items()}
+        if order is None:
+            order, pos = torch.randperm(n, generator=gen).tolist(), 0
+        while pos < n and step < total:
+            idx = order[pos : pos + cfg.batch_size]
+            pos += cfg.batch_size
+            batch = {k: v.to(device) for k, v in collate([train_features.items[i] for i in idx]).items()}
             with autocast(device, cfg.bf16):
                 out = model(**batch)
             loss = out.loss.float()
             if not torch.isfinite(loss):
+                kept = f"; the last good checkpoint is kept in {checkpoint.parent}" if checkpoint and checkpoint.is_file() else ""
                 raise TrainingError(
-                    f"loss became {loss.item()} at step {step + 1}: lower --lr, or check the labels of the training data"
+                    f"loss became {loss.item()} at step {step + 1}: lower --lr, or check the labels of the training data{kept}"
                 )
             (loss / cfg.grad_accum).backward()
             running += loss.item() / cfg.grad_accum
@@ -191,14 +224,21 @@ def train(
                 if score > best_score or best_state is None:
                     best_score, result.best_step, result.best_dev = score, step, dev
                     # Only trainable tensors change during training: a copy of them restores the best checkpoint.
-                    best_state = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+                    best_state = {k: v.detach().clone() for k, v in named.items()}
                 if progress:
                     progress({"step": step, "total": total, "dev": dev})
-            if step >= total:
-                break
+                if checkpoint is not None and step < total:
+                    _save_checkpoint(checkpoint, {
+                        "total": total, "step": step, "micro": micro, "seen": seen, "order": order, "pos": pos,
+                        "weights": {k: v.detach().clone() for k, v in named.items()},
+                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _get_rng(gen),
+                        "best_score": best_score, "best_state": best_state, "best_step": result.best_step,
+                        "best_dev": result.best_dev, "loss_curve": result.loss_curve, "dev_curve": result.dev_curve,
+                    })
+        if pos >= n:
+            order = None
     if best_state is not None:
         with torch.no_grad():
-            named = dict(model.named_parameters())
             for k, v in best_state.items():
                 named[k].copy_(v)
     model.eval()
@@ -206,3 +246,33 @@ def train(
     result.train_time_s = round(time.perf_counter() - t0, 3)
     result.examples_per_s = round(seen / max(result.train_time_s, 1e-9), 2)
     return result
+
+
+def _get_rng(gen) -> dict[str, Any]:  # noqa: ANN001
+    import numpy as np
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "generator": gen.get_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng(state: dict[str, Any], gen) -> None:  # noqa: ANN001
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["generator"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write-then-rename: a kill during the write leaves the previous checkpoint intact."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)

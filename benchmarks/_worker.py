@@ -386,7 +386,8 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     model.eval()
     ml, stride, bs = job["max_length"], job["doc_stride"], job["batch_size"]
     data, dropped = {}, 0
-    for lang in sorted(find_split_sources(task.name, job["data_dir"], "dev")):
+    present = sorted(find_split_sources(task.name, job["data_dir"], "dev"))
+    for lang in [x for x in present if x in job["langs"]] if job.get("langs") else present:
         ex, d = _fitting(task, read_split(task.name, job["data_dir"], "dev", lang), tok, ml, stride)
         ex = ex[: job["per_lang"]]
         dropped += d

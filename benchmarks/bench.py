@@ -32,9 +32,10 @@ REPO = HERE.parent
 WORKER = HERE / "_worker.py"
 GB = 1e9
 
-# Zero-shot evaluation subset: the first N examples of every language's dev file (XNLI: 14-15 languages; TyDiQA: 8,
-# each question with its windows). Smaller at the larger sizes to keep a full run near 10 minutes on 2 cores.
-EVAL_PER_LANG = {"tiny": {"xnli": 64, "tydiqa": 8}, "small": {"xnli": 16, "tydiqa": 2}, "base": {"xnli": 8, "tydiqa": 1}}
+# Zero-shot evaluation subset: the first N examples of each of --eval-langs in the dev files. adapterx predicts one
+# language at a time and groups by length within it, so N must be several batches for the grouping to matter (it
+# cannot help a language that fits in one batch). Smaller at the larger sizes to keep a full run near 10 minutes.
+EVAL_PER_LANG = {"tiny": {"xnli": 256, "tydiqa": 32}, "small": {"xnli": 96, "tydiqa": 8}, "base": {"xnli": 64, "tydiqa": 4}}
 
 # (method, precision) of the training configurations; each runs once through adapterx and once through the raw library.
 TRAIN_CONFIGS = [("full", False), ("adapter", False), ("lora", False), ("stack", False), ("adapter", True)]
@@ -55,11 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--eval-reps", type=int, default=2, help="passes over the evaluation subset per loop")
     ap.add_argument("--eval-per-lang", type=int, default=None, help="examples per language (default: by size)")
+    ap.add_argument("--eval-langs", default="en,sw", help="languages evaluated (both XNLI and TyDiQA have en, sw)")
     ap.add_argument("--eval-batch", type=int, default=32, help="evaluation batch size (adapterx's default)")
     ap.add_argument("--threads", default="auto",
-                    help="torch threads: a number, or auto = 1 for tiny (its ops are too small to split: with 2 threads "
-                         "on a loaded 2-core machine the OpenMP barriers made tiny steps 5-10x slower and erratic) and "
-                         "torch's default (all cores) for small and base")
+                    help="torch threads: a number, or auto = all cores when the machine is idle at start (1-minute load "
+                         "average < cores / 2), else 1: with 2 threads on a 2-core machine that others keep busy, "
+                         "OpenMP barriers wait on descheduled threads and steps ran 2-5x slower, bimodally")
     ap.add_argument("--data-dir", default=None, help="XTREME-style data folder (default: ../shared/data)")
     ap.add_argument("--skip", default="", help="comma list of sections to leave out: peak,help,prep,train,eval")
     ap.add_argument("--out", default=None, help="also write the Markdown here")
@@ -71,6 +73,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if bad:
         ap.error(f"unknown size(s) {', '.join(bad)}: use tiny, small, base")
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.eval_langs = [s.strip() for s in args.eval_langs.split(",") if s.strip()]
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if args.threads == "auto":
+        args.threads = cores if load < cores / 2 else 1
+        args.threads_why = f"auto: load average {load:.1f} on {cores} cores"
+    else:
+        args.threads = int(args.threads)
+        args.threads_why = "--threads"
     if args.data_dir is None:
         for cand in (REPO.parent / "shared" / "data", REPO / "shared" / "data"):
             if cand.is_dir():
@@ -82,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Runner:
     """Starts worker subprocesses, keeps their logs, and prints progress to stderr."""
 
-    def __init__(self, work: Path, threads: str) -> None:
+    def __init__(self, work: Path, threads: int) -> None:
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -97,10 +108,7 @@ class Runner:
         print(f"[{int(el) // 60:02d}:{int(el) % 60:02d}] {msg}", file=sys.stderr, flush=True)
 
     def job(self, label: str, job: dict[str, Any]) -> dict[str, Any]:
-        if self.threads != "auto":
-            job = {**job, "threads": int(self.threads)}
-        elif job.get("size") == "tiny":
-            job = {**job, "threads": 1}
+        job = {**job, "threads": self.threads}
         out = self.work / f"{label}.json"
         load = os.getloadavg()[0]
         t = time.perf_counter()
@@ -175,7 +183,7 @@ def run_all(args: argparse.Namespace, r: Runner) -> dict[str, Any]:
         if "eval" not in args.skip and args.data_dir:
             for task in ("xnli", "tydiqa"):
                 sr[f"eval-{task}"] = r.job(f"{size}-eval-{task}", {
-                    **base, "kind": "eval", "task": task, "data_dir": args.data_dir,
+                    **base, "kind": "eval", "task": task, "data_dir": args.data_dir, "langs": args.eval_langs,
                     "per_lang": args.eval_per_lang or EVAL_PER_LANG[size][task], "max_length": args.seq,
                     "doc_stride": stride, "batch_size": args.eval_batch, "reps": args.eval_reps})
         if not args.keep:
@@ -386,14 +394,13 @@ def machine() -> dict[str, Any]:
 
 def render(res: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, wall: float, loads: tuple) -> str:
     rows, ratios = table_rows(res)
-    dev = f"CUDA {info['cuda']}" if info.get("cuda") else f"CPU, {info.get('threads')} torch threads"
+    dev = (f"CUDA {info['cuda']}" if info.get("cuda") else
+           f"CPU, {args.threads} torch thread(s) ({args.threads_why}; torch default {info.get('threads')})")
     sizes_txt = []
     for size, sr in res["sizes"].items():
         su = sr.get("setup") or {}
         if _ok(su):
-            th = next((v["threads"] for v in sr.values() if isinstance(v, dict) and "threads" in v), "?")
-            sizes_txt.append(f"{size} = {su['layers']} layers x {su['hidden']} hidden, vocab {su['vocab_size']}, "
-                             f"{th} torch thread(s)")
+            sizes_txt.append(f"{size} = {su['layers']} layers x {su['hidden']} hidden, vocab {su['vocab_size']}")
     head = [
         f"## adapterx benchmarks ({datetime.datetime.now().strftime('%Y-%m-%d %H:%M')})",
         "",
@@ -401,7 +408,8 @@ def render(res: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, 
         f"transformers {info.get('transformers')}, adapters {info.get('adapters')}, peft {info.get('peft')}",
         f"- run: sizes {', '.join(args.sizes)} ({'; '.join(sizes_txt)}); batch {args.batch} x {args.seq} tokens; "
         f"{args.warmup} warm-up + {args.steps} timed steps per configuration; eval batch {args.eval_batch}, "
-        f"max_length {args.seq}, doc_stride {res.get('doc_stride')}, {args.eval_reps} passes per loop",
+        f"max_length {args.seq}, doc_stride {res.get('doc_stride')}, languages {','.join(args.eval_langs)}, "
+        f"{args.eval_reps} pass(es) per loop",
         f"- wall time {wall / 60:.1f} min; 1-min load average {loads[0]:.1f} at start, {loads[1]:.1f} at end "
         "(the machine is shared: rows measured under higher load are slower)",
         "- cells: adapterx / baseline; ratio = adapterx / baseline (eval: throughput ratio); spread = ±half the "

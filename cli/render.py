@@ -122,6 +122,9 @@ class TrainProgress:
         elif isinstance(ev.get("dev"), dict):
             dev = "  ".join(f"{k} {v:.2f}" for k, v in ev["dev"].items())
             self.bar.console.print(f"step {ev['step']}: dev {dev}")
+        elif ev.get("phase") == "resume":
+            self.bar.update(self.task_id, completed=ev["step"])
+            self.bar.console.print(f"resumed from the checkpoint at step {ev['step']}")
         elif ev.get("phase") == "eval":
             main = "  ".join(f"{k} {v:.2f}" for k, v in ev["scores"].items())
             self.bar.console.print(f"eval {ev['lang']}: {main}")

@@ -101,7 +101,7 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet,
+    command, quiet, resume=False,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.pipeline import TrainRequest, train_run
@@ -117,7 +117,7 @@ def _common_train(
     )
     opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=_eval_files(eval_file))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                       evaluate=evaluate, save_predictions=save_predictions, command=command)
+                       evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = train_run(req, progress=prog)
     _show_run(outcome, task, as_json)
@@ -155,6 +155,7 @@ def _options():  # noqa: ANN202 - the options shared by the training commands, d
         lora_targets=typer.Option(None, "--lora-targets", help="lora: comma-separated module names (default query,value)."),
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),
         debug=typer.Option(False, "--debug", help=DEBUG_HELP),
     )
 
@@ -178,7 +179,7 @@ def train_intermediate(
     reduction_factor: Optional[int] = _O["reduction_factor"], lora_rank: Optional[int] = _O["lora_rank"],
     lora_alpha: Optional[int] = _O["lora_alpha"], lora_dropout: Optional[float] = _O["lora_dropout"],
     lora_targets: Optional[str] = _O["lora_targets"], as_json: bool = _O["as_json"], quiet: bool = _O["quiet"],
-    debug: bool = _O["debug"],
+    resume: bool = _O["resume"], debug: bool = _O["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -215,6 +216,7 @@ def train_intermediate(
         doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device, adapter_config=adapter_config,
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
+        resume=resume,
     )
 
 
@@ -233,7 +235,7 @@ def train_target(
     adapter_config: Optional[str] = _O["adapter_config"], reduction_factor: Optional[int] = _O["reduction_factor"],
     lora_rank: Optional[int] = _O["lora_rank"], lora_alpha: Optional[int] = _O["lora_alpha"],
     lora_dropout: Optional[float] = _O["lora_dropout"], lora_targets: Optional[str] = _O["lora_targets"],
-    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], debug: bool = _O["debug"],
+    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], resume: bool = _O["resume"], debug: bool = _O["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -244,7 +246,7 @@ def train_target(
         max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device,
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
-        quiet=quiet,
+        quiet=quiet, resume=resume,
     )
 
 
