@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, load_split
 from adapterx.errors import ConfigError
@@ -156,8 +157,8 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             dv, dp = load_split(t, "dev", "en", opts)
             tasks[i] = t = _with_discovered_labels(t, tr)
             ops = ops_for(t.kind)
-            data[t.name] = (ops.featurize(t, tr, tok, cfg.max_length, cfg.doc_stride, train=True), dv,
-                            ops.featurize(t, dv, tok, cfg.max_length, cfg.doc_stride, train=False))
+            data[t.name] = (feature_cache.featurize(ops, t, tr, tok, cfg.max_length, cfg.doc_stride, train=True), dv,
+                            feature_cache.featurize(ops, t, dv, tok, cfg.max_length, cfg.doc_stride, train=False))
             sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size}
         quiet_transformers()
         seed_everything(cfg.seed)

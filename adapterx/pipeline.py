@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, available_languages, load_split
 from adapterx.errors import ConfigError, DataError
@@ -90,9 +91,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         ops = ops_for(task.kind)
         if progress:
             progress({"phase": "featurize", "train": len(train_ex), "dev": len(dev_ex)})
-        feats = ops.featurize(task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
+        feats = feature_cache.featurize(ops, task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
         # The dev set is tokenized once; every evaluation during training reuses these features.
-        dev_feats = ops.featurize(task, dev_ex, tok, cfg.max_length, cfg.doc_stride, train=False)
+        dev_feats = feature_cache.featurize(ops, task, dev_ex, tok, cfg.max_length, cfg.doc_stride, train=False)
 
         chain_record = None
         if prepare is not None:  # a composition builds its own module (stack, fuse, the full-fine-tuning chain)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.data import cache as feature_cache
 from adapterx.tasks.kinds import Features, ops_for
 
 
@@ -35,7 +36,7 @@ def predict(
     from adapterx.train import autocast, pick_device
 
     ops = ops_for(task.kind)
-    feats = features or ops.featurize(task, examples, tokenizer, max_length, doc_stride, train=False)
+    feats = features or feature_cache.featurize(ops, task, examples, tokenizer, max_length, doc_stride, train=False)
     device = pick_device(device)
     model = module.model.to(device)
     model.eval()
