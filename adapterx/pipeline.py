@@ -118,6 +118,12 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
                                opts.max_eval_examples)
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
+            fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
+            if fusion:
+                from adapterx.fusion import plot_fusion
+
+                metrics["fusion_attention"] = fusion
+                plot_fusion(fusion, writer.path("fusion_attention.png"))
             if req.save_predictions:
                 report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
@@ -161,6 +167,18 @@ def _with_discovered_labels(task, train_ex: list):  # noqa: ANN001, ANN202
         tags = sorted({t for ex in train_ex for t in (ex.tags or ())})
         return replace(task, labels=tuple(tags))
     return task
+
+
+def _fusion(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig):  # noqa: ANN001, ANN202
+    """Fusion attention per language (None for compositions without a fusion layer)."""
+    comp = module.extra.get("composition") or {}
+    if comp.get("kind") != "fuse":
+        return None
+    from adapterx.fusion import fusion_weights
+
+    split = eval_split(task, opts)
+    examples = {lang: load_split(task, split, lang, opts, for_eval=True)[0] for lang in langs}
+    return fusion_weights(module, task, tok, examples, cfg.max_length, cfg.doc_stride)
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2) -> list[str]:  # noqa: ANN001

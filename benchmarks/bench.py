@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="run each adapterx/baseline training pair this many times, alternating, and pool the steps")
+    ap.add_argument("--bf16-baseline", action="store_true",
+                    help="also time the raw adapters step under bf16 autocast (adapterx bf16 is always timed)")
     ap.add_argument("--eval-reps", type=int, default=2, help="passes over the evaluation subset per loop")
     ap.add_argument("--eval-per-lang", type=int, default=None, help="examples per language (default: by size)")
     ap.add_argument("--eval-langs", default="en,sw", help="languages evaluated (both XNLI and TyDiQA have en, sw)")
@@ -129,6 +133,26 @@ class Runner:
 # --------------------------------------------------------------------------- measuring
 
 
+def _pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from --repeats runs of a configuration: steps pooled (median over all), memory the largest."""
+    ok = [x for x in runs if _ok(x)]
+    if not ok:
+        return runs[0]
+    if len(ok) == 1:
+        return ok[0]
+    out = dict(ok[0])
+    for key in ("train", "infer"):
+        if key in out:
+            times = [t for x in ok for t in x[key]["times"]]
+            med = statistics.median(times)
+            out[key] = {"times": times, "median": med, "min": min(times), "max": max(times),
+                        "spread": (max(times) - min(times)) / med, "run_medians": [x[key]["median"] for x in ok]}
+    for key in ("peak", "peak_build"):
+        out[key] = max(x[key] for x in ok)
+    out["load"] = statistics.mean(x["load"] for x in ok)
+    return out
+
+
 def measure_help(r: Runner, n: int = 5) -> dict[str, Any]:
     exe = Path(sys.executable).parent / "adapterx"
     cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-c", "from cli.main import main; main()", "--help"]
@@ -173,13 +197,18 @@ def run_all(args: argparse.Namespace, r: Runner) -> dict[str, Any]:
         base = {"size": size, "folder": sr["setup"]["folder"], "inter": sr["setup"]["inter"]}
         if "train" not in args.skip:
             for method, bf16 in TRAIN_CONFIGS:
-                for side in ("adapterx", "raw"):
-                    key = f"{method}{'-bf16' if bf16 else ''}-{side}"
-                    infer = method in ("adapter", "stack") and not bf16
-                    sr[key] = r.job(f"{size}-{key}", {
-                        **base, "kind": "train", "side": side, "method": method, "bf16": bf16, "batch": args.batch,
-                        "seq": args.seq, "warmup": args.warmup, "steps": args.steps,
-                        "infer_steps": args.steps if infer else 0})
+                sides = ("adapterx", "raw") if (not bf16 or args.bf16_baseline) else ("adapterx",)
+                runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+                for rep in range(args.repeats):
+                    for side in sides:
+                        key = f"{method}{'-bf16' if bf16 else ''}-{side}"
+                        infer = method in ("adapter", "stack") and not bf16
+                        runs[side].append(r.job(f"{size}-{key}{f'-{rep}' if args.repeats > 1 else ''}", {
+                            **base, "kind": "train", "side": side, "method": method, "bf16": bf16,
+                            "batch": args.batch, "seq": args.seq, "warmup": args.warmup, "steps": args.steps,
+                            "infer_steps": args.steps if infer else 0}))
+                for side, rs in runs.items():
+                    sr[f"{method}{'-bf16' if bf16 else ''}-{side}"] = _pool(rs)
         if "eval" not in args.skip and args.data_dir:
             for task in ("xnli", "tydiqa"):
                 sr[f"eval-{task}"] = r.job(f"{size}-eval-{task}", {
@@ -273,6 +302,8 @@ def table_rows(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
             a, b = sr.get(f"{method}{'-bf16' if bf16 else ''}-adapterx"), sr.get(f"{method}{'-bf16' if bf16 else ''}-raw")
             name, base_text = METHOD_TEXT[method]
             label = f"train step {name} ({'bf16 autocast' if bf16 else 'fp32'}) vs {base_text}"
+            if bf16 and _ok(a) and b is None:
+                continue  # adapterx bf16 alone: shown in the bf16 vs fp32 row
             if not (_ok(a) and _ok(b)):
                 if a is not None or b is not None:
                     err = (a or {}).get("error") or (b or {}).get("error")
@@ -292,13 +323,15 @@ def table_rows(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
             r = a16["train"]["median"] / a32["train"]["median"]
             rat["bf16_vs_fp32"] = r
             rows.append([size, "adapterx adapter train step: bf16 autocast vs fp32", _s(a16["train"]["median"]),
-                         _s(a32["train"]["median"]), _fmt_ratio(r), f"{_gb(a16['peak'])} / {_gb(a32['peak'])}", "–",
+                         _s(a32["train"]["median"]), _fmt_ratio(r), f"{_gb(a16['peak'])} / {_gb(a32['peak'])}",
+                         f"{_pct(_frac(a16['flops_step'], a16['train']['median'], _peak(res, True)))} (of bf16) / "
+                         f"{_pct(_frac(a32['flops_step'], a32['train']['median'], _peak(res, False)))}",
                          f"{_sp(a16['train'])} / {_sp(a32['train'])}", f"{a16['load']:.1f} / {a32['load']:.1f}"])
         if _ok(a32) and _ok(full):
             r = a32["peak"] / full["peak"]
             rat["mem_adapter_vs_full"] = r
-            rows.append([size, "adapterx peak memory (whole process): adapter vs full fine-tuning training; "
-                               "(after model load: " f"{_gb(a32['peak_build'])} / {_gb(full['peak_build'])})",
+            rows.append([size, "adapterx peak memory (whole process, ru_maxrss): adapter vs full fine-tuning; "
+                               f"(before the first step: {_gb(a32['peak_build'])} / {_gb(full['peak_build'])})",
                          _gb(a32["peak"]), _gb(full["peak"]), _fmt_ratio(r), "–", "–", "–", "–"])
         st = sr.get("stack-adapterx")
         if _ok(a32) and _ok(st) and "infer" in a32 and "infer" in st:

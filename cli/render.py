@@ -78,6 +78,22 @@ def compare_table(evs: dict[str, dict[str, Any]]) -> None:
     console().print(table)
 
 
+def fusion_table(weights: dict[str, Any]) -> None:
+    """Which intermediate adapter each language leans on: layer-averaged AdapterFusion attention."""
+    from rich.table import Table
+
+    table = Table(title="AdapterFusion attention per language (mean over layers and tokens)")
+    table.add_column("lang")
+    for name in weights["adapters"]:
+        table.add_column(name, justify="right")
+    table.add_column("leans on")
+    for lang, w in weights["languages"].items():
+        m = w["mean"]
+        top = weights["adapters"][max(range(len(m)), key=lambda i: m[i])] if max(m) - min(m) >= 0.01 else "(even)"
+        table.add_row(lang, *[f"{x:.2f}" for x in w["mean"]], top)
+    console().print(table)
+
+
 def summary_table(title: str, rows: list[tuple[str, str]]) -> None:
     from rich.table import Table
 

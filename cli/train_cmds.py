@@ -57,7 +57,7 @@ def _eval_files(items: list[str] | None):  # noqa: ANN202
 
 
 def _show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
-    from cli.render import eval_table, summary_table
+    from cli.render import eval_table, fusion_table, summary_table
 
     run, metrics = outcome.run, outcome.metrics
     if as_json:
@@ -78,6 +78,9 @@ def _show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
     )
     if "eval" in metrics:
         eval_table(metrics["eval"][task_name])
+    if metrics.get("fusion_attention"):
+        fusion_table(metrics["fusion_attention"])
+        print(f"fusion attention plot: {outcome.output / 'fusion_attention.png'}")
 
 
 def _show_multitask(outcome, as_json: bool) -> None:  # noqa: ANN001

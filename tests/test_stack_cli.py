@@ -64,6 +64,11 @@ def test_fuse_over_two_intermediate_adapters(tmp_path):
     assert res.exit_code == 0, res.stderr
     run = json.loads((tmp_path / "f" / "run.json").read_text())
     assert run["composition"]["kind"] == "fuse" and run["chain"] == ["stsb", "mnli", "xnli"]
+    fusion = json.loads((tmp_path / "f" / "metrics.json").read_text())["fusion_attention"]
+    assert fusion["adapters"] == ["stsb", "mnli"] and set(fusion["languages"]) == {"en", "sw"}
+    for w in fusion["languages"].values():
+        assert sum(w["mean"]) == pytest.approx(1.0, abs=1e-3) and len(w["layers"]) == 2  # tiny: 2 layers
+    assert (tmp_path / "f" / "fusion_attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(

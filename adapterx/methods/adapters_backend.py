@@ -99,6 +99,7 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
         add_head(model, task, name)
         # Freezes every adapter and trains the fusion layer; the target's own adapter (if any) trains with it.
         model.train_adapter_fusion(setup)
+        model.active_adapters = setup
         if with_target:
             for n, p in model.named_parameters():
                 if f"adapters.{name}." in n:
