@@ -26,6 +26,7 @@ class StackRequest:
     fuse: bool = False
     with_target_adapter: bool = False
     intermediate_train: Any = None  # TrainConfig for intermediates trained here (default: the target's)
+    lang_adapters: dict[str, str] = field(default_factory=dict)  # MAD-X: language code -> language adapter ref
 
 
 def _is_reference(arg: str) -> bool:
@@ -83,10 +84,19 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
     validate(comp, method)
+    if req.lang_adapters and method != "adapter":
+        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
+    if req.lang_adapters and "en" not in req.lang_adapters:
+        raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
+    langs = {code: _ref_from(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
+    for code, ref in langs.items():
+        if ref.task != "mlm":
+            raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
+                              "(train one with `adapterx train-language`)")
     bb = bbmod.resolve(tgt.model, tgt.revision)
-    for g in given:
+    for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
-            bbmod.check_compatible(bb, g.backbone, f"intermediate module {g.task} ({g.path})")
+            bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
@@ -114,6 +124,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         "chain": [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
     }
+    if langs:
+        record["composition"]["language_adapters"] = {c: {"run": r.path, "sha256": r.sha256} for c, r in langs.items()}
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
         import torch
@@ -127,7 +139,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             from adapterx.methods import adapters_backend
 
             module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
-                                                     with_target=req.with_target_adapter)
+                                                     with_target=req.with_target_adapter,
+                                                     lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
         elif method == "lora":
             from adapterx.methods import peft_backend
 

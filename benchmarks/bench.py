@@ -50,7 +50,8 @@ METHOD_TEXT = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="tiny,small,base", help="comma list of tiny, small, base")
-    ap.add_argument("--steps", type=int, default=5, help="timed training / inference steps per configuration")
+    ap.add_argument("--steps", type=int, default=5,
+                    help="timed training / inference steps per configuration (tiny: 5x as many, its steps take ms)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
@@ -195,6 +196,7 @@ def run_all(args: argparse.Namespace, r: Runner) -> dict[str, Any]:
         if "error" in sr["setup"]:
             continue
         base = {"size": size, "folder": sr["setup"]["folder"], "inter": sr["setup"]["inter"]}
+        steps = args.steps * (5 if size == "tiny" else 1)
         if "train" not in args.skip:
             for method, bf16 in TRAIN_CONFIGS:
                 sides = ("adapterx", "raw") if (not bf16 or args.bf16_baseline) else ("adapterx",)
@@ -205,8 +207,8 @@ def run_all(args: argparse.Namespace, r: Runner) -> dict[str, Any]:
                         infer = method in ("adapter", "stack") and not bf16
                         runs[side].append(r.job(f"{size}-{key}{f'-{rep}' if args.repeats > 1 else ''}", {
                             **base, "kind": "train", "side": side, "method": method, "bf16": bf16,
-                            "batch": args.batch, "seq": args.seq, "warmup": args.warmup, "steps": args.steps,
-                            "infer_steps": args.steps if infer else 0}))
+                            "batch": args.batch, "seq": args.seq, "warmup": args.warmup, "steps": steps,
+                            "infer_steps": steps if infer else 0}))
                 for side, rs in runs.items():
                     sr[f"{method}{'-bf16' if bf16 else ''}-{side}"] = _pool(rs)
         if "eval" not in args.skip and args.data_dir:
@@ -247,7 +249,7 @@ def _pct(x: float | None) -> str:
 
 
 def _sp(d: dict[str, Any]) -> str:
-    return f"±{50 * d['spread']:.0f}%"
+    return f"±{50 * d['spread']:.0f}%" if len(d.get("times", [])) > 1 else "1 pass"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -440,7 +442,7 @@ def render(res: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, 
         f"- machine: {info.get('cpu')}; {dev}; Python {info.get('python')}, torch {info.get('torch')}, "
         f"transformers {info.get('transformers')}, adapters {info.get('adapters')}, peft {info.get('peft')}",
         f"- run: sizes {', '.join(args.sizes)} ({'; '.join(sizes_txt)}); batch {args.batch} x {args.seq} tokens; "
-        f"{args.warmup} warm-up + {args.steps} timed steps per configuration; eval batch {args.eval_batch}, "
+        f"{args.warmup} warm-up + {args.steps} timed steps per configuration (tiny {5 * args.steps}); eval batch {args.eval_batch}, "
         f"max_length {args.seq}, doc_stride {res.get('doc_stride')}, languages {','.join(args.eval_langs)}, "
         f"{args.eval_reps} pass(es) per loop",
         f"- wall time {wall / 60:.1f} min; 1-min load average {loads[0]:.1f} at start, {loads[1]:.1f} at end "

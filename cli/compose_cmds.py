@@ -26,7 +26,7 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet):  # noqa: ANN001, ANN202
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.pipeline import TrainRequest
     from adapterx.stacking import StackRequest, stack_run
@@ -37,16 +37,20 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
                         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, seed=seed, bf16=bf16, device=device)
     inter_cfg = cfg.model_copy(update={"max_steps": intermediate_steps}) if intermediate_steps else None
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=_eval_files(eval_file))
+    from adapterx.language import parse_lang_adapters
+
     treq = TrainRequest(task=target, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                        save_predictions=save_predictions)
+                        save_predictions=save_predictions, resume=resume)
     req = StackRequest(intermediates=tuple(tasks), target=treq, modules=_modules(module), lora_mode=lora_mode, fuse=fuse,
-                       with_target_adapter=with_target_adapter, intermediate_train=inter_cfg)
+                       with_target_adapter=with_target_adapter, intermediate_train=inter_cfg,
+                       lang_adapters=parse_lang_adapters(lang_adapters))
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = stack_run(req, progress=prog)
     _show_run(outcome, target, as_json)
 
 
 MODULE_OPT = typer.Option(None, "--module", help="TASK=REF: use this run dir / module folder / hub id for an intermediate task (repeatable). Without it, the intermediate is trained first.")
+LANG_OPT = typer.Option(None, "--lang-adapters", help="MAD-X language adapters en=RUN,sw=RUN,... (from train-language): en's trains under the target; each evaluation language uses its own where given.")
 STEPS_OPT = typer.Option(None, "--intermediate-steps", help="Max steps for intermediates trained here (default: as the target).")
 
 
@@ -65,7 +69,7 @@ def stack_cmd(
     max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"], bf16: bool = _O["bf16"],
     device: Optional[str] = _O["device"], reduction_factor: Optional[int] = _O["reduction_factor"],
     lora_rank: Optional[int] = _O["lora_rank"], as_json: bool = _O["as_json"], quiet: bool = _O["quiet"],
-    debug: bool = _O["debug"],
+    lang_adapters: Optional[str] = LANG_OPT, resume: bool = _O["resume"], debug: bool = _O["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
     adapter: adapters' Stack(intermediate, target); lora: --lora-mode sum|merge; full: the X-STILTs chain."""
@@ -75,7 +79,7 @@ def stack_cmd(
         raise ConfigError("stack needs an intermediate task and a target task, e.g. `adapterx stack stsb tydiqa`")
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet)
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume)
 
 
 @app.command("fuse")
@@ -93,10 +97,55 @@ def fuse_cmd(
     max_steps: Optional[int] = _O["max_steps"], epochs: float = _O["epochs"], eval_steps: Optional[int] = _O["eval_steps"],
     max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"], bf16: bool = _O["bf16"],
     device: Optional[str] = _O["device"], reduction_factor: Optional[int] = _O["reduction_factor"],
-    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], debug: bool = _O["debug"],
+    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], lang_adapters: Optional[str] = LANG_OPT,
+    resume: bool = _O["resume"], debug: bool = _O["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
     _run(tasks, target, True, with_target_adapter, module, None, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, None, as_json, quiet)
+         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume)
+
+
+@app.command("train-language")
+@handle_errors
+def train_language_cmd(
+    lang: str = typer.Argument(..., help="Language code (ISO 639-1 or -3), e.g. sw."),
+    text: Optional[str] = typer.Option(None, "--text", help="Unlabelled text: a file (one line per sentence/paragraph), a Hugging Face data set id, or 'synthetic' (default with --model tiny)."),
+    text_config: Optional[str] = typer.Option(None, "--text-config", help="Configuration of the --text data set (e.g. a language)."),
+    max_lines: Optional[int] = typer.Option(None, "--max-lines", min=1, help="Use at most N lines."),
+    reduction_factor: int = typer.Option(2, "--reduction-factor", help="Bottleneck: hidden size / N (MAD-X uses 2)."),
+    model: str = _O["model"], output: Optional[Path] = _O["output"], seed: int = _O["seed"],
+    lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (tiny: try 3e-3)."), batch_size: int = _O["batch_size"],
+    epochs: float = _O["epochs"], max_steps: Optional[int] = _O["max_steps"], eval_steps: Optional[int] = _O["eval_steps"],
+    max_length: int = _O["max_length"], bf16: bool = _O["bf16"], device: Optional[str] = _O["device"],
+    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], debug: bool = _O["debug"],
+) -> None:
+    """Train a MAD-X language adapter (invertible bottleneck, seq_bn_inv) with masked language modelling on unlabelled
+    text, the backbone frozen; use it with `stack`/`fuse --lang-adapters en=RUN,sw=RUN`."""
+    from adapterx.errors import ConfigError
+    from adapterx.language import LanguageRequest, train_language
+    from adapterx.train import TrainConfig
+    from cli.common import print_json
+    from cli.render import TrainProgress, summary_table
+
+    if text is None:
+        if model != "tiny":
+            raise ConfigError("--text is needed: a text file, a Hugging Face data set id, or 'synthetic'")
+        text = "synthetic"
+    cfg = TrainConfig(lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
+                      max_length=max_length, seed=seed, bf16=bf16, device=device)
+    req = LanguageRequest(lang=lang, text=text, text_config=text_config, model=model, reduction_factor=reduction_factor,
+                          train=cfg, max_lines=max_lines, output=output)
+    with TrainProgress(enabled=not (as_json or quiet)) as prog:
+        out = train_language(req, progress=prog)
+    if as_json:
+        print_json({"output": str(out.output), "run": out.run, "metrics": {k: v for k, v in out.metrics.items() if k != "loss_curve"}})
+        return
+    dev = out.metrics["dev"]
+    summary_table(f"language adapter {out.run['language']} on {out.run['backbone']['id']}", [
+        ("masked-token accuracy (dev)", f"{dev['mlm_accuracy']:.2f}  (loss {dev['mlm_loss']:.3f})"),
+        ("data", f"{out.run['data']['source']} ({out.run['data']['train_size']} lines)"),
+        ("trainable params", f"{out.run['params']['trainable']:,} of {out.run['params']['total']:,}"),
+        ("time", f"{out.run['wall_time_s']:.1f} s"), ("output", str(out.output)),
+    ])

@@ -41,6 +41,8 @@ def eval_table(ev: dict[str, Any], title: str | None = None) -> None:
         f"average {fmt(ev.get('average'))}   low-resource (class <= 2) {low_txt}   "
         f"high-resource {fmt(ev.get('high_resource_average'))}"
     )
+    for note in ev.get("notes", []):
+        con.print(f"note: {note}")
 
 
 def compare_table(evs: dict[str, dict[str, Any]]) -> None:

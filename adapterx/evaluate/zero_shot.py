@@ -142,7 +142,11 @@ def evaluate_languages(
     ops = ops_for(task.kind)
     report = EvalReport(task.name, task.metric, task.metric_kind)
     t0 = time.perf_counter()
+    switch = (getattr(module, "extra", None) or {}).get("switch_language")  # MAD-X: each language's own adapter
+    own: list[str] = []
     for lang, examples in examples_by_lang.items():
+        if switch is not None and switch(lang):
+            own.append(lang)
         preds = predict(module, task, examples, tokenizer, max_length, doc_stride, batch_size, device, bf16)
         scores, stats = ops.score(task, preds, examples, lang)
         ids = [ex.id for ex in examples]
@@ -150,5 +154,9 @@ def evaluate_languages(
         report.langs[lang] = res
         if on_language:
             on_language(lang, res)
+    if switch is not None:
+        switch("en")
+        others = [lang for lang in examples_by_lang if lang not in own]
+        report.notes.append(f"language adapters: own for {', '.join(own) or 'none'}; English's for {', '.join(others) or 'none'}")
     report.seconds = round(time.perf_counter() - t0, 3)
     return report

@@ -79,14 +79,18 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
 
 
 def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], fuse: bool = False,
-                   with_target: bool = False):  # noqa: ANN201
+                   with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
     """A target adapter stacked on frozen intermediate adapters (``Stack(int..., target)``), or an AdapterFusion
-    layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train."""
+    layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train.
+    With MAD-X language adapters, English's sits below everything (``Stack(lang_en, ...)``) while training."""
     from adapters.composition import Fuse, Stack
 
     from adapterx.methods import Module
 
     model = new_model(backbone)
+    langs = [code for code, _ in lang_adapters or []]
+    for code, folder in lang_adapters or []:
+        model.load_adapter(str(folder), load_as=LANG_PREFIX + code, with_head=False, use_safetensors=True)
     # A multi-task intermediate is called "stsb+mnli"; adapter names stay plain identifiers.
     names = [model.load_adapter(str(folder), load_as=t.replace("+", "_"), with_head=False, use_safetensors=True)
              for t, folder in intermediates]
@@ -110,21 +114,49 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
         model.train_adapter(name)  # freezes the base and every other adapter
         setup = Stack(*names, name)
         model.active_adapters = setup
+    comp = {"kind": "fuse" if fuse else "stack", "adapters": names + ([name] if (with_target or not fuse) else [])}
+    if langs:
+        comp["languages"] = langs  # MAD-X language adapters available; "en" trains
+        model.active_adapters = _setup(comp, "en")
     model.active_head = name
     only_head_trainable(model, name)
-    comp = {"kind": "fuse" if fuse else "stack", "adapters": names + ([name] if (with_target or not fuse) else [])}
-    return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp}})
+    extra = {"composition": comp, "meta": {"composition": comp}, "lang_folders": dict(lang_adapters or [])}
+    if langs:
+        extra["switch_language"] = _switcher(model, comp)
+    return Module(model, spec, task, name, extra=extra)
 
 
-def _setup(comp: dict):  # noqa: ANN202
+LANG_PREFIX = "lang_"  # adapter names of MAD-X language adapters inside a composition
+
+
+def _setup(comp: dict, lang: str | None = None):  # noqa: ANN202
+    """The active setup of a composition; with language adapters, ``lang``'s (English's where it has none) below."""
     from adapters.composition import Fuse, Stack
 
-    return (Fuse if comp["kind"] == "fuse" else Stack)(*comp["adapters"])
+    inner = Fuse(*comp["adapters"]) if comp["kind"] == "fuse" else None
+    if not comp.get("languages"):
+        return inner or Stack(*comp["adapters"])
+    code = lang if lang in comp["languages"] else "en"
+    return Stack(LANG_PREFIX + code, inner) if inner is not None else Stack(LANG_PREFIX + code, *comp["adapters"])
+
+
+def _switcher(model, comp: dict):  # noqa: ANN001, ANN202
+    def switch(lang: str) -> bool:
+        """Activate ``lang``'s language adapter; returns whether the language has its own."""
+        model.active_adapters = _setup(comp, lang)
+        return lang in comp["languages"]
+
+    return switch
 
 
 def save_composed(module, folder: Path) -> None:
-    module.model.save_adapter_setup(str(folder), _setup(module.extra["composition"]), head_setup=module.name,
-                                    use_safetensors=True)
+    comp = module.extra["composition"]
+    module.model.save_adapter_setup(str(folder), _setup(comp, "en"), head_setup=module.name, use_safetensors=True)
+    for code, _ in module.extra.get("lang_folders", {}).items():
+        if code != "en":  # en is part of the saved setup
+            sub = folder / "lang_adapters" / code
+            sub.mkdir(parents=True, exist_ok=True)
+            module.model.save_adapter(str(sub), LANG_PREFIX + code, with_head=False, use_safetensors=True)
 
 
 def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
@@ -132,8 +164,16 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
 
     model = new_model(backbone)
     model.load_adapter_setup(str(folder), set_active=True, use_safetensors=True)
+    for code in comp.get("languages", []):
+        if code != "en":
+            model.load_adapter(str(Path(folder) / "lang_adapters" / code), load_as=LANG_PREFIX + code, with_head=False,
+                               use_safetensors=True)
     model.active_head = name
-    return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp}})
+    extra = {"composition": comp, "meta": {"composition": comp}}
+    if comp.get("languages"):
+        extra["switch_language"] = _switcher(model, comp)
+        model.active_adapters = _setup(comp, "en")
+    return Module(model, spec, task, name, extra=extra)
 
 
 def fusion_attention(module, batch: dict) -> dict[int, list[float]] | None:
