@@ -207,16 +207,20 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
               batch_size: int = 32, progress: Progress | None = None, max_examples: int | None = None):  # noqa: ANN201
     """Evaluate every language in ``langs`` on the task's evaluation split (the first ``max_examples`` of each,
     where given: a quick look, recorded in the report's notes)."""
+    from adapterx.data.readers import has_labels
     from adapterx.evaluate.zero_shot import evaluate_languages
 
     module.for_inference()
     split = eval_split(task, opts)
     examples = {}
     for lang in langs:
-        ex, _ = load_split(task, split, lang, opts, for_eval=True)
+        ex, prov = load_split(task, split, lang, opts, for_eval=True)
         ex = ex[:max_examples] if max_examples else ex
-        if task.kind == "tagging" and any(e.tags is None for e in ex):
-            raise DataError(f"{task.name} {split} ({lang}) has no tags (e.g. PAN-X test files): evaluate the dev split")
+        if not has_labels(ex):
+            # Unlabelled files (PAN-X test, XTREME's answer-stripped copies, a TSV without its label column) would
+            # score 0 rather than fail: refuse them, naming where they came from.
+            raise DataError(f"{task.name} {split} ({lang}) from {prov.source} has examples without gold labels; "
+                            "evaluate a labelled split (e.g. dev) or file")
         examples[lang] = ex
 
     def on_lang(lang: str, res: Any) -> None:

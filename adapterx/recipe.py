@@ -481,6 +481,8 @@ def read_recipe_data(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}{where}: not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8") from None
     if data is None:
         raise ConfigError(f"{path} is empty")
     if not isinstance(data, dict):

@@ -48,9 +48,13 @@ class RunWriter:
         self.path(name).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
     def commit(self) -> Path:
+        msg = f"--output {self.output} appeared while this run was training; results left in {self.tmp}"
         if self.output.exists():
-            raise ConfigError(f"--output {self.output} appeared while this run was training; results left in {self.tmp}")
-        self.tmp.rename(self.output)
+            raise ConfigError(msg)
+        try:
+            self.tmp.rename(self.output)
+        except OSError:  # created between the check and the rename (a concurrent run with the same --output)
+            raise ConfigError(msg) from None
         return self.output
 
     def abort(self) -> None:

@@ -432,7 +432,10 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     if executor != "inline":
         _require_submitit()
     resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--run-dir {run_dir}: cannot write there ({exc.strerror}); choose a writable folder") from None
     store = ResultsStore.for_run(run_dir)
     plan = make_plan(recipe, run_dir)
     (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")

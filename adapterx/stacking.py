@@ -36,9 +36,12 @@ def _is_reference(arg: str) -> bool:
 def _ref_from(arg: str, task_hint: str | None) -> ModuleRef:
     from adapterx.rundir import module_folder, tree_sha256
 
+    from adapterx.methods import verify_module_folder
+
     path, run = _resolve_module(arg)
     assert path is not None
     folder = module_folder(path)
+    verify_module_folder(folder)
     meta_method = (run.get("method") or {}).get("name")
     if meta_method is None:
         from adapterx.methods import read_meta
@@ -101,7 +104,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
         load_split(target_task, "train", "en", _data_opts(tgt.data, tgt.model))
-    # 4. Train the missing intermediates with the same backbone and method.
+    # 4. Train the missing intermediates with the same backbone and method -- after checking that the target's
+    # output can be written, so an existing --output fails before any intermediate trains.
+    if tgt.output is not None and Path(tgt.output).exists():
+        raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
     refs: list[ModuleRef] = []
     for g, n in zip(given, names):
         if g is None:

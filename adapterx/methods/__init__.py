@@ -73,8 +73,66 @@ def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed
 
 
 def load_module(folder: Path, backbone, task=None) -> Module:
-    """Load a module that :meth:`Module.save` wrote (or a native folder of the library, where recognisable)."""
+    """Load a module that :meth:`Module.save` wrote (or a native folder of the library, where recognisable).
+
+    Damage is reported as one :class:`ModelError` naming the file: a truncated safetensors file (checked from its
+    header before any library reads it), a missing config, or whatever else the library refuses."""
     quiet_transformers()
+    folder = Path(folder)
+    verify_module_folder(folder)
+    try:
+        return _load_module(folder, backbone, task)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        missing = [n for n in _expected_files(folder) if not (folder / n).is_file()]
+        why = f"{missing[0]} is missing" if missing else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise ModelError(f"{folder}: cannot load the module: {why}. Re-train it, or pull it again from its hub") from None
+
+
+def verify_module_folder(folder: Path) -> None:
+    """Every safetensors file whole, and the files the module's library needs present: checked before a library
+    reads the folder, so damage is one line naming the file (not the library's traceback)."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*.safetensors")):
+        check_safetensors(path)
+    for name in _expected_files(folder):
+        if not (folder / name).is_file():
+            raise ModelError(f"{folder / name} is missing: the module folder is incomplete; re-train or pull it again")
+
+
+def _expected_files(folder: Path) -> list[str]:
+    meta = read_meta(folder)
+    if meta.get("composition") or meta.get("multitask"):
+        return []
+    return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
+            "full": ["config.json"]}.get(meta["method"]["name"], [])
+
+
+def check_safetensors(path: Path) -> None:
+    """A safetensors file is an 8-byte little-endian header length, a JSON header with each tensor's byte range, and
+    the data: the file must be exactly 8 + header + the last range's end bytes long, else it was cut or padded."""
+    import json as _json
+    import struct
+
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ModelError(f"{path}: truncated safetensors file ({size} bytes); re-train or pull the module again")
+        n = struct.unpack("<Q", head)[0]
+        if n > size - 8:
+            raise ModelError(f"{path}: truncated safetensors file (header says {n} bytes, file has {size})")
+        try:
+            header = _json.loads(f.read(n))
+        except ValueError:
+            raise ModelError(f"{path}: damaged safetensors header; re-train or pull the module again") from None
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if size != 8 + n + end:
+        raise ModelError(f"{path}: truncated or damaged safetensors file ({size} bytes, expected {8 + n + end})")
+
+
+def _load_module(folder: Path, backbone, task=None) -> Module:
     meta = read_meta(folder)
     if meta.get("multitask"):
         from adapterx import multitask
