@@ -188,27 +188,29 @@ def _batches(vocab: int, batch: int, seq: int, n: int, device: str) -> list[dict
     return out
 
 
-def _build_adapterx(job: dict[str, Any], bb, device: str):  # noqa: ANN001, ANN202
-    """adapterx's own code paths: build_module / build_composed, make_optimizer, linear_schedule, autocast, and the
-    step of adapterx.train.train (forward under autocast, finite check, backward, clip, step, schedule, zero_grad)."""
-    import torch
-
-    from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, build_module
-    from adapterx.methods import adapters_backend
+def _adapterx_module(method: str, bb, inter: str | None):  # noqa: ANN001, ANN202
+    """adapterx's own constructors: build_module, or adapters_backend.build_composed for a stack."""
+    from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, adapters_backend, build_module
     from adapterx.tasks import get_task
-    from adapterx.train import TrainConfig, autocast, linear_schedule, make_optimizer
 
     task = get_task("stsb")
-    method = job["method"]
     if method == "stack":
-        module = adapters_backend.build_composed(bb, task, AdapterSpec(), task.name, [("sts_inter", Path(job["inter"]))])
-    else:
-        spec = {"full": FullSpec(), "adapter": AdapterSpec(), "lora": LoRASpec()}[method]
-        module = build_module(spec, bb, task, seed=42)
+        return adapters_backend.build_composed(bb, task, AdapterSpec(), task.name, [("sts_inter", Path(inter or ""))])
+    spec = {"full": FullSpec(), "adapter": AdapterSpec(), "lora": LoRASpec()}[method]
+    return build_module(spec, bb, task, seed=42)
+
+
+def _adapterx_step(module, method: str, job: dict[str, Any], device: str, bf16: bool):  # noqa: ANN001, ANN202
+    """The step of adapterx.train.train on ``module``: make_optimizer, linear_schedule, then forward under autocast,
+    finite-loss check, backward, loss.item(), clip, optimizer step, schedule step, zero_grad(set_to_none=True)."""
+    import torch
+
+    from adapterx.train import TrainConfig, autocast, linear_schedule, make_optimizer
+
     model = module.model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     cfg = TrainConfig(lr=2e-5 if method == "full" else 1e-4, batch_size=job["batch"], max_length=job["seq"],
-                      bf16=bool(job.get("bf16")), device=device)
+                      bf16=bf16, device=device)
     total = 10_000
     optimizer = make_optimizer(params, cfg, device)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
@@ -232,6 +234,11 @@ def _build_adapterx(job: dict[str, Any], bb, device: str):  # noqa: ANN001, ANN2
             return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
     return model, step, infer
+
+
+def _build_adapterx(job: dict[str, Any], bb, device: str):  # noqa: ANN001, ANN202
+    module = _adapterx_module(job["method"], bb, job.get("inter"))
+    return _adapterx_step(module, job["method"], job, device, bool(job.get("bf16")))
 
 
 def _build_raw(job: dict[str, Any], folder: str, device: str):  # noqa: ANN202
@@ -344,6 +351,75 @@ def job_train(job: dict[str, Any]) -> dict[str, Any]:
                     itimes.append(time.perf_counter() - t)
         res["infer"] = _stats(itimes)
         res["flops_infer"] = forward_flops(p, layers, hidden, job["batch"], job["seq"])
+    return res
+
+
+def _alternate(fns: dict[str, Any], batches: list, warmup: int, steps: int, device: str) -> dict[str, list[float]]:
+    """Time two callables on the same batches, alternating A B / B A so that a change of machine load hits both."""
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(warmup + steps):
+        order = names if i % 2 == 0 else names[::-1]
+        for n in order:
+            b = batches[i % len(batches)]
+            _sync(device)
+            t = time.perf_counter()
+            fns[n](b)
+            _sync(device)
+            if i >= warmup:
+                times[n].append(time.perf_counter() - t)
+    return times
+
+
+def job_pair(job: dict[str, Any]) -> dict[str, Any]:
+    """Two configurations in one process, timed step by step in alternation (peak memory not reported: both models
+    live here). ``what``: adapter / lora / stack (adapterx vs the raw library, fp32) or ``adapterx`` (adapterx's
+    adapter step fp32 vs bf16 autocast on one module, and inference of adapterx's Stack vs its single adapter)."""
+    import torch
+
+    from adapterx.methods import quiet_transformers
+
+    _threads(job)
+    quiet_transformers()
+    device = _device()
+    bb = _backbone(job)
+    batches = _batches(bb.vocab_size, job["batch"], job["seq"], 4, device)
+    what = job["what"]
+    res: dict[str, Any] = {"device": device, "threads": torch.get_num_threads()}
+    if what in ("adapter", "lora", "stack"):
+        sub = {**job, "method": what, "bf16": False}
+        ma, step_a, _ = _build_adapterx(sub, bb, device)
+        mb, step_b, _ = _build_raw(sub, bb.path, device)
+        ma.train()
+        mb.train()
+        times = _alternate({"adapterx": step_a, "raw": step_b}, batches, job["warmup"], job["steps"], device)
+        res["train"] = {k: _stats(v) for k, v in times.items()}
+        p, ptr = _matmul_params(ma)
+        layers, hidden = _arch(ma)
+        res["flops_step"] = train_flops(p, ptr, layers, hidden, job["batch"], job["seq"], full=False)
+        res["params_trainable"] = sum(q.numel() for q in ma.parameters() if q.requires_grad)
+        res["params_total"] = sum(q.numel() for q in ma.parameters())
+        return res
+    # what == "adapterx": precision and composition, all through adapterx
+    module = _adapterx_module("adapter", bb, None)
+    model, step32, infer32 = _adapterx_step(module, "adapter", job, device, bf16=False)
+    _, step16, _ = _adapterx_step(module, "adapter", job, device, bf16=True)  # same weights, its own optimizer
+    model.train()
+    times = _alternate({"fp32": step32, "bf16": step16}, batches, job["warmup"], job["steps"], device)
+    res["train"] = {k: _stats(v) for k, v in times.items()}
+    p, ptr = _matmul_params(model)
+    layers, hidden = _arch(model)
+    res["flops_step"] = train_flops(p, ptr, layers, hidden, job["batch"], job["seq"], full=False)
+    stack = _adapterx_module("stack", bb, job["inter"])
+    smodel, _, infer_stack = _adapterx_step(stack, "stack", job, device, bf16=False)
+    model.eval()
+    smodel.eval()
+    with torch.inference_mode():
+        itimes = _alternate({"adapter": infer32, "stack": infer_stack}, batches, 1, job["steps"], device)
+    res["infer"] = {k: _stats(v) for k, v in itimes.items()}
+    sp, _ = _matmul_params(smodel)
+    res["flops_infer"] = {"adapter": forward_flops(p, layers, hidden, job["batch"], job["seq"]),
+                          "stack": forward_flops(sp, layers, hidden, job["batch"], job["seq"])}
     return res
 
 
@@ -541,7 +617,7 @@ def job_prep(job: dict[str, Any]) -> dict[str, Any]:
             "dropped_long_questions": dropped}
 
 
-JOBS = {"setup": job_setup, "train": job_train, "eval": job_eval, "peak": job_peak, "prep": job_prep}
+JOBS = {"setup": job_setup, "train": job_train, "pair": job_pair, "eval": job_eval, "peak": job_peak, "prep": job_prep}
 
 
 def main() -> None:

@@ -35,10 +35,8 @@ GB = 1e9
 # Zero-shot evaluation subset: the first N examples of each of --eval-langs in the dev files. adapterx predicts one
 # language at a time and groups by length within it, so N must be several batches for the grouping to matter (it
 # cannot help a language that fits in one batch). Smaller at the larger sizes to keep a full run near 10 minutes.
-EVAL_PER_LANG = {"tiny": {"xnli": 256, "tydiqa": 32}, "small": {"xnli": 96, "tydiqa": 8}, "base": {"xnli": 64, "tydiqa": 4}}
+EVAL_PER_LANG = {"tiny": {"xnli": 256, "tydiqa": 32}, "small": {"xnli": 64, "tydiqa": 4}, "base": {"xnli": 48, "tydiqa": 2}}
 
-# (method, precision) of the training configurations; each runs once through adapterx and once through the raw library.
-TRAIN_CONFIGS = [("full", False), ("adapter", False), ("lora", False), ("stack", False), ("adapter", True)]
 METHOD_TEXT = {
     "full": ("full fine-tuning", "transformers + torch AdamW (default impl.), same param groups"),
     "adapter": ("adapter seq_bn rf16", "adapters AutoAdapterModel + AdamW"),
@@ -55,10 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=1,
-                    help="run each adapterx/baseline training pair this many times, alternating, and pool the steps")
-    ap.add_argument("--bf16-baseline", action="store_true",
-                    help="also time the raw adapters step under bf16 autocast (adapterx bf16 is always timed)")
     ap.add_argument("--eval-reps", type=int, default=2, help="passes over the evaluation subset per loop")
     ap.add_argument("--eval-per-lang", type=int, default=None, help="examples per language (default: by size)")
     ap.add_argument("--eval-langs", default="en,sw", help="languages evaluated (both XNLI and TyDiQA have en, sw)")
@@ -134,26 +128,6 @@ class Runner:
 # --------------------------------------------------------------------------- measuring
 
 
-def _pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result from --repeats runs of a configuration: steps pooled (median over all), memory the largest."""
-    ok = [x for x in runs if _ok(x)]
-    if not ok:
-        return runs[0]
-    if len(ok) == 1:
-        return ok[0]
-    out = dict(ok[0])
-    for key in ("train", "infer"):
-        if key in out:
-            times = [t for x in ok for t in x[key]["times"]]
-            med = statistics.median(times)
-            out[key] = {"times": times, "median": med, "min": min(times), "max": max(times),
-                        "spread": (max(times) - min(times)) / med, "run_medians": [x[key]["median"] for x in ok]}
-    for key in ("peak", "peak_build"):
-        out[key] = max(x[key] for x in ok)
-    out["load"] = statistics.mean(x["load"] for x in ok)
-    return out
-
-
 def measure_help(r: Runner, n: int = 5) -> dict[str, Any]:
     exe = Path(sys.executable).parent / "adapterx"
     cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-c", "from cli.main import main; main()", "--help"]
@@ -198,19 +172,24 @@ def run_all(args: argparse.Namespace, r: Runner) -> dict[str, Any]:
         base = {"size": size, "folder": sr["setup"]["folder"], "inter": sr["setup"]["inter"]}
         steps = args.steps * (5 if size == "tiny" else 1)
         if "train" not in args.skip:
-            for method, bf16 in TRAIN_CONFIGS:
-                sides = ("adapterx", "raw") if (not bf16 or args.bf16_baseline) else ("adapterx",)
-                runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-                for rep in range(args.repeats):
-                    for side in sides:
-                        key = f"{method}{'-bf16' if bf16 else ''}-{side}"
-                        infer = method in ("adapter", "stack") and not bf16
-                        runs[side].append(r.job(f"{size}-{key}{f'-{rep}' if args.repeats > 1 else ''}", {
-                            **base, "kind": "train", "side": side, "method": method, "bf16": bf16,
-                            "batch": args.batch, "seq": args.seq, "warmup": args.warmup, "steps": steps,
-                            "infer_steps": steps if infer else 0}))
-                for side, rs in runs.items():
-                    sr[f"{method}{'-bf16' if bf16 else ''}-{side}"] = _pool(rs)
+            common = {**base, "batch": args.batch, "seq": args.seq, "warmup": args.warmup}
+            # Full fine-tuning: one process per side, timed there (two full models in one process would not fit
+            # comfortably); its peak memory is the reference of the memory target.
+            for side in ("adapterx", "raw"):
+                sr[f"full-{side}"] = r.job(f"{size}-full-{side}", {**common, "kind": "train", "side": side,
+                                                                   "method": "full", "steps": steps, "infer_steps": 0})
+            # PEFT peak memory: one process per configuration, two steps (memory only; tiny is all library overhead).
+            if size != "tiny":
+                for method in ("adapter", "lora", "stack"):
+                    for side in ("adapterx", "raw"):
+                        sr[f"{method}-{side}"] = r.job(f"{size}-mem-{method}-{side}", {
+                            **common, "kind": "train", "side": side, "method": method, "warmup": 1, "steps": 1,
+                            "infer_steps": 0})
+            # PEFT timing: adapterx and the raw library in one process, steps alternating (robust to load changes);
+            # then adapterx's fp32 vs bf16 step and Stack vs single-adapter inference, alternating too.
+            for what in ("adapter", "lora", "stack", "adapterx"):
+                sr[f"pair-{what}"] = r.job(f"{size}-pair-{what}", {**common, "kind": "pair", "what": what,
+                                                                  "steps": steps})
         if "eval" not in args.skip and args.data_dir:
             for task in ("xnli", "tydiqa"):
                 sr[f"eval-{task}"] = r.job(f"{size}-eval-{task}", {
@@ -291,7 +270,8 @@ def table_rows(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
         drop = f"; {p['dropped_long_questions']} long questions left out" if p.get("dropped_long_questions") else ""
         rows.append(["–", f"featurize {task} dev, all languages ({p['examples']} ex -> {p['features']} features): "
                           f"2nd pass vs 1st ({p['how']}{drop})", _s(p["second"]), _s(p["first"]),
-                     _fmt_ratio(p["second"] / p["first"]), "–", "–", "–", f"{p['load']:.1f}"])
+                     f"{_fmt_ratio(p['second'] / p['first'])} (1st is {p['first'] / p['second']:.1f}x)", "–", "–",
+                     "1 pass each", f"{p['load']:.1f}"])
         ratios.setdefault("prep", {})[task] = p["first"] / p["second"]
     for size, sr in res["sizes"].items():
         rat: dict[str, Any] = {}
@@ -300,51 +280,67 @@ def table_rows(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
             rows.append([size, "setup", "failed: " + (sr.get("setup") or {}).get("error", "?"), "", "", "", "", "", ""])
             continue
         su = sr["setup"]
-        for method, bf16 in TRAIN_CONFIGS:
-            a, b = sr.get(f"{method}{'-bf16' if bf16 else ''}-adapterx"), sr.get(f"{method}{'-bf16' if bf16 else ''}-raw")
-            name, base_text = METHOD_TEXT[method]
-            label = f"train step {name} ({'bf16 autocast' if bf16 else 'fp32'}) vs {base_text}"
-            if bf16 and _ok(a) and b is None:
-                continue  # adapterx bf16 alone: shown in the bf16 vs fp32 row
-            if not (_ok(a) and _ok(b)):
-                if a is not None or b is not None:
-                    err = (a or {}).get("error") or (b or {}).get("error")
-                    rows.append([size, label, "failed" if not _ok(a) else _s(a["train"]["median"]),
-                                 "failed" if not _ok(b) else _s(b["train"]["median"]), "–", "", "", str(err)[:80], ""])
-                continue
+        a, b = sr.get("full-adapterx"), sr.get("full-raw")
+        name, base_text = METHOD_TEXT["full"]
+        if _ok(a) and _ok(b):
             ta, tb = a["train"]["median"], b["train"]["median"]
-            r = ta / tb
-            rat[f"{method}{'-bf16' if bf16 else ''}"] = r
-            rows.append([size, f"{label}; trainable {a['params_trainable'] / 1e6:.2f}M of {a['params_total'] / 1e6:.1f}M, "
-                               f"{a['flops_step'] / 1e9:.0f} GFLOP/step",
-                         _s(ta), _s(tb), _fmt_ratio(r), f"{_gb(a['peak'])} / {_gb(b['peak'])}",
-                         f"{_pct(_frac(a['flops_step'], ta, _peak(res, bf16)))} / {_pct(_frac(b['flops_step'], tb, _peak(res, bf16)))}",
+            rat["full"] = ta / tb
+            rows.append([size, f"train step {name} (fp32) vs {base_text}; separate processes; trainable "
+                               f"{a['params_trainable'] / 1e6:.2f}M of {a['params_total'] / 1e6:.1f}M, "
+                               f"{a['flops_step'] / 1e9:.0f} GFLOP/step", _s(ta), _s(tb), _fmt_ratio(ta / tb),
+                         f"{_gb(a['peak'])} / {_gb(b['peak'])}",
+                         f"{_pct(_frac(a['flops_step'], ta, _peak(res, False)))} / "
+                         f"{_pct(_frac(b['flops_step'], tb, _peak(res, False)))}",
                          f"{_sp(a['train'])} / {_sp(b['train'])}", f"{a['load']:.1f} / {b['load']:.1f}"])
-        a32, a16, full = sr.get("adapter-adapterx"), sr.get("adapter-bf16-adapterx"), sr.get("full-adapterx")
-        if _ok(a32) and _ok(a16):
-            r = a16["train"]["median"] / a32["train"]["median"]
-            rat["bf16_vs_fp32"] = r
-            rows.append([size, "adapterx adapter train step: bf16 autocast vs fp32", _s(a16["train"]["median"]),
-                         _s(a32["train"]["median"]), _fmt_ratio(r), f"{_gb(a16['peak'])} / {_gb(a32['peak'])}",
-                         f"{_pct(_frac(a16['flops_step'], a16['train']['median'], _peak(res, True)))} (of bf16) / "
-                         f"{_pct(_frac(a32['flops_step'], a32['train']['median'], _peak(res, False)))}",
-                         f"{_sp(a16['train'])} / {_sp(a32['train'])}", f"{a16['load']:.1f} / {a32['load']:.1f}"])
+        elif a is not None or b is not None:
+            rows.append([size, f"train step {name}", "ok" if _ok(a) else "failed", "ok" if _ok(b) else "failed", "–",
+                         "–", "–", str((a or {}).get("error") or (b or {}).get("error"))[:80], "–"])
+        for method in ("adapter", "lora", "stack"):
+            pr = sr.get(f"pair-{method}")
+            if pr is None:
+                continue
+            name, base_text = METHOD_TEXT[method]
+            if not _ok(pr):
+                rows.append([size, f"train step {name}", "failed", "", "", "", "", pr.get("error", "")[:80], ""])
+                continue
+            ta, tb = pr["train"]["adapterx"]["median"], pr["train"]["raw"]["median"]
+            rat[method] = ta / tb
+            ma, mb = sr.get(f"{method}-adapterx"), sr.get(f"{method}-raw")
+            mem = f"{_gb(ma['peak'])} / {_gb(mb['peak'])}" if _ok(ma) and _ok(mb) else "–"
+            rows.append([size, f"train step {name} (fp32) vs {base_text}; one process, steps alternating; trainable "
+                               f"{pr['params_trainable'] / 1e6:.2f}M of {pr['params_total'] / 1e6:.1f}M, "
+                               f"{pr['flops_step'] / 1e9:.0f} GFLOP/step", _s(ta), _s(tb), _fmt_ratio(ta / tb), mem,
+                         f"{_pct(_frac(pr['flops_step'], ta, _peak(res, False)))} / "
+                         f"{_pct(_frac(pr['flops_step'], tb, _peak(res, False)))}",
+                         f"{_sp(pr['train']['adapterx'])} / {_sp(pr['train']['raw'])}", f"{pr['load']:.1f}"])
+        px = sr.get("pair-adapterx")
+        if _ok(px):
+            t16, t32 = px["train"]["bf16"]["median"], px["train"]["fp32"]["median"]
+            rat["bf16_vs_fp32"] = t16 / t32
+            rows.append([size, "adapterx adapter train step: bf16 autocast vs fp32 (one module, steps alternating)",
+                         _s(t16), _s(t32), _fmt_ratio(t16 / t32), "–",
+                         f"{_pct(_frac(px['flops_step'], t16, _peak(res, True)))} (of bf16) / "
+                         f"{_pct(_frac(px['flops_step'], t32, _peak(res, False)))}",
+                         f"{_sp(px['train']['bf16'])} / {_sp(px['train']['fp32'])}", f"{px['load']:.1f}"])
+            ts, ti = px["infer"]["stack"]["median"], px["infer"]["adapter"]["median"]
+            rat["stack_infer"] = ts / ti
+            rows.append([size, f"adapterx inference {res.get('batch', 8)}x{res.get('seq', 128)} (inference_mode): "
+                               "Stack(2 adapters) vs single adapter (one process, passes alternating)",
+                         _s(ts), _s(ti), _fmt_ratio(ts / ti), "–",
+                         f"{_pct(_frac(px['flops_infer']['stack'], ts, _peak(res, False)))} / "
+                         f"{_pct(_frac(px['flops_infer']['adapter'], ti, _peak(res, False)))}",
+                         f"{_sp(px['infer']['stack'])} / {_sp(px['infer']['adapter'])}", f"{px['load']:.1f}"])
+        elif px is not None:
+            rows.append([size, "adapterx bf16 vs fp32, Stack vs adapter inference", "failed", "", "", "", "",
+                         px.get("error", "")[:80], ""])
+        a32, full = sr.get("adapter-adapterx"), sr.get("full-adapterx")
         if _ok(a32) and _ok(full):
             r = a32["peak"] / full["peak"]
             rat["mem_adapter_vs_full"] = r
-            rows.append([size, "adapterx peak memory (whole process, ru_maxrss): adapter vs full fine-tuning; "
-                               f"(before the first step: {_gb(a32['peak_build'])} / {_gb(full['peak_build'])})",
-                         _gb(a32["peak"]), _gb(full["peak"]), _fmt_ratio(r), "–", "–", "–", "–"])
-        st = sr.get("stack-adapterx")
-        if _ok(a32) and _ok(st) and "infer" in a32 and "infer" in st:
-            ti, ts = a32["infer"]["median"], st["infer"]["median"]
-            r = ts / ti
-            rat["stack_infer"] = r
-            rows.append([size, f"adapterx inference {res.get('batch', 8)}x{res.get('seq', 128)} (inference_mode): "
-                               "Stack(2 adapters) vs single adapter", _s(ts), _s(ti), _fmt_ratio(r), "–",
-                         f"{_pct(_frac(st['flops_infer'], ts, _peak(res, False)))} / "
-                         f"{_pct(_frac(a32['flops_infer'], ti, _peak(res, False)))}",
-                         f"{_sp(st['infer'])} / {_sp(a32['infer'])}", f"{st['load']:.1f} / {a32['load']:.1f}"])
+            rows.append([size, "adapterx peak memory (whole process, ru_maxrss): adapter vs full fine-tuning "
+                               f"(high-water mark before the first step: {_gb(a32['peak_build'])} / "
+                               f"{_gb(full['peak_build'])})", _gb(a32["peak"]), _gb(full["peak"]), _fmt_ratio(r), "–",
+                         "–", "–", f"{a32['load']:.1f} / {full['load']:.1f}"])
         for task in ("xnli", "tydiqa"):
             e = sr.get(f"eval-{task}")
             if e is None:
@@ -374,7 +370,6 @@ TARGETS = [
     ("adapter", "adapter train step, adapterx / adapters (fp32)", 1.05, "max"),
     ("lora", "LoRA train step, adapterx / peft (fp32)", 1.05, "max"),
     ("stack", "stack train step, adapterx / adapters Stack (fp32)", 1.05, "max"),
-    ("adapter-bf16", "adapter train step, adapterx / adapters (bf16 autocast)", 1.05, "max"),
     ("full", "full fine-tuning step, adapterx / transformers + default AdamW", 0.8, "max"),
     ("bf16_vs_fp32", "adapter train step, adapterx bf16 / fp32", 0.6, "max"),
     ("mem_adapter_vs_full", "peak memory, adapterx adapter / full fine-tuning", 0.4, "max"),

@@ -107,3 +107,26 @@ def test_train_target_then_eval_the_run(tmp_path):
     again = json.loads(res.stdout)
     assert again["scores"] == ev["scores"]
     assert set(again) >= {"task", "metric", "scores", "average", "low_resource_average", "high_resource_average"}
+
+
+def test_bf16_regression_keeps_its_ranks(tmp_path):
+    # Under bf16 autocast regression outputs used to collapse into ties (Spearman NaN); they are kept in fp32.
+    scores = {}
+    for prec in ("fp32", "bf16"):
+        res = run_cli("train-intermediate", "stsb", "--model", "tiny", "--method", "full", "--max-steps", "40",
+                      "--output", str(tmp_path / prec), "--json", "-q", *(["--bf16"] if prec == "bf16" else []))
+        assert res.exit_code == 0, res.stderr
+        scores[prec] = json.loads(res.stdout)["metrics"]["dev"]["spearman"]
+    assert scores["bf16"] == pytest.approx(scores["fp32"], abs=5.0), scores
+
+
+def test_undefined_scores_are_json_null():
+    from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
+
+    rep = EvalReport("stsb-multi", "spearman", "correlation")
+    rep.langs["de"] = LanguageResult({"spearman": float("nan"), "pearson": float("nan")}, [], [], [], 3)
+    rep.langs["fr"] = LanguageResult({"spearman": 10.0, "pearson": 12.0}, [], [], [], 3)
+    out = rep.to_json()
+    assert out["scores"]["de"] == {"spearman": None, "pearson": None}
+    assert out["average"] == 10.0
+    json.dumps(out, allow_nan=False)  # strict JSON
