@@ -426,11 +426,13 @@ def job_pair(job: dict[str, Any]) -> dict[str, Any]:
 def _fitting(task, examples: list, tok, ml: int, stride: int) -> tuple[list, int]:  # noqa: ANN001
     """QA examples whose question leaves the context more than ``stride`` tokens of the window.
 
-    adapterx's QA featurizer (tasks/kinds/qa.py) passes ``truncation="only_second", stride=doc_stride`` to the fast
-    tokenizer, which panics (pyo3 PanicException) when ``max_length - len(question) - 4 <= doc_stride``: with the tiny
-    tokenizer, a few TyDiQA dev questions in non-Latin scripts run that long. Those examples are left out here (the
-    count is reported) so that both loops see the same inputs; non-QA tasks pass through unchanged."""
-    if task.kind != "span_qa":
+    Before adapterx's QA featurizer clipped questions (``qa.clip_questions``), it passed ``truncation="only_second",
+    stride=doc_stride`` to the fast tokenizer, which panics when ``max_length - len(question) - 4 <= doc_stride``: with
+    the tiny tokenizer, some TyDiQA dev questions in non-Latin scripts run that long. With such a library, those
+    examples are left out here (the count is reported); otherwise, and for non-QA tasks, all examples pass."""
+    from adapterx.tasks.kinds import qa
+
+    if task.kind != "span_qa" or hasattr(qa, "clip_questions"):  # the featurizer clips long questions itself
         return examples, 0
     lens = [len(x) for x in tok([ex.question.lstrip() for ex in examples], add_special_tokens=False)["input_ids"]]
     kept = [ex for ex, n in zip(examples, lens) if ml - n - 4 > stride]
@@ -441,7 +443,14 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     """adapterx.evaluate.zero_shot.predict against a plain loop that pads every batch to max_length, keeps the
     feature order (no length grouping) and runs under torch.no_grad (no inference_mode). Both get the same
     precomputed features (featurization is not timed here: see the preprocess row), the same model and batch size,
-    and both decode to predictions."""
+    and both decode to predictions. A third loop, adapterx's predict under bf16 autocast, shows what bf16 inference
+    would add (and how many predictions it changes).
+
+    Subset (sequence tasks): adapterx sorts a whole language by length, so a subset of the first N examples would
+    group far worse than the real ~2,500-example language. Instead the language's features are sorted as predict
+    sorts them, cut into batches, and whole batches spread evenly over the length range are kept (N / batch of them):
+    predict then groups the subset exactly as it would group the full language; the pad-to-max loop pays max_length
+    for every example whatever the subset. QA: the first N examples (windows are nearly all full anyway)."""
     import torch
 
     from adapterx.backbone import load_tokenizer
@@ -463,10 +472,15 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     ml, stride, bs = job["max_length"], job["doc_stride"], job["batch_size"]
     data, dropped = {}, 0
     present = sorted(find_split_sources(task.name, job["data_dir"], "dev"))
+    full_sizes = {}
     for lang in [x for x in present if x in job["langs"]] if job.get("langs") else present:
         ex, d = _fitting(task, read_split(task.name, job["data_dir"], "dev", lang), tok, ml, stride)
-        ex = ex[: job["per_lang"]]
         dropped += d
+        full_sizes[lang] = len(ex)
+        if task.kind == "span_qa":
+            ex = ex[: job["per_lang"]]
+        else:
+            ex = _batch_sample(ex, ops.featurize(task, ex, tok, ml, stride, train=False), job["per_lang"], bs)
         data[lang] = (ex, ops.featurize(task, ex, tok, ml, stride, train=False))
     pad = tok.pad_token_id
 
@@ -488,17 +502,21 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     def ours(examples: list, feats) -> list:  # noqa: ANN001
         return predict(module, task, examples, tok, ml, stride, bs, device, False, features=feats)
 
+    def ours_bf16(examples: list, feats) -> list:  # noqa: ANN001
+        return predict(module, task, examples, tok, ml, stride, bs, device, True, features=feats)
+
     # warm-up on a few examples of the first language
     ex0, _ = next(iter(data.values()))
     few = ex0[:4]
     f_few = ops.featurize(task, few, tok, ml, stride, train=False)
     plain(few, f_few)
     ours(few, f_few)
+    ours_bf16(few, f_few)
 
-    times: dict[str, list[float]] = {"adapterx": [], "plain": []}
+    times: dict[str, list[float]] = {"adapterx": [], "plain": [], "adapterx_bf16": []}
     preds: dict[str, list] = {}
     for _ in range(job["reps"]):
-        for side, fn in (("adapterx", ours), ("plain", plain)):
+        for side, fn in (("adapterx", ours), ("plain", plain), ("adapterx_bf16", ours_bf16)):
             _sync(device)
             t = time.perf_counter()
             out = []
@@ -508,6 +526,7 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
             times[side].append(time.perf_counter() - t)
             preds[side] = out
     agree = sum(a == b for a, b in zip(preds["adapterx"], preds["plain"])) / max(1, len(preds["plain"]))
+    agree16 = sum(a == b for a, b in zip(preds["adapterx"], preds["adapterx_bf16"])) / max(1, len(preds["plain"]))
 
     # FLOPs of the batches each side actually runs (padding included) and the useful (non-pad) tokens.
     p, _ = _matmul_params(model)
@@ -526,7 +545,20 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     n_ex = sum(len(ex) for ex, _ in data.values())
     n_feat = sum(len(f) for _, f in data.values())
     return {"times": {k: _stats(v) for k, v in times.items()}, "examples": n_ex, "features": n_feat,
-            "langs": list(data), "agreement": agree, "dropped_long_questions": dropped, "flops": fl, "tokens": tokens, "device": device}
+            "langs": list(data), "agreement": agree, "agreement_bf16": agree16, "dropped_long_questions": dropped,
+            "flops": fl, "tokens": tokens, "device": device, "language_sizes": full_sizes}
+
+
+def _batch_sample(examples: list, feats, n: int, bs: int) -> list:  # noqa: ANN001
+    """Whole length-sorted batches (as predict forms them), evenly spread, about ``n`` examples; in file order."""
+    from adapterx.evaluate.zero_shot import _length
+
+    order = sorted(range(len(feats)), key=lambda i: _length(feats.items[i]))  # predict's sort (stable)
+    batches = [order[b : b + bs] for b in range(0, len(order), bs)]
+    k = max(1, min(len(batches), round(n / bs)))
+    picked = sorted({min(len(batches) - 1, int((j + 0.5) * len(batches) / k)) for j in range(k)})
+    keep = sorted(i for j in picked for i in batches[j])
+    return [examples[i] for i in keep]
 
 
 def job_peak(job: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 from pathlib import Path
 
 from adapterx.rundir import checkpoint_path
@@ -62,3 +64,15 @@ def test_same_command_same_seed_same_metrics(tmp_path):
                       "--batch-size", "8", "--output", str(tmp_path / name), "-q")
         assert res.exit_code == 0, res.stderr
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
+
+
+@pytest.mark.parametrize("method", ["adapter", "lora", "full"])
+def test_gradient_checkpointing_changes_memory_not_results(method, tmp_path):
+    from conftest import run_cli
+
+    for name, extra in (("plain", []), ("ckpt", ["--gradient-checkpointing"])):
+        res = run_cli("train-intermediate", "stsb", "--model", "tiny", "--method", method, "--max-steps", "6",
+                      "--eval-steps", "3", "--batch-size", "8", "--output", str(tmp_path / name), "-q", *extra)
+        assert res.exit_code == 0, res.stderr
+    a, b = _metrics(tmp_path / "plain"), _metrics(tmp_path / "ckpt")
+    assert [round(x[1], 4) for x in a["loss_curve"]] == [round(x[1], 4) for x in b["loss_curve"]]
