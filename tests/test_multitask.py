@@ -69,3 +69,36 @@ def test_eval_compare_prints_both_modules_and_the_difference(tmp_path):
     assert set(body["modules"]["none"]["scores"]) == {"en", "de"}
     res = run_cli("eval", "stsb-multi", "--module", str(out), "--compare", "none", "--langs", "en,de")
     assert "sts - none" in res.stdout
+
+
+def _words(i: int) -> tuple[str, str]:
+    a = f"kato lima {i} pesu"
+    return a, a if i % 2 else f"rumi {i} soka"
+
+
+def test_sick_and_semeval_sts_files_train(tmp_path, shared_data):
+    sick = tmp_path / "SICK.txt"
+    rows = ["pair_ID\tsentence_A\tsentence_B\tentailment_label\trelatedness_score\tentailment_AB\tSemEval_set"]
+    for i in range(40):
+        a, b = _words(i)
+        rows.append(f"{i}\t{a}\t{b}\tNEUTRAL\t{1 + 4 * (i % 2)}.0\tA_neutral_B\t{'TRIAL' if i < 10 else 'TRAIN'}")
+    sick.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = run_cli("train-intermediate", "sickr", "--model", "tiny", "--data", str(sick), "--max-steps", "2",
+                  "--output", str(tmp_path / "sick"), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)["run"]["data"]
+    assert (data["train_size"], data["dev_size"]) == (30, 10)
+
+    year = tmp_path / "sts14"
+    year.mkdir()
+    pairs = [_words(i) for i in range(20)]
+    (year / "STS.input.news.txt").write_text("".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    (year / "STS.gs.news.txt").write_text("".join(f"{(i % 6)}\n" if i != 3 else "\n" for i in range(20)), encoding="utf-8")
+    dev = shared_data / "stsb" / "stsb-en-dev.csv"
+    res = run_cli("train-intermediate", "sts14", "--model", "tiny", "--data", str(year), "--dev-file", str(dev),
+                  "--max-steps", "2", "--output", str(tmp_path / "s14"), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)["run"]["data"]
+    assert data["train_size"] == 19 and data["dev_size"] == 1500  # the unscored pair (empty gold line) is dropped
+    res = run_cli("train-intermediate", "sts14", "--model", "tiny", "--data", str(year), "--output", str(tmp_path / "x"))
+    assert res.exit_code == 2 and "--dev-file" in res.stderr

@@ -59,10 +59,10 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     if kind == "tagging":
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
     if kind == "regression":
-        if task.name in ("sickr",) or task.name.startswith("sts1"):
+        if task.name == "sickr":
             from adapterx.data import sts_readers
 
-            return sts_readers.read_any(path)
+            return sts_readers.read_sick(path)
         return readers.read_stsb(path)
     if kind == "classification":
         if task.name == "pawsx" or task.name == "qqp":
@@ -114,6 +114,8 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     if data == HF:
         return _load_hf(task, split, lang)
     path = Path(data)
+    if task.name == "sickr" or task.name in SEMEVAL_STS:
+        return _load_sts_family(task, split, path, opts)
     if path.is_dir():
         return _load_dir(task, split, lang, path)
     if path.is_file():
@@ -124,6 +126,34 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
             path = sibling
         return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
+
+
+SEMEVAL_STS = ("sts12", "sts13", "sts14", "sts15", "sts16")
+
+
+def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
+    """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
+    ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
+    are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
+    from adapterx.data import sts_readers
+
+    if task.name == "sickr":
+        if not path.is_file():
+            raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
+        ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
+        return _checked(ex, task, f"file:{path}", path)
+    if split == "dev":
+        if opts.dev_file is None:
+            raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
+                            "stsb-en-dev.csv) to select checkpoints")
+        from adapterx.data.readers import read_stsb
+
+        return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
+    if not path.is_dir():
+        raise DataError(f"--data {path}: pass the folder of an STS year (STS.input.*.txt and STS.gs.*.txt)")
+    parts = sts_readers.load_sts_folder(path)
+    ex = [e for name in sorted(parts) for e in parts[name]]
+    return _checked(ex, task, f"dir:{path}", path)
 
 
 def _dev_sibling(train: Path) -> Path | None:

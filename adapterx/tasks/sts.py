@@ -36,7 +36,6 @@ for year in (12, 13, 14, 15, 16):
             splits={"train": "test", "dev": "validation", "test": "test"},
             overrides={"dev": _STSB_DEV},
         ),
-        layout=f"sts{year}",
         intermediate=True,
         notes="trains on the published evaluation pairs; dev = STS-B dev",
         **_STS,
