@@ -38,7 +38,6 @@ from adapterx.hub.ids import (
     check_file_name,
     check_file_policy,
     check_repo_name,
-    is_folder_hub,
 )
 from adapterx.hub.manifest import build_manifest, fsync_dir, manifest_id, read_manifest, write_manifest
 
@@ -273,8 +272,14 @@ class FolderHub:
         """Create the hub (folder and empty index) if needed; refuse a non-empty folder that is not a hub."""
         if self.root.exists() and not self.root.is_dir():
             raise HubError(f"{self.root} is a file: --to needs a folder hub (a new, empty or existing hub folder).")
-        foreign = self.root.is_dir() and not is_folder_hub(self.root)
-        if foreign and any(not p.name.startswith(".") for p in self.root.iterdir()):
+        def foreign() -> bool:
+            # One listing, so "no index" and "not empty" are read at the same moment: a concurrent first push that
+            # creates index.json between two separate looks would make a new hub look foreign.
+            names = [p.name for p in self.root.iterdir()]
+            return INDEX_NAME not in names and any(not n.startswith(".") for n in names)
+
+        # Checked once without the lock (a foreign folder gets no lock file), and again under it.
+        if self.root.is_dir() and foreign():
             raise HubError(
                 f"{self.root} is not a folder hub (no {INDEX_NAME}) and not empty: point --to at a new or empty "
                 "folder, or at an existing hub."
@@ -282,6 +287,9 @@ class FolderHub:
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             if not self.index_path.exists():
+                if foreign():
+                    raise HubError(f"{self.root} is not a folder hub (no {INDEX_NAME}) and not empty: point --to at a "
+                                   "new or empty folder, or at an existing hub.")
                 self._write_index({})
 
     @contextlib.contextmanager
