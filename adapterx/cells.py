@@ -103,7 +103,8 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         return _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0)
     tcfg = train_config(cell.get("training", {}).get("target") or {}, seed)
     treq = TrainRequest(task=target.name, method=spec, model=cell["backbone"], data=opts, train=tcfg, output=out_dir / "run",
-                        langs=langs, evaluate=True, low_threshold=threshold, command="run")
+                        langs=langs, evaluate=True, low_threshold=threshold, command="run",
+                        report_to=cell.get("report_to"))
     if inters:
         transfer = cell["method"].get("transfer", "continue")
         mode = _CONTINUE[spec.name] if transfer == "continue" else transfer

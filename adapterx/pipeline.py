@@ -38,6 +38,7 @@ class TrainRequest:
     command: str = "train"
     eval_batch_size: int = 32
     resume: bool = False  # continue from the checkpoint beside --output (left by a killed run)
+    report_to: str | None = None  # experiment tracker: tensorboard | wandb | mlflow (logs in RUN/tracking/)
 
 
 @dataclass
@@ -75,6 +76,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     opts = _data_opts(req.data, req.model)
     cfg = req.train
     evaluate = task.target if req.evaluate is None else req.evaluate
+    from adapterx import tracking
+
+    tracking.check(req.report_to)
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
     writer = RunWriter(req.output or default_output(task.name, req.method.name))
     try:
@@ -107,8 +111,17 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             return ops.score(task, preds, dev_ex, "en")[0]
 
         ckpt = checkpoint_path(writer.output)
-        result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
-                       ops.selection_metric(task), cfg, progress, checkpoint=ckpt, resume=req.resume)
+        tracker = None
+        if req.report_to:
+            tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
+                                       {"task": task.name, "method": req.method.name, "backbone": bb.id, **cfg.model_dump()})
+        try:
+            result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
+                           ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
+                           resume=req.resume)
+        finally:
+            if tracker is not None:
+                tracker.close()
         counts = module.parameter_counts()
         module.save(writer.path("module"))
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -53,7 +52,6 @@ CellFn = Callable[[dict[str, Any], Path], dict[str, Any]]
 Executor = Literal["inline", "local", "slurm"]
 DEFAULT_CELL_FN = "adapterx.pipeline:run_cell"
 METRIC_KINDS = ("mean", "f1", "correlation")
-_TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 def resolve_cell_fn(ref: str | CellFn | None) -> CellFn:
@@ -82,13 +80,9 @@ def resolve_cell_fn(ref: str | CellFn | None) -> CellFn:
 
 def check_report_to(name: str | None) -> None:
     """Fail early, before hours of training, when the chosen experiment tracker is not installed."""
-    if name is None:
-        return
-    package = _TRACKERS.get(name)
-    if package is None:
-        raise ConfigError(f"--report-to {name!r}: choose one of {', '.join(_TRACKERS)}")
-    if importlib.util.find_spec(package) is None:
-        raise ConfigError(f"--report-to {name} needs the {package} package: pip install {package}")
+    from adapterx.tracking import check
+
+    check(name)
 
 
 def _require_submitit() -> Any:

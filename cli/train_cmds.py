@@ -104,7 +104,7 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False,
+    command, quiet, resume=False, gradient_checkpointing=False, report_to=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.pipeline import TrainRequest, train_run
@@ -120,7 +120,8 @@ def _common_train(
     )
     opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=_eval_files(eval_file))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                       evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume)
+                       evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume,
+                       report_to=report_to)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = train_run(req, progress=prog)
     _show_run(outcome, task, as_json)
@@ -149,6 +150,7 @@ def _options():  # noqa: ANN202 - the options shared by the training commands, d
         doc_stride=typer.Option(64, "--doc-stride", help="QA: token overlap between windows."),
         warmup_ratio=typer.Option(0.1, "--warmup-ratio"),
         bf16=typer.Option(False, "--bf16", help="bf16 autocast where the hardware supports it."),
+        report_to=typer.Option(None, "--report-to", help="Experiment tracker: tensorboard, wandb or mlflow (logs in RUN/tracking/)."),
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
         device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
@@ -183,7 +185,8 @@ def train_intermediate(
     reduction_factor: Optional[int] = _O["reduction_factor"], lora_rank: Optional[int] = _O["lora_rank"],
     lora_alpha: Optional[int] = _O["lora_alpha"], lora_dropout: Optional[float] = _O["lora_dropout"],
     lora_targets: Optional[str] = _O["lora_targets"], as_json: bool = _O["as_json"], quiet: bool = _O["quiet"],
-    resume: bool = _O["resume"], gradient_checkpointing: bool = _O["gradient_checkpointing"], debug: bool = _O["debug"],
+    resume: bool = _O["resume"], gradient_checkpointing: bool = _O["gradient_checkpointing"],
+    report_to: Optional[str] = _O["report_to"], debug: bool = _O["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -220,7 +223,7 @@ def train_intermediate(
         doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device, adapter_config=adapter_config,
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
-        resume=resume, gradient_checkpointing=gradient_checkpointing,
+        resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
     )
 
 
@@ -240,7 +243,8 @@ def train_target(
     lora_rank: Optional[int] = _O["lora_rank"], lora_alpha: Optional[int] = _O["lora_alpha"],
     lora_dropout: Optional[float] = _O["lora_dropout"], lora_targets: Optional[str] = _O["lora_targets"],
     as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], resume: bool = _O["resume"],
-    gradient_checkpointing: bool = _O["gradient_checkpointing"], debug: bool = _O["debug"],
+    gradient_checkpointing: bool = _O["gradient_checkpointing"], report_to: Optional[str] = _O["report_to"],
+    debug: bool = _O["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -251,7 +255,7 @@ def train_target(
         max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device,
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
-        quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing,
+        quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
     )
 
 
