@@ -55,3 +55,19 @@ def run_cli(*args: str):
     from cli.main import app
 
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def store_contents(run_dir: Path) -> tuple[list[str], list[tuple], list[tuple], int]:
+    """What a results store holds, read with plain sqlite3: cell hashes, (cell, lang) result rows, (cell, lang)
+    per-example rows, and the number of recorded failures."""
+    import sqlite3
+
+    con = sqlite3.connect(Path(run_dir) / "results.sqlite")
+    try:
+        cells = [r[0] for r in con.execute("SELECT cell_hash FROM cells")]
+        pairs = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM results")]
+        stats = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM example_stats")]
+        failures = con.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+    finally:
+        con.close()
+    return cells, pairs, stats, failures

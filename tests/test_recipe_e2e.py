@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, store_contents
 
 SMOKE = str(REPO / "recipes" / "smoke-tiny.yaml")
 LANGS = ["en", "ar", "sw"]  # evaluated by both xnli and tydiqa
@@ -307,14 +307,7 @@ def test_sigkilled_grid_resumes_with_exactly_the_missing_cells(tmp_path: Path, t
     assert orphans[0] in ran
 
     # The final set is complete, without duplicates, and every cell's files are whole.
-    con = _db(run_dir)
-    try:
-        cells = [r[0] for r in con.execute("SELECT cell_hash FROM cells")]
-        pairs = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM results")]
-        stats = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM example_stats")]
-        failures = con.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
-    finally:
-        con.close()
+    cells, pairs, stats, failures = store_contents(run_dir)
     assert sorted(cells) == sorted(plan) and len(set(cells)) == len(cells) == N_KILL
     assert len(pairs) == len(set(pairs)) == N_KILL * len(LANGS) and sorted(stats) == sorted(pairs)
     assert failures == 0

@@ -169,13 +169,13 @@ def test_missing_pipeline_and_tracker_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="module:function"):
         resolve_cell_fn("nocolon")
     with pytest.raises(ConfigError, match="pip install definitely_not_installed_pkg"):
-        import adapterx.runner as r
+        import adapterx.tracking as t  # the tracker table the runner checks against
 
-        r._TRACKERS["fake"] = "definitely_not_installed_pkg"
+        t.PACKAGES["fake"] = "definitely_not_installed_pkg"
         try:
             check_report_to("fake")
         finally:
-            del r._TRACKERS["fake"]
+            del t.PACKAGES["fake"]
 
 
 def test_plan_counts_and_estimates(tmp_path: Path) -> None:

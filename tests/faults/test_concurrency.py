@@ -5,11 +5,10 @@ processes: ``train-intermediate`` runs into one parent folder (different and equ
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, store_contents
 
 from ._cli import partials, spawn
 
@@ -88,14 +87,7 @@ def test_two_grid_runs_on_one_run_dir_record_every_cell_exactly_once(tmp_path, t
     ran = Counter(o["cell_hash"] for s in summaries for o in s["outcomes"] if o["status"] == "done")
     assert len(ran) == N_CELLS and set(ran.values()) == {1}, f"every cell trained exactly once: {ran}"
 
-    con = sqlite3.connect(run_dir / "results.sqlite")
-    try:
-        cells = [r[0] for r in con.execute("SELECT cell_hash FROM cells")]
-        pairs = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM results")]
-        stats = [tuple(r) for r in con.execute("SELECT cell_hash, lang FROM example_stats")]
-        failures = con.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
-    finally:
-        con.close()
+    cells, pairs, stats, failures = store_contents(run_dir)
     assert sorted(cells) == sorted(ran) and len(set(cells)) == len(cells) == N_CELLS
     assert len(pairs) == len(set(pairs)) == N_CELLS * N_LANGS and sorted(stats) == sorted(pairs)
     assert failures == 0
