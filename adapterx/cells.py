@@ -99,7 +99,11 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             inter_time += inter_run["wall_time_s"]
             inter_params += inter_run["params"]["trainable"]
             modules[name] = str(folder)
+    from adapterx import distributed
+
     if target.kind == "retrieval":
+        if not distributed.is_main():  # retrieval only evaluates: rank 0 does it alone
+            return {}
         return _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0)
     tcfg = train_config(cell.get("training", {}).get("target") or {}, seed)
     treq = TrainRequest(task=target.name, method=spec, model=cell["backbone"], data=opts, train=tcfg, output=out_dir / "run",
@@ -114,6 +118,8 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     else:
         outcome = train_run(treq)
     report = outcome.report
+    if not distributed.is_main():  # rank 0 evaluated and returns the cell's result
+        return {}
     return {
         "eval": report.to_json(threshold),
         "per_example": report.per_example(),

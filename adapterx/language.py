@@ -83,6 +83,9 @@ def mask_tokens(input_ids, tokenizer, generator=None):  # noqa: ANN001, ANN201
 
 def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     """Train a language adapter with MLM; returns a RunOutcome."""
+    from adapterx import distributed
+
+    distributed.refuse("train-language")  # its run directory is not rank-aware; MLM on one GPU is quick anyway
     import torch
     from adapters import SeqBnInvConfig
 

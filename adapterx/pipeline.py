@@ -64,7 +64,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     from adapterx import backbone as bbmod
     from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import build_module
-    from adapterx.rundir import RunWriter, checkpoint_path, default_output, now_iso
+    from adapterx.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, now_iso, read_metrics, read_run
     from adapterx.tasks import get_task
     from adapterx.tasks.kinds import ops_for
     from adapterx.train import train
@@ -79,8 +79,18 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     from adapterx import tracking
 
     tracking.check(req.report_to)
+    from adapterx import distributed
+
+    # Under `accelerate launch` every rank trains; rank 0 alone writes the run directory and evaluates, and the
+    # others follow (adapterx.distributed). They agree on the output folder first: a default one carries a timestamp.
+    from adapterx.train import check_batch
+
+    check_batch(cfg.batch_size, distributed.world_size())
+    dist = distributed.setup(cfg.device)
+    main = distributed.is_main()
+    output = Path(distributed.broadcast_object(str(req.output or default_output(task.name, req.method.name))))
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
-    writer = RunWriter(req.output or default_output(task.name, req.method.name))
+    writer = RunWriter(output) if main else FollowerWriter(output)
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -112,7 +122,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
 
         ckpt = checkpoint_path(writer.output)
         tracker = None
-        if req.report_to:
+        if req.report_to and main:
             tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
                                        {"task": task.name, "method": req.method.name, "backbone": bb.id, **cfg.model_dump()})
         try:
@@ -123,6 +133,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             if tracker is not None:
                 tracker.close()
         counts = module.parameter_counts()
+        if not main:
+            # Wait until rank 0 has saved, evaluated and committed; then read what it wrote.
+            writer.abort()
+            distributed.barrier()
+            return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
         module.save(writer.path("module"))
 
         report = None
@@ -159,6 +174,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "languages": eval_langs,
             "labels": list(task.labels),
         }
+        if dist is not None:
+            run["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
         writer.write_json("run.json", run)
         # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
         writer.write_json("metrics.json", metrics)
@@ -169,6 +186,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     except BaseException:
         writer.abort()
         raise
+    distributed.barrier()  # the other ranks may now read the committed run directory
     return RunOutcome(out, run, metrics, report)
 
 

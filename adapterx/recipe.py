@@ -15,7 +15,7 @@ The cell dict (the contract with ``adapterx.pipeline.run_cell``; ``schema_versio
       "method": {                              # the parameter-efficient (or full) method trained in every stage
         "name": "adapter" | "lora" | "full",
         "label": "adapter",                    # the condition's name in reports (defaults to name; unique per recipe)
-        "transfer": "continue" | "stack" | "fuse" | "merge" | "sum",
+        "transfer": "continue" | "stack" | "fuse" | "merge" | "sum" | "chain",
                                                # how the target stage builds on the intermediate module(s):
                                                #   continue: train the same module further (STILTs-style; full: the only one)
                                                #   stack: freeze intermediate module(s), train a new one on top (adapters, LoRA)
@@ -177,7 +177,7 @@ class LoRAMethod(_MethodBase):
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.1, ge=0, lt=1)
     target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
-    transfer: Literal["continue", "stack", "merge", "sum"] = "continue"
+    transfer: Literal["continue", "stack", "merge", "sum", "chain"] = "continue"
 
 
 class FullMethod(_MethodBase):
@@ -269,7 +269,19 @@ class ExecutionConfig(_Strict):
     max_parallel: int | None = Field(None, ge=1, description="local: processes at once (default: cores // 2)")
     timeout_min: int = Field(24 * 60, ge=1, description="per cell, local executor")
     gpus_per_cell: int = Field(0, ge=0, description="local executor: GPUs visible to each worker (0 hides them)")
+    processes_per_cell: int | None = Field(
+        None, ge=1,
+        description="data-parallel processes per cell, started with accelerate launch (default: the GPUs a local or"
+                    " slurm worker gets, 1 inline); the batch size stays the global batch, so results do not change",
+    )
     slurm: SlurmConfig = SlurmConfig()
+
+    def processes(self, executor: str) -> int:
+        """Processes per cell under ``executor``: explicit, else one per GPU the worker gets."""
+        if self.processes_per_cell is not None:
+            return self.processes_per_cell
+        gpus = {"local": self.gpus_per_cell, "slurm": self.slurm.gpus_per_node}.get(executor, 0)
+        return max(1, gpus)
 
 
 class Recipe(_Strict):

@@ -61,6 +61,29 @@ class RunWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class FollowerWriter:
+    """The writer of a data-parallel rank other than 0: it trains but writes nothing (rank 0 writes the run
+    directory); :meth:`path` gives a private scratch folder for anything that must still land somewhere."""
+
+    def __init__(self, output: Path) -> None:
+        import tempfile
+
+        self.output = Path(output)
+        self.tmp = Path(tempfile.mkdtemp(prefix="adapterx-rank-"))
+
+    def path(self, *parts: str) -> Path:
+        return self.tmp.joinpath(*parts)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        pass
+
+    def commit(self) -> Path:
+        return self.output
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def checkpoint_path(output: Path) -> Path:
     """Where a run's resumable training state lives: beside the output, named as partial, removed on success."""
     output = Path(output)
@@ -102,6 +125,17 @@ def read_run(ref: Path) -> dict[str, Any]:
             except json.JSONDecodeError as exc:
                 raise ModelError(f"{cand}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     return {}
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json of a run dir (empty dict where there is none)."""
+    path = Path(run_dir) / METRICS_JSON
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def tree_sha256(folder: Path) -> str:

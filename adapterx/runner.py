@@ -85,6 +85,13 @@ def check_report_to(name: str | None) -> None:
     check(name)
 
 
+def _require_accelerate() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise ConfigError("processes_per_cell > 1 trains under accelerate launch: pip install accelerate")
+
+
 def _require_submitit() -> Any:
     try:
         import submitit
@@ -155,6 +162,15 @@ def record_from_result(cell: dict[str, Any], h: str, result: Any, provenance: di
     )
 
 
+def _callable_ref(fn: CellFn) -> str:
+    """``module:function`` of a top-level function, for processes that must import it themselves."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or "." in name or "<" in name:
+        raise ConfigError("processes_per_cell > 1 starts new processes: the cell function must be a top-level"
+                          " function, given as 'module:function'")
+    return f"{module}:{name}"
+
+
 _GIT_COMMIT: list[str | None] = []
 
 
@@ -204,11 +220,13 @@ def cell_label(cell: dict[str, Any]) -> str:
 
 
 def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellFn | None = None, *,
-                 write_db: bool = True, executor: str = "inline", threads: int | None = None) -> CellOutcome:
+                 write_db: bool = True, executor: str = "inline", threads: int | None = None,
+                 processes: int = 1) -> CellOutcome:
     """Run one cell and record it (module-level and picklable: the local and slurm executors call it in workers).
 
     With ``write_db`` False (workers on other hosts) only ``cells/<hash>/record.json.gz`` is written and the driver
-    ingests it. A failure is recorded, not raised, so one bad cell does not end a grid.
+    ingests it. A failure is recorded, not raised, so one bad cell does not end a grid. With ``processes`` > 1 the
+    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.cell_worker`).
     """
     run_dir = Path(run_dir)
     h = cell_hash(cell)
@@ -227,7 +245,7 @@ def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellF
                 store.ingest_records(run_dir)
             return CellOutcome(h, "skipped", label)
         _clear_attempt(out_dir)
-        return _run_one(cell, h, label, out_dir, store, cell_fn, executor, threads)
+        return _run_one(cell, h, label, out_dir, store, cell_fn, executor, threads, processes)
 
 
 @contextmanager
@@ -265,7 +283,7 @@ def _clear_attempt(out_dir: Path) -> None:
 
 
 def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: ResultsStore | None,
-             cell_fn: str | CellFn | None, executor: str, threads: int | None) -> CellOutcome:
+             cell_fn: str | CellFn | None, executor: str, threads: int | None, processes: int = 1) -> CellOutcome:
     if threads:
         # Parallel workers on one machine would each start one thread per core; set before torch is imported.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -274,8 +292,13 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
     started = time.time()
     result: dict[str, Any] | None = None
     try:
-        fn = resolve_cell_fn(cell_fn)
-        result = fn(cell, out_dir)
+        if processes > 1:
+            from adapterx.cell_worker import run_launched
+
+            result = run_launched(cell, out_dir, processes, cell_fn if isinstance(cell_fn, str) or cell_fn is None
+                                  else _callable_ref(cell_fn), threads)
+        else:
+            result = resolve_cell_fn(cell_fn)(cell, out_dir)
         record = record_from_result(cell, h, result, _provenance(executor, started, time.time(), result))
         write_record_file(record, out_dir)
         summary = {k: v for k, v in record.to_json().items() if k != "per_example"}
@@ -364,6 +387,11 @@ class Plan:
     done: set[str]
 
     @property
+    def n_done(self) -> int:
+        """Cells of this grid already recorded (the store may hold others, from an earlier, larger grid)."""
+        return sum(h in self.done for h in self.hashes)
+
+    @property
     def todo(self) -> list[dict[str, Any]]:
         return [c for c, h in zip(self.cells, self.hashes) if h not in self.done]
 
@@ -371,7 +399,7 @@ class Plan:
         todo = self.todo
         return {
             "recipe": self.recipe.name, "run_dir": str(self.run_dir), "n_cells": len(self.cells),
-            "n_done": sum(h in self.done for h in self.hashes), "n_todo": len(todo),
+            "n_done": self.n_done, "n_todo": len(todo),
             "estimate": estimate_cost(todo), "estimate_all": estimate_cost(self.cells),
             "cells": [{"hash": h, "label": cell_label(c), "done": h in self.done}
                       for c, h in zip(self.cells, self.hashes)],
@@ -436,22 +464,25 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,
                              "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo)}) + "\n")
-    summary = RunSummary(run_dir, len(plan.cells), len(plan.done))
+    summary = RunSummary(run_dir, len(plan.cells), plan.n_done)
     emit = on_event or (lambda _o: None)
     todo = plan.todo
     if not todo:
         return summary
+    processes = recipe.execution.processes(executor)
+    if processes > 1:
+        _require_accelerate()
     if executor == "inline":
         for cell in todo:
-            outcome = execute_cell(cell, run_dir, cell_fn, executor="inline")
+            outcome = execute_cell(cell, run_dir, cell_fn, executor="inline", processes=processes)
             summary.outcomes.append(outcome)
             emit(outcome)
             if fail_fast and outcome.status == "failed":
                 break
     elif executor == "local":
-        _run_local(recipe, run_dir, todo, cell_fn, max_parallel, fail_fast, summary, emit)
+        _run_local(recipe, run_dir, todo, cell_fn, max_parallel, fail_fast, summary, emit, processes)
     elif executor == "slurm":
-        _run_slurm(recipe, run_dir, store, todo, cell_fn, max_parallel, wait, summary, emit)
+        _run_slurm(recipe, run_dir, store, todo, cell_fn, max_parallel, wait, summary, emit, processes)
     else:
         raise ConfigError(f"--executor {executor!r}: choose inline, local or slurm")
     return summary
@@ -474,7 +505,7 @@ def _importable_in_workers() -> Any:
 
 def _run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn: str | CellFn | None,
                max_parallel: int | None, fail_fast: bool, summary: RunSummary,
-               emit: Callable[[CellOutcome], None]) -> None:
+               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
     submitit = _require_submitit()
     cores = os.cpu_count() or 2
     parallel = max_parallel or recipe.execution.max_parallel or max(1, cores // 2)
@@ -485,7 +516,7 @@ def _run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_f
     running: list[tuple[Any, dict[str, Any]]] = []
     with _importable_in_workers():
         try:
-            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit)
+            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes)
         except KeyboardInterrupt:
             for job, _cell in running:  # do not leave orphaned training processes behind
                 job.cancel(check=False)
@@ -494,13 +525,13 @@ def _run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_f
 
 def _local_loop(ex: Any, run_dir: Path, pending: list[dict[str, Any]], running: list[tuple[Any, dict[str, Any]]],
                 parallel: int, threads: int, cell_fn: str | CellFn | None, fail_fast: bool, summary: RunSummary,
-                emit: Callable[[CellOutcome], None]) -> None:
+                emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
     stop = False
     while pending or running:
         while pending and len(running) < parallel and not stop:
             cell = pending.pop(0)
             job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
-                            threads=threads)
+                            threads=threads, processes=processes)
             running.append((job, cell))
         if stop and not running:
             break
@@ -529,7 +560,7 @@ def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: b
 
 def _run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dict[str, Any]],
                cell_fn: str | CellFn | None, max_parallel: int | None, wait: bool, summary: RunSummary,
-               emit: Callable[[CellOutcome], None]) -> None:
+               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
     submitit = _require_submitit()
     if shutil.which("sbatch") is None:
         raise ConfigError("--executor slurm needs slurm's sbatch on PATH: run on the cluster's login node"
@@ -550,7 +581,8 @@ def _run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[di
     # files only, and this process (or the next `adapterx run` / `adapterx report`) ingests them.
     with _importable_in_workers():
         jobs = ex.map_array(
-            functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False, executor="slurm"),
+            functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False, executor="slurm",
+                              processes=processes),
             todo,
         )
     if not wait:

@@ -7,6 +7,7 @@ weight decay): that is what makes "the base is bitwise unchanged" hold for adapt
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -82,16 +83,23 @@ def pick_device(name: str | None) -> str:
 
 
 def autocast(device: str, bf16: bool):  # noqa: ANN201
-    """bf16 autocast where asked and supported; a no-op context otherwise."""
-    import contextlib
-
+    """bf16 autocast where asked and supported; a no-op context otherwise (``device``: cpu, cuda or cuda:N)."""
     import torch
 
     if not bf16:
         return contextlib.nullcontext()
-    if device == "cuda" and not torch.cuda.is_bf16_supported():
+    cuda = str(device).startswith("cuda")
+    if cuda and not torch.cuda.is_bf16_supported():
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16)
+    return torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16)
+
+
+def check_batch(batch_size: int, world: int) -> None:
+    """The batch size is the global batch: N data-parallel processes must split it evenly."""
+    if batch_size % world:
+        lower = batch_size - batch_size % world
+        raise TrainingError(f"--batch-size {batch_size} is the global batch and must divide by the {world} processes:"
+                            f" use {lower or world} or {lower + world}")
 
 
 def make_optimizer(params: list, cfg: TrainConfig, device: str):  # noqa: ANN201
@@ -143,8 +151,13 @@ def train(
     """
     import torch
 
+    from adapterx import distributed
+
     seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
+    check_batch(cfg.batch_size, distributed.world_size())
+    dist = distributed.setup(cfg.device)
+    world, rank = (dist.world_size, dist.rank) if dist else (1, 0)
+    device = dist.device if dist else pick_device(cfg.device)
     model = module.model.to(device)
     if cfg.gradient_checkpointing:
         # Non-reentrant checkpointing works with a frozen base (no input needs grad) and restores the RNG state, so
@@ -152,6 +165,9 @@ def train(
         # peak RSS 2.74 -> 1.95 GB, step 3.1 -> 5.3 s (benchmarks/README.md).
         target = model.get_base_model() if hasattr(model, "get_base_model") else model
         target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    # Data-parallel: `ddp` runs forward/backward and averages gradients; `model` (unwrapped) is what evaluates and
+    # what the caller saves. Without a launch they are the same object.
+    ddp = distributed.wrap(model, dist)
     named = {k: p for k, p in model.named_parameters() if p.requires_grad}
     params = list(named.values())
     if not params:
@@ -190,25 +206,31 @@ def train(
         result.resumed_from_step = step
         if progress:
             progress({"phase": "resume", "step": step, "total": total})
+    if rank != 0:  # rank 0 alone prints, logs to trackers and writes checkpoints
+        progress, checkpoint = None, None
     model.train()
     while step < total:
         if order is None:
             order, pos = torch.randperm(n, generator=gen).tolist(), 0
         while pos < n and step < total:
-            idx = order[pos : pos + cfg.batch_size]
+            # One global batch of `batch_size` examples; with N processes this rank takes its 1/N of it.
+            idx = distributed.shard(order[pos : pos + cfg.batch_size], order, rank, world)
             pos += cfg.batch_size
             batch = {k: v.to(device) for k, v in collate([train_features.items[i] for i in idx]).items()}
-            with autocast(device, cfg.bf16):
-                out = model(**batch)
-            loss = out.loss.float()
-            if not torch.isfinite(loss):
-                kept = f"; the last good checkpoint is kept in {checkpoint.parent}" if checkpoint and checkpoint.is_file() else ""
-                raise TrainingError(
-                    f"loss became {loss.item()} at step {step + 1}: lower --lr, or check the labels of the training data{kept}"
-                )
-            (loss / cfg.grad_accum).backward()
-            running += loss.item() / cfg.grad_accum
-            seen += len(batch["input_ids"])
+            sync = (micro + 1) % cfg.grad_accum == 0  # DDP all-reduces gradients only on the last micro-batch
+            with contextlib.nullcontext() if sync or ddp is model else ddp.no_sync():
+                with autocast(device, cfg.bf16):
+                    out = ddp(**batch)
+                loss = out.loss.float()
+                logged = distributed.mean_across(loss)
+                if not torch.isfinite(logged):
+                    kept = f"; the last good checkpoint is kept in {checkpoint.parent}" if checkpoint and checkpoint.is_file() else ""
+                    raise TrainingError(
+                        f"loss became {logged.item()} at step {step + 1}: lower --lr, or check the labels of the training data{kept}"
+                    )
+                (loss / cfg.grad_accum).backward()
+            running += logged.item() / cfg.grad_accum
+            seen += len(batch["input_ids"]) * world
             micro += 1
             if micro % cfg.grad_accum:
                 continue
@@ -224,7 +246,8 @@ def train(
             running = 0.0
             if step % eval_every == 0 or step == total:
                 model.eval()
-                dev = evaluate_dev()
+                # Rank 0 scores the dev set; the others wait for its score so all keep the same best weights.
+                dev = distributed.broadcast_object(evaluate_dev() if rank == 0 else None)
                 model.train()
                 result.dev_curve.append((step, dev))
                 score = dev.get(selection_metric, -math.inf)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,6 +28,11 @@ def handle_errors(fn: F) -> F:
         from adapterx.errors import AdapterxError
 
         try:
+            if _follower_rank():
+                # Under `accelerate launch`, ranks other than 0 train alongside rank 0 but print nothing: rank 0
+                # prints the result once. Their errors still reach stderr.
+                with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
+                    return fn(*args, **kwargs)
             return fn(*args, **kwargs)
         except AdapterxError as exc:
             if kwargs.get("debug"):
@@ -37,6 +44,13 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _follower_rank() -> bool:
+    """A data-parallel rank other than 0 (the environment says so; nothing is imported)."""
+    from adapterx.distributed import is_main, launched
+
+    return launched() and not is_main()
 
 
 def console(stderr: bool = False):  # noqa: ANN201 - rich imported lazily

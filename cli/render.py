@@ -111,7 +111,9 @@ class TrainProgress:
     """A rich progress bar fed by the training loop's callback (loss, examples/s, ETA), on stderr."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
+        from adapterx.distributed import is_main
+
+        self.enabled = enabled and is_main()  # one bar per launch, rank 0's
         self.bar = None
         self.task_id = None
 

@@ -63,6 +63,10 @@ def run_cmd(
         None, "--executor", help="inline: here, one cell after another (default); local: parallel processes;"
         " slurm: one job per cell (both through submitit)."),
     max_parallel: Optional[int] = typer.Option(None, "--max-parallel", min=1, help="Cells at once (local, slurm)."),
+    processes_per_cell: Optional[int] = typer.Option(
+        None, "--processes-per-cell", min=1, help="Train each cell data-parallel on N processes under accelerate"
+        " launch, one per GPU (default: the GPUs a local or slurm worker gets). The batch size stays the global"
+        " batch, so results do not change."),
     report_to: Optional[TrackerChoice] = typer.Option(None, "--report-to", help="Experiment tracker for every cell."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed cell."),
     no_wait: bool = typer.Option(False, "--no-wait", help="slurm: return after submitting; a later run/report collects."),
@@ -81,6 +85,8 @@ def run_cmd(
     overrides = list(set_)
     if report_to is not None:
         overrides.append(f"report_to={report_to.value}")
+    if processes_per_cell is not None:
+        overrides.append(f"execution.processes_per_cell={processes_per_cell}")
     recipe = load_recipe(recipe_path, overrides)
     folder = resolve_run_dir(recipe, run_dir)
     if dry_run:
@@ -107,7 +113,7 @@ def run_cmd(
     plan = make_plan(recipe, folder)
     total["n"] = len(plan.todo)
     if not as_json:
-        err.print(f"{recipe.name}: {len(plan.cells)} cells, {len(plan.done)} already done, {total['n']} to run"
+        err.print(f"{recipe.name}: {len(plan.cells)} cells, {plan.n_done} already done, {total['n']} to run"
                   f" in {folder}")
     summary = run_recipe(recipe, folder, executor=executor.value if executor else None, cell_fn=cell_fn,
                          max_parallel=max_parallel, fail_fast=fail_fast, wait=not no_wait, on_event=on_event)

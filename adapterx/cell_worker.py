@@ -1,0 +1,92 @@
+"""One recipe cell on several processes: ``accelerate launch ... -m adapterx.cell_worker CELL OUT RESULT``.
+
+The runner (:mod:`adapterx.runner`) calls :func:`run_launched` for a cell when the recipe's
+``execution.processes_per_cell`` is above 1 (by default: the GPUs a local or slurm worker gets). It starts
+``accelerate launch`` on this host; every rank runs the cell function (``adapterx.pipeline:run_cell`` unless a
+recipe test injects another), data-parallel (:mod:`adapterx.distributed`), and rank 0 writes the cell's result to
+``RESULT`` as JSON, which the runner reads back and records like any other cell's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import AdapterxError, ConfigError
+
+LOG_NAME = "launch.log"
+RESULT_NAME = "launch-result.json"
+ERROR_GLOB = "launch-error-rank*.txt"  # each failing rank's error message, rank 0's first when sorted
+
+
+def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: str | None = None,
+                 threads: int | None = None) -> dict[str, Any]:
+    """Run ``cell`` under ``accelerate launch`` with ``processes`` processes; returns rank 0's result dict.
+
+    The launch's output goes to ``OUT/launch.log``; a failed launch raises with the end of that log.
+    """
+    from adapterx.distributed import launch_command
+
+    if cell_fn is not None and not isinstance(cell_fn, str):
+        raise ConfigError("processes_per_cell > 1 starts new processes: give the cell function as 'module:function'")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cell_file, result_file = out_dir / "launch-cell.json", out_dir / RESULT_NAME
+    cell_file.write_text(json.dumps(cell, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for stale in [result_file, *out_dir.glob(ERROR_GLOB)]:
+        stale.unlink(missing_ok=True)
+    args = [str(cell_file), str(out_dir), str(result_file)] + (["--cell-fn", cell_fn] if cell_fn else [])
+    env = dict(os.environ)
+    # N ranks share the worker's cores (`threads`, or the host's): a thread pool of cores / N each (torchrun would
+    # otherwise pick 1); 8 cores, 2 ranks -> 4 threads per rank.
+    env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 2) // processes))
+    # The workers import this adapterx even where it is not pip-installed (a checkout on PYTHONPATH).
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with (out_dir / LOG_NAME).open("wb") as log:
+        proc = subprocess.run(launch_command(processes, "adapterx.cell_worker", args), stdout=log,
+                              stderr=subprocess.STDOUT, env=env, check=False)
+    if proc.returncode != 0 or not result_file.is_file():
+        # A rank's own error (what the single-process cell would have raised) beats torchrun's summary of exit codes.
+        errors = sorted(out_dir.glob(ERROR_GLOB))
+        if errors:
+            raise AdapterxError(errors[0].read_text(encoding="utf-8") + f" (under accelerate launch of {processes}"
+                                f" processes; log: {out_dir / LOG_NAME})")
+        tail = (out_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+        raise AdapterxError(f"accelerate launch of {processes} processes exited with {proc.returncode}"
+                            f" (log: {out_dir / LOG_NAME}):\n" + "\n".join(tail))
+    return json.loads(result_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The entry point of each launched rank."""
+    parser = argparse.ArgumentParser(prog="python -m adapterx.cell_worker", description=__doc__.splitlines()[0])
+    parser.add_argument("cell", type=Path, help="the cell's JSON (written by run_launched)")
+    parser.add_argument("out_dir", type=Path, help="the cell's folder, cells/<hash>")
+    parser.add_argument("result", type=Path, help="where rank 0 writes the cell's result JSON")
+    parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.pipeline:run_cell)")
+    ns = parser.parse_args(argv)
+    from adapterx import distributed
+    from adapterx.runner import resolve_cell_fn
+
+    cell = json.loads(ns.cell.read_text(encoding="utf-8"))
+    try:
+        result = resolve_cell_fn(ns.cell_fn)(cell, ns.out_dir)
+    except Exception as exc:
+        msg = str(exc) if isinstance(exc, AdapterxError) else f"{type(exc).__name__}: {exc}"
+        (ns.out_dir / ERROR_GLOB.replace("*", str(distributed.rank()))).write_text(msg, encoding="utf-8")
+        raise
+    if distributed.is_main():
+        tmp = ns.result.with_name(ns.result.name + ".tmp")
+        tmp.write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
+        tmp.replace(ns.result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Data-parallel training under ``accelerate launch``: one process per GPU, each on a slice of every batch.
+
+How it is used:
+
+- ``accelerate launch --multi_gpu --num_processes 4 $(which adapterx) train-target xnli ...`` runs any training
+  command on 4 GPUs; a recipe with ``execution.processes_per_cell: 4`` starts every cell that way
+  (:func:`launch_command`, used by :mod:`adapterx.runner`).
+- The recipe's / command's ``batch_size`` is the *global* batch: N processes take ``batch_size / N`` examples each
+  from one shared example order, and DDP averages their gradients, so 1 GPU and 4 GPUs make the same optimizer
+  steps over the same examples (up to dropout masks and summation order). Results stay comparable across machines,
+  and a grid's cell hash does not depend on how many processes ran it.
+- Rank 0 does everything with side effects: dev evaluation during training (the others wait for its score),
+  checkpoints, the run directory, the zero-shot evaluation. Every rank leaves :func:`adapterx.pipeline.train_run`
+  only after rank 0 committed the run directory, so a chain's next stage finds its intermediate module on disk.
+
+The process group is set up by accelerate (``PartialState``): NCCL on GPUs, gloo on CPU. ``accelerate launch --cpu``
+starts several processes only through MPI, so adapterx launches with ``--multi_gpu`` (accelerate's torchrun path)
+and picks gloo itself when there is no GPU: that is how the tests run two processes on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from adapterx.errors import ConfigError
+
+# Rank 0 evaluates (dev during training, every language after) while the others wait in a collective; NCCL's default
+# 10-minute timeout would kill a long zero-shot evaluation of 40 languages, so the group waits up to 12 hours.
+GROUP_TIMEOUT = datetime.timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+    device: str
+
+    def record(self) -> dict[str, Any]:
+        """What run.json records of the launch."""
+        return {"world_size": self.world_size, "backend": self.backend, "launcher": "accelerate"}
+
+
+_INFO: list[DistInfo] = []
+
+
+def world_size() -> int:
+    """Processes in this launch (1 when not launched by accelerate / torchrun)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def launched() -> bool:
+    """True inside a multi-process launch."""
+    return world_size() > 1
+
+
+def rank() -> int:
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def is_main() -> bool:
+    """Rank 0, or the only process: the one that writes files, evaluates and prints."""
+    return rank() == 0
+
+
+def setup(device: str | None = None) -> DistInfo | None:
+    """Join the process group once (None when not launched). ``device="cpu"`` forces gloo on a GPU machine."""
+    if not launched():
+        return None
+    if _INFO:
+        return _INFO[0]
+    import torch
+    from accelerate import PartialState
+
+    cpu = device == "cpu" or not torch.cuda.is_available()
+    state = PartialState(cpu=cpu, timeout=GROUP_TIMEOUT)
+    dev = "cpu" if cpu else f"cuda:{state.local_process_index}"
+    info = DistInfo(state.process_index, state.num_processes, state.local_process_index, str(state.backend), dev)
+    _INFO.append(info)
+    return info
+
+
+def refuse(what: str) -> None:
+    """Stop with a clear error where a code path is not data-parallel (yet) and would otherwise hang or race."""
+    if launched():
+        raise ConfigError(f"{what} does not run data-parallel: start it without accelerate launch"
+                          " (or with --num_processes 1)")
+
+
+def barrier() -> None:
+    if launched() and _INFO:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (dev scores, so every rank keeps the same best checkpoint)."""
+    if not (launched() and _INFO):
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def mean_across(value):  # noqa: ANN001, ANN201 - a 0-d tensor in, the same mean on every rank out
+    """The mean of a scalar tensor over all ranks (the logged loss; NaN on one rank is NaN on all, so all stop)."""
+    if not (launched() and _INFO):
+        return value
+    import torch.distributed as dist
+
+    t = value.detach().float().clone()
+    dist.all_reduce(t)
+    return t / world_size()
+
+
+def shard(chunk: list[int], order: list[int], rank: int, world: int) -> list[int]:
+    """This rank's examples of one global batch ``chunk`` (indices into the data, taken from ``order``).
+
+    Strided, so the N slices differ in size by at most one and together are the chunk. A last chunk smaller than
+    the world is topped up from the start of the epoch's order, so no rank gets an empty batch (DDP needs every
+    rank in every step): with 10 examples, batch 4 and 4 ranks the third chunk [8, 9] becomes [8, 9, o0, o1].
+    """
+    if world <= 1:
+        return list(chunk)
+    if len(chunk) < world:
+        chunk = list(chunk) + [order[i % len(order)] for i in range(world - len(chunk))]
+    return list(chunk[rank::world])
+
+
+def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
+    """The DDP wrapper for training (the unwrapped model stays what is evaluated and saved)."""
+    if info is None:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [info.local_rank] if info.device.startswith("cuda") else None
+    # find_unused_parameters: a stacked composition or a task head may leave trained tensors out of some steps (a
+    # LoRA chain's hook, an unused pooler); the extra graph walk costs little next to the all-reduce.
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+
+
+def free_port() -> int:
+    """A free TCP port on this host for one launch's rendezvous (parallel cells must not share one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_command(num_processes: int, module: str, args: list[str], port: int | None = None) -> list[str]:
+    """``accelerate launch`` of ``python -m module args`` on ``num_processes`` processes of this host.
+
+    Every setting is passed explicitly so a user's accelerate config file (mixed precision, DeepSpeed) cannot change
+    what a recipe asked for; precision is the training config's own ``bf16``.
+    """
+    if num_processes < 2:
+        raise ConfigError("processes_per_cell: accelerate launch is for 2 or more processes")
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(port or free_port()), "-m", module, *args]
