@@ -292,6 +292,26 @@ def test_folder_hub_round_trip(tmp_path: Path) -> None:
     assert hub.resolve_module(str(pulled)) == pulled.resolve()  # a pulled copy is a valid local run dir
 
 
+def test_published_run_records_carry_no_local_paths(tmp_path: Path) -> None:
+    comp = {"kind": "stack", "modules": [{"task": "stsb", "run": "/home/alice/runs/stsb-adapter", "sha256": "cd" * 32}]}
+    run_dir = make_run(tmp_path, chain=["stsb", "xnli"], task="xnli", composition=comp,
+                       run_extra={"data": {"source": "file:/home/alice/d/train.tsv+file:/home/alice/d/extra.tsv",
+                                           "dev_source": "hf:glue/stsb:validation", "train_size": 3}})
+    plan = hub.prepare_push(run_dir, str(tmp_path / "hub"))
+    listed = {r["file"]: r for r in plan.listing()}
+    res = hub.push(run_dir, str(tmp_path / "hub"))
+    published = (Path(res.id) / "run.json").read_text()
+    assert "/home/alice" not in published and "/home/alice" not in (Path(res.id) / "README.md").read_text()
+    run = json.loads(published)
+    assert run["data"]["source"] == "file:<local>/train.tsv+file:<local>/extra.tsv"
+    assert run["data"]["dev_source"] == "hf:glue/stsb:validation"  # not a path: kept
+    assert run["composition"]["modules"][0] == {"task": "stsb", "run": "<local>/stsb-adapter", "sha256": "cd" * 32}
+    # the dry run's listing, the manifest and the published bytes agree; the author's own run.json is untouched
+    assert listed["run.json"]["size"] == len(published.encode())
+    assert "/home/alice" in (run_dir / "run.json").read_text()
+    assert hub.pull(res.id).is_dir()  # the manifest verifies the redacted copy
+
+
 def test_repush_replaces_the_repository_and_its_entry(tmp_path: Path) -> None:
     hub_dir = tmp_path / "hub"
     first = hub.push(make_run(tmp_path), str(hub_dir), name="m")

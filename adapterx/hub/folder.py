@@ -16,17 +16,19 @@ readers never see a half-written index and concurrent pushes never lose each oth
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as _dt
 import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from adapterx.errors import HubError
@@ -151,6 +153,46 @@ def scan_for_tokens(files: dict[str, Path]) -> None:
             )
 
 
+LOCAL = "<local>"
+
+
+def _is_abs(path: str) -> bool:
+    return path.startswith("/") or bool(re.match(r"^[A-Za-z]:[\\/]", path))
+
+
+def _redact_one(s: str) -> str:
+    for prefix in ("", "file:", "dir:"):  # the data provenance forms of adapterx.data.sources
+        rest = s[len(prefix):]
+        if s.startswith(prefix) and _is_abs(rest):
+            return f"{prefix}{LOCAL}/{PurePath(rest.replace(chr(92), '/')).name}"
+    return s
+
+
+def redact_local_paths(obj: Any) -> Any:
+    """A run record as published: every absolute local path (a data file, the tiny model's cache folder, the run
+    dirs of a composition's modules) becomes ``<local>/NAME``. Such paths mean nothing on another machine and show
+    the author's disk layout; the sha256 fields beside them still identify each module of a chain."""
+    if isinstance(obj, dict):
+        return {k: redact_local_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_local_paths(v) for v in obj]
+    if isinstance(obj, str):
+        parts = obj.split("+")  # several sources joined, e.g. "file:/a/x.tsv+file:/a/y.tsv"
+        return "+".join(_redact_one(p) for p in parts) if len(parts) > 1 else _redact_one(obj)
+    return obj
+
+
+def _published_json(files: dict[str, Path], run: dict[str, Any], metrics: dict[str, Any] | None) -> None:
+    """Point run.json / metrics.json at redacted copies in a private temporary folder (removed at exit), so the
+    manifest, the dry-run listing and the upload all describe the published bytes."""
+    tmp = Path(tempfile.mkdtemp(prefix="adapterx-publish-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    for name, obj in (("run.json", run), ("metrics.json", metrics)):
+        if name in files and obj is not None:
+            (tmp / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            files[name] = tmp / name
+
+
 def plan_push(
     run_dir: Path,
     target: str,
@@ -161,8 +203,10 @@ def plan_push(
     """Collect, check and describe what a push of ``run_dir`` publishes as repository ``name`` under ``target``."""
     run_dir = Path(run_dir)
     run, metrics = read_run(run_dir)
+    run, metrics = redact_local_paths(run), redact_local_paths(metrics)
     check_repo_name(name)
     files = collect_files(run_dir)
+    _published_json(files, run, metrics)
     check_file_policy(list(files), trust_pickle, str(run_dir))
     scan_for_tokens(files)
     card = _card.render_card(run, metrics, files, ref=target, hf_repo_id=hf_repo_id)
