@@ -39,6 +39,7 @@ class MultiTaskRequest:
     temperature: float = 1.0
     output: Path | None = None
     command: str = "train-intermediate"
+    report_to: str | None = None  # experiment tracker: tensorboard | wandb | mlflow (logs in RUN/tracking/)
 
 
 def sampling_probabilities(sizes: list[int], temperature: float) -> list[float]:
@@ -125,13 +126,17 @@ class _Shared:
 
 
 def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> RunOutcome:
-    """Train one shared module on several English intermediate tasks; write a run directory."""
+    """Train one shared module on several English intermediate tasks; write a run directory.
+
+    ``progress`` gets ``{"step", "total", "loss", "examples_per_s", "task"}`` per step and ``{"step", "total",
+    "dev": {"<task>/<metric>": value}}`` per evaluation; ``req.report_to`` forwards both to a tracker."""
     import json
     import random
 
     import torch
 
     from adapterx import backbone as bbmod
+    from adapterx import tracking
     from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import MODULE_META, quiet_transformers
     from adapterx.rundir import RunWriter, default_output, now_iso
@@ -146,8 +151,15 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
     cfg, opts = req.train, _data_opts(req.data, req.model)
+    from adapterx import distributed
+
+    distributed.refuse("multi-task training")  # its loop samples a task per step on one process
+    if cfg.grad_accum > 1 or cfg.gradient_checkpointing:
+        raise ConfigError("multi-task training does not support grad_accum > 1 or gradient_checkpointing yet")
+    tracking.check(req.report_to)  # before the output folder is reserved and anything loads
     chain_name = "+".join(t.name for t in tasks)
     writer = RunWriter(req.output or default_output(chain_name.replace("+", "-"), req.method.name))
+    tracker = None
     try:
         bb = bbmod.resolve(req.model, req.revision)
         tok = bbmod.load_tokenizer(bb)
@@ -185,6 +197,12 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
                 out[t.name] = ops_for(t.kind).score(t, preds, dv, "en")[0]
             return out
 
+        if req.report_to:
+            tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
+                                       {"task": chain_name, "method": req.method.name, "backbone": bb.id,
+                                        "temperature": req.temperature, **cfg.model_dump()})
+        report = tracking.chain(progress, tracker)
+        seen, t_loop = 0, time.perf_counter()
         shared.train()
         for step in range(1, total + 1):
             t = rng.choices(tasks, weights=probs)[0]
@@ -203,17 +221,24 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             sched.step()
             opt.zero_grad(set_to_none=True)
             curve.append((step, t.name, round(loss.item(), 6)))
-            if progress:
-                progress({"step": step, "total": total, "loss": loss.item(), "examples_per_s": 0.0})
+            seen += len(idx)
+            if report:
+                report({"step": step, "total": total, "loss": loss.item(), "task": t.name,
+                        "examples_per_s": seen / max(time.perf_counter() - t_loop, 1e-9)})
             if step % eval_every == 0 or step == total:
                 shared.train(False)
                 dev = dev_eval()
                 shared.train()
                 dev_curve.append((step, dev))
+                if report:  # one flat dict, as single-task training reports it: the progress bar prints it too
+                    report({"step": step, "total": total,
+                            "dev": {f"{name}/{k}": v for name, d in dev.items() for k, v in d.items()}})
                 score = sum(d[ops_for(tt.kind).selection_metric(tt)] for tt, d in zip(tasks, dev.values())) / len(tasks)
                 if score > best or best_state is None:
                     best, best_step, best_dev = score, step, dev
                     best_state = [p.detach().clone() for p in params]
+        if tracker is not None:
+            tracker.close()
         with torch.no_grad():
             for p, v in zip(params, best_state):
                 p.copy_(v)
@@ -240,7 +265,11 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
         writer.write_json("metrics.json", metrics)
         out = writer.commit()
     except BaseException:
-        writer.abort()
+        try:
+            if tracker is not None:
+                tracker.close(failed=True)  # no-op where training had finished and closed it
+        finally:
+            writer.abort()
         raise
     return RunOutcome(out, run, metrics)
 

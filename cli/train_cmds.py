@@ -202,16 +202,21 @@ def train_intermediate(
 
         for n in names:
             get_task(n)
-        if train_file or dev_file:
-            from adapterx.errors import ConfigError
+        from adapterx.errors import ConfigError
 
+        if train_file or dev_file:
             raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
+        unsupported = [flag for flag, on in (("--resume", resume), ("--gradient-checkpointing", gradient_checkpointing),
+                                             ("--grad-accum", grad_accum > 1)) if on]
+        if unsupported:  # the multi-task loop has none of these yet: refuse rather than ignore them
+            raise ConfigError(f"multi-task training does not support {', '.join(unsupported)} yet: drop it, or train"
+                              " the tasks one after another (adapterx stack)")
         spec = _method(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
         cfg = _train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
                             warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
         req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
-                               temperature=temperature, output=output)
+                               temperature=temperature, output=output, report_to=report_to)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
             outcome = train_multitask(req, progress=prog)
         _show_multitask(outcome, as_json)

@@ -36,6 +36,21 @@ def test_multitask_module_trains_every_head_and_stacks(method, tmp_path):
     assert json.loads(res.stdout)["run"]["chain"] == ["stsb+mnli+squad", "xnli"]
 
 
+@pytest.mark.parametrize("flags", [["--resume"], ["--grad-accum", "2"], ["--gradient-checkpointing"]])
+def test_multitask_refuses_what_its_loop_does_not_do(flags, tmp_path):
+    res = run_cli("train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "2",
+                  "--output", str(tmp_path / "o"), *flags)
+    assert res.exit_code == 2 and f"does not support {flags[0]}" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_multitask_refuses_a_data_parallel_launch(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    res = run_cli("train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "2",
+                  "--output", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "multi-task training does not run data-parallel" in res.stderr
+
+
 def test_sts_all_multi_task_expands_to_its_members(tmp_path):
     res = run_cli("train-intermediate", "sts-all", "--multi-task", "--model", "tiny", "--max-steps", "7",
                   "--batch-size", "4", "--output", str(tmp_path / "o"), "--json", "-q")
