@@ -21,12 +21,11 @@ training. Run folder::
     RUN/results.sqlite        the results store (adapterx.results.store)
     RUN/cells/<hash>/         cell.json, result.json, error.txt on failure, record.json.gz, and run_cell's own output
     RUN/intermediates/<key>/  free for run_cell to cache intermediate modules by the cell's intermediate_key
-    RUN/submitit/             logs of the local / slurm executors
+    RUN/submitit/             logs of the local / slurm executors (adapterx.executors); slurm_jobs.json: cell -> job id
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import math
@@ -90,15 +89,6 @@ def _require_accelerate() -> None:
 
     if importlib.util.find_spec("accelerate") is None:
         raise ConfigError("processes_per_cell > 1 trains under accelerate launch: pip install accelerate")
-
-
-def _require_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError:
-        raise ConfigError("the local and slurm executors need submitit: pip install submitit"
-                          " (or use --executor inline)") from None
-    return submitit
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -452,7 +442,9 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     executor = executor or recipe.execution.executor
     check_report_to(recipe.report_to)
     if executor != "inline":
-        _require_submitit()
+        from adapterx.executors import require_submitit
+
+        require_submitit()
     resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -480,121 +472,16 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
             if fail_fast and outcome.status == "failed":
                 break
     elif executor == "local":
-        _run_local(recipe, run_dir, todo, cell_fn, max_parallel, fail_fast, summary, emit, processes)
+        from adapterx.executors import run_local
+
+        run_local(recipe, run_dir, todo, cell_fn, max_parallel, fail_fast, summary, emit, processes)
     elif executor == "slurm":
-        _run_slurm(recipe, run_dir, store, todo, cell_fn, max_parallel, wait, summary, emit, processes)
+        from adapterx.executors import run_slurm
+
+        run_slurm(recipe, run_dir, store, todo, cell_fn, max_parallel, wait, summary, emit, processes)
     else:
         raise ConfigError(f"--executor {executor!r}: choose inline, local or slurm")
     return summary
-
-
-@contextmanager
-def _importable_in_workers() -> Any:
-    # Workers start a fresh interpreter: make this adapterx importable there even when it is not pip-installed.
-    root = str(Path(__file__).resolve().parents[1])
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = root if not old else f"{root}{os.pathsep}{old}"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-
-
-def _run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn: str | CellFn | None,
-               max_parallel: int | None, fail_fast: bool, summary: RunSummary,
-               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
-    submitit = _require_submitit()
-    cores = os.cpu_count() or 2
-    parallel = max_parallel or recipe.execution.max_parallel or max(1, cores // 2)
-    threads = max(1, cores // parallel)
-    ex = submitit.LocalExecutor(folder=str(run_dir / "submitit"))
-    ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=recipe.execution.gpus_per_cell)
-    pending = list(todo)
-    running: list[tuple[Any, dict[str, Any]]] = []
-    with _importable_in_workers():
-        try:
-            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes)
-        except KeyboardInterrupt:
-            for job, _cell in running:  # do not leave orphaned training processes behind
-                job.cancel(check=False)
-            raise
-
-
-def _local_loop(ex: Any, run_dir: Path, pending: list[dict[str, Any]], running: list[tuple[Any, dict[str, Any]]],
-                parallel: int, threads: int, cell_fn: str | CellFn | None, fail_fast: bool, summary: RunSummary,
-                emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
-    stop = False
-    while pending or running:
-        while pending and len(running) < parallel and not stop:
-            cell = pending.pop(0)
-            job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
-                            threads=threads, processes=processes)
-            running.append((job, cell))
-        if stop and not running:
-            break
-        time.sleep(0.2)
-        for job, cell in [jc for jc in running if jc[0].done()]:
-            running.remove((job, cell))
-            outcome = _job_outcome(job, cell, run_dir, write_failure=True)
-            summary.outcomes.append(outcome)
-            emit(outcome)
-            if fail_fast and outcome.status == "failed":
-                stop = True
-                pending.clear()
-
-
-def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: bool) -> CellOutcome:
-    """The worker's outcome, or a failure when the worker itself died (killed, timed out, out of memory)."""
-    try:
-        return job.result()  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001 - submitit raises its own FailedJobState etc.
-        h = cell_hash(cell)
-        msg = f"worker died: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-        if write_failure:
-            ResultsStore.for_run(run_dir).record_failure(h, cell, msg, str(exc), {"executor": "submitit"})
-        return CellOutcome(h, "failed", cell_label(cell), 0.0, msg)
-
-
-def _run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dict[str, Any]],
-               cell_fn: str | CellFn | None, max_parallel: int | None, wait: bool, summary: RunSummary,
-               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
-    submitit = _require_submitit()
-    if shutil.which("sbatch") is None:
-        raise ConfigError("--executor slurm needs slurm's sbatch on PATH: run on the cluster's login node"
-                          " (or use --executor local)")
-    cfg = recipe.execution.slurm
-    ex = submitit.AutoExecutor(folder=str(run_dir / "submitit"), cluster="slurm")
-    params: dict[str, Any] = {
-        "timeout_min": cfg.timeout_min, "gpus_per_node": cfg.gpus_per_node, "cpus_per_task": cfg.cpus_per_task,
-        "mem_gb": cfg.mem_gb, "slurm_array_parallelism": max_parallel or cfg.array_parallelism,
-        "name": f"adapterx-{recipe.name}",
-    }
-    if cfg.partition:
-        params["slurm_partition"] = cfg.partition
-    if cfg.additional_parameters:
-        params["slurm_additional_parameters"] = dict(cfg.additional_parameters)
-    ex.update_parameters(**params)
-    # Workers may sit on other hosts with the run folder on NFS, where SQLite's WAL is unsafe: they write record
-    # files only, and this process (or the next `adapterx run` / `adapterx report`) ingests them.
-    with _importable_in_workers():
-        jobs = ex.map_array(
-            functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False, executor="slurm",
-                              processes=processes),
-            todo,
-        )
-    if not wait:
-        summary.submitted_only = True
-        return
-    for job, cell in zip(jobs, todo):
-        outcome = _job_outcome(job, cell, run_dir, write_failure=True)
-        if outcome.status == "failed" and outcome.error and not outcome.error.startswith("worker died"):
-            store.record_failure(outcome.cell_hash, cell, outcome.error, None, {"executor": "slurm"})
-        store.ingest_records(run_dir)
-        summary.outcomes.append(outcome)
-        emit(outcome)
 
 
 def resolve_run_dir(recipe: Recipe, run_dir: str | Path | None) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO, store_contents
 
-from ._cli import partials, spawn
+from ._cli import spawn
 
 TIMEOUT = 240
 

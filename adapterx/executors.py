@@ -1,0 +1,178 @@
+"""Where a recipe's cells run besides inline: submitit's local executor (worker processes of this machine) and
+Slurm (one array job per grid). Both call :func:`adapterx.runner.execute_cell` in the worker, so a cell records the
+same way wherever it ran.
+
+Slurm workers may sit on other hosts with the run folder on NFS: they write ``cells/<hash>/record.json.gz`` only and
+the driver (or a later ``adapterx run`` / ``adapterx report``) ingests them. ``RUN/submitit/slurm_jobs.json`` maps
+cell hashes to the job ids that ran them, so a later run waits for a still-queued job instead of submitting its cell
+again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from adapterx.errors import ConfigError
+from adapterx.recipe import Recipe, cell_hash
+from adapterx.results.store import ResultsStore
+from adapterx.runner import CellFn, CellOutcome, RunSummary, cell_label, execute_cell
+
+
+def require_submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("the local and slurm executors need submitit: pip install submitit"
+                          " (or use --executor inline)") from None
+    return submitit
+
+
+@contextmanager
+def _importable_in_workers() -> Any:
+    # Workers start a fresh interpreter: make this adapterx importable there even when it is not pip-installed.
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root if not old else f"{root}{os.pathsep}{old}"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn: str | CellFn | None,
+               max_parallel: int | None, fail_fast: bool, summary: RunSummary,
+               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
+    submitit = require_submitit()
+    cores = os.cpu_count() or 2
+    parallel = max_parallel or recipe.execution.max_parallel or max(1, cores // 2)
+    threads = max(1, cores // parallel)
+    ex = submitit.LocalExecutor(folder=str(run_dir / "submitit"))
+    ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=recipe.execution.gpus_per_cell)
+    pending = list(todo)
+    running: list[tuple[Any, dict[str, Any]]] = []
+    with _importable_in_workers():
+        try:
+            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes)
+        except KeyboardInterrupt:
+            for job, _cell in running:  # do not leave orphaned training processes behind
+                job.cancel(check=False)
+            raise
+
+
+def _local_loop(ex: Any, run_dir: Path, pending: list[dict[str, Any]], running: list[tuple[Any, dict[str, Any]]],
+                parallel: int, threads: int, cell_fn: str | CellFn | None, fail_fast: bool, summary: RunSummary,
+                emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
+    stop = False
+    while pending or running:
+        while pending and len(running) < parallel and not stop:
+            cell = pending.pop(0)
+            job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
+                            threads=threads, processes=processes)
+            running.append((job, cell))
+        if stop and not running:
+            break
+        time.sleep(0.2)
+        for job, cell in [jc for jc in running if jc[0].done()]:
+            running.remove((job, cell))
+            outcome = _job_outcome(job, cell, run_dir, write_failure=True)
+            summary.outcomes.append(outcome)
+            emit(outcome)
+            if fail_fast and outcome.status == "failed":
+                stop = True
+                pending.clear()
+
+
+def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: bool,
+                 executor: str = "submitit") -> CellOutcome:
+    """The worker's outcome, or a failure when the worker itself died (killed, timed out, out of memory)."""
+    try:
+        return job.result()  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - submitit raises its own FailedJobState etc.
+        h = cell_hash(cell)
+        msg = f"worker died: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        if write_failure:
+            ResultsStore.for_run(run_dir).record_failure(
+                h, cell, msg, str(exc), {"executor": executor, "job_id": getattr(job, "job_id", None)})
+        return CellOutcome(h, "failed", cell_label(cell), 0.0, msg)
+
+
+def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dict[str, Any]],
+               cell_fn: str | CellFn | None, max_parallel: int | None, wait: bool, summary: RunSummary,
+               emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
+    submitit = require_submitit()
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--executor slurm needs slurm's sbatch on PATH: run on the cluster's login node"
+                          " (or use --executor local)")
+    cfg = recipe.execution.slurm
+    ex = submitit.AutoExecutor(folder=str(run_dir / "submitit"), cluster="slurm")
+    params: dict[str, Any] = {
+        "timeout_min": cfg.timeout_min, "gpus_per_node": cfg.gpus_per_node, "cpus_per_task": cfg.cpus_per_task,
+        "mem_gb": cfg.mem_gb, "slurm_array_parallelism": max_parallel or cfg.array_parallelism,
+        "name": f"adapterx-{recipe.name}",
+    }
+    if cfg.partition:
+        params["slurm_partition"] = cfg.partition
+    if cfg.additional_parameters:
+        params["slurm_additional_parameters"] = dict(cfg.additional_parameters)
+    ex.update_parameters(**params)
+    # Cells an earlier `--no-wait` (or interrupted) run submitted and slurm still has queued or running are not
+    # submitted again: that run's job is collected instead. A second job would train the same cell in the same
+    # cells/<hash>/ at once, or wipe the first one's output (the cell lock does not hold across NFS hosts).
+    jobs_file = run_dir / "submitit" / "slurm_jobs.json"
+    try:
+        submitted: dict[str, str] = json.loads(jobs_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        submitted = {}
+    earlier = {h: submitit.SlurmJob(folder=str(run_dir / "submitit"), job_id=submitted[h])
+               for h in map(cell_hash, todo) if h in submitted}
+    if earlier:
+        submitit.SlurmJob.watcher.update()  # one sacct call for all of them
+    alive = {"READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED"}  # not UNKNOWN: an id sacct forgot
+    queued: list[tuple[Any, dict[str, Any]]] = []
+    to_submit: list[dict[str, Any]] = []
+    for cell in todo:
+        job = earlier.get(cell_hash(cell))
+        state = submitit.SlurmJob.watcher.get_state(job.job_id, mode="cache") if job is not None else ""
+        if job is not None and not job.paths.result_pickle.exists() and (state.split() or [""])[0] in alive:
+            queued.append((job, cell))
+        else:
+            to_submit.append(cell)
+    jobs: list[Any] = []
+    if to_submit:
+        # Workers may sit on other hosts with the run folder on NFS, where SQLite's WAL is unsafe: they write record
+        # files only, and this process (or the next `adapterx run` / `adapterx report`) ingests them.
+        with _importable_in_workers():
+            jobs = ex.map_array(
+                functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False,
+                                  executor="slurm", processes=processes),
+                to_submit,
+            )
+        submitted.update({cell_hash(c): job.job_id for c, job in zip(to_submit, jobs)})
+        tmp = jobs_file.with_name(f".{jobs_file.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(submitted, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, jobs_file)
+    if not wait:
+        summary.submitted_only = True
+        return
+    for job, cell in [*queued, *zip(jobs, to_submit)]:
+        outcome = _job_outcome(job, cell, run_dir, write_failure=True, executor="slurm")
+        if outcome.status == "failed" and outcome.error and not outcome.error.startswith("worker died"):
+            # The worker wrote its traceback next to the cell (it has no database access).
+            error_txt = run_dir / "cells" / outcome.cell_hash / "error.txt"
+            tb = error_txt.read_text(encoding="utf-8") if error_txt.is_file() else None
+            store.record_failure(outcome.cell_hash, cell, outcome.error, tb,
+                                 {"executor": "slurm", "job_id": job.job_id})
+        store.ingest_records(run_dir)
+        summary.outcomes.append(outcome)
+        emit(outcome)
