@@ -117,10 +117,12 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
     cfg = recipe.execution.slurm
     ex = submitit.AutoExecutor(folder=str(run_dir / "submitit"), cluster="slurm")
     params: dict[str, Any] = {
-        "timeout_min": cfg.timeout_min, "gpus_per_node": cfg.gpus_per_node, "cpus_per_task": cfg.cpus_per_task,
+        "timeout_min": cfg.timeout_min, "cpus_per_task": cfg.cpus_per_task,
         "mem_gb": cfg.mem_gb, "slurm_array_parallelism": max_parallel or cfg.array_parallelism,
         "name": f"adapterx-{recipe.name}",
     }
+    if cfg.gpus_per_node:  # CPU-only partitions: no GPU line at all (some sites reject a gres request of 0)
+        params["gpus_per_node"] = cfg.gpus_per_node
     if cfg.partition:
         params["slurm_partition"] = cfg.partition
     if cfg.additional_parameters:

@@ -182,6 +182,9 @@ def _provenance(executor: str, started: float, finished: float, result: dict[str
         "adapterx_version": __version__, "git_commit": _git_commit(), "host": socket.gethostname(), "pid": os.getpid(),
         "python": platform.python_version(), "platform": platform.platform(), "executor": executor,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        # submitit names an array task ARRAY_TASK (what `sacct -j` and the logs in RUN/submitit/ use)
+        "slurm_array_job": (f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+                            if os.environ.get("SLURM_ARRAY_JOB_ID") else None),
         "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         "finished": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(finished - started, 3),

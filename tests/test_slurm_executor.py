@@ -151,6 +151,7 @@ def test_grid_runs_as_one_job_array_and_rerun_skips_it(tmp_path: Path, slurm: Fa
     provs = [json.loads(p) for (p,) in _db(run_dir, "SELECT provenance_json FROM cells")]
     assert {p["executor"] for p in provs} == {"slurm"}
     assert sorted(p["slurm_job_id"] for p in provs) == [str(job_id + i) for i in range(4)]  # one task each
+    assert sorted(p["slurm_array_job"] for p in provs) == [f"{job_id}_{i}" for i in range(4)]  # submitit's names
     assert os.getpid() not in {p["pid"] for p in provs}
     assert _db(run_dir, "SELECT COUNT(*) FROM results") == [(2 * 5 + 2 * 5,)]  # 5 languages per target
     for h in _hashes(recipe):
@@ -300,3 +301,5 @@ def test_a_worker_trains_a_real_cell(tmp_path: Path, slurm: FakeSlurm, tiny) -> 
     assert prov["executor"] == "slurm" and prov["slurm_job_id"] and prov["pid"] != os.getpid()
     assert prov["run_json"], "the worker's run.json is kept in the provenance"
     assert {lang for (lang,) in _db(run_dir, "SELECT lang FROM results")} == {"en", "sw"}
+    [script] = (run_dir / "submitit").glob("*_submission.sh")
+    assert "--gpus-per-node" not in script.read_text() and "--cpus-per-task=1" in script.read_text()  # 0 GPUs asked
