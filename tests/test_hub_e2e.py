@@ -192,12 +192,20 @@ def world(tmp_path_factory: pytest.TempPathFactory, tiny) -> SimpleNamespace:  #
                       "--langs", "en,sw", "--output", str(out), "--json")
         assert res.exit_code == 0, res.stderr
         w.stacks[method] = (out, json.loads(res.stdout))
-    res = run_cli("push", str(w.stacks["adapter"][0]), "--to", str(hub))
+    out = root / "tydiqa-on-lora-merge"
+    res = run_cli("stack", "stsb", "tydiqa", "--module", f"stsb={w.ids['lora']}", "--method", "lora", "--lora-mode",
+                  "merge", *TRAIN, "--langs", "en", "--output", str(out), "--json")
     assert res.exit_code == 0, res.stderr
-    w.ids["stack"] = res.stdout.strip()
-    res = run_cli("pull", w.ids["stack"])
-    assert res.exit_code == 0, res.stderr
-    w.pulled["stack"] = Path(res.stdout.strip())
+    w.stacks["lora-merge"] = (out, json.loads(res.stdout))
+    # Compositions are published too: the adapter Stack, the LoRA sum and the LoRA merge.
+    for name, run_dir in (("stack", w.stacks["adapter"][0]), ("lora-stack", w.stacks["lora"][0]),
+                          ("lora-merge", out)):
+        res = run_cli("push", str(run_dir), "--to", str(hub), "--name", f"tydiqa-{name}")
+        assert res.exit_code == 0, res.stderr
+        w.ids[name] = res.stdout.strip()
+        res = run_cli("pull", w.ids[name])
+        assert res.exit_code == 0, res.stderr
+        w.pulled[name] = Path(res.stdout.strip())
     return w
 
 
@@ -210,7 +218,7 @@ def plain(world: SimpleNamespace, tiny) -> dict[str, Any]:  # noqa: ANN001
         {"name": "lora", "kind": "lora", "path": str(world.pulled["lora"] / "module"), "pairs": PAIRS},
         {"name": "stack", "kind": "setup", "path": str(world.pulled["stack"] / "module"), "pairs": QA},
     ]
-    for name, pairs in (("adapter", PAIRS), ("lora", PAIRS), ("stack", QA)):
+    for name, pairs in (("adapter", PAIRS), ("lora", PAIRS), ("stack", QA), ("lora-stack", QA), ("lora-merge", QA)):
         jobs.append({"name": f"card-{name}", "kind": "card", "code": _card_snippet(Path(world.ids[name])),
                      "pairs": pairs})
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
@@ -243,11 +251,13 @@ def test_search_finds_the_pushed_modules_and_pull_gives_the_same_bytes(world: Si
         assert json.loads((pulled / "run.json").read_text()) == published
         assert (pulled / "README.md").is_file() and (pulled / "manifest.json").is_file()
     # A stack is found by its target, by the intermediate of its chain, and by its composition kind.
-    for args in (["--task", "tydiqa"], ["--method", "stack"]):
+    composed = sorted(world.ids[n] for n in ("stack", "lora-stack", "lora-merge"))
+    for args, want in ((["--task", "tydiqa"], composed), (["--method", "stack"], [world.ids["stack"]]),
+                       (["--method", "sum"], [world.ids["lora-stack"]]), (["--method", "merge"], [world.ids["lora-merge"]])):
         res = run_cli("hub", "search", "--hub", str(world.hub), *args, "--json")
-        assert [m["id"] for m in json.loads(res.stdout)["modules"]] == [world.ids["stack"]], args
+        assert sorted(m["id"] for m in json.loads(res.stdout)["modules"]) == want, args
     res = run_cli("hub", "search", "--hub", str(world.hub), "--task", "stsb", "--json")
-    assert json.loads(res.stdout)["count"] == 3  # the stack's chain holds stsb
+    assert json.loads(res.stdout)["count"] == 5  # the compositions' chains hold stsb
 
 
 @pytest.mark.parametrize("method", ["adapter", "lora"])
@@ -262,20 +272,23 @@ def test_stack_on_a_hub_id_records_the_published_module(world: SimpleNamespace, 
     assert mod["task"] == "stsb" and mod["sha256"] == tree_sha256(world.runs[method] / "module")
 
 
-@pytest.mark.parametrize("name", ["adapter", "lora", "stack"])
+@pytest.mark.parametrize("name", ["adapter", "lora", "stack", "lora-stack", "lora-merge"])
 def test_plain_libraries_predict_what_adapterx_predicts(world: SimpleNamespace, plain: dict[str, Any], tiny,
                                                        tiny_tokenizer, name: str) -> None:  # noqa: ANN001
     assert plain["_imported"] == [], "the plain loader imported adapterx"
-    pairs = QA if name == "stack" else PAIRS
+    qa = name in ("stack", "lora-stack", "lora-merge")
+    pairs = QA if qa else PAIRS
     ours = _adapterx_outputs(world.pulled[name] / "module", tiny, tiny_tokenizer, pairs)
-    _assert_same(plain[name], ours)
+    if name in plain:
+        _assert_same(plain[name], ours)
     _assert_same(plain[f"card-{name}"], ours)  # the card's snippet, as published, loads the same module
-    if name == "stack":
+    if qa:
         assert set(ours) == {"input_ids", "start_logits", "end_logits"}
     else:
         assert ours["logits"].shape == (len(PAIRS), 1)  # the STS-B regression head came along
     # Loading the original run dir in adapterx gives the same predictions as its pulled copy.
-    original = world.runs[name] if name != "stack" else world.stacks["adapter"][0]
+    original = {"stack": world.stacks["adapter"][0], "lora-stack": world.stacks["lora"][0],
+                "lora-merge": world.stacks["lora-merge"][0]}.get(name) or world.runs[name]
     again = _adapterx_outputs(original / "module", tiny, tiny_tokenizer, pairs)
     for k in ours:
         if k != "input_ids":

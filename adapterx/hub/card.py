@@ -46,6 +46,9 @@ class ModuleLayout:
     flat_adapter: bool = False  # module/ is one save_adapter folder (adapter_config.json at its top, with its head)
     auto_class: str = "AutoModel"
     num_labels: int | None = None  # peft classification/regression heads: what from_pretrained needs to fit the head
+    lora_composition: str | None = None  # "sum" | "chain" | "merge": a LoRA composition (docs/internals.md)
+    lora_target: str | None = None  # sum / chain: the target LoRA's folder under module/peft/
+    intermediates: list[str] = field(default_factory=list)  # LoRA compositions: module/intermediates/<name>/
 
 
 def method_name(run: dict[str, Any]) -> str:
@@ -184,12 +187,83 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
             # No labels on a sequence head means regression (one output), as adapterx trains it; the head's weights
             # only load into a model whose head has the trained shape.
             layout.num_labels = len(labels) or (1 if str(task_type) == "SEQ_CLS" else None)
+    if library == "peft" and composition_kind(run) in ("sum", "chain", "merge"):
+        layout.lora_composition = composition_kind(run)
+        for name in sorted(files):
+            p = PurePosixPath(name)
+            if len(p.parts) == 4 and p.name == "adapter_config.json" and p.parts[1] == "intermediates":
+                layout.intermediates.append(p.parts[2])
+            if len(p.parts) == 4 and p.name == "adapter_config.json" and p.parts[1] == "peft":
+                layout.lora_target = p.parts[2]
+        layout.intermediates.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
+        if layout.lora_target is not None:  # the target LoRA has no task type: its head is module/head.safetensors
+            layout.auto_class, layout.num_labels = _composed_head(run)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
                 if str(arch).endswith(suffix):
                     layout.auto_class = auto
     return layout
+
+
+def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
+    """The Auto class and head size of a LoRA composition's task (its target LoRA carries no task type)."""
+    from adapterx.errors import AdapterxError
+    from adapterx.tasks import get_task
+    from adapterx.tasks.kinds import ops_for
+
+    try:
+        task = get_task(str(run.get("task")))
+    except AdapterxError:
+        return "AutoModelForSequenceClassification", None
+    labels = run.get("labels") if isinstance(run.get("labels"), list) else []
+    sizes = {"regression": 1, "span_qa": 2, "classification": len(labels), "tagging": len(labels)}
+    return ops_for(task.kind).auto_class, sizes.get(task.kind) or None
+
+
+def _bare_lora_lines(names: list[str], into: str) -> list[str]:
+    """Plain-peft lines that add each intermediate LoRA to ``into`` with its lora_ weights only: the intermediate's
+    own task head is not part of the composed model (what adapterx.methods.peft_backend._attach does)."""
+    return [
+        f"for name in {json.dumps(names)}:  # the frozen intermediate LoRA(s), without their own task heads",
+        '    cfg = LoraConfig.from_pretrained(f"{path}/module/intermediates/{name}")',
+        "    cfg.task_type, cfg.modules_to_save, cfg.inference_mode = None, None, True",
+        f"    {into}",
+        '    weights = load_file(f"{path}/module/intermediates/{name}/adapter_model.safetensors")',
+        "    set_peft_model_state_dict(model, {k: v for k, v in weights.items() if \"lora_\" in k}, adapter_name=name)",
+    ]
+
+
+def _lora_composition_snippet(layout: ModuleLayout, base: str, fetch: str) -> str:
+    head = (f'base = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
+            if layout.num_labels else f'base = {layout.auto_class}.from_pretrained("{base}")')
+    peft_names = "LoraConfig, PeftModel, get_peft_model" if layout.lora_composition == "merge" else "LoraConfig, PeftModel"
+    imports = [f"from peft import {peft_names}, set_peft_model_state_dict",
+               "from safetensors.torch import load_file", f"from transformers import {layout.auto_class}", ""]
+    if layout.lora_composition == "merge":
+        return "\n".join([fetch, "", *imports, head,
+                          "# merge: each intermediate LoRA is folded into the base weights first, W <- W + (alpha/r) B A",
+                          f"for name in {json.dumps(layout.intermediates)}:",
+                          '    cfg = LoraConfig.from_pretrained(f"{path}/module/intermediates/{name}")',
+                          "    cfg.task_type, cfg.modules_to_save = None, None",
+                          "    model = get_peft_model(base, cfg, adapter_name=name)",
+                          '    weights = load_file(f"{path}/module/intermediates/{name}/adapter_model.safetensors")',
+                          "    set_peft_model_state_dict(model, {k: v for k, v in weights.items() if \"lora_\" in k},"
+                          " adapter_name=name)",
+                          "    base = model.merge_and_unload()",
+                          'model = PeftModel.from_pretrained(base, f"{path}/module")  # the target LoRA and its head'])
+    target = layout.lora_target
+    lines = [fetch, "", *imports, head,
+             f'model = PeftModel.from_pretrained(base, f"{{path}}/module/peft/{target}", adapter_name="{target}")',
+             *_bare_lora_lines(layout.intermediates, "model.add_adapter(name, cfg)"),
+             f"model.base_model.set_adapter({json.dumps(layout.intermediates + [target])})"
+             "  # sum: W h + the deltas of every LoRA",
+             'base.load_state_dict(load_file(f"{path}/module/head.safetensors"), strict=False)  # the target\'s head']
+    if layout.lora_composition == "chain":
+        lines.insert(2, "# chain: the target LoRA reads the intermediates' deltas (dW_t(dW_i h)) through a forward hook\n"
+                        "# that peft has no setting for; these lines load the weights as a *sum* -- use adapterx's\n"
+                        "# load_module (below) for the chain itself.")
+    return "\n".join(lines)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -340,6 +414,9 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
                 lines.append(f"model.set_active_adapters({names})")
         plain = "\n".join(lines)
         lib = "[`adapters`](https://github.com/adapter-hub/adapters)"
+    elif layout.library == "peft" and layout.lora_composition and (layout.lora_target or layout.lora_composition == "merge"):
+        plain = _lora_composition_snippet(layout, base, fetch)
+        lib = "[`peft`](https://github.com/huggingface/peft)"
     elif layout.library == "peft":
         plain = "\n".join(
             [
