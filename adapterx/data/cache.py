@@ -5,9 +5,13 @@ same evaluation files again. The key is a sha256 over everything the features de
 and options, the tokenizer's full serialisation, ``max_length``, ``doc_stride``, train/eval, and the examples
 themselves -- so a changed file, tokenizer or setting can never hit a stale entry.
 
-Entries live in ``<adapterx cache>/features/<key>.pkl`` (pickle of plain lists and dicts written by adapterx itself,
-in the user's own cache; nothing downloaded is ever unpickled). Written to a temporary file and renamed, so
-concurrent processes never read half an entry. ``ADAPTERX_FEATURE_CACHE=0`` turns the cache off.
+Entries live in ``<adapterx cache>/features/<key>.npz``: the features in columns (:mod:`adapterx.data.columnar`:
+every token sequence of a key in one flat integer array plus row offsets), read back as views that build an item's
+lists only when it is used. Unpickling the same features as Python lists took 0.6-0.8 s for TyDiQA's dev set (8.7k
+windows of 384 tokens, 30 MB), about a quarter of featurizing it again; the columns load in milliseconds. Features
+of another shape fall back to ``<key>.pkl`` (a pickle written by adapterx itself, in the user's own cache; nothing
+downloaded is ever unpickled). Both are written to a temporary file and renamed, so concurrent processes never read
+half an entry. ``ADAPTERX_FEATURE_CACHE=0`` turns the cache off.
 """
 
 from __future__ import annotations
@@ -53,23 +57,44 @@ def features_key(task: Any, examples: list, tokenizer: Any, max_length: int, doc
 
 def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: int, doc_stride: int, train: bool):  # noqa: ANN201
     """``ops.featurize(...)``, served from the cache when the same inputs were featurized before."""
+    from adapterx.data import columnar
+
     if not enabled():
         return ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
     key = features_key(task, examples, tokenizer, max_length, doc_stride, train)
-    path = folder() / f"{key}.pkl"
-    if path.is_file():
-        try:
-            with path.open("rb") as f:
-                return pickle.load(f)
-        except (EOFError, pickle.UnpicklingError, OSError):  # a damaged entry is recomputed, not trusted
-            path.unlink(missing_ok=True)
+    cols, pkl = folder() / f"{key}.npz", folder() / f"{key}.pkl"
+    for path, load in ((cols, columnar.load), (pkl, _load_pickle)):
+        if path.is_file():
+            try:
+                return load(path)
+            except Exception:  # noqa: BLE001 - a damaged or foreign entry is recomputed, never trusted
+                path.unlink(missing_ok=True)
     feats = ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
+    arrays = columnar.encode(feats)  # None where the features have a shape the columns do not cover
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".feat-", dir=path.parent)
+        cols.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".feat-", dir=cols.parent)
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(feats, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+            if arrays is not None:
+                columnar.write(arrays, f)
+            else:
+                pickle.dump(feats, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cols if arrays is not None else pkl)
     except OSError:  # a read-only or full cache only costs speed
         pass
     return feats
+
+
+def _load_pickle(path: Path):  # noqa: ANN202
+    import gc
+
+    # Unpickling creates millions of small lists; the cyclic collector would walk them again and again meanwhile
+    # (measured 0.61 -> 0.44 s for TyDiQA dev with it paused). None of them can form a cycle.
+    enabled_before = gc.isenabled()
+    gc.disable()
+    try:
+        with path.open("rb") as f:
+            return pickle.load(f)
+    finally:
+        if enabled_before:
+            gc.enable()

@@ -44,7 +44,9 @@ def predict(
     bf16 = bf16 and task.kind != "regression"
     model = module.model.to(device)
     model.eval()
-    order = sorted(range(len(feats)), key=lambda i: _length(feats.items[i]))
+    # Sorted by length so each batch pads little; cached features know their lengths without building every item.
+    lengths = feats.items.lengths() if hasattr(feats.items, "lengths") else [_length(it) for it in feats.items]
+    order = sorted(range(len(feats)), key=lengths.__getitem__)
     kept: list[Any] = [None] * len(feats)
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
