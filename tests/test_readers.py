@@ -27,6 +27,7 @@ from adapterx.data.readers import (
     read_lines,
     read_mnli,
     read_pawsx,
+    read_siqa,
     read_squad,
     read_stsb,
     read_token_tags,
@@ -113,6 +114,9 @@ def test_real_file(shared_data: Path, task: str, split: str, lang: str) -> None:
         assert isinstance(ex, ChoiceExample)
         # (upstream XCOPA th val/test say "effect" for every item and tr val too: the field is taken as written)
         assert {e.question for e in examples} <= {"cause", "effect"} and {e.label for e in examples} == {0, 1}
+    elif task == "siqa":
+        assert all(isinstance(e, ChoiceExample) and len(e.choices) == 3 for e in examples)
+        assert {e.label for e in examples} == {0, 1, 2}
     elif task in ("panx", "udpos"):
         assert isinstance(ex, TagExample)
         assert all(len(e.tokens) > 0 and all(t for t in e.tokens) for e in examples)
@@ -354,6 +358,88 @@ def test_copa(tmp_path: Path) -> None:
         read_copa(_write(tmp_path / "miss.jsonl", json.dumps({k: v for k, v in COPA[0].items() if k != "choice2"})))
 
 
+SIQA = [
+    {"context": "Cameron decided to have a barbecue and gathered her friends together.",
+     "question": "How would Others feel as a result?",
+     "answerA": "like attending", "answerB": "like staying home", "answerC": "a good friend to have"},
+    {"context": "Jan needed to give out jobs for an upcoming project at work.",
+     "question": "What will Others want to do next?",
+     "answerA": "disagree with Jan", "answerB": "get to work", "answerC": "argue with the assignments"},
+    {"context": "Remy was an expert fisherman and was on the water with Kai.",
+     "question": "What will Remy want to do next?",
+     "answerA": "cast the line", "answerB": "put the boat in the water", "answerC": "invite Kai out on the boat"},
+]
+
+
+def _siqa_files(tmp_path: Path, split: str, labels: str, **kw) -> Path:  # noqa: ANN003
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    _write(tmp_path / f"{split}-labels.lst", labels, **kw)
+    return _write(tmp_path / f"{split}.jsonl", "".join(json.dumps(x) + "\n" for x in SIQA), **kw)
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+@pytest.mark.parametrize("bom", [False, True])
+def test_siqa_official_jsonl_and_labels(tmp_path: Path, crlf: bool, bom: bool) -> None:
+    # socialiqa-train-dev.zip: <split>.jsonl + <split>-labels.lst, 1-based labels, read in order
+    path = _siqa_files(tmp_path, "dev", "1\n2\n1\n\n\n", crlf=crlf, bom=bom)  # trailing blank lines
+    ex = read_siqa(path)
+    assert ex[0] == ChoiceExample(
+        "0", SIQA[0]["context"], "How would Others feel as a result?",
+        ("like attending", "like staying home", "a good friend to have"), 0,
+    )
+    assert [e.label for e in ex] == [0, 1, 0] and has_labels(ex)
+    assert [e.label for e in read_siqa(path, labels=_write(tmp_path / "other.lst", "3\n3\n2"))] == [2, 2, 1]
+
+
+def test_siqa_inline_labels_and_unlabelled(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    hf_style = [dict(SIQA[0], label="2"), dict(SIQA[1], label=3), dict(SIQA[2], label=" 1 ")]
+    ex = read_siqa(_write(tmp_path / "a" / "x.jsonl", "\n".join(json.dumps(x) for x in hf_style), crlf=True))
+    assert [e.label for e in ex] == [1, 2, 0]
+    v14 = [dict(x, correct=c) for x, c in zip(SIQA, "CAb", strict=True)]  # socialIQa_v1.4: the answer's letter
+    v14_path = _write(tmp_path / "v14.jsonl", "\n".join(json.dumps(x) for x in v14))
+    assert [e.label for e in read_siqa(v14_path)] == [2, 0, 1]
+    # inline labels that agree with the labels file are fine
+    _write(tmp_path / "a" / "x-labels.lst", "2\n3\n1\n")
+    assert [e.label for e in read_siqa(tmp_path / "a" / "x.jsonl")] == [1, 2, 0]
+    # no labels anywhere: a test file
+    test = read_siqa(_write(tmp_path / "test.jsonl", "\n".join(json.dumps(x) for x in SIQA) + "\n\n"))
+    assert [e.label for e in test] == [None, None, None] and not has_labels(test)
+
+
+def test_siqa_errors_name_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "dis").mkdir()
+    (tmp_path / "empty").mkdir()
+    short = _siqa_files(tmp_path / "short", "train", "1\n2\n")
+    with pytest.raises(DataError, match=r"short/train\.jsonl:3: no label for this example: .*train-labels\.lst has 2 "):
+        read_siqa(short)
+    long = _siqa_files(tmp_path / "long", "dev", "1\n2\n3\n1\n")
+    with pytest.raises(DataError, match=r"long/dev-labels\.lst:4: label without an example: .*has 3 examples"):
+        read_siqa(long)
+    with pytest.raises(DataError, match=r"range/dev-labels\.lst:2: label '4' must be 1, 2 or 3"):
+        read_siqa(_siqa_files(tmp_path / "range", "dev", "1\r\n4\r\n2\r\n"))
+    with pytest.raises(DataError, match=r"zero/dev-labels\.lst:1: label '0' must be 1, 2 or 3"):
+        read_siqa(_siqa_files(tmp_path / "zero", "dev", "0\n1\n2\n"))
+    with pytest.raises(DataError, match=r"gap/dev-labels\.lst:2: blank line among the labels"):
+        read_siqa(_siqa_files(tmp_path / "gap", "dev", "1\n\n2\n3\n"))
+    with pytest.raises(DataError, match=r"x\.jsonl:2: the line's own label \(1\) disagrees with x-labels\.lst:2 \(2\)"):
+        inline = [dict(x, label="1") for x in SIQA]
+        _write(tmp_path / "dis" / "x-labels.lst", "1\n2\n3\n")
+        read_siqa(_write(tmp_path / "dis" / "x.jsonl", "\n".join(json.dumps(x) for x in inline)))
+    mixed = [dict(SIQA[0], label="1"), SIQA[1]]
+    with pytest.raises(DataError, match=r"mixed\.jsonl:2: no label .* but other lines have one"):
+        read_siqa(_write(tmp_path / "mixed.jsonl", "\n".join(json.dumps(x) for x in mixed)))
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: correct 'D' must be 1, 2 or 3 \(or A, B, C\)"):
+        read_siqa(_write(tmp_path / "bad.jsonl", json.dumps(dict(SIQA[0], correct="D"))))
+    with pytest.raises(DataError, match=r"miss\.jsonl:1: missing or non-string key\(s\) answerC"):
+        read_siqa(_write(tmp_path / "miss.jsonl", json.dumps({k: v for k, v in SIQA[0].items() if k != "answerC"})))
+    _write(tmp_path / "empty" / "dev.jsonl", json.dumps(SIQA[0]))
+    with pytest.raises(DataError, match=r"dev-labels\.lst: the file is empty"):
+        read_siqa(_write(tmp_path / "empty" / "dev-labels.lst", "\n"))
+    with pytest.raises(DataError, match=r"nope\.lst: no such file"):
+        read_siqa(tmp_path / "empty" / "dev.jsonl", labels=tmp_path / "nope.lst")
+
+
 CONLLU = """# sent_id = 1
 # text = Vámonos al mar.
 1-2\tVámonos\t_\t_\t_\t_\t_\t_\t_\t_
@@ -455,7 +541,7 @@ def test_squad_errors(tmp_path: Path) -> None:
         read_squad(_write(tmp_path / "ans.json", json.dumps(bad_answer)))
 
 
-READERS = [read_xnli, read_pawsx, read_stsb, read_copa, read_conllu, read_token_tags, read_squad, read_mnli]
+READERS = [read_xnli, read_pawsx, read_stsb, read_copa, read_siqa, read_conllu, read_token_tags, read_squad, read_mnli]
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: r.__name__)
@@ -524,6 +610,23 @@ def test_layout_discovers_any_language_and_prefers_labelled(tmp_path: Path) -> N
     assert read_split("sts-b", tmp_path, "validation", "eng")[0].label == 1.5  # aliases
 
 
+def test_layout_finds_siqa_as_its_zip_unpacks(tmp_path: Path) -> None:
+    for rel in ("siqa/socialiqa-train-dev", "xtreme/socialiqa-train-dev", "flat"):
+        for split, labels in (("train", "2\n3\n1\n"), ("dev", "1\n1\n1\n")):
+            _touch(tmp_path, f"{rel}/{split}.jsonl", "".join(json.dumps(x) + "\n" for x in SIQA))
+            _touch(tmp_path, f"{rel}/{split}-labels.lst", labels)
+    assert find_split_files("siqa", tmp_path, "train") == {"en": tmp_path / "siqa/socialiqa-train-dev/train.jsonl"}
+    assert find_split_files("socialiqa", tmp_path / "xtreme", "dev") == {
+        "en": tmp_path / "xtreme/socialiqa-train-dev/dev.jsonl"
+    }
+    assert [e.label for e in read_split("siqa", tmp_path / "flat", "train", "en")] == [1, 2, 0]  # the folder itself
+    assert [e.label for e in read_split("siqa", tmp_path, "validation", "en")] == [0, 0, 0]
+    with pytest.raises(DataError, match="Social IQa has no public labelled test set"):
+        read_split("siqa", tmp_path, "test", "en")
+    with pytest.raises(DataError, match=r"no siqa dev data for language 'sw'.*languages present: en"):
+        read_split("siqa", tmp_path, "dev", "sw")
+
+
 def test_layout_concatenates_ud_treebanks(tmp_path: Path) -> None:
     _touch(tmp_path, "udpos/ud-treebanks-v2.7/UD_Spanish-AnCora/es_ancora-ud-test.conllu", CONLLU)
     _touch(tmp_path, "udpos/ud-treebanks-v2.7/UD_Spanish-GSD/es_gsd-ud-test.conllu", CONLLU)
@@ -552,5 +655,6 @@ def test_layout_errors(tmp_path: Path) -> None:
 def test_default_eval_split() -> None:
     assert default_eval_split("panx") == "dev"  # public PAN-X test files have no tags
     assert default_eval_split("tydiqa") == "dev"  # no test set
-    assert all(default_eval_split(t) == "test" for t in TASKS if t not in ("panx", "tydiqa"))
+    assert default_eval_split("siqa") == "dev"  # no public labelled test set
+    assert all(default_eval_split(t) == "test" for t in TASKS if t not in ("panx", "tydiqa", "siqa"))
     assert canonical_task("WikiANN") == "panx"

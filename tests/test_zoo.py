@@ -16,8 +16,8 @@ METHODS = ["adapter", "lora", "full"]
 
 
 def test_the_x_stilts_and_sts_tasks_are_registered():
-    assert set(INTERMEDIATE) >= {"mnli", "anli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg",
-                                 "stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16", "sts-all"}
+    assert set(INTERMEDIATE) >= {"mnli", "anli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa",
+                                 "ccg", "siqa", "stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16", "sts-all"}
     with pytest.raises(ConfigError, match="Did you mean 'hellaswag'"):
         get_task("helaswag")
 

@@ -4,7 +4,9 @@ The layout is that of XTREME's ``scripts/download_data.sh`` output plus the orig
 unpack next to it (``shared/data`` mixes both): e.g. ``xnli/dev-<l>.tsv``, ``paws-x/test-labelled/test-<l>.tsv``,
 ``udpos/{split}-<l>.tsv`` and ``udpos/ud-treebanks-v2.5/UD_*/<l>_*-ud-<split>.conllu``, ``panx/{split}-<l>.tsv``,
 ``xquad/xquad.<l>.json``, ``mlqa/MLQA_V1/<split>/<split>-context-<l>-question-<l>.json``,
-``tydiqa/tydiqa-goldp-v1.1-dev/...``, ``xcopa/<l>/{val,test}.<l>.jsonl``, ``stsb/stsb-<l>-<split>.csv``.
+``tydiqa/tydiqa-goldp-v1.1-dev/...``, ``xcopa/<l>/{val,test}.<l>.jsonl``, ``stsb/stsb-<l>-<split>.csv``; and
+English Social IQa (XTREME-R's intermediate task for XCOPA) as its zip unpacks, ``[siqa/]socialiqa-train-dev/``
+``{train,dev}.jsonl`` + ``{train,dev}-labels.lst``, or that folder itself (``--data socialiqa-train-dev``).
 
 Languages are discovered by globbing each pattern (any language present is found, not a fixed list). For one
 task and split the patterns are tried in order of precedence and the first that has a language wins: labelled
@@ -26,6 +28,7 @@ from adapterx.data.readers import (
     read_conllu,
     read_copa,
     read_pawsx,
+    read_siqa,
     read_squad,
     read_stsb,
     read_token_tags,
@@ -35,7 +38,7 @@ from adapterx.errors import ConfigError, DataError
 from adapterx.languages import LANGUAGES, get_language
 from adapterx.registry import suggest
 
-TASKS: tuple[str, ...] = ("xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "stsb")
+TASKS: tuple[str, ...] = ("xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "stsb", "siqa")
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 _TASK_ALIASES = {
@@ -49,6 +52,8 @@ _TASK_ALIASES = {
     "sts-b": "stsb",
     "sts": "stsb",
     "copa": "xcopa",
+    "socialiqa": "siqa",
+    "social_i_qa": "siqa",
 }
 _SPLIT_ALIASES = {"validation": "dev", "val": "dev", "eval": "dev"}
 
@@ -157,6 +162,17 @@ _PATTERNS: dict[str, dict[str, tuple[_Pattern, ...]]] = {
         )
         for split in SPLITS
     },
+    # English only, no language in the file names; labels in the sibling <split>-labels.lst (read_siqa).
+    "siqa": {
+        **{
+            split: tuple(
+                _p(d + split + ".jsonl", "siqa", lang="en")
+                for d in ("siqa/socialiqa-train-dev/", "socialiqa-train-dev/", "siqa/", "")
+            )
+            for split in ("train", "dev")
+        },
+        "test": (),  # the leaderboard's test labels are not public: evaluate on dev
+    },
 }
 
 _READERS: dict[str, Callable[..., list]] = {
@@ -166,6 +182,7 @@ _READERS: dict[str, Callable[..., list]] = {
     "token_tags": read_token_tags,
     "squad": read_squad,
     "stsb": read_stsb,
+    "siqa": read_siqa,
 }
 
 
@@ -198,8 +215,8 @@ def canonical_split(split: str) -> str:
 def default_eval_split(task: str) -> str:
     """The split zero-shot evaluation uses by default: ``test``, except ``dev`` for PAN-X (the public test files
     have no tags: XTREME scores them on its leaderboard only) and TyDiQA-GoldP (no test set; XTREME's "test" is
-    the dev set)."""
-    return "dev" if canonical_task(task) in ("panx", "tydiqa") else "test"
+    the dev set), and Social IQa (no public labelled test set)."""
+    return "dev" if canonical_task(task) in ("panx", "tydiqa", "siqa") else "test"
 
 
 def _regex(template: str) -> re.Pattern[str]:
@@ -269,6 +286,7 @@ _NO_SPLIT_HINT = {
     "xquad": "XQuAD is test-only (train and select on SQuAD v1.1)",
     "mlqa": "MLQA has dev and test only (train on SQuAD v1.1)",
     "tydiqa": "TyDiQA-GoldP has no public test set; XTREME evaluates on the dev set: use split 'dev'",
+    "siqa": "Social IQa has no public labelled test set: use split 'dev'",
 }
 
 

@@ -55,6 +55,8 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     if kind == "span_qa":
         return readers.read_squad(path)
     if kind == "multiple_choice":
+        if task.name == "siqa":  # labels from the sibling <split>-labels.lst of the official download
+            return readers.read_siqa(path)
         return readers.read_copa(path)
     if kind == "tagging":
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)

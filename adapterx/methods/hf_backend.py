@@ -28,7 +28,11 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
 
 
 def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
-    """X-STILTs chain: a new task head on a body fine-tuned on the intermediate task (its head is dropped)."""
+    """X-STILTs chain: the target's head on a body fine-tuned on the intermediate task.
+
+    ``from_pretrained`` keeps whatever of the intermediate's head fits the target's head class and shape, and starts
+    the rest fresh: from STS-B or MNLI to a tagging or QA target the head is new; from one multiple-choice task to
+    another (SIQA -> COPA, XTREME-R's XCOPA protocol) the one-logit-per-option scorer carries over, as intended."""
     from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(folder, **head_kwargs(task), ignore_mismatched_sizes=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapterx.data.examples import Answer, ChoiceExample, PairExample, QAExample, TagExample
+from adapterx.errors import DataError
 
 NLI = ("entailment", "neutral", "contradiction")  # GLUE MNLI, XNLI, SNLI, ANLI: 0, 1, 2
 UPOS = (
@@ -69,6 +70,17 @@ def hellaswag_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
 
 def cosmosqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample:
     return ChoiceExample(str(i), row["context"], row["question"], tuple(row[f"answer{k}"] for k in range(4)), int(row["label"]))
+
+
+def siqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
+    """allenai/social_i_qa: context, question, answerA..answerC and ``label`` as a 1-based string ("1".."3")."""
+    raw = row.get("label")
+    if raw in (None, ""):
+        return None
+    lab = int(str(raw).strip())
+    if not 1 <= lab <= 3:
+        raise DataError(f"allenai/social_i_qa row {i}: label {raw!r} is not 1, 2 or 3 (answerA..answerC)")
+    return ChoiceExample(str(i), row["context"], row["question"], (row["answerA"], row["answerB"], row["answerC"]), lab - 1)
 
 
 def commonsenseqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:

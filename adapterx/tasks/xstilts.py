@@ -1,5 +1,6 @@
 """The English intermediate tasks of X-STILTs (Phang et al. 2020): ANLI+, MNLI, QQP, SST-2, SQuAD, HellaSwag,
-Cosmos QA, CommonsenseQA, CCG supertagging."""
+Cosmos QA, CommonsenseQA, CCG supertagging; and Social IQa, the intermediate task of XTREME-R's XCOPA protocol
+(SIQA, then English COPA: ``adapterx stack siqa xcopa``)."""
 
 from __future__ import annotations
 
@@ -73,4 +74,16 @@ register(TaskSpec(
     synthetic=SyntheticSpec("upos"), eval_split="dev",
     notes="CCGbank is LDC-licensed: no public Hugging Face copy exists. Pass --data FILE with token<TAB>supertag lines "
           "(blank line between sentences); the tag set comes from the training file.",
+))
+register(TaskSpec(
+    name="siqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=3,
+    description="Social IQa: social commonsense QA (3 options), accuracy; XTREME-R trains it before COPA (XCOPA)",
+    # No labelled test set is public (the leaderboard's): dev selects and is the evaluation split.
+    hf=HFSource("allenai/social_i_qa", hf_rows.siqa_row,
+                splits={"train": "train", "dev": "validation", "test": "validation"}),
+    layout="siqa", synthetic=SyntheticSpec("choice"), eval_split="dev",
+    notes="Official download socialiqa-train-dev.zip: --train-file train.jsonl / --dev-file dev.jsonl read their "
+          "labels from the sibling train-labels.lst / dev-labels.lst (1-based), --data FOLDER reads the unzipped "
+          "folder (or an XTREME-style folder holding [siqa/]socialiqa-train-dev/). No public labelled test set: dev is "
+          "the evaluation split.",
 ))

@@ -1,8 +1,8 @@
 """The XTREME-R target tasks (plus PAWS-X, dropped from XTREME-R but used by X-STILTs).
 
 Languages and metrics as in ../shared/design/xtreme-r.md (from XTREME's evaluate.py and the XTREME-R paper).
-English training data: MNLI (XNLI), PAWS (PAWS-X), COPA (XCOPA), UD English (UD-POS), PAN-X en, SQuAD v1.1 (XQuAD,
-MLQA), TyDiQA-GoldP en.
+English training data: MNLI (XNLI), PAWS (PAWS-X), SIQA then COPA (XCOPA: ``adapterx stack siqa xcopa``), UD
+English (UD-POS), PAN-X en, SQuAD v1.1 (XQuAD, MLQA), TyDiQA-GoldP en.
 """
 
 from __future__ import annotations
@@ -32,14 +32,19 @@ register(TaskSpec(
 ))
 register(TaskSpec(
     name="xcopa", kind="multiple_choice", metric="accuracy", metric_kind="mean", target=True,
-    description="XCOPA: causal commonsense reasoning (2 options), trained on English COPA, accuracy",
+    description="XCOPA: causal commonsense reasoning (2 options), accuracy; XTREME-R trains on SIQA, then English "
+                "COPA (`adapterx stack siqa xcopa`)",
     languages=tuple("en et ht id it qu sw ta th tr vi zh".split()),
     hf=HFSource("cambridgeltl/xcopa", hf_rows.copa_row, config="{lang}",
                 overrides={"train": ("aps/super_glue", "copa"), "dev": ("aps/super_glue", "copa")},
                 splits={"train": "train", "dev": "validation", "test": "test"}),
     layout="xcopa", synthetic=SyntheticSpec("choice"), num_choices=2,
-    notes="English training data: COPA (400). SIQA (3 options) cannot share COPA's 2-option head; train it as an "
-          "intermediate task instead.",
+    notes="XTREME-R protocol: train on SIQA (33,410, 3 options), then on English COPA (400); `adapterx stack siqa "
+          "xcopa` runs it (adapter: a new COPA adapter and head on the frozen SIQA adapter; lora: a new COPA LoRA and "
+          "head over the frozen SIQA LoRA; full: the SIQA-tuned model, head included, continues on COPA). "
+          "`train-target xcopa` trains on COPA alone. A multiple-choice head scores each (context, option) pair with "
+          "one logit and softmaxes across the options, so its weights do not depend on the number of options; "
+          "adapters' head config keeps num_choices only to reshape the logits.",
 ))
 register(TaskSpec(
     name="udpos", kind="tagging", metric="f1", metric_kind="f1", target=True,

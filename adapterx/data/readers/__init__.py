@@ -12,6 +12,7 @@ says so. Example ids are 0-based positions, except QA (question ids).
 | :func:`read_pawsx` | PAWS-X TSV, with or without header -> PairExample |
 | :func:`read_stsb` | GLUE STS-B TSV or stsb-multi-mt CSV -> PairExample (float label) |
 | :func:`read_copa` | XCOPA/COPA JSON lines -> ChoiceExample |
+| :func:`read_siqa` | Social IQa JSON lines + sibling ``<split>-labels.lst`` (or inline labels) -> ChoiceExample |
 | :func:`read_conllu` | CoNLL-U, UPOS column -> TagExample |
 | :func:`read_token_tags` | XTREME ``token<TAB>tag`` -> TagExample |
 | :func:`read_squad` | SQuAD v1.1 JSON (XQuAD, MLQA, TyDiQA-GoldP) -> QAExample |
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 
 from adapterx.data.examples import ChoiceExample, Example, PairExample, QAExample, TagExample
 from adapterx.data.readers._io import read_json, read_jsonl, read_lines, read_text, tsv_rows
-from adapterx.data.readers.choice import COPA_QUESTIONS, read_copa
+from adapterx.data.readers.choice import COPA_QUESTIONS, SIQA_ANSWERS, read_copa, read_siqa, siqa_labels_path
 from adapterx.data.readers.pairs import NLI_LABELS, PAWSX_LABELS, read_mnli, read_pawsx, read_stsb, read_xnli
 from adapterx.data.readers.qa import read_squad
 from adapterx.data.readers.tagging import read_conllu, read_token_tags
@@ -48,6 +49,7 @@ __all__ = [
     "COPA_QUESTIONS",
     "NLI_LABELS",
     "PAWSX_LABELS",
+    "SIQA_ANSWERS",
     "has_labels",
     "read_conllu",
     "read_copa",
@@ -56,10 +58,12 @@ __all__ = [
     "read_lines",
     "read_mnli",
     "read_pawsx",
+    "read_siqa",
     "read_squad",
     "read_stsb",
     "read_text",
     "read_token_tags",
     "read_xnli",
+    "siqa_labels_path",
     "tsv_rows",
 ]
