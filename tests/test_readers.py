@@ -22,8 +22,11 @@ from adapterx.data.layout import (
 )
 from adapterx.data.readers import (
     has_labels,
+    read_commonsenseqa,
     read_conllu,
     read_copa,
+    read_cosmosqa,
+    read_hellaswag,
     read_lines,
     read_mnli,
     read_pawsx,
@@ -541,7 +544,10 @@ def test_squad_errors(tmp_path: Path) -> None:
         read_squad(_write(tmp_path / "ans.json", json.dumps(bad_answer)))
 
 
-READERS = [read_xnli, read_pawsx, read_stsb, read_copa, read_siqa, read_conllu, read_token_tags, read_squad, read_mnli]
+READERS = [
+    read_xnli, read_pawsx, read_stsb, read_copa, read_siqa, read_conllu, read_token_tags, read_squad, read_mnli,
+    read_hellaswag, read_cosmosqa, read_commonsenseqa,
+]
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: r.__name__)
@@ -656,5 +662,7 @@ def test_default_eval_split() -> None:
     assert default_eval_split("panx") == "dev"  # public PAN-X test files have no tags
     assert default_eval_split("tydiqa") == "dev"  # no test set
     assert default_eval_split("siqa") == "dev"  # no public labelled test set
-    assert all(default_eval_split(t) == "test" for t in TASKS if t not in ("panx", "tydiqa", "siqa"))
+    dev_eval = ("panx", "tydiqa", "siqa", "hellaswag", "cosmosqa", "commonsenseqa")
+    assert all(default_eval_split(t) == "dev" for t in dev_eval[3:])  # unlabelled public test files
+    assert all(default_eval_split(t) == "test" for t in TASKS if t not in dev_eval)
     assert canonical_task("WikiANN") == "panx"

@@ -7,6 +7,11 @@ unpack next to it (``shared/data`` mixes both): e.g. ``xnli/dev-<l>.tsv``, ``paw
 ``tydiqa/tydiqa-goldp-v1.1-dev/...``, ``xcopa/<l>/{val,test}.<l>.jsonl``, ``stsb/stsb-<l>-<split>.csv``; and
 English Social IQa (XTREME-R's intermediate task for XCOPA) as its zip unpacks, ``[siqa/]socialiqa-train-dev/``
 ``{train,dev}.jsonl`` + ``{train,dev}-labels.lst``, or that folder itself (``--data socialiqa-train-dev``).
+The English multiple-choice intermediate tasks are found by their official file names, in the folder itself, in
+``data/`` (as in their GitHub repositories) or in a folder named after the task: HellaSwag
+``hellaswag_{train,val,test}.jsonl``, Cosmos QA ``{train,valid}.csv`` (or ``.jsonl``) and ``test.jsonl``,
+CommonsenseQA ``{train,dev}_rand_split.jsonl`` and ``test_rand_split_no_answers.jsonl``. Their test files have no
+labels: ``dev`` is their evaluation split.
 
 Languages are discovered by globbing each pattern (any language present is found, not a fixed list). For one
 task and split the patterns are tried in order of precedence and the first that has a language wins: labelled
@@ -25,8 +30,11 @@ from pathlib import Path
 
 from adapterx.data.examples import Example
 from adapterx.data.readers import (
+    read_commonsenseqa,
     read_conllu,
     read_copa,
+    read_cosmosqa,
+    read_hellaswag,
     read_pawsx,
     read_siqa,
     read_squad,
@@ -38,7 +46,12 @@ from adapterx.errors import ConfigError, DataError
 from adapterx.languages import LANGUAGES, get_language
 from adapterx.registry import suggest
 
-TASKS: tuple[str, ...] = ("xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "stsb", "siqa")
+TASKS: tuple[str, ...] = (
+    "xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "stsb", "siqa",
+    "hellaswag", "cosmosqa", "commonsenseqa",
+)
+# tasks evaluated on dev by default (default_eval_split): no public labelled test set
+_DEV_EVAL: tuple[str, ...] = ("panx", "tydiqa", "siqa", "hellaswag", "cosmosqa", "commonsenseqa")
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 _TASK_ALIASES = {
@@ -54,6 +67,9 @@ _TASK_ALIASES = {
     "copa": "xcopa",
     "socialiqa": "siqa",
     "social_i_qa": "siqa",
+    "cosmos_qa": "cosmosqa",
+    "commonsense_qa": "commonsenseqa",
+    "csqa": "commonsenseqa",
 }
 _SPLIT_ALIASES = {"validation": "dev", "val": "dev", "eval": "dev"}
 
@@ -173,6 +189,34 @@ _PATTERNS: dict[str, dict[str, tuple[_Pattern, ...]]] = {
         },
         "test": (),  # the leaderboard's test labels are not public: evaluate on dev
     },
+    # English only. Official file names, in the folder itself, its data/ (the GitHub repositories' layout) or a
+    # folder named after the task. The test files are unlabelled (label None): dev is the evaluation split.
+    "hellaswag": {
+        split: tuple(
+            _p(d + "hellaswag_" + name + ".jsonl", "hellaswag", lang="en")
+            for d in ("hellaswag/data/", "hellaswag/", "data/", "")
+        )
+        for split, name in (("train", "train"), ("dev", "val"), ("test", "test"))
+    },
+    "cosmosqa": {
+        split: tuple(
+            _p(d + name + ext, "cosmosqa", lang="en")
+            for d in ("cosmosqa/data/", "cosmosqa/", "cosmos_qa/", "data/", "")
+            for ext in (".csv", ".jsonl")
+        )
+        for split, name in (("train", "train"), ("dev", "valid"), ("test", "test"))
+    },
+    "commonsenseqa": {
+        split: tuple(
+            _p(d + name, "commonsenseqa", lang="en")
+            for d in ("commonsenseqa/", "commonsense_qa/", "csqa/", "data/", "")
+        )
+        for split, name in (
+            ("train", "train_rand_split.jsonl"),
+            ("dev", "dev_rand_split.jsonl"),
+            ("test", "test_rand_split_no_answers.jsonl"),
+        )
+    },
 }
 
 _READERS: dict[str, Callable[..., list]] = {
@@ -183,6 +227,9 @@ _READERS: dict[str, Callable[..., list]] = {
     "squad": read_squad,
     "stsb": read_stsb,
     "siqa": read_siqa,
+    "hellaswag": read_hellaswag,
+    "cosmosqa": read_cosmosqa,
+    "commonsenseqa": read_commonsenseqa,
 }
 
 
@@ -215,8 +262,8 @@ def canonical_split(split: str) -> str:
 def default_eval_split(task: str) -> str:
     """The split zero-shot evaluation uses by default: ``test``, except ``dev`` for PAN-X (the public test files
     have no tags: XTREME scores them on its leaderboard only) and TyDiQA-GoldP (no test set; XTREME's "test" is
-    the dev set), and Social IQa (no public labelled test set)."""
-    return "dev" if canonical_task(task) in ("panx", "tydiqa", "siqa") else "test"
+    the dev set), and Social IQa, HellaSwag, Cosmos QA and CommonsenseQA (no public labelled test set)."""
+    return "dev" if canonical_task(task) in _DEV_EVAL else "test"
 
 
 def _regex(template: str) -> re.Pattern[str]:

@@ -57,6 +57,12 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     if kind == "multiple_choice":
         if task.name == "siqa":  # labels from the sibling <split>-labels.lst of the official download
             return readers.read_siqa(path)
+        if task.name == "hellaswag":
+            return readers.read_hellaswag(path, num_choices=task.num_choices)
+        if task.name == "cosmosqa":  # CSV or JSON lines, sniffed
+            return readers.read_cosmosqa(path, num_choices=task.num_choices)
+        if task.name == "commonsenseqa":
+            return readers.read_commonsenseqa(path, num_choices=task.num_choices)
         return readers.read_copa(path)
     if kind == "tagging":
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
@@ -159,9 +165,11 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
 
 
 def _dev_sibling(train: Path) -> Path | None:
-    """The dev file that sits beside a train file: stsb-en-train.csv -> stsb-en-dev.csv, train.tsv -> dev.tsv."""
+    """The dev file that sits beside a train file: stsb-en-train.csv -> stsb-en-dev.csv, train.tsv -> dev.tsv,
+    train_rand_split.jsonl -> dev_rand_split.jsonl (CommonsenseQA), train.csv -> valid.csv (Cosmos QA),
+    hellaswag_train.jsonl -> hellaswag_val.jsonl."""
     name = train.name
-    for a, b in (("train", "dev"), ("train", "validation")):
+    for a, b in (("train", "dev"), ("train", "validation"), ("train", "valid"), ("train", "val")):
         if a in name:
             cand = train.with_name(name.replace(a, b))
             if cand.is_file():

@@ -69,7 +69,10 @@ def hellaswag_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
 
 
 def cosmosqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample:
-    return ChoiceExample(str(i), row["context"], row["question"], tuple(row[f"answer{k}"] for k in range(4)), int(row["label"]))
+    # The test split carries label -1 ("no gold label"): an unlabelled example, as the file reader gives it.
+    raw = row.get("label")
+    label = None if raw in (None, "") or int(raw) < 0 else int(raw)
+    return ChoiceExample(str(i), row["context"], row["question"], tuple(row[f"answer{k}"] for k in range(4)), label)
 
 
 def siqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:

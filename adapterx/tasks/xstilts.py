@@ -52,19 +52,28 @@ register(TaskSpec(
     name="hellaswag", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
     description="HellaSwag sentence completion (4 endings), accuracy",
     hf=HFSource("Rowan/hellaswag", hf_rows.hellaswag_row),
-    synthetic=SyntheticSpec("choice"), eval_split="dev",
+    synthetic=SyntheticSpec("choice"), layout="hellaswag", eval_split="dev",
+    notes="Official files (rowanz/hellaswag data/): --train-file hellaswag_train.jsonl --dev-file hellaswag_val.jsonl, "
+          "--data hellaswag_train.jsonl (val beside it) or --data FOLDER ([hellaswag/][data/]hellaswag_*.jsonl). "
+          "The test file has no labels: dev is the evaluation split.",
 ))
 register(TaskSpec(
     name="cosmosqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
     description="Cosmos QA reading comprehension with commonsense (4 options), accuracy",
     hf=HFSource("allenai/cosmos_qa", hf_rows.cosmosqa_row),
-    synthetic=SyntheticSpec("choice"), eval_split="dev",
+    synthetic=SyntheticSpec("choice"), layout="cosmosqa", eval_split="dev",
+    notes="Official files (wilburOne/cosmosqa data/): --train-file train.csv --dev-file valid.csv (or the .jsonl "
+          "copies), --data train.csv (valid beside it) or --data FOLDER ([cosmosqa/][data/]{train,valid}.csv). "
+          "The test file has no labels: dev is the evaluation split.",
 ))
 register(TaskSpec(
     name="commonsenseqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=5,
     description="CommonsenseQA (5 options), accuracy",
     hf=HFSource("tau/commonsense_qa", hf_rows.commonsenseqa_row),
-    synthetic=SyntheticSpec("choice"), eval_split="dev",
+    synthetic=SyntheticSpec("choice"), layout="commonsenseqa", eval_split="dev",
+    notes="Official files: --train-file train_rand_split.jsonl --dev-file dev_rand_split.jsonl, --data "
+          "train_rand_split.jsonl (dev beside it) or --data FOLDER ([commonsenseqa/]*_rand_split.jsonl). The test file "
+          "has no answers: dev is the evaluation split.",
 ))
 register(TaskSpec(
     name="ccg", kind="tagging", metric="f1", metric_kind="f1", intermediate=True,

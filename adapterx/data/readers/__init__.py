@@ -3,7 +3,8 @@
 Written for the *format*, not only the files at hand: TSV with or without header, CRLF, UTF-8 BOM, CSV-quoted
 or literal quotes, string or integer labels, unlabelled test files (label/tags ``None``, answers ``()``).
 Problems raise :class:`adapterx.errors.DataError` naming ``path:line`` and the fix; a file that is not UTF-8
-says so. Example ids are 0-based positions, except QA (question ids).
+says so. Example ids are 0-based positions, except QA (question ids) and HellaSwag / Cosmos QA / CommonsenseQA
+(the files' own ``ind`` / ``id``).
 
 | reader | format |
 |---|---|
@@ -13,6 +14,9 @@ says so. Example ids are 0-based positions, except QA (question ids).
 | :func:`read_stsb` | GLUE STS-B TSV or stsb-multi-mt CSV -> PairExample (float label) |
 | :func:`read_copa` | XCOPA/COPA JSON lines -> ChoiceExample |
 | :func:`read_siqa` | Social IQa JSON lines + sibling ``<split>-labels.lst`` (or inline labels) -> ChoiceExample |
+| :func:`read_hellaswag` | HellaSwag ``hellaswag_{train,val,test}.jsonl`` -> ChoiceExample (4 endings) |
+| :func:`read_cosmosqa` | Cosmos QA ``{train,valid}.csv`` (headered CSV) or JSON lines -> ChoiceExample (4 answers) |
+| :func:`read_commonsenseqa` | CommonsenseQA ``*_rand_split*.jsonl`` -> ChoiceExample (5 choices, label from answerKey) |
 | :func:`read_conllu` | CoNLL-U, UPOS column -> TagExample |
 | :func:`read_token_tags` | XTREME ``token<TAB>tag`` -> TagExample |
 | :func:`read_squad` | SQuAD v1.1 JSON (XQuAD, MLQA, TyDiQA-GoldP) -> QAExample |
@@ -23,8 +27,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapterx.data.examples import ChoiceExample, Example, PairExample, QAExample, TagExample
-from adapterx.data.readers._io import read_json, read_jsonl, read_lines, read_text, tsv_rows
-from adapterx.data.readers.choice import COPA_QUESTIONS, SIQA_ANSWERS, read_copa, read_siqa, siqa_labels_path
+from adapterx.data.readers._io import csv_rows, read_json, read_jsonl, read_lines, read_text, tsv_rows
+from adapterx.data.readers.choice import (
+    COPA_QUESTIONS,
+    SIQA_ANSWERS,
+    read_commonsenseqa,
+    read_copa,
+    read_cosmosqa,
+    read_hellaswag,
+    read_siqa,
+    siqa_labels_path,
+)
 from adapterx.data.readers.pairs import NLI_LABELS, PAWSX_LABELS, read_mnli, read_pawsx, read_stsb, read_xnli
 from adapterx.data.readers.qa import read_squad
 from adapterx.data.readers.tagging import read_conllu, read_token_tags
@@ -50,9 +63,13 @@ __all__ = [
     "NLI_LABELS",
     "PAWSX_LABELS",
     "SIQA_ANSWERS",
+    "csv_rows",
     "has_labels",
+    "read_commonsenseqa",
     "read_conllu",
     "read_copa",
+    "read_cosmosqa",
+    "read_hellaswag",
     "read_json",
     "read_jsonl",
     "read_lines",

@@ -156,3 +156,30 @@ def looks_like_jsonl(path: PathArg) -> bool:
         return False  # the reader's read_text reports the problem with the path
     head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     return head.startswith(b"{")
+
+
+def csv_rows(path: PathArg) -> list[tuple[int, list[str]]]:
+    """Records of a comma-separated file (Excel dialect: quoted fields may hold commas, doubled quotes and line
+    breaks) as ``(line number where the record starts, fields)``; blank records are skipped.
+
+    Line ends are read as Python's text mode reads them (``\\r\\n`` and ``\\r`` become ``\\n``, also inside quoted
+    fields), so the fields are what ``csv.DictReader(open(path))`` gives. A quoting error (a stray quote in a quoted
+    field, a quote left open at the end of the file) is a :class:`DataError` naming the line.
+    """
+    import io
+
+    text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for fields in reader:
+            line, start = start, reader.line_num + 1
+            if any(f.strip() for f in fields):
+                out.append((line, fields))
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}:{start}: malformed CSV ({exc}); quote fields that hold commas, quotes or line breaks, "
+            "double the quotes inside them, and close every quote (re-download if the file was cut short)."
+        ) from None
+    return out
