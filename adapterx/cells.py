@@ -90,8 +90,15 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
                 req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
                                    evaluate=False, command="run (intermediate)")
+                # Full fine-tuning trains the chain in order, each stage from the one before (adapters and LoRA train
+                # each intermediate module on the frozen base; the target stage composes them).
+                start = None
+                if spec.name == "full" and i > 0:
+                    from adapterx.stacking import full_chain_start, module_ref
+
+                    start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:
-                    train_run(req)
+                    train_run(req, prepare=start)
                 except ConfigError:
                     if not folder.exists():  # a concurrent worker did not finish it either
                         raise

@@ -40,6 +40,7 @@ class ModuleRef:
     sha256: str
     method: str
     backbone: dict[str, Any] = field(default_factory=dict)
+    chain: tuple[str, ...] = ()  # the task chain its run.json records (full fine-tuning: every task it was trained on)
 
 
 @dataclass(frozen=True)

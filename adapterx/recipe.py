@@ -28,7 +28,10 @@ The cell dict (the contract with ``adapterx.pipeline.run_cell``; ``schema_versio
                                                #           "target_modules": [str, ...]}
                                                # full:    {}
       },
-      "intermediate": ["stsb"],                # English intermediate tasks in training order; [] = no intermediate
+      "intermediate": ["stsb"],                # English intermediate tasks in training order; [] = no intermediate.
+                                               # Several: full fine-tuning trains them in sequence, each stage from
+                                               # the one before (X-STILTs; XTREME-R's SIQA -> COPA); adapters and
+                                               # LoRA train each module on the frozen base and compose them all
       "target": "xnli",                        # the target task, trained on English, evaluated zero-shot per language
       "seed": 1,
       "training": {

@@ -33,7 +33,7 @@ def _is_reference(arg: str) -> bool:
     return Path(arg).expanduser().exists() or arg.startswith("hf:") or "/" in arg
 
 
-def _ref_from(arg: str, task_hint: str | None) -> ModuleRef:
+def module_ref(arg: str, task_hint: str | None) -> ModuleRef:
     from adapterx.rundir import module_folder, tree_sha256
 
     from adapterx.methods import verify_module_folder
@@ -53,7 +53,24 @@ def _ref_from(arg: str, task_hint: str | None) -> ModuleRef:
 
         task = read_meta(folder)["task"]
     return ModuleRef(task=task, path=str(folder), sha256=tree_sha256(folder), method=meta_method,
-                     backbone=run.get("backbone") or {})
+                     backbone=run.get("backbone") or {}, chain=tuple(run.get("chain") or ()))
+
+
+def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
+    """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
+
+    def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
+        import torch
+
+        from adapterx.methods import hf_backend, quiet_transformers
+
+        quiet_transformers()
+        torch.manual_seed(seed)
+        module = hf_backend.start_from(Path(prev.path), task, spec, task.name)
+        return module, {"chain": chain, "composition": {"kind": "chain", "modules": [
+            {"task": prev.task, "run": prev.path, "sha256": prev.sha256}]}}
+
+    return prepare
 
 
 def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome:
@@ -71,13 +88,13 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     names: list[str] = []
     for arg in req.intermediates:
         if _is_reference(arg):
-            ref = _ref_from(arg, None)
+            ref = module_ref(arg, None)
             given.append(ref)
             names.append(ref.task)
         else:
             get_task(arg)
             names.append(arg)
-            given.append(_ref_from(req.modules[arg], arg) if arg in req.modules else None)
+            given.append(module_ref(req.modules[arg], arg) if arg in req.modules else None)
     unknown = set(req.modules) - set(names)
     if unknown:
         raise ConfigError(f"--module {sorted(unknown)[0]}=...: that task is not among the intermediates {', '.join(names)}")
@@ -91,7 +108,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
-    langs = {code: _ref_from(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
+    langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
     for code, ref in langs.items():
         if ref.task != "mlm":
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
@@ -100,6 +117,16 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
             bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")
+    # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
+    # intermediate starts from the one before, the target from the last. A given last module already holds the
+    # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
+    sequential = method == "full" and len(names) > 1
+    if sequential and given[-1] is not None:
+        recorded = list(given[-1].chain)
+        if recorded and recorded != names:
+            raise ConfigError(f"full fine-tuning trains the intermediates in sequence: {given[-1].path} was trained on"
+                              f" {' -> '.join(recorded)}, not {' -> '.join(names)}; give the chain it was trained on")
+        given = [None] * (len(given) - 1) + [given[-1]]
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
@@ -109,11 +136,13 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     if tgt.output is not None and Path(tgt.output).exists():
         raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
     refs: list[ModuleRef] = []
-    for g, n in zip(given, names):
+    for k, (g, n) in enumerate(zip(given, names)):
+        if sequential and given[-1] is not None and k < len(names) - 1:
+            continue  # inside the given last module
         if g is None:
             out = (tgt.output or Path("runs") / f"{tgt.task}-{mode}").parent / f"{(tgt.output.name if tgt.output else tgt.task)}.intermediate-{n}"
             if out.exists():
-                g = _ref_from(str(out), n)  # trained by an earlier invocation: reuse it
+                g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it
             else:
                 if progress:
                     progress({"phase": "intermediate", "task": n})
@@ -121,13 +150,17 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                 sub = TrainRequest(task=n, method=tgt.method, model=tgt.model, revision=tgt.revision,
                                    data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
                                    train=cfg, output=out, evaluate=False, command="stack (intermediate)")
-                train_run(sub, progress=progress)
-                g = _ref_from(str(out), n)
+                start = None
+                if sequential and refs:  # this stage starts from the previous stage's model
+                    prev = refs[-1]
+                    start = full_chain_start(prev, [r.task for r in refs], tgt.method)
+                train_run(sub, progress=progress, prepare=start)
+                g = module_ref(str(out), n)
         refs.append(g)
     comp = (Fuse(tuple(refs), tgt.task, req.with_target_adapter) if req.fuse else Stack(tuple(refs), tgt.task, mode))
     validate(comp, method)
     record = {
-        "chain": [r.task for r in refs],
+        "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
     }
     if langs:
@@ -154,9 +187,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         else:
             from adapterx.methods import hf_backend
 
-            if len(folders) != 1:
-                raise ConfigError("the full fine-tuning chain takes one intermediate task (train them as one multi-task run)")
-            module = hf_backend.start_from(folders[0][1], task, tgt.method, task.name)
+            module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
         return module, record
 
     command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command

@@ -317,3 +317,22 @@ def test_sigkilled_grid_resumes_with_exactly_the_missing_cells(tmp_path: Path, t
         assert (run_dir / "cells" / h / "run" / "run.json").is_file()
     assert not [p for p in run_dir.glob("cells/*/.*partial*")], "no half-written run dir is left"
     assert len((run_dir / "runs.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_full_fine_tuning_chain_cell_trains_its_stages_in_order(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+    """``intermediates: [[stsb, siqa]]`` with full fine-tuning: SIQA continues from the STS-B model and the target
+    from SIQA's (adapters and LoRA would compose two modules trained on the frozen base instead)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: chain\nbackbones: [tiny]\nmethods: [{name: full, lr: 1.0e-3}]\nintermediates: [[stsb, siqa]]\n"
+        "targets: [xcopa]\nseeds: [1]\ntraining:\n  intermediate: {max_steps: 2, batch_size: 4, max_length: 32}\n"
+        "  target: {max_steps: 2, batch_size: 4, max_length: 32}\n"
+        "data: {source: synthetic, max_train_examples: 32, max_eval_examples: 16}\neval: {languages: [en, sw]}\n")
+    res = run_cli("run", str(recipe), "--run-dir", str(tmp_path / "run"), "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["n_ran"] == 1 and summary["n_failed"] == 0, summary
+    [siqa] = (tmp_path / "run").glob("intermediates/*/siqa/run.json")
+    assert json.loads(siqa.read_text())["chain"] == ["stsb", "siqa"]
+    [target] = (tmp_path / "run").glob("cells/*/run/run.json")
+    assert json.loads(target.read_text())["chain"] == ["stsb", "siqa", "xcopa"]

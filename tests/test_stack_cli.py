@@ -94,3 +94,41 @@ def test_mixing_methods_is_refused(stsb_runs, tmp_path):
                   "--model", "tiny", "--output", str(tmp_path / "o"))
     assert res.exit_code == 2 and "--method adapter" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_full_fine_tuning_trains_the_chain_in_order(tmp_path):
+    """X-STILTs / XTREME-R's XCOPA protocol with full fine-tuning: STS-B, then SIQA from the STS-B model, then COPA
+    from the SIQA model; each stage's run records the chain it holds."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "x"
+    res = run_cli("stack", "stsb", "siqa", "xcopa", "--method", "full", *COMMON, "--langs", "en,sw", "--output", str(out),
+                  "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["run"]["chain"] == ["stsb", "siqa", "xcopa"]
+    stsb, siqa = (tmp_path / f"x.intermediate-{t}" for t in ("stsb", "siqa"))
+    stage = json.loads((siqa / "run.json").read_text())
+    assert stage["chain"] == ["stsb", "siqa"] and stage["composition"]["modules"][0]["task"] == "stsb"
+    # SIQA started from the STS-B model, not from the base: its embeddings (trained in both stages, lr > 0) moved
+    # away from the STS-B model's by SIQA's 4 steps only, much less than from the base model.
+    key = next(k for k in load_file(str(stsb / "module" / "model.safetensors")) if "word_embeddings" in k)
+    w = {n: load_file(str(d / "module" / "model.safetensors"))[key] for n, d in (("stsb", stsb), ("siqa", siqa))}
+    from pathlib import Path
+
+    from adapterx import backbone
+
+    base_w = load_file(str(Path(backbone.resolve("tiny").path) / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    assert torch.dist(w["siqa"], w["stsb"]) < torch.dist(w["siqa"], base_w)
+
+    # Given the SIQA stage, nothing is retrained: it holds STS-B already.
+    res = run_cli("stack", "stsb", "siqa", "xcopa", "--method", "full", "--module", f"siqa={siqa}", *COMMON,
+                  "--langs", "en", "--output", str(tmp_path / "y"), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["run"]["chain"] == ["stsb", "siqa", "xcopa"]
+    assert not (tmp_path / "y.intermediate-stsb").exists()
+    # A module trained on another chain is refused before anything trains.
+    res = run_cli("stack", "mnli", "siqa", "xcopa", "--method", "full", "--module", f"siqa={siqa}", *COMMON,
+                  "--output", str(tmp_path / "z"))
+    assert res.exit_code == 2 and "trained on stsb -> siqa, not mnli -> siqa" in res.stderr
+    assert not list(tmp_path.glob("z*"))
