@@ -169,12 +169,8 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
         return
     for job, cell in [*queued, *zip(jobs, to_submit)]:
         outcome = _job_outcome(job, cell, run_dir, write_failure=True, executor="slurm")
-        if outcome.status == "failed" and outcome.error and not outcome.error.startswith("worker died"):
-            # The worker wrote its traceback next to the cell (it has no database access).
-            error_txt = run_dir / "cells" / outcome.cell_hash / "error.txt"
-            tb = error_txt.read_text(encoding="utf-8") if error_txt.is_file() else None
-            store.record_failure(outcome.cell_hash, cell, outcome.error, tb,
-                                 {"executor": "slurm", "job_id": job.job_id})
+        # A cell that raised left cells/<hash>/failure.json (the worker has no database access): ingested here with
+        # the records, as the next `adapterx run` or `adapterx report` would.
         store.ingest_records(run_dir)
         summary.outcomes.append(outcome)
         emit(outcome)

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.recipe import QA_TASKS, Recipe, cell_hash, chain_name, expand, recipe_to_yaml
-from adapterx.results.store import RECORD_NAME, CellRecord, ResultsStore, write_record_file
+from adapterx.results.store import FAILURE_NAME, RECORD_NAME, CellRecord, ResultsStore, write_record_file
 
 CellFn = Callable[[dict[str, Any], Path], dict[str, Any]]
 Executor = Literal["inline", "local", "slurm"]
@@ -305,8 +305,14 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         msg = str(exc) if isinstance(exc, AdapterxError) else f"{type(exc).__name__}: {exc}"
         tb = traceback.format_exc()
         (out_dir / "error.txt").write_text(tb, encoding="utf-8")
+        prov = _provenance(executor, started, time.time(), None)
         if store is not None:
-            store.record_failure(h, cell, msg, tb, _provenance(executor, started, time.time(), None))
+            store.record_failure(h, cell, msg, tb, prov)
+        else:  # a worker without the database: the driver (or the next run / report) ingests this file
+            tmp = out_dir / f".{FAILURE_NAME}.tmp"
+            tmp.write_text(json.dumps({"spec": cell, "error": msg, "traceback": tb, "provenance": prov},
+                                      ensure_ascii=False), encoding="utf-8")
+            tmp.replace(out_dir / FAILURE_NAME)
         return CellOutcome(h, "failed", label, time.time() - started, msg)
 
 

@@ -171,8 +171,8 @@ def test_grid_runs_as_one_job_array_and_rerun_skips_it(tmp_path: Path, slurm: Fa
 
 def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path, slurm: FakeSlurm,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """--no-wait while the array is still queued; once it ran, `report` ingests the records; a failing cell
-    (workers record no failures in the database) runs again with the next `run` and its failure is recorded."""
+    """--no-wait while the array is still queued; once it ran, `report` ingests the records and the failures the
+    workers wrote beside their cells (they have no database access); a failed cell runs again with the next `run`."""
     recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
     hold = tmp_path / "release"
     monkeypatch.setenv("FAKE_SLURM_HOLD", str(hold))  # tasks stay PENDING until the test creates this file
@@ -197,6 +197,9 @@ def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path,
     assert {h for (h,) in _db(run_dir, "SELECT cell_hash FROM cells")} == _hashes(recipe, "xnli")
     for h in _hashes(recipe, "panx"):
         assert "RuntimeError: boom" in (run_dir / "cells" / h / "error.txt").read_text()
+    # ...and the failures the workers wrote beside their cells (no waiting run needed to see them).
+    assert {f["cell_hash"] for f in report["failures"]} == _hashes(recipe, "panx")
+    assert {f["error"] for f in report["failures"]} == {"RuntimeError: boom"}
 
     # The next run submits only the two failed cells; waiting, it records their failure with the message.
     res, summary = _run(recipe, run_dir, cell_fn="test_results:broken_run_cell")

@@ -46,6 +46,8 @@ from adapterx.errors import DataError
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
 RECORD_NAME = "record.json.gz"
+FAILURE_NAME = "failure.json"  # a failed cell's error, written by workers without database access (slurm)
+FAILURE_INGESTED = "failure.ingested.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -280,7 +282,21 @@ class ResultsStore:
             except (OSError, ValueError, KeyError) as exc:
                 raise DataError(f"{path}: unreadable cell record ({exc}); delete it to rerun that cell") from None
             count += self.record_cell(record)
+        self._ingest_failures(Path(run_dir), done)
         return count
+
+    def _ingest_failures(self, run_dir: Path, done: set[str]) -> None:
+        """Record the failures that workers wrote as ``cells/*/failure.json`` (then renamed, so once only): a
+        ``--no-wait`` grid's report lists its failed cells without a waiting ``adapterx run``."""
+        for path in sorted(run_dir.glob(f"cells/*/{FAILURE_NAME}")):
+            try:
+                failure = json.loads(path.read_text(encoding="utf-8"))
+                if path.parent.name not in done:
+                    self.record_failure(path.parent.name, failure["spec"], failure["error"], failure.get("traceback"),
+                                        failure.get("provenance") or {})
+                path.replace(path.with_name(FAILURE_INGESTED))
+            except (OSError, ValueError, KeyError):  # half-written or taken by a concurrent reader: next time
+                continue
 
     # -- reading -----------------------------------------------------------------------------------------------
     def done_hashes(self) -> set[str]:
