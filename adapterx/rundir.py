@@ -58,6 +58,16 @@ class RunWriter:
         return self.output
 
     def abort(self) -> None:
+        """Remove the unfinished run; keep its tracker logs (``RUN/tracking/``) as ``<output>.failed-tracking/``:
+        the loss curve up to a crash is what explains it. A later failure of the same output replaces them."""
+        logs = self.tmp / "tracking"
+        if logs.is_dir() and any(logs.iterdir()):
+            kept = self.output.parent / f"{self.output.name}.failed-tracking"
+            try:
+                shutil.rmtree(kept, ignore_errors=True)
+                logs.rename(kept)
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -231,3 +231,25 @@ def test_mlflow_without_a_tracking_uri_needs_sqlalchemy(monkeypatch):
         check("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://localhost:5000")
     check("mlflow")  # a server holds the store: nothing more to install here
+
+
+def test_a_crashed_runs_tracker_logs_are_kept_beside_its_output(tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import adapterx.train
+    from adapterx.train import TrainingError
+
+    def crash(module, feats, collate, dev_eval, metric, cfg, progress=None, **kwargs):  # noqa: ANN001, ANN202
+        for step in (1, 2):
+            progress({"step": step, "total": 4, "loss": 1.0 / step, "examples_per_s": 10.0})
+        raise TrainingError("loss became nan at step 3: lower --lr")
+
+    monkeypatch.setattr(adapterx.train, "train", crash)
+    out = tmp_path / "o"
+    res = run_cli("train-intermediate", "stsb", "--model", "tiny", "--report-to", "tensorboard", "--output", str(out),
+                  "-q")
+    assert res.exit_code == 2 and "loss became nan" in res.stderr
+    assert not out.exists() and not list(tmp_path.glob(".o.partial-*"))  # the unfinished run is gone...
+    acc = EventAccumulator(str(tmp_path / "o.failed-tracking"))  # ...its loss curve up to the crash is not
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("train/loss")] == [(1, 1.0), (2, 0.5)]
