@@ -6,7 +6,6 @@ reaching the task, and a train-intermediate run per task on the files."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from pathlib import Path
@@ -32,10 +31,6 @@ def _write(path: Path, text: str, bom: bool = False, crlf: bool = False) -> Path
 
 def _jsonl(records: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
-def _same_but_id(a: ChoiceExample, b: ChoiceExample) -> bool:
-    return dataclasses.replace(a, id=b.id) == b
 
 
 def _train(task: str, out: Path, *data: str) -> dict:
@@ -131,8 +126,7 @@ def test_hellaswag_file_and_hf_row_give_the_same_examples(tmp_path: Path) -> Non
         # Rowan/hellaswag: the same fields, label as a string
         row = {**rec, "label": str(rec["label"])}
         hf = hf_rows.hellaswag_row(row, i)
-        assert hf is not None and _same_but_id(hf, e)
-        assert e.id == str(rec["ind"])
+        assert hf == e and e.id == str(rec["ind"])  # ids too: predictions are named alike
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -239,8 +233,7 @@ def test_cosmosqa_file_and_hf_row_give_the_same_examples(tmp_path: Path) -> None
         ex = read_cosmosqa(_write(tmp_path / name, text, crlf=True))
         for i, (rec, e) in enumerate(zip(COSMOS, ex, strict=True)):
             # allenai/cosmos_qa: id, context, question, answer0..answer3, label (int32)
-            assert _same_but_id(hf_rows.cosmosqa_row(dict(rec), i), e)
-            assert e.id == rec["id"]
+            assert hf_rows.cosmosqa_row(dict(rec), i) == e and e.id == rec["id"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -331,8 +324,7 @@ def test_commonsenseqa_file_and_hf_row_give_the_same_examples(tmp_path: Path) ->
     ex = read_commonsenseqa(_write(tmp_path / "train_rand_split.jsonl", _jsonl(CSQA)))
     for i, (rec, e) in enumerate(zip(CSQA, ex, strict=True)):
         hf = hf_rows.commonsenseqa_row(_hf_csqa(rec), i)
-        assert hf is not None and _same_but_id(hf, e)
-        assert e.id == rec["id"]
+        assert hf == e and e.id == rec["id"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

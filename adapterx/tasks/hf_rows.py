@@ -57,6 +57,12 @@ def pair_row(a: str, b: str | None):  # noqa: ANN201
     return conv
 
 
+def _row_id(row: Mapping[str, Any], key: str, i: int) -> str:
+    """The record's own id where the data set has one, else its row number."""
+    value = row.get(key)
+    return str(value) if value not in (None, "") else str(i)
+
+
 def copa_row(row: Mapping[str, Any], i: int) -> ChoiceExample:
     lab = int(row["label"])
     return ChoiceExample(str(i), row["premise"], row["question"], (row["choice1"], row["choice2"]), lab if lab >= 0 else None)
@@ -65,14 +71,16 @@ def copa_row(row: Mapping[str, Any], i: int) -> ChoiceExample:
 def hellaswag_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
     if row.get("label") in (None, ""):
         return None
-    return ChoiceExample(str(i), row["ctx"], "", tuple(row["endings"]), int(row["label"]))
+    # Ids as the official files give them (``ind``), so file and Hub runs name their predictions alike.
+    return ChoiceExample(_row_id(row, "ind", i), row["ctx"], "", tuple(row["endings"]), int(row["label"]))
 
 
 def cosmosqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample:
     # The test split carries label -1 ("no gold label"): an unlabelled example, as the file reader gives it.
     raw = row.get("label")
     label = None if raw in (None, "") or int(raw) < 0 else int(raw)
-    return ChoiceExample(str(i), row["context"], row["question"], tuple(row[f"answer{k}"] for k in range(4)), label)
+    return ChoiceExample(_row_id(row, "id", i), row["context"], row["question"], tuple(row[f"answer{k}"] for k in range(4)),
+                         label)
 
 
 def siqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
@@ -90,7 +98,8 @@ def commonsenseqa_row(row: Mapping[str, Any], i: int) -> ChoiceExample | None:
     labels = list(row["choices"]["label"])
     if not row.get("answerKey"):
         return None
-    return ChoiceExample(str(i), "", row["question"], tuple(row["choices"]["text"]), labels.index(row["answerKey"]))
+    return ChoiceExample(_row_id(row, "id", i), "", row["question"], tuple(row["choices"]["text"]),
+                         labels.index(row["answerKey"]))
 
 
 def squad_row(row: Mapping[str, Any], i: int) -> QAExample:
