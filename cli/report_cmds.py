@@ -94,6 +94,8 @@ def run_cmd(
 
         check_report_to(recipe.report_to)
         plan = make_plan(recipe, folder).to_json()
+        where = executor.value if executor else recipe.execution.executor
+        plan["execution"] = {"executor": where, "processes_per_cell": recipe.execution.processes(where)}
         if as_json:
             print_json(plan)
             return
@@ -145,6 +147,11 @@ def _print_plan(plan: dict[str, Any], recipe: Any) -> None:
               f" {len(recipe.intermediates)} ({', '.join(chain_name(c) for c in recipe.intermediates)}) x targets"
               f" {len(recipe.targets)} x seeds {len(recipe.seeds)}")
     con.print(f"  {plan['n_cells']} cells: {plan['n_done']} done, {plan['n_todo']} to run")
+    ex = plan.get("execution") or {}
+    if ex:
+        n = ex["processes_per_cell"]
+        con.print(f"  executor {ex['executor']}, " + (f"{n} data-parallel processes per cell (accelerate launch)"
+                                                      if n > 1 else "one process per cell"))
     con.print(f"  rough cost of the cells to run: {est['optimizer_steps']:,} optimizer steps"
               f" ({est['intermediate_trainings']} intermediate trainings), ~{fmt_seconds(est['cpu_seconds'])} on a"
               f" 2-core CPU or ~{fmt_seconds(est['gpu_seconds'])} on one GPU")

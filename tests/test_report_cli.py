@@ -60,6 +60,10 @@ def test_dry_run_prints_plan_count_and_cost(tmp_path: Path) -> None:
     plan = json.loads(res.stdout)
     assert plan["n_cells"] == 16 and all("seed 7" in c["label"] or "seed 8" in c["label"] for c in plan["cells"])
     assert plan["estimate"]["optimizer_steps"] > 0
+    assert plan["execution"] == {"executor": "inline", "processes_per_cell": 1}
+    res = runner.invoke(app, ["run", str(RECIPES / "smoke-tiny.yaml"), "--dry-run", "--executor", "local",
+                              "--set", "execution.gpus_per_cell=4", "--run-dir", str(tmp_path / "r")])
+    assert "executor local, 4 data-parallel processes per cell (accelerate launch)" in res.output
     assert not (tmp_path / "r").exists()
 
 
