@@ -288,6 +288,9 @@ class EvalRequest:
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
     """Evaluate a trained module (or the bare backbone with a seeded fresh head) on every selected language."""
     from adapterx import backbone as bbmod
+    from adapterx import distributed
+
+    distributed.refuse("adapterx eval")  # evaluation only: every rank would evaluate and write the same files
     from adapterx.methods import FullSpec, build_module, load_module
     from adapterx.tasks import get_task
 

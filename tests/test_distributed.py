@@ -222,3 +222,12 @@ def test_local_executor_runs_real_cells_in_worker_processes(tmp_path: Path, tiny
     assert summary["n_ran"] == 1 and summary["n_done_before"] == 1, summary
     new = next(run_dir.glob("cells/*/launch-result.json")).parent
     assert json.loads((new / "run" / "run.json").read_text())["distributed"]["world_size"] == 2
+
+
+@pytest.mark.parametrize("args", [["eval", "xnli", "--module", "none", "--model", "tiny", "--langs", "en"],
+                                  ["retrieve", "tatoeba", "--module", "none", "--model", "tiny", "--langs", "de"],
+                                  ["train-language", "sw", "--model", "tiny"]])
+def test_commands_that_are_not_data_parallel_refuse_a_launch(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    res = run_cli(*args)
+    assert res.exit_code == 2 and "does not run data-parallel: start it without accelerate launch" in res.stderr
