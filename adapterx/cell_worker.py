@@ -10,10 +10,12 @@ recipe test injects another), data-parallel (:mod:`adapterx.distributed`), and r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,12 @@ ERROR_GLOB = "launch-error-rank*.txt"  # each failing rank's error message, rank
 
 
 def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: str | None = None,
-                 threads: int | None = None) -> dict[str, Any]:
+                 threads: int | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run ``cell`` under ``accelerate launch`` with ``processes`` processes; returns rank 0's result dict.
 
-    The launch's output goes to ``OUT/launch.log``; a failed launch raises with the end of that log.
+    The launch's output goes to ``OUT/launch.log``; a failed launch raises with the end of that log. The launch runs
+    in a process group of its own, ended with this call however it ends (an error, Ctrl-C, a ``timeout`` in
+    seconds, a TERM from a scheduler), so no rank outlives the cell holding a GPU.
     """
     from adapterx.distributed import launch_command
 
@@ -49,8 +53,14 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with (out_dir / LOG_NAME).open("wb") as log:
-        proc = subprocess.run(launch_command(processes, "adapterx.cell_worker", args), stdout=log,
-                              stderr=subprocess.STDOUT, env=env, check=False)
+        proc = subprocess.Popen(launch_command(processes, "adapterx.cell_worker", args), stdout=log,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        with _term_raises():
+            try:
+                proc.wait(timeout=timeout)
+            except BaseException:
+                _end_group(proc)
+                raise
     if proc.returncode != 0 or not result_file.is_file():
         # A rank's own error (what the single-process cell would have raised) beats torchrun's summary of exit codes.
         errors = sorted(out_dir.glob(ERROR_GLOB))
@@ -61,6 +71,43 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
         raise AdapterxError(f"accelerate launch of {processes} processes exited with {proc.returncode}"
                             f" (log: {out_dir / LOG_NAME}):\n" + "\n".join(tail))
     return json.loads(result_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """TERM the launch's process group (accelerate, torchrun and every rank), KILL what is left after 30 s."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def _term_raises() -> Iterator[None]:
+    """While the launch runs, a TERM to this process (a scheduler's timeout) raises SystemExit, so the cleanup above
+    runs instead of the process vanishing with its ranks left behind. Main thread only (signal's rule)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,9 +84,14 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     inter_params = 0
     if inters:
         cache = out_dir.parents[1] / "intermediates" / str(cell.get("intermediate_key") or "none")
+        from adapterx import distributed
+
+        distributed.setup()  # no-op outside a launch; inside, rank 0 decides what exists (below)
         for i, name in enumerate(inters):
             folder = cache / name
-            if not folder.exists():
+            # Another worker may commit this shared module at any moment: the ranks of one launch must not see it
+            # differently, so rank 0's view is everyone's.
+            if not distributed.broadcast_object(folder.exists()):
                 cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
                 req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
                                    evaluate=False, command="run (intermediate)")

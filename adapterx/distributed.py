@@ -117,6 +117,23 @@ def broadcast_object(obj: Any) -> Any:
     return box[0]
 
 
+def settle(error: BaseException | None = None) -> None:
+    """Make rank 0's outcome of a step only it performs (reserving the output folder; saving, evaluating and
+    committing the run) every rank's: the others raise what it raised -- a ConfigError stays a ConfigError -- so all
+    ranks leave by the same path. Without this, a caller that catches rank 0's error (a recipe cell whose shared
+    intermediate another worker finished first) would go on to its next collective while the others wait in this
+    one, until the group's 12-hour timeout. Every rank must call it at the same point; rank 0 passes its error."""
+    if not (launched() and _INFO):
+        return
+    from adapterx.errors import AdapterxError
+
+    payload = None if error is None else (isinstance(error, ConfigError), str(error) or type(error).__name__)
+    got = broadcast_object(payload if is_main() else None)
+    if got is not None and not is_main():
+        is_config, msg = got
+        raise ConfigError(msg) if is_config else AdapterxError(f"rank 0 failed: {msg}")
+
+
 def mean_across(value):  # noqa: ANN001, ANN201 - a 0-d tensor in, the same mean on every rank out
     """The mean of a scalar tensor over all ranks (the logged loss; NaN on one rank is NaN on all, so all stop)."""
     if not (launched() and _INFO):
@@ -149,8 +166,10 @@ def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [info.local_rank] if info.device.startswith("cuda") else None
-    # find_unused_parameters: a stacked composition or a task head may leave trained tensors out of some steps (a
-    # LoRA chain's hook, an unused pooler); the extra graph walk costs little next to the all-reduce.
+    # find_unused_parameters=False: every trainable tensor of every method and composition takes part in each step
+    # (heads skip the pooler, which stays frozen; fusion, chain hooks and stacked adapters all run), checked by
+    # training each as a 2-process cell. A future module that leaves one out fails at its second step with DDP's
+    # "Expected to have finished reduction" -- switch this on for it rather than for all (it walks the graph).
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
 

@@ -90,7 +90,13 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     main = distributed.is_main()
     output = Path(distributed.broadcast_object(str(req.output or default_output(task.name, req.method.name))))
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
-    writer = RunWriter(output) if main else FollowerWriter(output)
+    try:
+        writer = RunWriter(output) if main else FollowerWriter(output)
+    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
+        distributed.settle(exc)
+        raise
+    distributed.settle()
+    trained = False
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -133,10 +139,12 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             if tracker is not None:
                 tracker.close()
         counts = module.parameter_counts()
+        trained = True
         if not main:
-            # Wait until rank 0 has saved, evaluated and committed; then read what it wrote.
+            # Wait until rank 0 has saved, evaluated and committed (or failed: then raise what it raised); then read
+            # what it wrote.
             writer.abort()
-            distributed.barrier()
+            distributed.settle()
             return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
         module.save(writer.path("module"))
 
@@ -183,10 +191,12 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         import shutil
 
         shutil.rmtree(ckpt.parent, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
+        if trained and main:  # the other ranks wait in settle() for the outcome of rank 0's part
+            distributed.settle(exc)
         raise
-    distributed.barrier()  # the other ranks may now read the committed run directory
+    distributed.settle()  # done: the other ranks may now read the committed run directory
     return RunOutcome(out, run, metrics, report)
 
 

@@ -231,3 +231,60 @@ def test_commands_that_are_not_data_parallel_refuse_a_launch(args: list[str], mo
     monkeypatch.setenv("WORLD_SIZE", "2")
     res = run_cli(*args)
     assert res.exit_code == 2 and "does not run data-parallel: start it without accelerate launch" in res.stderr
+
+
+RACE = '''
+import shutil
+from adapterx import distributed
+from adapterx.cells import run_cell
+from adapterx.rundir import RunWriter
+
+_commit = RunWriter.commit
+
+
+def commit_after_a_competitor(self):
+    # As if another worker committed this shared intermediate while rank 0 trained it: rank 0's commit then fails
+    # with "appeared while this run was training" -- and rank 0 alone sees that.
+    if "intermediates" in str(self.output) and not self.output.exists():
+        shutil.copytree(self.tmp, self.output)
+    return _commit(self)
+
+
+def cell(cell, out_dir):
+    RunWriter.commit = commit_after_a_competitor
+    return run_cell(cell, out_dir)
+'''
+
+
+def test_ranks_agree_when_another_worker_wins_the_shared_intermediate(tmp_path: Path, tiny,  # noqa: ANN001
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 0 alone sees its commit fail (the competitor's module appeared) and goes on with that module; the other
+    rank must leave its wait with the same error and do the same, not wait for a collective rank 0 never reaches
+    (that hung until the 12-hour group timeout)."""
+    from adapterx.cell_worker import run_launched
+    from adapterx.recipe import expand, load_recipe
+
+    (tmp_path / "racemod.py").write_text(RACE)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.replace("  - {name: full, lr: 1.0e-3}\n", ""))
+    [cell] = expand(load_recipe(recipe, []))
+    out = tmp_path / "run" / "cells" / "c"
+    result = run_launched(cell, out, 2, "racemod:cell", timeout=300)  # returns: no hang (it hung before)
+    assert set(result["eval"]["scores"]) == {"en", "sw"}
+    [inter] = (tmp_path / "run").glob("intermediates/*/stsb/run.json")
+    assert json.loads(inter.read_text())["distributed"]["world_size"] == 2
+
+
+def test_a_launch_that_runs_past_its_timeout_leaves_no_rank_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess as sp
+
+    from adapterx.cell_worker import run_launched
+
+    (tmp_path / "sleepmod.py").write_text("import time\n\ndef cell(cell, out_dir):\n    time.sleep(600)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(sp.TimeoutExpired):
+        run_launched({"target": "xnli"}, tmp_path / "c", 2, "sleepmod:cell", timeout=20)
+    left = sp.run(["pgrep", "-f", "sleepmod:cell"], capture_output=True, text=True, check=False).stdout.split()
+    assert left == [], f"ranks still running: {left}"
