@@ -56,6 +56,12 @@ def module_ref(arg: str, task_hint: str | None) -> ModuleRef:
                      backbone=run.get("backbone") or {}, chain=tuple(run.get("chain") or ()))
 
 
+def _intermediate_output(tgt: TrainRequest, mode: str, task: str) -> Path:
+    """Where ``stack`` trains (and on a rerun finds) an intermediate it was not given: beside the target's output."""
+    base = tgt.output or Path("runs") / f"{tgt.task}-{mode}"
+    return base.parent / f"{tgt.output.name if tgt.output else tgt.task}.intermediate-{task}"
+
+
 def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
     """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
 
@@ -135,14 +141,27 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():
         raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
+    if sequential and not any(given):  # leftovers of another chain are refused before anything trains
+        for k, n in enumerate(names):
+            out = _intermediate_output(tgt, mode, n)
+            held = list(module_ref(str(out), n).chain) if out.exists() else []
+            if held and held != names[: k + 1]:
+                raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(held)}, not"
+                                  f" {' -> '.join(names[: k + 1])}: remove it, or choose another --output")
     refs: list[ModuleRef] = []
     for k, (g, n) in enumerate(zip(given, names)):
         if sequential and given[-1] is not None and k < len(names) - 1:
             continue  # inside the given last module
         if g is None:
-            out = (tgt.output or Path("runs") / f"{tgt.task}-{mode}").parent / f"{(tgt.output.name if tgt.output else tgt.task)}.intermediate-{n}"
+            out = _intermediate_output(tgt, mode, n)
+            # Full fine-tuning: the chain this stage continues (the previous stage holds it); otherwise none.
+            so_far = (list(refs[-1].chain) or [r.task for r in refs]) if sequential and refs else []
             if out.exists():
-                g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it
+                g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it, if it is what this needs
+                expected = [*so_far, n]
+                if g.chain and list(g.chain) != expected:
+                    raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(g.chain)}, not"
+                                      f" {' -> '.join(expected)}: remove it, or choose another --output")
             else:
                 if progress:
                     progress({"phase": "intermediate", "task": n})
@@ -150,10 +169,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                 sub = TrainRequest(task=n, method=tgt.method, model=tgt.model, revision=tgt.revision,
                                    data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
                                    train=cfg, output=out, evaluate=False, command="stack (intermediate)")
-                start = None
-                if sequential and refs:  # this stage starts from the previous stage's model
-                    prev = refs[-1]
-                    start = full_chain_start(prev, [r.task for r in refs], tgt.method)
+                # Full fine-tuning: this stage starts from the previous stage's model.
+                start = full_chain_start(refs[-1], so_far, tgt.method) if so_far else None
                 train_run(sub, progress=progress, prepare=start)
                 g = module_ref(str(out), n)
         refs.append(g)

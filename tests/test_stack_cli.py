@@ -132,3 +132,15 @@ def test_full_fine_tuning_trains_the_chain_in_order(tmp_path):
                   "--output", str(tmp_path / "z"))
     assert res.exit_code == 2 and "trained on stsb -> siqa, not mnli -> siqa" in res.stderr
     assert not list(tmp_path.glob("z*"))
+
+
+def test_a_leftover_intermediate_of_another_chain_is_not_reused(tmp_path):
+    out = tmp_path / "x"
+    res = run_cli("stack", "siqa", "xcopa", "--method", "full", *COMMON, "--langs", "en", "--output", str(out))
+    assert res.exit_code == 0, res.stderr
+    import shutil
+
+    shutil.rmtree(out)  # x.intermediate-siqa (trained from the base) stays behind
+    res = run_cli("stack", "stsb", "siqa", "xcopa", "--method", "full", *COMMON, "--langs", "en", "--output", str(out))
+    assert res.exit_code == 2 and "holds siqa, not stsb -> siqa" in res.stderr
+    assert not out.exists() and not (tmp_path / "x.intermediate-stsb").exists()  # refused before training
