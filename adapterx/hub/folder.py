@@ -193,6 +193,56 @@ def _published_json(files: dict[str, Path], run: dict[str, Any], metrics: dict[s
             files[name] = tmp / name
 
 
+def _public_backbone(run: dict[str, Any]) -> str:
+    """How the backbone is named in published files: its Hub id, or ``<local>/NAME`` for a local model."""
+    bb = run.get("backbone") if isinstance(run.get("backbone"), dict) else {}
+    ident = str(bb.get("id") or "")
+    if _card.hub_id_or_none(ident):
+        return ident
+    return f"{LOCAL}/{PurePath(str(bb.get('path') or ident or 'model').replace(chr(92), '/')).name}"
+
+
+def _published_module_files(files: dict[str, Path], backbone_path: str | None, public_base: str) -> None:
+    """The libraries write the local folder the model was loaded from into the module's own files (peft's
+    ``base_model_name_or_path`` and README front matter, adapters' ``model_name``): published copies name the
+    backbone by its Hub id instead, and any other absolute path as ``<local>/NAME``. Loading never reads these
+    fields (the user passes the base model), so the weights load as before."""
+    tmp: Path | None = None
+    for name, path in list(files.items()):
+        if not name.startswith("module/") or not name.endswith((".json", ".md")):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if name.endswith(".json"):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            new = json.dumps(_swap_paths(data, backbone_path, public_base), indent=2, ensure_ascii=False) + "\n"
+            changed = _swap_paths(data, backbone_path, public_base) != data
+        else:
+            new = text.replace(backbone_path, public_base) if backbone_path else text
+            changed = new != text
+        if not changed:
+            continue
+        if tmp is None:
+            tmp = Path(tempfile.mkdtemp(prefix="adapterx-publish-"))
+            atexit.register(shutil.rmtree, tmp, True)
+        dest = tmp / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(new, encoding="utf-8")
+        files[name] = dest
+
+
+def _swap_paths(obj: Any, backbone_path: str | None, public_base: str) -> Any:
+    if isinstance(obj, dict):
+        return {k: _swap_paths(v, backbone_path, public_base) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_swap_paths(v, backbone_path, public_base) for v in obj]
+    if isinstance(obj, str) and backbone_path and obj.rstrip("/") == backbone_path.rstrip("/"):
+        return public_base
+    return redact_local_paths(obj) if isinstance(obj, str) else obj
+
+
 def plan_push(
     run_dir: Path,
     target: str,
@@ -203,10 +253,13 @@ def plan_push(
     """Collect, check and describe what a push of ``run_dir`` publishes as repository ``name`` under ``target``."""
     run_dir = Path(run_dir)
     run, metrics = read_run(run_dir)
+    backbone_path = (run.get("backbone") or {}).get("path") if isinstance(run.get("backbone"), dict) else None
+    public_base = _public_backbone(run)
     run, metrics = redact_local_paths(run), redact_local_paths(metrics)
     check_repo_name(name)
     files = collect_files(run_dir)
     _published_json(files, run, metrics)
+    _published_module_files(files, backbone_path, public_base)
     check_file_policy(list(files), trust_pickle, str(run_dir))
     scan_for_tokens(files)
     card = _card.render_card(run, metrics, files, ref=target, hf_repo_id=hf_repo_id)

@@ -78,6 +78,9 @@ def _bare_config(folder: Path):  # noqa: ANN202
     cfg.task_type = None
     cfg.modules_to_save = None
     cfg.inference_mode = False
+    # Where the module was trained or published (a local folder, a Hub id, "<local>/NAME") says nothing about the
+    # model it is attached to now; peft fills in the current one instead of warning that they differ.
+    cfg.base_model_name_or_path = None
     return cfg
 
 
