@@ -57,13 +57,25 @@ def run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn
     cores = os.cpu_count() or 2
     parallel = max_parallel or recipe.execution.max_parallel or max(1, cores // 2)
     threads = max(1, cores // parallel)
+    per_cell = recipe.execution.gpus_per_cell
+    slots: list[tuple[int, ...]] = []
+    if per_cell:
+        # Each running cell gets GPUs of its own (submitit alone would give every worker GPUs 0..n-1): 8 GPUs and
+        # 2 per cell make 4 slots, so at most 4 cells at once.
+        gpus = visible_gpus()
+        slots = [tuple(gpus[i : i + per_cell]) for i in range(0, len(gpus) - per_cell + 1, per_cell)]
+        if not slots:
+            raise ConfigError(f"execution.gpus_per_cell: {per_cell}, but {len(gpus)} GPU(s) are visible here; set"
+                              " it to 0 to train on the CPU")
+        parallel = min(parallel, len(slots))
     ex = submitit.LocalExecutor(folder=str(run_dir / "submitit"))
-    ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=recipe.execution.gpus_per_cell)
+    ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=per_cell)
     pending = list(todo)
     running: list[tuple[Any, dict[str, Any]]] = []
     with _importable_in_workers():
         try:
-            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes)
+            _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes,
+                        slots)
         except KeyboardInterrupt:
             for job, _cell in running:  # do not leave orphaned training processes behind
                 job.cancel(check=False)
@@ -72,25 +84,46 @@ def run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn
 
 def _local_loop(ex: Any, run_dir: Path, pending: list[dict[str, Any]], running: list[tuple[Any, dict[str, Any]]],
                 parallel: int, threads: int, cell_fn: str | CellFn | None, fail_fast: bool, summary: RunSummary,
-                emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
+                emit: Callable[[CellOutcome], None], processes: int = 1,
+                slots: list[tuple[int, ...]] | None = None) -> None:
     stop = False
+    free = list(slots or [])
+    held: dict[int, tuple[int, ...]] = {}  # id(job) -> its GPUs
     while pending or running:
         while pending and len(running) < parallel and not stop:
             cell = pending.pop(0)
+            if slots:
+                ex.update_parameters(visible_gpus=free[0])  # applies to the next submission
             job = ex.submit(execute_cell, cell, str(run_dir), cell_fn, write_db=True, executor="local",
                             threads=threads, processes=processes)
+            if slots:
+                held[id(job)] = free.pop(0)
             running.append((job, cell))
         if stop and not running:
             break
         time.sleep(0.2)
         for job, cell in [jc for jc in running if jc[0].done()]:
             running.remove((job, cell))
+            if id(job) in held:
+                free.append(held.pop(id(job)))
             outcome = _job_outcome(job, cell, run_dir, write_failure=True)
             summary.outcomes.append(outcome)
             emit(outcome)
             if fail_fast and outcome.status == "failed":
                 stop = True
                 pending.clear()
+
+
+def visible_gpus() -> list[int]:
+    """The GPU ids workers may be given: ``CUDA_VISIBLE_DEVICES`` where it lists ids, else all that torch sees."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [x.strip() for x in env.split(",") if x.strip()]
+        if all(x.isdigit() for x in ids):
+            return [int(x) for x in ids]
+    import torch
+
+    return list(range(torch.cuda.device_count()))
 
 
 def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: bool,

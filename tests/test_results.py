@@ -201,6 +201,44 @@ def test_local_executor_runs_cells_in_worker_processes(tmp_path: Path) -> None:
     assert ResultsStore.for_run(tmp_path).count_cells() == 2
 
 
+def gpu_recording_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """fake_run_cell, noting the GPUs the worker was given and when it ran."""
+    import os
+    import time
+
+    start = time.time()
+    time.sleep(0.5)
+    (out_dir / "gpus.json").write_text(json.dumps({"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                                   "start": start, "end": time.time()}))
+    return fake_run_cell(cell, out_dir)
+
+
+def test_local_executor_gives_each_running_cell_gpus_of_its_own(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("submitit")
+    import cloudpickle
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4")  # 5 GPUs, 2 per cell: 2 slots, GPU 4 unused
+    recipe = small_recipe(seeds=[1, 2], methods=["lora"], targets=["xnli"],
+                          execution={"gpus_per_cell": 2, "processes_per_cell": 1, "max_parallel": 4})
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        s = run_recipe(recipe, tmp_path, executor="local", cell_fn=gpu_recording_cell)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [o.status for o in s.outcomes] == ["done"] * 4, s.outcomes
+    runs = [json.loads(p.read_text()) for p in tmp_path.glob("cells/*/gpus.json")]
+    assert len(runs) == 4 and {r["gpus"] for r in runs} <= {"0,1", "2,3"}
+    for a in runs:  # no two cells held the same GPUs at the same time
+        for b in runs:
+            if a is not b and a["gpus"] == b["gpus"]:
+                assert a["end"] <= b["start"] or b["end"] <= a["start"], (a, b)
+    assert max(sum(r["start"] <= t < r["end"] for r in runs) for t in (r["start"] for r in runs)) <= 2
+    with pytest.raises(ConfigError, match="gpus_per_cell: 8, but 5 GPU"):
+        run_recipe(small_recipe(execution={"gpus_per_cell": 8}), tmp_path / "x", executor="local",
+                   cell_fn=gpu_recording_cell)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # aggregation
 
