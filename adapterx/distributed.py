@@ -7,8 +7,10 @@ How it is used:
   (:func:`launch_command`, used by :mod:`adapterx.runner`).
 - The recipe's / command's ``batch_size`` is the *global* batch: N processes take ``batch_size / N`` examples each
   from one shared example order, and DDP averages their gradients, so 1 GPU and 4 GPUs make the same optimizer
-  steps over the same examples (up to dropout masks and summation order). Results stay comparable across machines,
-  and a grid's cell hash does not depend on how many processes ran it.
+  steps over the same examples -- up to dropout masks, summation order, and two small weightings: a batch that does
+  not split evenly (an epoch's last) weighs the examples of the smaller shards a little more, and token-averaged
+  losses (tagging) are averaged per rank before they are averaged across ranks. Results stay comparable across
+  machines, and a grid's cell hash does not depend on how many processes ran it.
 - Rank 0 does everything with side effects: dev evaluation during training (the others wait for its score),
   checkpoints, the run directory, the zero-shot evaluation. Every rank leaves :func:`adapterx.pipeline.train_run`
   only after rank 0 committed the run directory, so a chain's next stage finds its intermediate module on disk.

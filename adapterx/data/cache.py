@@ -70,8 +70,9 @@ def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: i
             except Exception:  # noqa: BLE001 - a damaged or foreign entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
     feats = ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
-    arrays = columnar.encode(feats)  # None where the features have a shape the columns do not cover
+    tmp = None
     try:
+        arrays = columnar.encode(feats)  # None where the features have a shape the columns do not cover
         cols.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".feat-", dir=cols.parent)
         with os.fdopen(fd, "wb") as f:
@@ -80,8 +81,12 @@ def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: i
             else:
                 pickle.dump(feats, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, cols if arrays is not None else pkl)
-    except OSError:  # a read-only or full cache only costs speed
+        tmp = None
+    except Exception:  # noqa: BLE001 - a read-only or full cache, or features it cannot store, only cost speed
         pass
+    finally:
+        if tmp is not None:  # a half-written entry is never left behind
+            Path(tmp).unlink(missing_ok=True)
     return feats
 
 

@@ -289,14 +289,20 @@ class ResultsStore:
         """Record the failures that workers wrote as ``cells/*/failure.json`` (then renamed, so once only): a
         ``--no-wait`` grid's report lists its failed cells without a waiting ``adapterx run``."""
         for path in sorted(run_dir.glob(f"cells/*/{FAILURE_NAME}")):
+            # Claim the file first (an atomic rename: of two concurrent readers one wins), then record it.
+            claimed = path.with_name(f".{FAILURE_NAME}.{os.getpid()}")
             try:
-                failure = json.loads(path.read_text(encoding="utf-8"))
+                path.replace(claimed)
+            except OSError:
+                continue  # taken by a concurrent reader
+            try:
+                failure = json.loads(claimed.read_text(encoding="utf-8"))
                 if path.parent.name not in done:
                     self.record_failure(path.parent.name, failure["spec"], failure["error"], failure.get("traceback"),
                                         failure.get("provenance") or {})
-                path.replace(path.with_name(FAILURE_INGESTED))
-            except (OSError, ValueError, KeyError):  # half-written or taken by a concurrent reader: next time
-                continue
+            except (OSError, ValueError, KeyError):  # unreadable: keep it for a look, recorded or not
+                pass
+            claimed.replace(path.with_name(FAILURE_INGESTED))
 
     # -- reading -----------------------------------------------------------------------------------------------
     def done_hashes(self) -> set[str]:
