@@ -305,6 +305,9 @@ def test_published_run_records_carry_no_local_paths(tmp_path: Path) -> None:
     run = json.loads(published)
     assert run["data"]["source"] == "file:<local>/train.tsv+file:<local>/extra.tsv"
     assert run["data"]["dev_source"] == "hf:glue/stsb:validation"  # not a path: kept
+    from adapterx.hub.folder import redact_local_paths
+
+    assert redact_local_paths("/opt/c++/model") == "<local>/model"  # a "+" inside a path is not a join
     assert run["composition"]["modules"][0] == {"task": "stsb", "run": "<local>/stsb-adapter", "sha256": "cd" * 32}
     # the dry run's listing, the manifest and the published bytes agree; the author's own run.json is untouched
     assert listed["run.json"]["size"] == len(published.encode())

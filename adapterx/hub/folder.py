@@ -177,8 +177,12 @@ def redact_local_paths(obj: Any) -> Any:
     if isinstance(obj, list):
         return [redact_local_paths(v) for v in obj]
     if isinstance(obj, str):
-        parts = obj.split("+")  # several sources joined, e.g. "file:/a/x.tsv+file:/a/y.tsv"
-        return "+".join(_redact_one(p) for p in parts) if len(parts) > 1 else _redact_one(obj)
+        # Several data sources joined, "file:/a/x.tsv+file:/a/y.tsv" (adapterx.data.sources); a plain path may hold
+        # a "+" of its own ("/opt/c++/model"), so only provenance forms are split.
+        parts = obj.split("+")
+        if len(parts) > 1 and all(p.startswith(("file:", "dir:", "hf:", "synthetic")) for p in parts):
+            return "+".join(_redact_one(p) for p in parts)
+        return _redact_one(obj)
     return obj
 
 
