@@ -72,7 +72,10 @@ def stack_cmd(
     lang_adapters: Optional[str] = LANG_OPT, resume: bool = _O["resume"], debug: bool = _O["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
-    adapter: adapters' Stack(intermediate, target); lora: --lora-mode sum|merge; full: the X-STILTs chain."""
+
+    adapter: adapters' Stack(intermediates..., target); lora: --lora-mode sum|merge|chain; full: the X-STILTs chain,
+    one model trained on the tasks in order (`stack stsb siqa xcopa --method full`: SIQA from the STS-B model, COPA
+    from SIQA's). Intermediates not given with --module are trained first, beside --output."""
     from adapterx.errors import ConfigError
 
     if len(tasks) < 2:
