@@ -61,6 +61,10 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
             except BaseException:
                 _end_group(proc)
                 raise
+    # Rank 0 writes the result only after the cell finished on every rank; a launch that then dies on its way out
+    # (the process group's teardown) still has its result. A rank's error file means it did not finish.
+    if result_file.is_file() and not list(out_dir.glob(ERROR_GLOB)):
+        return json.loads(result_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     if proc.returncode != 0 or not result_file.is_file():
         # A rank's own error (what the single-process cell would have raised) beats torchrun's summary of exit codes.
         errors = sorted(out_dir.glob(ERROR_GLOB))
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = ns.result.with_name(ns.result.name + ".tmp")
         tmp.write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
         tmp.replace(ns.result)
+    distributed.shutdown()
     return 0
 
 

@@ -94,6 +94,22 @@ def setup(device: str | None = None) -> DistInfo | None:
     return info
 
 
+def shutdown() -> None:
+    """Leave the process group together and tear it down before the interpreter exits: a gloo group left to the
+    interpreter's exit can abort the process ("terminate called without an active exception", seen on this CPU)
+    after its work was done."""
+    if not _INFO:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+    _INFO.clear()
+
+
 def refuse(what: str) -> None:
     """Stop with a clear error where a code path is not data-parallel (yet) and would otherwise hang or race."""
     if launched():

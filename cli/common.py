@@ -32,8 +32,13 @@ def handle_errors(fn: F) -> F:
                 # Under `accelerate launch`, ranks other than 0 train alongside rank 0 but print nothing: rank 0
                 # prints the result once. Their errors still reach stderr.
                 with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
-                    return fn(*args, **kwargs)
-            return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+            else:
+                result = fn(*args, **kwargs)
+            from adapterx.distributed import shutdown
+
+            shutdown()  # a launched command leaves its process group together (no-op otherwise)
+            return result
         except AdapterxError as exc:
             if kwargs.get("debug"):
                 raise
