@@ -29,4 +29,17 @@ ax stack /tmp/runs/stsb-lora xnli --model tiny --method lora --lora-mode chain -
   && echo "stack lora chain ok" || { echo "FAILED chain"; status=1; }
 ax fuse /tmp/runs/stsb-adapter mnli --target xnli --model tiny --max-steps 20 --intermediate-steps 10 --langs en,sw --output /tmp/runs/fuse --json -q > "$OUT/fuse.json" \
   && echo "fuse ok" || { echo "FAILED fuse"; status=1; }
+# Several GPUs: data-parallel training under accelerate launch (NCCL), a command and a recipe cell.
+NGPU=$(python3 -c "import torch; print(torch.cuda.device_count())")
+if [ "$NGPU" -ge 2 ]; then
+  python3 -m accelerate.commands.launch --multi_gpu --num_processes "$NGPU" --num_machines 1 --mixed_precision no \
+    --dynamo_backend no -m cli train-target xnli --model tiny --method lora --max-steps 40 --batch-size $((8 * NGPU)) \
+    --bf16 --langs en,sw --output /tmp/runs/ddp --json -q > "$OUT/ddp.json" \
+    && python3 -c "import json; d=json.load(open('$OUT/ddp.json')); print('ddp', d['run']['distributed'], d['metrics']['eval']['xnli']['scores'])" \
+    || { echo "FAILED ddp"; status=1; }
+  ax run recipes/smoke-tiny.yaml --run-dir /tmp/runs/grid --set targets=[xnli] --processes-per-cell "$NGPU" --json \
+    > "$OUT/grid.json" && echo "grid with $NGPU processes per cell ok" || { echo "FAILED grid"; status=1; }
+else
+  echo "one GPU: the data-parallel checks need two (they run on CPU in tests/test_distributed.py)"
+fi
 exit $status
