@@ -152,6 +152,17 @@ def settle(error: BaseException | None = None) -> None:
         raise ConfigError(msg) if is_config else AdapterxError(f"rank 0 failed: {msg}")
 
 
+def gather_parts(part: Any) -> list[Any]:
+    """Every rank's ``part``, in rank order, on every rank (one all-gather of pickled objects)."""
+    if not (launched() and _INFO):
+        return [part]
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, part)
+    return parts
+
+
 def mean_across(value):  # noqa: ANN001, ANN201 - a 0-d tensor in, the same mean on every rank out
     """The mean of a scalar tensor over all ranks (the logged loss; NaN on one rank is NaN on all, so all stop)."""
     if not (launched() and _INFO):

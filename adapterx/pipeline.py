@@ -14,7 +14,7 @@ from typing import Any
 from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, available_languages, load_split
-from adapterx.errors import ConfigError, DataError
+from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.train import TrainConfig
 
 Progress = Callable[[dict[str, Any]], None]
@@ -140,19 +140,31 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
                 tracker.close()
         counts = module.parameter_counts()
         trained = True
+        # Zero-shot evaluation is split across the ranks by language when launched (rank 0 gathers the results),
+        # except with MAD-X language adapters, whose per-language switching rank 0 does alone.
+        shard_eval = bool(evaluate and dist is not None and not (module.extra or {}).get("switch_language"))
         if not main:
-            # Wait until rank 0 has saved, evaluated and committed (or failed: then raise what it raised); then read
-            # what it wrote.
+            # Wait until rank 0 has saved the module (or failed: then raise what it raised), evaluate this rank's
+            # languages, wait until rank 0 has committed the run; then read what it wrote.
             writer.abort()
+            if shard_eval:
+                distributed.settle()
+                _zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples)
             distributed.settle()
             return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
         module.save(writer.path("module"))
+        if shard_eval:
+            distributed.settle()  # the others may start on their languages
 
         report = None
         metrics: dict[str, Any] = {"dev": result.best_dev, **result.to_json()}
         if evaluate:
-            report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
-                               opts.max_eval_examples)
+            if shard_eval:
+                report = _zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size,
+                                         opts.max_eval_examples, progress)
+            else:
+                report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
+                                   opts.max_eval_examples)
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
             fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
             if fusion:
@@ -274,6 +286,37 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
         report.notes.append(f"evaluated on the {split} split: the data folder has no {task.eval_split} files")
     if max_examples:
         report.notes.append(f"only the first {max_examples} examples of each language (--max-examples)")
+    return report
+
+
+def _zero_shot_part(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig,  # noqa: ANN001, ANN202
+                    batch_size: int, max_examples: int | None, progress: Progress | None = None):
+    """This rank's share of a launched run's zero-shot evaluation (languages round-robin over the ranks); every rank
+    gets every share back, and rank 0 the whole report. An error on any rank is in the gathered shares: rank 0
+    raises it, the others go on to the run's final settle(), where rank 0's error reaches them."""
+    from adapterx import distributed
+    from adapterx.evaluate.zero_shot import EvalReport
+
+    rank, world = distributed.rank(), distributed.world_size()
+    mine = langs[rank::world]
+    try:
+        # Each rank reports the languages it scores; rank 0 alone has a progress callback.
+        part: Any = zero_shot(module, task, tok, mine, opts, cfg, batch_size, progress, max_examples) if mine else None
+    except Exception as exc:  # noqa: BLE001 - carried to rank 0 in the gather, raised there
+        part = exc if isinstance(exc, AdapterxError) else AdapterxError(f"rank {rank}: {type(exc).__name__}: {exc}")
+    parts = distributed.gather_parts(part)
+    if rank != 0:
+        return None
+    errors = [p for p in parts if isinstance(p, BaseException)]
+    if errors:
+        raise errors[0]
+    reports = [p for p in parts if p is not None]
+    report = EvalReport(task.name, task.metric, task.metric_kind)
+    by_lang = {lang: r.langs[lang] for r in reports for lang in r.langs}
+    report.langs = {lang: by_lang[lang] for lang in langs if lang in by_lang}
+    report.seconds = max((r.seconds for r in reports), default=0.0)
+    report.notes = sorted({n for r in reports for n in r.notes})
+    report.notes.append(f"evaluated by {world} processes, languages split between them")
     return report
 
 

@@ -89,7 +89,7 @@ def _env() -> dict[str, str]:
 
 
 ARGS = ["train-target", "xnli", "--model", "tiny", "--method", "lora", "--max-steps", "20", "--batch-size", "8",
-        "--lr", "1e-2", "--langs", "en,sw", "--eval-steps", "10"]
+        "--lr", "1e-2", "--langs", "en,sw,de", "--eval-steps", "10"]
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +121,26 @@ def test_the_launch_writes_one_run_and_prints_once(two_runs: tuple[Path, Path, s
     run = json.loads((double / "run.json").read_text())
     assert run["distributed"] == {"world_size": 2, "backend": "gloo", "launcher": "accelerate", "per_process_batch": 4}
     assert run["hyperparameters"]["batch_size"] == 8  # the global batch, as asked
-    assert (double / "module").is_dir() and sorted(run["languages"]) == ["en", "sw"]
+    assert (double / "module").is_dir() and sorted(run["languages"]) == ["de", "en", "sw"]
     assert stdout.count("English dev (best)") == 1, stdout  # rank 1 prints nothing
     assert not list(double.parent.glob(".double.partial-*"))  # no rank left a temporary folder behind
+
+
+def test_the_ranks_split_the_zero_shot_evaluation_and_score_as_one_process(two_runs: tuple[Path, Path, str],
+                                                                            tmp_path: Path) -> None:
+    _, double, _ = two_runs
+    ev = json.loads((double / "metrics.json").read_text())["eval"]["xnli"]
+    assert list(ev["scores"]) == ["de", "en", "sw"]  # rank 0 scored de and sw, rank 1 en; in the selection's order
+    assert "evaluated by 2 processes, languages split between them" in ev["notes"]
+    # The saved module evaluated again in one process: the same numbers, example for example.
+    res = run_cli("eval", "xnli", "--module", str(double), "--model", "tiny", "--langs", "en,sw,de", "--json",
+                  "--save-predictions", str(tmp_path / "again"))
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.stdout)
+    assert again["scores"] == ev["scores"] and again["n_examples"] == ev["n_examples"]
+    for lang in ("en", "sw", "de"):
+        assert (tmp_path / "again" / "xnli" / f"{lang}.jsonl").read_text() == \
+            (double / "predictions" / "xnli" / f"{lang}.jsonl").read_text()
 
 
 def test_a_batch_that_does_not_split_fails_before_training(tmp_path: Path, tiny) -> None:  # noqa: ANN001
@@ -288,3 +305,41 @@ def test_a_launch_that_runs_past_its_timeout_leaves_no_rank_behind(tmp_path: Pat
         run_launched({"target": "xnli"}, tmp_path / "c", 2, "sleepmod:cell", timeout=20)
     left = sp.run(["pgrep", "-f", "sleepmod:cell"], capture_output=True, text=True, check=False).stdout.split()
     assert left == [], f"ranks still running: {left}"
+
+
+EVAL_FAILS = '''
+import adapterx.pipeline as pipeline
+from adapterx.cells import run_cell
+from adapterx.errors import DataError
+
+_zero_shot = pipeline.zero_shot
+
+
+def zero_shot(module, task, tok, langs, *args, **kwargs):
+    if "sw" in langs:  # the rank that evaluates sw finds its file unlabelled, say
+        raise DataError("xnli test (sw) has examples without gold labels")
+    return _zero_shot(module, task, tok, langs, *args, **kwargs)
+
+
+def cell(cell, out_dir):
+    pipeline.zero_shot = zero_shot
+    return run_cell(cell, out_dir)
+'''
+
+
+def test_an_error_in_one_ranks_share_of_the_evaluation_fails_the_cell_on_every_rank(
+        tmp_path: Path, tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from adapterx.cell_worker import run_launched
+    from adapterx.errors import AdapterxError
+    from adapterx.recipe import expand, load_recipe
+
+    (tmp_path / "evalfail.py").write_text(EVAL_FAILS)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.replace("  - {name: full, lr: 1.0e-3}\n", "").replace("intermediates: [stsb]",
+                                                                                    "intermediates: [none]"))
+    [cell] = expand(load_recipe(recipe, []))
+    with pytest.raises(AdapterxError, match=r"xnli test \(sw\) has examples without gold labels"):
+        run_launched(cell, tmp_path / "run" / "cells" / "c", 2, "evalfail:cell", timeout=300)
+    assert not (tmp_path / "run" / "cells" / "c" / "run").exists()  # nothing committed
