@@ -98,7 +98,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny) -> tuple[Path, Path
     single, double = root / "single", root / "double"
     res = run_cli(*ARGS, "--output", str(single), "--quiet")
     assert res.exit_code == 0, res.output
-    cmd = distributed.launch_command(2, "cli", [*ARGS, "--output", str(double)])
+    cmd = distributed.launch_command(2, "cli", [*ARGS, "--output", str(double), "--report-to", "tensorboard"])
     proc = subprocess.run(cmd, cwd=root, env=_env(), capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return single, double, proc.stdout
@@ -124,6 +124,16 @@ def test_the_launch_writes_one_run_and_prints_once(two_runs: tuple[Path, Path, s
     assert (double / "module").is_dir() and sorted(run["languages"]) == ["de", "en", "sw"]
     assert stdout.count("English dev (best)") == 1, stdout  # rank 1 prints nothing
     assert not list(double.parent.glob(".double.partial-*"))  # no rank left a temporary folder behind
+    # One tracker, rank 0's, with the averaged loss of every step.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len(list((double / "tracking").glob("events.out.tfevents.*"))) == 1
+    acc = EventAccumulator(str(double / "tracking"))
+    acc.Reload()
+    logged = [(e.step, e.value) for e in acc.Scalars("train/loss")]
+    curve = json.loads((double / "metrics.json").read_text())["loss_curve"]
+    assert [s for s, _ in logged] == [s for s, _ in curve] == list(range(1, 21))
+    assert [v for _, v in logged] == pytest.approx([v for _, v in curve], abs=1e-5)  # float32 in the event file
 
 
 def test_the_ranks_split_the_zero_shot_evaluation_and_score_as_one_process(two_runs: tuple[Path, Path, str],
