@@ -62,6 +62,13 @@ def _intermediate_output(tgt: TrainRequest, mode: str, task: str) -> Path:
     return base.parent / f"{tgt.output.name if tgt.output else tgt.task}.intermediate-{task}"
 
 
+def _check_leftover(out: Path, ref: ModuleRef, expected: list[str]) -> None:
+    """An intermediate found beside --output (an earlier invocation's) is reused only if it holds ``expected``."""
+    if ref.chain and list(ref.chain) != expected:
+        raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(ref.chain)}, not"
+                          f" {' -> '.join(expected)}: remove it, or choose another --output")
+
+
 def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
     """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
 
@@ -144,10 +151,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     if sequential and not any(given):  # leftovers of another chain are refused before anything trains
         for k, n in enumerate(names):
             out = _intermediate_output(tgt, mode, n)
-            held = list(module_ref(str(out), n).chain) if out.exists() else []
-            if held and held != names[: k + 1]:
-                raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(held)}, not"
-                                  f" {' -> '.join(names[: k + 1])}: remove it, or choose another --output")
+            if out.exists():
+                _check_leftover(out, module_ref(str(out), n), names[: k + 1])
     refs: list[ModuleRef] = []
     for k, (g, n) in enumerate(zip(given, names)):
         if sequential and given[-1] is not None and k < len(names) - 1:
@@ -158,10 +163,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             so_far = (list(refs[-1].chain) or [r.task for r in refs]) if sequential and refs else []
             if out.exists():
                 g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it, if it is what this needs
-                expected = [*so_far, n]
-                if g.chain and list(g.chain) != expected:
-                    raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(g.chain)}, not"
-                                      f" {' -> '.join(expected)}: remove it, or choose another --output")
+                _check_leftover(out, g, [*so_far, n])
             else:
                 if progress:
                     progress({"phase": "intermediate", "task": n})

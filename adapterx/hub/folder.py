@@ -186,15 +186,21 @@ def redact_local_paths(obj: Any) -> Any:
     return obj
 
 
-def _published_json(files: dict[str, Path], run: dict[str, Any], metrics: dict[str, Any] | None) -> None:
-    """Point run.json / metrics.json at redacted copies in a private temporary folder (removed at exit), so the
-    manifest, the dry-run listing and the upload all describe the published bytes."""
-    tmp = Path(tempfile.mkdtemp(prefix="adapterx-publish-"))
-    atexit.register(shutil.rmtree, tmp, True)
+def _publish_as(files: dict[str, Path], scratch: Path, name: str, text: str) -> None:
+    """Publish ``text`` as file ``name``: a copy in this push's scratch folder, so the manifest, the dry-run listing
+    and the upload all describe the published bytes."""
+    dest = scratch / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    files[name] = dest
+
+
+def _published_json(files: dict[str, Path], scratch: Path, run: dict[str, Any],
+                    metrics: dict[str, Any] | None) -> None:
+    """run.json / metrics.json as published: the redacted records."""
     for name, obj in (("run.json", run), ("metrics.json", metrics)):
         if name in files and obj is not None:
-            (tmp / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            files[name] = tmp / name
+            _publish_as(files, scratch, name, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def _public_backbone(run: dict[str, Any]) -> str:
@@ -206,12 +212,12 @@ def _public_backbone(run: dict[str, Any]) -> str:
     return f"{LOCAL}/{PurePath(str(bb.get('path') or ident or 'model').replace(chr(92), '/')).name}"
 
 
-def _published_module_files(files: dict[str, Path], backbone_path: str | None, public_base: str) -> None:
+def _published_module_files(files: dict[str, Path], scratch: Path, backbone_path: str | None,
+                            public_base: str) -> None:
     """The libraries write the local folder the model was loaded from into the module's own files (peft's
     ``base_model_name_or_path`` and README front matter, adapters' ``model_name``): published copies name the
     backbone by its Hub id instead, and any other absolute path as ``<local>/NAME``. Loading never reads these
     fields (the user passes the base model), so the weights load as before."""
-    tmp: Path | None = None
     for name, path in list(files.items()):
         if not name.startswith("module/") or not name.endswith((".json", ".md")):
             continue
@@ -221,20 +227,11 @@ def _published_module_files(files: dict[str, Path], backbone_path: str | None, p
                 data = json.loads(text)
             except ValueError:
                 continue
-            new = json.dumps(_swap_paths(data, backbone_path, public_base), indent=2, ensure_ascii=False) + "\n"
-            changed = _swap_paths(data, backbone_path, public_base) != data
-        else:
-            new = text.replace(backbone_path, public_base) if backbone_path else text
-            changed = new != text
-        if not changed:
-            continue
-        if tmp is None:
-            tmp = Path(tempfile.mkdtemp(prefix="adapterx-publish-"))
-            atexit.register(shutil.rmtree, tmp, True)
-        dest = tmp / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(new, encoding="utf-8")
-        files[name] = dest
+            swapped = _swap_paths(data, backbone_path, public_base)
+            if swapped != data:
+                _publish_as(files, scratch, name, json.dumps(swapped, indent=2, ensure_ascii=False) + "\n")
+        elif backbone_path and backbone_path in text:
+            _publish_as(files, scratch, name, text.replace(backbone_path, public_base))
 
 
 def _swap_paths(obj: Any, backbone_path: str | None, public_base: str) -> Any:
@@ -262,8 +259,10 @@ def plan_push(
     run, metrics = redact_local_paths(run), redact_local_paths(metrics)
     check_repo_name(name)
     files = collect_files(run_dir)
-    _published_json(files, run, metrics)
-    _published_module_files(files, backbone_path, public_base)
+    scratch = Path(tempfile.mkdtemp(prefix="adapterx-publish-"))  # this push's published copies, removed at exit
+    atexit.register(shutil.rmtree, scratch, True)
+    _published_json(files, scratch, run, metrics)
+    _published_module_files(files, scratch, backbone_path, public_base)
     check_file_policy(list(files), trust_pickle, str(run_dir))
     scan_for_tokens(files)
     card = _card.render_card(run, metrics, files, ref=target, hf_repo_id=hf_repo_id)
