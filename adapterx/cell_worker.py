@@ -49,9 +49,9 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     # N ranks share the worker's cores (`threads`, or the host's): a thread pool of cores / N each (torchrun would
     # otherwise pick 1); 8 cores, 2 ranks -> 4 threads per rank.
     env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 2) // processes))
-    # The workers import this adapterx even where it is not pip-installed (a checkout on PYTHONPATH).
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    from adapterx.executors import adapterx_pythonpath
+
+    env["PYTHONPATH"] = adapterx_pythonpath(env.get("PYTHONPATH"))  # the ranks import this adapterx
     with (out_dir / LOG_NAME).open("wb") as log:
         proc = subprocess.Popen(launch_command(processes, "adapterx.cell_worker", args), stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -62,19 +62,17 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
                 _end_group(proc)
                 raise
     # Rank 0 writes the result only after the cell finished on every rank; a launch that then dies on its way out
-    # (the process group's teardown) still has its result. A rank's error file means it did not finish.
-    if result_file.is_file() and not list(out_dir.glob(ERROR_GLOB)):
+    # (the process group's teardown) still has its result. A rank's error file means it did not finish, and its
+    # message (what the single-process cell would have raised) beats torchrun's summary of exit codes.
+    errors = sorted(out_dir.glob(ERROR_GLOB))
+    if result_file.is_file() and not errors:
         return json.loads(result_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    if proc.returncode != 0 or not result_file.is_file():
-        # A rank's own error (what the single-process cell would have raised) beats torchrun's summary of exit codes.
-        errors = sorted(out_dir.glob(ERROR_GLOB))
-        if errors:
-            raise AdapterxError(errors[0].read_text(encoding="utf-8") + f" (under accelerate launch of {processes}"
-                                f" processes; log: {out_dir / LOG_NAME})")
-        tail = (out_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
-        raise AdapterxError(f"accelerate launch of {processes} processes exited with {proc.returncode}"
-                            f" (log: {out_dir / LOG_NAME}):\n" + "\n".join(tail))
-    return json.loads(result_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    if errors:
+        raise AdapterxError(errors[0].read_text(encoding="utf-8") + f" (under accelerate launch of {processes}"
+                            f" processes; log: {out_dir / LOG_NAME})")
+    tail = (out_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
+    raise AdapterxError(f"accelerate launch of {processes} processes exited with {proc.returncode}"
+                        f" (log: {out_dir / LOG_NAME}):\n" + "\n".join(tail))
 
 
 def _end_group(proc: subprocess.Popen) -> None:

@@ -62,6 +62,7 @@ def data_options(cell: dict[str, Any]) -> DataOptions:
 
 def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
+    from adapterx import distributed
     from adapterx.pipeline import TrainRequest, train_run
     from adapterx.stacking import StackRequest, stack_run
     from adapterx.tasks import get_task
@@ -84,8 +85,6 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     inter_params = 0
     if inters:
         cache = out_dir.parents[1] / "intermediates" / str(cell.get("intermediate_key") or "none")
-        from adapterx import distributed
-
         distributed.setup()  # no-op outside a launch; inside, rank 0 decides what exists (below)
         for i, name in enumerate(inters):
             folder = cache / name
@@ -111,8 +110,6 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             inter_time += inter_run["wall_time_s"]
             inter_params += inter_run["params"]["trainable"]
             modules[name] = str(folder)
-    from adapterx import distributed
-
     if target.kind == "retrieval":
         if not distributed.is_main():  # retrieval only evaluates: rank 0 does it alone
             return {}

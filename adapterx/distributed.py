@@ -117,13 +117,6 @@ def refuse(what: str) -> None:
                           " (or with --num_processes 1)")
 
 
-def barrier() -> None:
-    if launched() and _INFO:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def broadcast_object(obj: Any) -> Any:
     """Rank 0's ``obj`` on every rank (dev scores, so every rank keeps the same best checkpoint)."""
     if not (launched() and _INFO):

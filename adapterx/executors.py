@@ -35,12 +35,18 @@ def require_submitit() -> Any:
     return submitit
 
 
+def adapterx_pythonpath(current: str | None) -> str:
+    """PYTHONPATH for a fresh interpreter that must import this adapterx, also where it is not pip-installed (a
+    checkout): its root first, then ``current``."""
+    root = str(Path(__file__).resolve().parents[1])
+    return root if not current else f"{root}{os.pathsep}{current}"
+
+
 @contextmanager
 def _importable_in_workers() -> Any:
-    # Workers start a fresh interpreter: make this adapterx importable there even when it is not pip-installed.
-    root = str(Path(__file__).resolve().parents[1])
+    # submitit's workers inherit this process's environment.
     old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = root if not old else f"{root}{os.pathsep}{old}"
+    os.environ["PYTHONPATH"] = adapterx_pythonpath(old)
     try:
         yield
     finally:
