@@ -371,6 +371,17 @@ def _alternate(fns: dict[str, Any], batches: list, warmup: int, steps: int, devi
     return times
 
 
+def _train_figures(res: dict[str, Any], times: dict[str, list[float]], model: Any,
+                   job: dict[str, Any]) -> tuple[int, int, int]:
+    """Step-time statistics of each alternated step, and the FLOPs of one PEFT training step of ``model``; returns
+    its matmul weights, layers and hidden size for further FLOP counts."""
+    res["train"] = {k: _stats(v) for k, v in times.items()}
+    p, ptr = _matmul_params(model)
+    layers, hidden = _arch(model)
+    res["flops_step"] = train_flops(p, ptr, layers, hidden, job["batch"], job["seq"], full=False)
+    return p, layers, hidden
+
+
 def job_pair(job: dict[str, Any]) -> dict[str, Any]:
     """Two configurations in one process, timed step by step in alternation (peak memory not reported: both models
     live here). ``what``: adapter / lora / stack (adapterx vs the raw library, fp32) or ``adapterx`` (adapterx's
@@ -393,10 +404,7 @@ def job_pair(job: dict[str, Any]) -> dict[str, Any]:
         ma.train()
         mb.train()
         times = _alternate({"adapterx": step_a, "raw": step_b}, batches, job["warmup"], job["steps"], device)
-        res["train"] = {k: _stats(v) for k, v in times.items()}
-        p, ptr = _matmul_params(ma)
-        layers, hidden = _arch(ma)
-        res["flops_step"] = train_flops(p, ptr, layers, hidden, job["batch"], job["seq"], full=False)
+        _train_figures(res, times, ma, job)
         res["params_trainable"] = sum(q.numel() for q in ma.parameters() if q.requires_grad)
         res["params_total"] = sum(q.numel() for q in ma.parameters())
         return res
@@ -406,10 +414,7 @@ def job_pair(job: dict[str, Any]) -> dict[str, Any]:
     _, step16, _ = _adapterx_step(module, "adapter", job, device, bf16=True)  # same weights, its own optimizer
     model.train()
     times = _alternate({"fp32": step32, "bf16": step16}, batches, job["warmup"], job["steps"], device)
-    res["train"] = {k: _stats(v) for k, v in times.items()}
-    p, ptr = _matmul_params(model)
-    layers, hidden = _arch(model)
-    res["flops_step"] = train_flops(p, ptr, layers, hidden, job["batch"], job["seq"], full=False)
+    p, layers, hidden = _train_figures(res, times, model, job)
     stack = _adapterx_module("stack", bb, job["inter"])
     smodel, _, infer_stack = _adapterx_step(stack, "stack", job, device, bf16=False)
     model.eval()
