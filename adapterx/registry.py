@@ -21,6 +21,12 @@ def suggest(name: str, choices: list[str] | tuple[str, ...], what: str) -> str:
     return f"unknown {what} {name!r}.{hint} Known: {', '.join(sorted(choices))}."
 
 
+def check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    """Raise :class:`ConfigError` naming the choices (and a close match) where ``value`` is not one of them."""
+    if value not in choices:
+        raise ConfigError(suggest(str(value), choices, what))
+
+
 class Registry(Generic[T]):
     """Maps names to objects; lookups of unknown names raise :class:`ConfigError` with suggestions."""
 

@@ -201,11 +201,11 @@ def _adapterx_module(method: str, bb, inter: str | None):  # noqa: ANN001, ANN20
 
 
 def _adapterx_step(module, method: str, job: dict[str, Any], device: str, bf16: bool):  # noqa: ANN001, ANN202
-    """The step of adapterx.train.train on ``module``: make_optimizer, linear_schedule, then forward under autocast,
+    """The step of adapterx.engine.loop.train on ``module``: make_optimizer, linear_schedule, then forward under autocast,
     finite-loss check, backward, loss.item(), clip, optimizer step, schedule step, zero_grad(set_to_none=True)."""
     import torch
 
-    from adapterx.train import TrainConfig, autocast, linear_schedule, make_optimizer
+    from adapterx.engine.loop import TrainConfig, autocast, linear_schedule, make_optimizer
 
     model = module.model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -147,7 +147,7 @@ def _qa_stride(max_length: int) -> int:
     for this max_length (its rule: stride < max_length - question budget - 4 specials; older: < max_length // 2)."""
     sys.path.insert(0, str(REPO))
     from adapterx.tasks.kinds import qa
-    from adapterx.train import TrainConfig
+    from adapterx.engine.loop import TrainConfig
 
     stride = TrainConfig().doc_stride
     limit = max_length - qa.max_query_tokens(max_length) - 4 if hasattr(qa, "max_query_tokens") else max_length // 2

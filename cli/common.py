@@ -35,7 +35,7 @@ def handle_errors(fn: F) -> F:
                     result = fn(*args, **kwargs)
             else:
                 result = fn(*args, **kwargs)
-            from adapterx.distributed import shutdown
+            from adapterx.engine.distributed import shutdown
 
             shutdown()  # a launched command leaves its process group together (no-op otherwise)
             return result
@@ -53,7 +53,7 @@ def handle_errors(fn: F) -> F:
 
 def _follower_rank() -> bool:
     """A data-parallel rank other than 0 (the environment says so; nothing is imported)."""
-    from adapterx.distributed import is_main, launched
+    from adapterx.engine.distributed import is_main, launched
 
     return launched() and not is_main()
 

@@ -9,7 +9,8 @@ import typer
 
 from cli.common import handle_errors
 from cli.main import app
-from cli.train_cmds import _O, _eval_files, _method, _show_run, _train_config
+from cli.options import OPTIONS, eval_files, method_spec, train_config
+from cli.render import show_run
 
 
 def _modules(items: list[str] | None) -> dict[str, str]:
@@ -28,16 +29,16 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
          doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
-    from adapterx.pipeline import TrainRequest
-    from adapterx.stacking import StackRequest, stack_run
+    from adapterx.workflows.train import TrainRequest
+    from adapterx.workflows.stack import StackRequest, stack_run
     from cli.render import TrainProgress
 
-    spec = _method(method, None, reduction_factor, lora_rank, None, None, None)
-    cfg = _train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
+    spec = method_spec(method, None, reduction_factor, lora_rank, None, None, None)
+    cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, seed=seed, bf16=bf16, device=device)
     inter_cfg = cfg.model_copy(update={"max_steps": intermediate_steps}) if intermediate_steps else None
-    opts = DataOptions(data=data, data_dir=data_dir, eval_files=_eval_files(eval_file))
-    from adapterx.language import parse_lang_adapters
+    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
+    from adapterx.workflows.language import parse_lang_adapters
 
     treq = TrainRequest(task=target, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
                         save_predictions=save_predictions, resume=resume)
@@ -46,7 +47,7 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
                        lang_adapters=parse_lang_adapters(lang_adapters))
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = stack_run(req, progress=prog)
-    _show_run(outcome, target, as_json)
+    show_run(outcome, target, as_json)
 
 
 MODULE_OPT = typer.Option(None, "--module", help="TASK=REF: use this run dir / module folder / hub id for an intermediate task (repeatable). Without it, the intermediate is trained first.")
@@ -61,15 +62,15 @@ def stack_cmd(
     module: Optional[list[str]] = MODULE_OPT,
     lora_mode: Optional[str] = typer.Option(None, "--lora-mode", help="lora: sum (intermediate LoRA frozen and active: W h + dW_i h + dW_t h; default), merge (intermediate merged into the base), or chain (W h + dW_t(dW_i h), as adapters' LoRA Stack)."),
     intermediate_steps: Optional[int] = STEPS_OPT,
-    method: str = _O["method"], model: str = _O["model"], data: Optional[str] = _O["data"],
-    data_dir: Optional[Path] = _O["data_dir"], eval_file: Optional[list[str]] = _O["eval_file"],
-    output: Optional[Path] = _O["output"], langs: str = _O["langs"], save_predictions: Optional[Path] = _O["save_predictions"],
-    seed: int = _O["seed"], lr: Optional[float] = _O["lr"], batch_size: int = _O["batch_size"],
-    max_steps: Optional[int] = _O["max_steps"], epochs: float = _O["epochs"], eval_steps: Optional[int] = _O["eval_steps"],
-    max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"], bf16: bool = _O["bf16"],
-    device: Optional[str] = _O["device"], reduction_factor: Optional[int] = _O["reduction_factor"],
-    lora_rank: Optional[int] = _O["lora_rank"], as_json: bool = _O["as_json"], quiet: bool = _O["quiet"],
-    lang_adapters: Optional[str] = LANG_OPT, resume: bool = _O["resume"], debug: bool = _O["debug"],
+    method: str = OPTIONS["method"], model: str = OPTIONS["model"], data: Optional[str] = OPTIONS["data"],
+    data_dir: Optional[Path] = OPTIONS["data_dir"], eval_file: Optional[list[str]] = OPTIONS["eval_file"],
+    output: Optional[Path] = OPTIONS["output"], langs: str = OPTIONS["langs"], save_predictions: Optional[Path] = OPTIONS["save_predictions"],
+    seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"], batch_size: int = OPTIONS["batch_size"],
+    max_steps: Optional[int] = OPTIONS["max_steps"], epochs: float = OPTIONS["epochs"], eval_steps: Optional[int] = OPTIONS["eval_steps"],
+    max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
+    device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
+    lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
+    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
@@ -93,15 +94,15 @@ def fuse_cmd(
     with_target_adapter: bool = typer.Option(False, "--with-target-adapter", help="Also fuse a new adapter for the target task (trained with the fusion)."),
     module: Optional[list[str]] = MODULE_OPT,
     intermediate_steps: Optional[int] = STEPS_OPT,
-    method: str = _O["method"], model: str = _O["model"], data: Optional[str] = _O["data"],
-    data_dir: Optional[Path] = _O["data_dir"], eval_file: Optional[list[str]] = _O["eval_file"],
-    output: Optional[Path] = _O["output"], langs: str = _O["langs"], save_predictions: Optional[Path] = _O["save_predictions"],
-    seed: int = _O["seed"], lr: Optional[float] = _O["lr"], batch_size: int = _O["batch_size"],
-    max_steps: Optional[int] = _O["max_steps"], epochs: float = _O["epochs"], eval_steps: Optional[int] = _O["eval_steps"],
-    max_length: int = _O["max_length"], doc_stride: int = _O["doc_stride"], bf16: bool = _O["bf16"],
-    device: Optional[str] = _O["device"], reduction_factor: Optional[int] = _O["reduction_factor"],
-    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], lang_adapters: Optional[str] = LANG_OPT,
-    resume: bool = _O["resume"], debug: bool = _O["debug"],
+    method: str = OPTIONS["method"], model: str = OPTIONS["model"], data: Optional[str] = OPTIONS["data"],
+    data_dir: Optional[Path] = OPTIONS["data_dir"], eval_file: Optional[list[str]] = OPTIONS["eval_file"],
+    output: Optional[Path] = OPTIONS["output"], langs: str = OPTIONS["langs"], save_predictions: Optional[Path] = OPTIONS["save_predictions"],
+    seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"], batch_size: int = OPTIONS["batch_size"],
+    max_steps: Optional[int] = OPTIONS["max_steps"], epochs: float = OPTIONS["epochs"], eval_steps: Optional[int] = OPTIONS["eval_steps"],
+    max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
+    device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
+    as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], lang_adapters: Optional[str] = LANG_OPT,
+    resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
@@ -118,17 +119,17 @@ def train_language_cmd(
     text_config: Optional[str] = typer.Option(None, "--text-config", help="Configuration of the --text data set (e.g. a language)."),
     max_lines: Optional[int] = typer.Option(None, "--max-lines", min=1, help="Use at most N lines."),
     reduction_factor: int = typer.Option(2, "--reduction-factor", help="Bottleneck: hidden size / N (MAD-X uses 2)."),
-    model: str = _O["model"], output: Optional[Path] = _O["output"], seed: int = _O["seed"],
-    lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (tiny: try 3e-3)."), batch_size: int = _O["batch_size"],
-    epochs: float = _O["epochs"], max_steps: Optional[int] = _O["max_steps"], eval_steps: Optional[int] = _O["eval_steps"],
-    max_length: int = _O["max_length"], bf16: bool = _O["bf16"], device: Optional[str] = _O["device"],
-    as_json: bool = _O["as_json"], quiet: bool = _O["quiet"], debug: bool = _O["debug"],
+    model: str = OPTIONS["model"], output: Optional[Path] = OPTIONS["output"], seed: int = OPTIONS["seed"],
+    lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (tiny: try 3e-3)."), batch_size: int = OPTIONS["batch_size"],
+    epochs: float = OPTIONS["epochs"], max_steps: Optional[int] = OPTIONS["max_steps"], eval_steps: Optional[int] = OPTIONS["eval_steps"],
+    max_length: int = OPTIONS["max_length"], bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
+    as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a MAD-X language adapter (invertible bottleneck, seq_bn_inv) with masked language modelling on unlabelled
     text, the backbone frozen; use it with `stack`/`fuse --lang-adapters en=RUN,sw=RUN`."""
     from adapterx.errors import ConfigError
-    from adapterx.language import LanguageRequest, train_language
-    from adapterx.train import TrainConfig
+    from adapterx.workflows.language import LanguageRequest, train_language
+    from adapterx.engine.loop import TrainConfig
     from cli.common import print_json
     from cli.render import TrainProgress, summary_table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.common import console
+from cli.common import console, print_json
 
 
 def fmt(x: float | None) -> str:
@@ -111,7 +111,7 @@ class TrainProgress:
     """A rich progress bar fed by the training loop's callback (loss, examples/s, ETA), on stderr."""
 
     def __init__(self, enabled: bool = True) -> None:
-        from adapterx.distributed import is_main
+        from adapterx.engine.distributed import is_main
 
         self.enabled = enabled and is_main()  # one bar per launch, rank 0's
         self.bar = None
@@ -148,3 +148,29 @@ class TrainProgress:
         elif ev.get("phase") == "eval":
             main = "  ".join(f"{k} {v:.2f}" for k, v in ev["scores"].items())
             self.bar.console.print(f"eval {ev['lang']}: {main}")
+
+
+def show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
+    """A finished training run: its summary table and zero-shot table, or one JSON object."""
+    run, metrics = outcome.run, outcome.metrics
+    if as_json:
+        print_json({"output": str(outcome.output), "run": run, "metrics": {k: v for k, v in metrics.items() if k != "loss_curve"}})
+        return
+    dev = "  ".join(f"{k} {v:.2f}" for k, v in metrics["dev"].items())
+    p = run["params"]
+    summary_table(
+        f"{task_name}: {run['method']['name']} on {run['backbone']['id']}",
+        [
+            ("English dev (best)", f"{dev}  (step {metrics['best_step']} of {metrics['steps']})"),
+            ("trainable params", f"{p['trainable']:,} of {p['total']:,} ({100 * p['trainable'] / max(p['total'], 1):.2f}%)"),
+            ("data", f"{run['data']['source']} ({run['data']['train_size']} train, {run['data']['dev_size']} dev)"),
+            ("time", f"{run['wall_time_s']:.1f} s ({metrics['examples_per_s']:.0f} train examples/s)"),
+            ("seed", str(run["seed"])),
+            ("output", str(outcome.output)),
+        ],
+    )
+    if "eval" in metrics:
+        eval_table(metrics["eval"][task_name])
+    if metrics.get("fusion_attention"):
+        fusion_table(metrics["fusion_attention"])
+        print(f"fusion attention plot: {outcome.output / 'fusion_attention.png'}")

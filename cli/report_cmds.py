@@ -79,8 +79,8 @@ def run_cmd(
     A cell is done when a cell with the same content hash is recorded in RUN_DIR/results.sqlite, so an interrupted
     or extended grid picks up where it was.
     """
-    from adapterx.recipe import load_recipe
-    from adapterx.runner import make_plan, resolve_run_dir, run_recipe
+    from adapterx.grid.recipe import load_recipe
+    from adapterx.grid.runner import make_plan, resolve_run_dir, run_recipe
 
     overrides = list(set_)
     if report_to is not None:
@@ -90,7 +90,7 @@ def run_cmd(
     recipe = load_recipe(recipe_path, overrides)
     folder = resolve_run_dir(recipe, run_dir)
     if dry_run:
-        from adapterx.runner import check_report_to
+        from adapterx.grid.runner import check_report_to
 
         check_report_to(recipe.report_to)
         plan = make_plan(recipe, folder).to_json()
@@ -137,7 +137,7 @@ def run_cmd(
 def _print_plan(plan: dict[str, Any], recipe: Any) -> None:
     from rich.table import Table
 
-    from adapterx.recipe import chain_name
+    from adapterx.grid.recipe import chain_name
     from adapterx.results.export import fmt_seconds
 
     con = console()

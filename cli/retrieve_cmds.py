@@ -75,7 +75,7 @@ def retrieve_cmd(
     """Zero-shot sentence retrieval without training data: embed both sides with the encoder as the module leaves it
     (adapter or LoRA active, or fine-tuned weights; 'none' = bare backbone), pool one layer, and score every language
     (Tatoeba top-1 accuracy, BUCC F1). --layer-sweep scores every layer and shows where the module helps."""
-    from adapterx.distributed import refuse
+    from adapterx.engine.distributed import refuse
 
     refuse("adapterx retrieve")  # evaluation only: nothing to split across processes
     from adapterx.retrieval.run import RetrieveRequest, SweepResult, run_request

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adapterx.compose import Fuse, ModuleRef, Stack, validate
+from adapterx.methods.compose import Fuse, ModuleRef, Stack, validate
 from adapterx.data import synthetic
 from adapterx.errors import ConfigError
 from adapterx.methods import AdapterSpec, LoRASpec, build_module

@@ -22,7 +22,7 @@ import pytest
 from conftest import run_cli
 
 from adapterx.hub.resolve import cache_root
-from adapterx.rundir import tree_sha256
+from adapterx.engine.rundir import tree_sha256
 
 TRAIN = ["--model", "tiny", "--max-steps", "4", "--batch-size", "8", "-q"]
 PAIRS = [

@@ -7,8 +7,8 @@ import pytest
 
 from adapterx.data.sources import DataOptions
 from adapterx.methods import AdapterSpec, FullSpec, LoRASpec
-from adapterx.pipeline import TrainRequest, train_run
-from adapterx.train import TrainConfig
+from adapterx.workflows.train import TrainRequest, train_run
+from adapterx.engine.loop import TrainConfig
 
 
 def _dev_spearman(tmp_path, method, steps, lr):

@@ -16,7 +16,7 @@ from adapterx.data import synthetic
 from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, build_module, load_module
 from adapterx.tasks import get_task
 from adapterx.tasks.kinds import ops_for
-from adapterx.train import TrainConfig, train
+from adapterx.engine.loop import TrainConfig, train
 
 METHODS = {
     "adapter": AdapterSpec(),

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from adapterx.data.sources import DataOptions, load_split
-from adapterx.multitask import sampling_probabilities
+from adapterx.workflows.multitask import sampling_probabilities
 from adapterx.tasks import get_task
 
 

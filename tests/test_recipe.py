@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-import adapterx.recipe as recipe_mod
+import adapterx.grid.recipe as recipe_mod
 from adapterx.errors import ConfigError
-from adapterx.recipe import (
+from adapterx.grid.recipe import (
     FALLBACK_TASKS,
     apply_overrides,
     cell_hash,

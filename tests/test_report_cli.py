@@ -136,7 +136,7 @@ def test_missing_packages_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_report_to_goes_into_the_cell_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapterx.runner as runner_mod
+    import adapterx.grid.runner as runner_mod
 
     monkeypatch.setattr(runner_mod, "check_report_to", lambda name: None)  # pretend the tracker is installed
     recipe = _recipe(tmp_path, targets=["xnli"], methods=["lora"], intermediates=["none"], seeds=[1])

@@ -1,6 +1,6 @@
 """The results store (concurrent writers), the runner (skipping, failures, executors) and the aggregation.
 
-``fake_run_cell`` stands in for adapterx.pipeline.run_cell: deterministic synthetic scores with a real effect of the
+``fake_run_cell`` stands in for adapterx.grid.cell.run_cell: deterministic synthetic scores with a real effect of the
 stsb intermediate task on low-resource languages, built from per-example records so the bootstrap has data.
 """
 
@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from adapterx.errors import ConfigError
-from adapterx.recipe import cell_hash, expand, validate_recipe
+from adapterx.grid.recipe import cell_hash, expand, validate_recipe
 from adapterx.results.aggregate import ReportOptions, build_report, metric_from_stats
 from adapterx.results.store import CellRecord, ResultsStore
-from adapterx.runner import execute_cell, make_plan, record_from_result, run_recipe
+from adapterx.grid.execute import execute_cell, record_from_result
+from adapterx.grid.runner import make_plan, run_recipe
 
 LANGS = {"xnli": ["en", "de", "hi", "sw", "ur"], "panx": ["en", "de", "sw", "yo", "te"],
          "tydiqa": ["en", "fi", "sw", "te"], "xquad": ["en", "de", "es"]}
@@ -164,12 +165,13 @@ def test_bad_run_cell_result_is_a_failure_naming_the_contract(tmp_path: Path) ->
 
 
 def test_missing_pipeline_and_tracker_are_clear_errors(tmp_path: Path) -> None:
-    from adapterx.runner import check_report_to, resolve_cell_fn
+    from adapterx.grid.cellfn import resolve_cell_fn
+    from adapterx.grid.runner import check_report_to
 
     with pytest.raises(ConfigError, match="module:function"):
         resolve_cell_fn("nocolon")
     with pytest.raises(ConfigError, match="pip install definitely_not_installed_pkg"):
-        import adapterx.tracking as t  # the tracker table the runner checks against
+        import adapterx.engine.tracking as t  # the tracker table the runner checks against
 
         t.PACKAGES["fake"] = "definitely_not_installed_pkg"
         try:

@@ -13,7 +13,7 @@ import time
 import pytest
 from pathlib import Path
 
-from adapterx.rundir import checkpoint_path
+from adapterx.engine.rundir import checkpoint_path
 
 ARGS = ["train-intermediate", "stsb", "--model", "tiny", "--method", "lora", "--max-steps", "80", "--eval-steps", "5",
         "--batch-size", "8", "-q"]

@@ -27,7 +27,7 @@ import pytest
 from conftest import REPO, run_cli
 from test_results import fake_run_cell, small_recipe
 
-from adapterx.recipe import cell_hash, expand, recipe_to_yaml, validate_recipe
+from adapterx.grid.recipe import cell_hash, expand, recipe_to_yaml, validate_recipe
 
 pytest.importorskip("submitit")
 if sys.platform == "win32":
@@ -231,7 +231,7 @@ def test_a_run_while_the_array_is_queued_waits_for_it_instead_of_submitting_agai
     job_id = slurm.calls()[-1]["job_id"]
     assert set(slurm.sacct(job_id).values()) == {"PENDING"}
 
-    from adapterx import executors
+    from adapterx.grid import executors
 
     collect = executors._job_outcome
 
@@ -291,7 +291,7 @@ execution: {slurm: {gpus_per_node: 0, cpus_per_task: 1, mem_gb: 2, timeout_min: 
 
 
 def test_a_worker_trains_a_real_cell(tmp_path: Path, slurm: FakeSlurm, tiny) -> None:  # noqa: ANN001
-    """The real adapterx.pipeline.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
+    """The real adapterx.grid.cell.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
     synthetic data, and the driver ingests its record."""
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)

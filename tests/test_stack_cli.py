@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from adapterx.rundir import tree_sha256
+from adapterx.engine.rundir import tree_sha256
 
 COMMON = ["--model", "tiny", "--max-steps", "4", "--intermediate-steps", "4", "--batch-size", "8", "-q"]
 LANGS = ["--langs", "en,sw,te"]

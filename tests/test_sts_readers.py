@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapterx.data.examples import PairExample
-from adapterx.data.sts_readers import (
+from adapterx.data.readers.sts import (
     find_sts,
     load_sts_folder,
     normalise_score,

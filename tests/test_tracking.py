@@ -123,7 +123,7 @@ def test_wandb_offline_gets_loss_per_step_and_dev_per_evaluation(tmp_path, wandb
 
 
 def test_wandb_without_credentials_or_mode_logs_offline(monkeypatch):
-    from adapterx.tracking import wandb_mode
+    from adapterx.engine.tracking import wandb_mode
 
     class FakeWandb:  # wandb.login(prompt=False) answers whether credentials exist, without asking or the network
         def __init__(self, logged_in: bool) -> None:
@@ -179,7 +179,7 @@ def test_mlflow_local_store_gets_loss_per_step_and_dev_per_evaluation(tmp_path, 
 def test_mlflow_run_is_marked_failed_when_training_raises(tmp_path, mlflow_local):
     from mlflow.tracking import MlflowClient
 
-    from adapterx.tracking import Tracker
+    from adapterx.engine.tracking import Tracker
 
     log_dir = tmp_path / "tracking"
     tracker = Tracker("mlflow", log_dir, "crash", {"task": "stsb"})
@@ -198,7 +198,7 @@ def test_mlflow_run_is_marked_failed_when_training_raises(tmp_path, mlflow_local
 def test_mlflow_tracking_uri_is_respected_and_recorded_without_its_password(tmp_path, mlflow_local, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from adapterx.tracking import Tracker, _redact
+    from adapterx.engine.tracking import Tracker, _redact
 
     uri = f"sqlite:///{(tmp_path / 'team.db').as_posix()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -221,7 +221,7 @@ def test_mlflow_without_a_tracking_uri_needs_sqlalchemy(monkeypatch):
     import importlib.util
 
     from adapterx.errors import ConfigError
-    from adapterx.tracking import check
+    from adapterx.engine.tracking import check
 
     pytest.importorskip("mlflow")
     real = importlib.util.find_spec
@@ -236,15 +236,15 @@ def test_mlflow_without_a_tracking_uri_needs_sqlalchemy(monkeypatch):
 def test_a_crashed_runs_tracker_logs_are_kept_beside_its_output(tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    import adapterx.train
-    from adapterx.train import TrainingError
+    import adapterx.engine.loop
+    from adapterx.engine.loop import TrainingError
 
     def crash(module, feats, collate, dev_eval, metric, cfg, progress=None, **kwargs):  # noqa: ANN001, ANN202
         for step in (1, 2):
             progress({"step": step, "total": 4, "loss": 1.0 / step, "examples_per_s": 10.0})
         raise TrainingError("loss became nan at step 3: lower --lr")
 
-    monkeypatch.setattr(adapterx.train, "train", crash)
+    monkeypatch.setattr(adapterx.engine.loop, "train", crash)
     out = tmp_path / "o"
     res = run_cli("train-intermediate", "stsb", "--model", "tiny", "--report-to", "tensorboard", "--output", str(out),
                   "-q")

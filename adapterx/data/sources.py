@@ -68,7 +68,7 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
     if kind == "regression":
         if task.name == "sickr":
-            from adapterx.data import sts_readers
+            from adapterx.data.readers import sts as sts_readers
 
             return sts_readers.read_sick(path)
         return readers.read_stsb(path)
@@ -143,7 +143,7 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
     """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
     ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
     are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    from adapterx.data import sts_readers
+    from adapterx.data.readers import sts as sts_readers
 
     if task.name == "sickr":
         if not path.is_file():
@@ -257,3 +257,12 @@ def _lang_name(code: str) -> str:
 
 def _fill(config: str, lang: str) -> str:
     return config.format(lang=lang, langname=_lang_name(lang))
+
+
+def with_model_defaults(opts: DataOptions, model: str) -> DataOptions:
+    """The tiny model trains on synthetic data unless the user named a data source."""
+    if model == "tiny" and opts.data is None and opts.train_file is None:
+        from dataclasses import replace
+
+        return replace(opts, default_synthetic=True)
+    return opts

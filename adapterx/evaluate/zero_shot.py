@@ -34,7 +34,7 @@ def predict(
     """One prediction per example, in example order."""
     import torch
 
-    from adapterx.train import autocast, pick_device
+    from adapterx.engine.loop import autocast, pick_device
 
     ops = ops_for(task.kind)
     feats = features or feature_cache.featurize(ops, task, examples, tokenizer, max_length, doc_stride, train=False)

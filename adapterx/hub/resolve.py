@@ -20,7 +20,9 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
+from adapterx.engine.rundir import read_run
 from adapterx.errors import HubError
 from adapterx.hub.ids import (
     CARD_NAME,
@@ -259,3 +261,12 @@ def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
         f"no module at {ref!r}: expected a run dir, an adapters/peft folder, HUB_PATH/REPO of a folder hub or "
         "hf:USER/REPO[@REV]."
     )
+
+
+def resolve_module_ref(ref: str) -> tuple[Path | None, dict[str, Any]]:
+    """``none`` -> (None, {}); otherwise a local path (run dir or module folder) or a hub id, via the hub resolver."""
+    if ref == "none":
+        return None, {}
+    # Local folders too: resolve_module refuses pickle weights and checks a manifest where there is one.
+    path = Path(resolve_module(ref))
+    return path, read_run(path)

@@ -139,9 +139,9 @@ def check_safetensors(path: Path) -> None:
 def _load_module(folder: Path, backbone, task=None) -> Module:
     meta = read_meta(folder)
     if meta.get("multitask"):
-        from adapterx import multitask
+        from adapterx.methods.multitask import load_multitask
 
-        return multitask.load(Path(folder), backbone, meta)
+        return load_multitask(Path(folder), backbone, meta)
     method = parse_method(meta["method"])
     if task is None:
         from adapterx.tasks import get_task

@@ -212,3 +212,18 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
     activate(pm, comp["adapters"], comp["kind"])
     pm.base_model.model.load_state_dict(load_file(str(Path(folder) / HEAD_FILE)), strict=False)
     return Module(pm, spec, task, name, extra=extra)
+
+
+def inject_shared_lora(model, spec):  # noqa: ANN001, ANN201
+    """LoRA (task_type None: the heads stay the caller's) injected into ``model`` in place; returns the PeftModel."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.target_modules))
+    return get_peft_model(model, cfg)
+
+
+def load_pretrained(base, folder: Path):  # noqa: ANN001, ANN201
+    """``PeftModel.from_pretrained`` of a peft folder onto ``base``."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, str(folder))

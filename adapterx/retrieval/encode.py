@@ -108,7 +108,7 @@ def _num_layers(body: Any) -> int:
 def encoder_from_module(module: Any, tokenizer: Any, device: str | None = None, bf16: bool = False,
                         module_ref: str = "?", backbone: dict[str, Any] | None = None) -> Encoder:
     """An :class:`Encoder` over a loaded :class:`adapterx.methods.Module`, its method active (see the module doc)."""
-    from adapterx.train import pick_device
+    from adapterx.engine.loop import pick_device
 
     dev = pick_device(device)
     model = module.model
@@ -123,7 +123,7 @@ def bare_encoder(bb: Any, tokenizer: Any, device: str | None = None, bf16: bool 
     from transformers import AutoModel
 
     from adapterx.methods import quiet_transformers
-    from adapterx.train import pick_device
+    from adapterx.engine.loop import pick_device
 
     quiet_transformers()
     dev = pick_device(device)
@@ -142,12 +142,12 @@ def load_encoder(module_ref: str, model: str | None = None, device: str | None =
 
     The backbone defaults to the one the module's ``run.json`` records, ``xlm-roberta-base`` for ``none``; a module
     trained on another backbone is refused (:func:`adapterx.backbone.check_compatible`). ``resolved`` is what
-    ``adapterx.pipeline._resolve_module(module_ref)`` returned, where the caller already has it.
+    ``adapterx.hub.resolve.resolve_module_ref(module_ref)`` returned, where the caller already has it.
     """
     from adapterx import backbone as bbmod
-    from adapterx.pipeline import _resolve_module
+    from adapterx.hub.resolve import resolve_module_ref
 
-    path, run = resolved if resolved is not None else _resolve_module(module_ref)
+    path, run = resolved if resolved is not None else resolve_module_ref(module_ref)
     model_id = model or (run.get("backbone", {}).get("id") if run else None) or bbmod.DEFAULT_MODEL
     bb = bbmod.resolve(model_id)
     tok = bbmod.load_tokenizer(bb)
@@ -156,7 +156,7 @@ def load_encoder(module_ref: str, model: str | None = None, device: str | None =
     if run.get("backbone"):
         bbmod.check_compatible(bb, run["backbone"], f"module {module_ref}")
     from adapterx.methods import load_module
-    from adapterx.rundir import module_folder
+    from adapterx.engine.rundir import module_folder
 
     module = load_module(module_folder(Path(path)), bb)
     return encoder_from_module(module, tok, device, bf16, module_ref=module_ref, backbone=bb.record())
@@ -208,7 +208,7 @@ def embed_layers(
     default); ``skip_special_tokens=True`` leaves out the first and last real token (``--pool_skip_special_token``).
     ``progress(n_done)`` is called after each batch.
     """
-    from adapterx.train import autocast
+    from adapterx.engine.loop import autocast
 
     _check_pooling(pooling)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

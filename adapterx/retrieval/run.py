@@ -35,6 +35,7 @@ from typing import Any
 
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
+from adapterx.registry import check_choice
 
 __all__ = [
     "RETRIEVAL_TASKS",
@@ -457,9 +458,9 @@ def _validate(req: RetrieveRequest) -> None:
         )
     if req.pooling not in ("mean", "cls"):
         raise ConfigError(f"--pooling {req.pooling!r}: use mean or cls")
-    search._choice(req.direction, search._DIRECTIONS, "retrieval direction")
-    search._choice(req.mode, search._MODES, "mining mode")
-    search._choice(req.backend, search._BACKENDS, "search backend")
+    check_choice(req.direction, search.DIRECTIONS, "retrieval direction")
+    check_choice(req.mode, search.MODES, "mining mode")
+    check_choice(req.backend, search.BACKENDS, "search backend")
     search._positive(req.k, "--k")
     search._positive(req.batch_size, "--batch-size")
     if req.backend == "faiss":
@@ -537,12 +538,12 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
 
 def run_request(req: RetrieveRequest, progress: Progress | None = None) -> RetrievalResult | SweepResult:
     """Run ``req``: :class:`SweepResult` when ``req.sweep``, else :class:`RetrievalResult`."""
-    from adapterx.pipeline import _resolve_module
+    from adapterx.hub.resolve import resolve_module_ref
     from adapterx.retrieval.encode import load_encoder
 
     _validate(req)
     # Cheap checks first (module reference, data), then the model.
-    resolved = _resolve_module(req.module)
+    resolved = resolve_module_ref(req.module)
     run = resolved[1]
     model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
     corpora, data_source = load_corpora(req, model_id)

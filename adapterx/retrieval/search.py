@@ -39,7 +39,6 @@ or above it.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ import torch
 
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
+from adapterx.registry import check_choice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,16 +88,9 @@ DEFAULT_DIRECTION: Direction = "tgt2src"  # XTREME and jiant: English queries, n
 DEFAULT_K = 4  # XTREME mine_bitext(neighborhood=4), LASER's default
 DEFAULT_MINING_MODE: MiningMode = "max"  # XTREME mine_bitext(retrieval='max')
 
-_DIRECTIONS = ("tgt2src", "src2tgt")
-_MODES = ("max", "intersect", "fwd", "bwd")
-_BACKENDS = ("torch", "faiss")
-
-
-def _choice(value: str, choices: tuple[str, ...], what: str) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown {what} {value!r}.{hint} Use one of: {', '.join(choices)}.")
+DIRECTIONS = ("tgt2src", "src2tgt")
+MODES = ("max", "intersect", "fwd", "bwd")
+BACKENDS = ("torch", "faiss")
 
 
 def _positive(value: int, what: str) -> None:
@@ -207,7 +200,7 @@ def knn(
     _positive(k, "k")
     _positive(query_block, "query_block")
     _positive(key_block, "key_block")
-    _choice(backend, _BACKENDS, "search backend")
+    check_choice(backend, BACKENDS, "search backend")
     q, kv = normalise(queries), normalise(keys)
     if q.shape[1] != kv.shape[1]:
         raise ValueError(f"knn: queries have dimension {q.shape[1]} but keys {kv.shape[1]}; use the same encoder/layer")
@@ -245,7 +238,7 @@ def top1_accuracy(
     ``gold[q]`` is the correct index for query ``q``; None means the identity (Tatoeba: line i <-> line i), which
     needs both sides to have the same number of rows.
     """
-    _choice(direction, _DIRECTIONS, "retrieval direction")
+    check_choice(direction, DIRECTIONS, "retrieval direction")
     queries, keys = (tgt_emb, src_emb) if direction == "tgt2src" else (src_emb, tgt_emb)
     _, idx = knn(queries, keys, 1, query_block=query_block, key_block=key_block, backend=backend)
     predictions = idx[:, 0].tolist()
@@ -338,7 +331,7 @@ def mine_candidates(
     by row), the other modes by source row (``"bwd"``: by target row). ``"max"`` keeps only margins > 0, as XTREME's
     ``threshold=0`` does; the other modes keep every pair, as XTREME writes them.
     """
-    _choice(mode, _MODES, "mining mode")
+    check_choice(mode, MODES, "mining mode")
     nb = margin_neighbours(src_emb, tgt_emb, k, query_block=query_block, key_block=key_block, backend=backend)
     fwd_scores, bwd_scores = nb.forward_scores(), nb.backward_scores()
     fwd_pos = fwd_scores.argmax(dim=1, keepdim=True)  # best of the k candidates (first on ties)

@@ -8,7 +8,7 @@ al.'s intermediate tasks) and :mod:`retrieval`; each definition is one ``TaskSpe
 from __future__ import annotations
 
 from adapterx.registry import Registry
-from adapterx.tasks.base import KINDS, HFSource, TaskSpec
+from adapterx.tasks.base import KINDS, HFSource, TaskSpec, with_discovered_labels
 
 TASKS: Registry[TaskSpec] = Registry("task")
 
@@ -40,4 +40,4 @@ def _load() -> None:
         from adapterx.tasks import retrieval, sts, xstilts, xtreme  # noqa: F401  (registration on import)
 
 
-__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "get_task", "register", "task_names"]
+__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "get_task", "register", "task_names", "with_discovered_labels"]

@@ -66,3 +66,13 @@ class TaskSpec:
     @property
     def label2id(self) -> dict[str, int]:
         return {lab: i for i, lab in enumerate(self.labels)}
+
+
+def with_discovered_labels(task: TaskSpec, train_ex: list) -> TaskSpec:
+    """Tasks with an open label set (CCG supertags) take theirs from the training data."""
+    if task.kind == "tagging" and not task.labels:
+        from dataclasses import replace
+
+        tags = sorted({t for ex in train_ex for t in (ex.tags or ())})
+        return replace(task, labels=tuple(tags))
+    return task

@@ -13,7 +13,7 @@ from ._cli import ax, one_line_error, partials
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
     """Record calls of the training loop: a data error must be found before it starts."""
-    import adapterx.train
+    import adapterx.engine.loop
 
     calls: list = []
 
@@ -21,7 +21,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
         calls.append(args)
         raise AssertionError("training started before the data was checked")
 
-    monkeypatch.setattr(adapterx.train, "train", fake_train)
+    monkeypatch.setattr(adapterx.engine.loop, "train", fake_train)
     return calls
 
 

@@ -22,16 +22,16 @@ def _train(out: Path, *extra) -> object:  # noqa: ANN002
 @pytest.fixture
 def train_calls(monkeypatch: pytest.MonkeyPatch) -> list:
     """Count calls of the training loop (the real one still runs)."""
-    import adapterx.train
+    import adapterx.engine.loop
 
     calls: list = []
-    real = adapterx.train.train
+    real = adapterx.engine.loop.train
 
     def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(adapterx.train, "train", counting)
+    monkeypatch.setattr(adapterx.engine.loop, "train", counting)
     return calls
 
 
@@ -63,13 +63,13 @@ def test_huge_regression_score_stops_at_the_step_and_leaves_nothing(tmp_path):
 
 def test_failure_after_training_leaves_no_run_directory(tmp_path, monkeypatch):
     """An error in the zero-shot evaluation, after the module was trained and saved into the partial folder."""
-    import adapterx.pipeline
+    import adapterx.workflows.train
     from adapterx.errors import DataError
 
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise DataError("sw.tsv:7: injected fault")
 
-    monkeypatch.setattr(adapterx.pipeline, "zero_shot", broken)
+    monkeypatch.setattr(adapterx.workflows.train, "zero_shot", broken)
     out = tmp_path / "late"
     res = ax("train-target", "xnli", "--model", "tiny", "--max-steps", "2", "--langs", "en", "--output", out, "-q")
     one_line_error(res, "sw.tsv:7")
@@ -78,12 +78,12 @@ def test_failure_after_training_leaves_no_run_directory(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError])
 def test_interrupt_or_crash_inside_training_leaves_no_run_directory(exc, tmp_path, monkeypatch):
-    import adapterx.train
+    import adapterx.engine.loop
 
     def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise exc(28, "No space left on device") if exc is OSError else exc()
 
-    monkeypatch.setattr(adapterx.train, "train", boom)
+    monkeypatch.setattr(adapterx.engine.loop, "train", boom)
     out = tmp_path / "crash"
     res = _train(out)
     if exc is KeyboardInterrupt:
@@ -165,7 +165,7 @@ def test_run_with_an_unwritable_run_dir_is_one_line(tmp_path):
 
 def test_output_appearing_between_the_check_and_the_rename_is_a_config_error(tmp_path):
     from adapterx.errors import ConfigError
-    from adapterx.rundir import RunWriter
+    from adapterx.engine.rundir import RunWriter
 
     out = tmp_path / "race"
     writer = RunWriter(out)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapterx.data.examples import ChoiceExample, Example, PairExample, QAExample, TagExample
-from adapterx.data.readers._io import csv_rows, read_json, read_jsonl, read_lines, read_text, tsv_rows
+from adapterx.data.readers.files import csv_rows, read_json, read_jsonl, read_lines, read_text, tsv_rows
 from adapterx.data.readers.choice import (
     COPA_QUESTIONS,
     SIQA_ANSWERS,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.data.examples import ChoiceExample
-from adapterx.data.readers._io import PathArg, csv_rows, looks_like_jsonl, numbered_lines, read_jsonl
+from adapterx.data.readers.files import PathArg, csv_rows, looks_like_jsonl, numbered_lines, read_jsonl
 from adapterx.errors import DataError
 
 COPA_QUESTIONS: tuple[str, str] = ("cause", "effect")

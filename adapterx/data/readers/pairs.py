@@ -7,7 +7,7 @@ import io
 import math
 
 from adapterx.data.examples import PairExample
-from adapterx.data.readers._io import (
+from adapterx.data.readers.files import (
     PathArg,
     find_header,
     looks_like_jsonl,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapterx.data.examples import Answer, QAExample
-from adapterx.data.readers._io import PathArg, read_json
+from adapterx.data.readers.files import PathArg, read_json
 from adapterx.errors import DataError
 
 

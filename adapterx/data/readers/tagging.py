@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from adapterx.data.examples import TagExample
-from adapterx.data.readers._io import PathArg, numbered_lines
+from adapterx.data.readers.files import PathArg, numbered_lines
 from adapterx.errors import DataError
 
 ConlluMode = Literal["words", "xtreme"]

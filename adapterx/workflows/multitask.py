@@ -22,11 +22,12 @@ from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, load_split
 from adapterx.errors import ConfigError
-from adapterx.pipeline import Progress, RunOutcome, _data_opts, _with_discovered_labels
-from adapterx.train import TrainConfig, TrainingError, autocast, linear_schedule, make_optimizer, pick_device, seed_everything
-
-HEADS_FILE = "heads.safetensors"
-
+from adapterx.data.sources import with_model_defaults
+from adapterx.engine.loop import Progress
+from adapterx.tasks import with_discovered_labels
+from adapterx.methods.multitask import ModuleView, SharedModule
+from adapterx.workflows.train import RunOutcome
+from adapterx.engine.loop import TrainConfig, TrainingError, autocast, linear_schedule, make_optimizer, pick_device, seed_everything
 
 @dataclass(frozen=True)
 class MultiTaskRequest:
@@ -50,81 +51,6 @@ def sampling_probabilities(sizes: list[int], temperature: float) -> list[float]:
     return [x / sum(w) for x in w]
 
 
-class _Shared:
-    """One encoder with one head per task; ``model(task)`` is what a forward for that task goes through."""
-
-    def __init__(self, method, backbone, tasks: list) -> None:  # noqa: ANN001
-        self.method, self.tasks = method, tasks
-        self.name = "_".join(t.name for t in tasks)
-        if method.name == "adapter":
-            from adapterx.methods import adapters_backend as ab
-
-            am = ab.new_model(backbone)
-            am.add_adapter(self.name, config=ab.adapter_config(method))
-            for t in tasks:
-                ab.add_head(am, t, t.name)
-            am.train_adapter(self.name)  # freezes the base; every head stays trainable
-            self.am, self.models = am, None
-            return
-        from adapterx.methods.heads import auto_class, head_kwargs
-
-        models = [auto_class(t).from_pretrained(backbone.path, **head_kwargs(t)) for t in tasks]
-        for m in models[1:]:
-            m.roberta = models[0].roberta  # one encoder object: every head reads (and trains) the same body
-        self.peft = None
-        if method.name == "lora":
-            from peft import LoraConfig, get_peft_model
-
-            cfg = LoraConfig(r=method.r, lora_alpha=method.alpha, lora_dropout=method.dropout,
-                             target_modules=list(method.target_modules))
-            self.peft = get_peft_model(models[0], cfg)  # injects LoRA into the shared encoder in place
-            for m in models:
-                for n, p in m.named_parameters():
-                    p.requires_grad_("lora_" in n or not n.startswith("roberta."))
-        self.models = models
-
-    def model(self, task):  # noqa: ANN001, ANN201
-        if self.models is None:
-            self.am.active_head = task.name
-            return self.am
-        return self.models[self.tasks.index(task)]
-
-    def parameters(self) -> list:
-        seen, out = set(), []
-        mods = [self.am] if self.models is None else self.models
-        for m in mods:
-            for p in m.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out.append(p)
-        return out
-
-    def train(self, mode: bool = True) -> None:
-        for m in [self.am] if self.models is None else self.models:
-            m.train(mode)
-
-    def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.models is None:
-            self.am.save_adapter(str(folder), self.name, with_head=False, use_safetensors=True)
-            for t in self.tasks:
-                (folder / "heads" / t.name).mkdir(parents=True, exist_ok=True)
-                self.am.save_head(str(folder / "heads" / t.name), t.name, use_safetensors=True)
-            return
-        if self.peft is not None:
-            self.peft.save_pretrained(str(folder), safe_serialization=True)
-        else:
-            self.models[0].save_pretrained(folder, safe_serialization=True)
-        heads = {}
-        for t, m in zip(self.tasks, self.models):
-            for k, v in m.state_dict().items():
-                if not k.startswith("roberta.") and not k.startswith("base_model."):
-                    heads[f"{t.name}.{k}"] = v.detach().contiguous()
-        save_file(heads, str(folder / HEADS_FILE))
-
-
 def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> RunOutcome:
     """Train one shared module on several English intermediate tasks; write a run directory.
 
@@ -136,10 +62,10 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     import torch
 
     from adapterx import backbone as bbmod
-    from adapterx import tracking
+    from adapterx.engine import tracking
     from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import MODULE_META, quiet_transformers
-    from adapterx.rundir import RunWriter, default_output, now_iso
+    from adapterx.engine.rundir import RunWriter, default_output, now_iso
     from adapterx.tasks import get_task
     from adapterx.tasks.kinds import ops_for
 
@@ -150,8 +76,8 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             raise ConfigError(f"{t.name} has no training data (retrieval)")
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
-    cfg, opts = req.train, _data_opts(req.data, req.model)
-    from adapterx import distributed
+    cfg, opts = req.train, with_model_defaults(req.data, req.model)
+    from adapterx.engine import distributed
 
     distributed.refuse("multi-task training")  # its loop samples a task per step on one process
     if cfg.grad_accum > 1 or cfg.gradient_checkpointing:
@@ -167,14 +93,14 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
         for i, t in enumerate(tasks):
             tr, tp = load_split(t, "train", "en", opts)
             dv, dp = load_split(t, "dev", "en", opts)
-            tasks[i] = t = _with_discovered_labels(t, tr)
+            tasks[i] = t = with_discovered_labels(t, tr)
             ops = ops_for(t.kind)
             data[t.name] = (feature_cache.featurize(ops, t, tr, tok, cfg.max_length, cfg.doc_stride, train=True), dv,
                             feature_cache.featurize(ops, t, dv, tok, cfg.max_length, cfg.doc_stride, train=False))
             sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size}
         quiet_transformers()
         seed_everything(cfg.seed)
-        shared = _Shared(req.method, bb, tasks)
+        shared = SharedModule(req.method, bb, tasks)
         device = pick_device(cfg.device)
         for m in ([shared.am] if shared.models is None else shared.models):
             m.to(device)
@@ -193,7 +119,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             out = {}
             for t in tasks:
                 feats, dv, dfe = data[t.name]
-                preds = predict(_ModuleView(shared.model(t)), t, dv, tok, batch_size=32, device=device, bf16=cfg.bf16, features=dfe)
+                preds = predict(ModuleView(shared.model(t)), t, dv, tok, batch_size=32, device=device, bf16=cfg.bf16, features=dfe)
                 out[t.name] = ops_for(t.kind).score(t, preds, dv, "en")[0]
             return out
 
@@ -272,45 +198,3 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             writer.abort()
         raise
     return RunOutcome(out, run, metrics)
-
-
-class _ModuleView:
-    """The minimal Module face ``predict`` needs (``.model``)."""
-
-    def __init__(self, model) -> None:  # noqa: ANN001
-        self.model = model
-
-
-def load(folder: Path, backbone, meta: dict[str, Any]):  # noqa: ANN001, ANN201
-    """A multi-task module as a Module of its first task (the shared encoder with that task's head): enough to
-    evaluate that task, retrieve with the encoder, or inspect it."""
-    from dataclasses import replace
-
-    from adapterx.methods import Module, parse_method
-    from adapterx.tasks import get_task
-
-    spec = parse_method(meta["method"])
-    first = meta["multitask"][0]
-    task = get_task(first)
-    if not task.labels and meta.get("labels", {}).get(first):
-        task = replace(task, labels=tuple(meta["labels"][first]))
-    if spec.name == "adapter":
-        from adapterx.methods import adapters_backend as ab
-
-        model = ab.new_model(backbone)
-        model.load_adapter(str(folder), load_as=meta["name"], with_head=False, use_safetensors=True, set_active=True)
-        for t in meta["multitask"]:
-            model.load_head(str(Path(folder) / "heads" / t), load_as=t, use_safetensors=True)
-        model.active_head = first
-        return Module(model, spec, task, first)
-    from adapterx.methods.heads import auto_class, head_kwargs
-
-    if spec.name == "full":
-        return Module(auto_class(task).from_pretrained(folder), spec, task, first)
-    from peft import PeftModel
-    from safetensors.torch import load_file
-
-    base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
-    heads = {k[len(first) + 1 :]: v for k, v in load_file(str(Path(folder) / HEADS_FILE)).items() if k.startswith(first + ".")}
-    base.load_state_dict(heads, strict=False)
-    return Module(PeftModel.from_pretrained(base, str(folder)), spec, task, first)

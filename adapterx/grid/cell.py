@@ -1,7 +1,7 @@
 """``run_cell``: one grid cell of a recipe through the same library calls as the single commands.
 
-The cell dict is documented in :mod:`adapterx.recipe`. A cell with intermediate tasks trains (or reuses, by its
-``intermediate_key``) each intermediate module, then the target through :func:`adapterx.stacking.stack_run`; a cell
+The cell dict is documented in :mod:`adapterx.grid.recipe`. A cell with intermediate tasks trains (or reuses, by its
+``intermediate_key``) each intermediate module, then the target through :func:`adapterx.workflows.stack.stack_run`; a cell
 without one is ``train-target``; a retrieval target evaluates the encoder the intermediate module leaves.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from adapterx.data.sources import DataOptions
 from adapterx.errors import ConfigError
-from adapterx.train import TrainConfig
+from adapterx.engine.loop import TrainConfig
 
 # "continue" (the recipe default) means: build on the intermediate module in the way each method supports.
 _CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain"}
@@ -62,9 +62,9 @@ def data_options(cell: dict[str, Any]) -> DataOptions:
 
 def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
-    from adapterx import distributed
-    from adapterx.pipeline import TrainRequest, train_run
-    from adapterx.stacking import StackRequest, stack_run
+    from adapterx.engine import distributed
+    from adapterx.workflows.train import TrainRequest, train_run
+    from adapterx.workflows.stack import StackRequest, stack_run
     from adapterx.tasks import get_task
 
     out_dir = Path(out_dir)
@@ -98,7 +98,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
                 if spec.name == "full" and i > 0:
-                    from adapterx.stacking import full_chain_start, module_ref
+                    from adapterx.workflows.stack import full_chain_start, module_ref
 
                     start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:

@@ -1,9 +1,9 @@
-"""One recipe cell on several processes: ``accelerate launch ... -m adapterx.cell_worker CELL OUT RESULT``.
+"""One recipe cell on several processes: ``accelerate launch ... -m adapterx.grid.cell_worker CELL OUT RESULT``.
 
-The runner (:mod:`adapterx.runner`) calls :func:`run_launched` for a cell when the recipe's
+The runner (:mod:`adapterx.grid.runner`) calls :func:`run_launched` for a cell when the recipe's
 ``execution.processes_per_cell`` is above 1 (by default: the GPUs a local or slurm worker gets). It starts
-``accelerate launch`` on this host; every rank runs the cell function (``adapterx.pipeline:run_cell`` unless a
-recipe test injects another), data-parallel (:mod:`adapterx.distributed`), and rank 0 writes the cell's result to
+``accelerate launch`` on this host; every rank runs the cell function (``adapterx.grid.cell:run_cell`` unless a
+recipe test injects another), data-parallel (:mod:`adapterx.engine.distributed`), and rank 0 writes the cell's result to
 ``RESULT`` as JSON, which the runner reads back and records like any other cell's.
 """
 
@@ -34,7 +34,7 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     in a process group of its own, ended with this call however it ends (an error, Ctrl-C, a ``timeout`` in
     seconds, a TERM from a scheduler), so no rank outlives the cell holding a GPU.
     """
-    from adapterx.distributed import launch_command
+    from adapterx.engine.distributed import launch_command
 
     if cell_fn is not None and not isinstance(cell_fn, str):
         raise ConfigError("processes_per_cell > 1 starts new processes: give the cell function as 'module:function'")
@@ -49,11 +49,11 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     # N ranks share the worker's cores (`threads`, or the host's): a thread pool of cores / N each (torchrun would
     # otherwise pick 1); 8 cores, 2 ranks -> 4 threads per rank.
     env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 2) // processes))
-    from adapterx.executors import adapterx_pythonpath
+    from adapterx.grid.cellfn import adapterx_pythonpath
 
     env["PYTHONPATH"] = adapterx_pythonpath(env.get("PYTHONPATH"))  # the ranks import this adapterx
     with (out_dir / LOG_NAME).open("wb") as log:
-        proc = subprocess.Popen(launch_command(processes, "adapterx.cell_worker", args), stdout=log,
+        proc = subprocess.Popen(launch_command(processes, "adapterx.grid.cell_worker", args), stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with _term_raises():
             try:
@@ -114,14 +114,14 @@ def _term_raises() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """The entry point of each launched rank."""
-    parser = argparse.ArgumentParser(prog="python -m adapterx.cell_worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m adapterx.grid.cell_worker", description=__doc__.splitlines()[0])
     parser.add_argument("cell", type=Path, help="the cell's JSON (written by run_launched)")
     parser.add_argument("out_dir", type=Path, help="the cell's folder, cells/<hash>")
     parser.add_argument("result", type=Path, help="where rank 0 writes the cell's result JSON")
-    parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.pipeline:run_cell)")
+    parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.grid.cell:run_cell)")
     ns = parser.parse_args(argv)
-    from adapterx import distributed
-    from adapterx.runner import resolve_cell_fn
+    from adapterx.engine import distributed
+    from adapterx.grid.cellfn import resolve_cell_fn
 
     cell = json.loads(ns.cell.read_text(encoding="utf-8"))
     try:

@@ -1,5 +1,5 @@
 """Where a recipe's cells run besides inline: submitit's local executor (worker processes of this machine) and
-Slurm (one array job per grid). Both call :func:`adapterx.runner.execute_cell` in the worker, so a cell records the
+Slurm (one array job per grid). Both call :func:`adapterx.grid.execute.execute_cell` in the worker, so a cell records the
 same way wherever it ran.
 
 Slurm workers may sit on other hosts with the run folder on NFS: they write ``cells/<hash>/record.json.gz`` only and
@@ -16,14 +16,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
-from adapterx.recipe import Recipe, cell_hash
+from adapterx.grid.recipe import Recipe, cell_hash
+from adapterx.grid.cellfn import CellFn, importable_in_workers
+from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.results.store import ResultsStore
-from adapterx.runner import CellFn, CellOutcome, RunSummary, cell_label, execute_cell
 
 
 def require_submitit() -> Any:
@@ -33,27 +33,6 @@ def require_submitit() -> Any:
         raise ConfigError("the local and slurm executors need submitit: pip install submitit"
                           " (or use --executor inline)") from None
     return submitit
-
-
-def adapterx_pythonpath(current: str | None) -> str:
-    """PYTHONPATH for a fresh interpreter that must import this adapterx, also where it is not pip-installed (a
-    checkout): its root first, then ``current``."""
-    root = str(Path(__file__).resolve().parents[1])
-    return root if not current else f"{root}{os.pathsep}{current}"
-
-
-@contextmanager
-def _importable_in_workers() -> Any:
-    # submitit's workers inherit this process's environment.
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = adapterx_pythonpath(old)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn: str | CellFn | None,
@@ -78,7 +57,7 @@ def run_local(recipe: Recipe, run_dir: Path, todo: list[dict[str, Any]], cell_fn
     ex.update_parameters(timeout_min=recipe.execution.timeout_min, gpus_per_node=per_cell)
     pending = list(todo)
     running: list[tuple[Any, dict[str, Any]]] = []
-    with _importable_in_workers():
+    with importable_in_workers():
         try:
             _local_loop(ex, run_dir, pending, running, parallel, threads, cell_fn, fail_fast, summary, emit, processes,
                         slots)
@@ -193,7 +172,7 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
     if to_submit:
         # Workers may sit on other hosts with the run folder on NFS, where SQLite's WAL is unsafe: they write record
         # files only, and this process (or the next `adapterx run` / `adapterx report`) ingests them.
-        with _importable_in_workers():
+        with importable_in_workers():
             jobs = ex.map_array(
                 functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False,
                                   executor="slurm", processes=processes),

@@ -2,7 +2,7 @@
 evaluated zero-shot exactly as ``adapterx eval`` does.
 
 Everything that can be checked is checked before anything trains: names, methods, the composition table
-(:mod:`adapterx.compose`), backbone compatibility, the target's English training data. Intermediate modules that
+(:mod:`adapterx.methods.compose`), backbone compatibility, the target's English training data. Intermediate modules that
 the user did not give are trained first, with the same backbone and method.
 """
 
@@ -12,9 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapterx.compose import Fuse, ModuleRef, Stack, mode_for, validate
+from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
 from adapterx.errors import ConfigError
-from adapterx.pipeline import Progress, RunOutcome, TrainRequest, _data_opts, _resolve_module, train_run
+from adapterx.data.sources import with_model_defaults
+from adapterx.engine.loop import Progress
+from adapterx.hub.resolve import resolve_module_ref
+from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,11 @@ def _is_reference(arg: str) -> bool:
 
 
 def module_ref(arg: str, task_hint: str | None) -> ModuleRef:
-    from adapterx.rundir import module_folder, tree_sha256
+    from adapterx.engine.rundir import module_folder, tree_sha256
 
     from adapterx.methods import verify_module_folder
 
-    path, run = _resolve_module(arg)
+    path, run = resolve_module_ref(arg)
     assert path is not None
     folder = module_folder(path)
     verify_module_folder(folder)
@@ -143,7 +146,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
-        load_split(target_task, "train", "en", _data_opts(tgt.data, tgt.model))
+        load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model))
     # 4. Train the missing intermediates with the same backbone and method -- after checking that the target's
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():

@@ -6,7 +6,7 @@ overrides and validates it with pydantic (``extra="forbid"``, frozen): errors na
 (``methods[1].rank: ...``) and the allowed values. :func:`expand` turns it into *cells*, plain JSON-able dicts, each
 identified by :func:`cell_hash`, a content hash of the fields that change its result.
 
-The cell dict (the contract with ``adapterx.pipeline.run_cell``; ``schema_version`` 1)::
+The cell dict (the contract with ``adapterx.grid.cell.run_cell``; ``schema_version`` 1)::
 
     {
       "schema_version": 1,

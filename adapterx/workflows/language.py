@@ -16,7 +16,7 @@ from typing import Any
 
 from adapterx import __version__
 from adapterx.errors import ConfigError, DataError
-from adapterx.train import TrainConfig
+from adapterx.engine.loop import TrainConfig
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
 PREFIX = "lang_"  # adapter names of language adapters inside a composition: lang_en, lang_sw
@@ -83,7 +83,7 @@ def mask_tokens(input_ids, tokenizer, generator=None):  # noqa: ANN001, ANN201
 
 def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     """Train a language adapter with MLM; returns a RunOutcome."""
-    from adapterx import distributed
+    from adapterx.engine import distributed
 
     distributed.refuse("train-language")  # its run directory is not rank-aware; MLM on one GPU is quick anyway
     import torch
@@ -93,10 +93,10 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     from adapterx.languages import get_language
     from adapterx.methods import AdapterSpec, Module, quiet_transformers
     from adapterx.methods import adapters_backend as ab
-    from adapterx.pipeline import RunOutcome
-    from adapterx.rundir import RunWriter, checkpoint_path, default_output, now_iso
+    from adapterx.workflows.train import RunOutcome
+    from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output, now_iso
     from adapterx.tasks.kinds import Features, pad_batch
-    from adapterx.train import seed_everything, train
+    from adapterx.engine.loop import seed_everything, train
 
     code = get_language(req.lang).code
     cfg = req.train

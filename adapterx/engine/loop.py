@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapterx.errors import AdapterxError
 
 
+# A progress callback: receives one event dict per step, evaluation or phase (the CLI renders them).
+Progress = Callable[[dict[str, Any]], None]
+
 class TrainConfig(BaseModel):
     """Hyperparameters of one training run (recorded in run.json)."""
 
@@ -151,7 +154,7 @@ def train(
     """
     import torch
 
-    from adapterx import distributed
+    from adapterx.engine import distributed
 
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())

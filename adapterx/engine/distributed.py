@@ -4,7 +4,7 @@ How it is used:
 
 - ``accelerate launch --multi_gpu --num_processes 4 $(which adapterx) train-target xnli ...`` runs any training
   command on 4 GPUs; a recipe with ``execution.processes_per_cell: 4`` starts every cell that way
-  (:func:`launch_command`, used by :mod:`adapterx.runner`).
+  (:func:`launch_command`, used by :mod:`adapterx.grid.runner`).
 - The recipe's / command's ``batch_size`` is the *global* batch: N processes take ``batch_size / N`` examples each
   from one shared example order, and DDP averages their gradients, so 1 GPU and 4 GPUs make the same optimizer
   steps over the same examples -- up to dropout masks, summation order, and two small weightings: a batch that does
@@ -12,7 +12,7 @@ How it is used:
   losses (tagging) are averaged per rank before they are averaged across ranks. Results stay comparable across
   machines, and a grid's cell hash does not depend on how many processes ran it.
 - Rank 0 does everything with side effects: dev evaluation during training (the others wait for its score),
-  checkpoints, the run directory, the zero-shot evaluation. Every rank leaves :func:`adapterx.pipeline.train_run`
+  checkpoints, the run directory, the zero-shot evaluation. Every rank leaves :func:`adapterx.workflows.train.train_run`
   only after rank 0 committed the run directory, so a chain's next stage finds its intermediate module on disk.
 
 The process group is set up by accelerate (``PartialState``): NCCL on GPUs, gloo on CPU. ``accelerate launch --cpu``

@@ -1,0 +1,217 @@
+"""Train one task (intermediate or target) with one method, select on English dev, evaluate zero-shot, and write the
+run directory: the library call behind `train-intermediate`, `train-target` and every training stage of a grid cell.
+
+The CLI and the recipe runner both call these, so a grid cell does exactly what the single commands do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapterx.data import cache as feature_cache
+from adapterx import __version__
+from adapterx.data.sources import DataOptions, load_split, with_model_defaults
+from adapterx.errors import ConfigError
+from adapterx.engine.loop import Progress, TrainConfig
+from adapterx.evaluate.fusion import fusion_weights
+from adapterx.tasks import get_task, with_discovered_labels
+from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
+
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training run: a task, a method, a backbone, data options and hyperparameters."""
+
+    task: str
+    method: Any  # AdapterSpec | LoRASpec | FullSpec
+    model: str = "xlm-roberta-base"
+    revision: str | None = None
+    data: DataOptions = field(default_factory=DataOptions)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: Path | None = None
+    langs: str = "all"  # zero-shot languages for a target task
+    evaluate: bool | None = None  # zero-shot evaluation after training (default: for target tasks)
+    save_predictions: Path | None = None
+    low_threshold: int = 2
+    command: str = "train"
+    eval_batch_size: int = 32
+    resume: bool = False  # continue from the checkpoint beside --output (left by a killed run)
+    report_to: str | None = None  # experiment tracker: tensorboard | wandb | mlflow (logs in RUN/tracking/)
+
+
+@dataclass
+class RunOutcome:
+    output: Path
+    run: dict[str, Any]
+    metrics: dict[str, Any]
+    report: Any = None  # EvalReport of the zero-shot evaluation, where one ran
+
+
+def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Callable | None = None) -> RunOutcome:
+    """Train ``req.task`` with ``req.method`` on English, select on English dev, optionally evaluate zero-shot,
+    and write the run directory. ``prepare(backbone, task, seed) -> (module, chain record)`` builds the module
+    instead of a fresh one (compositions)."""
+    from adapterx import backbone as bbmod
+    from adapterx.evaluate.zero_shot import predict
+    from adapterx.methods import build_module
+    from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, now_iso, read_metrics, read_run
+    from adapterx.tasks.kinds import ops_for
+    from adapterx.engine.loop import train
+
+    t_start = time.perf_counter()
+    task = get_task(req.task)
+    if task.kind == "retrieval":
+        raise ConfigError(f"{task.name} is a retrieval task without training data: use `adapterx retrieve {task.name}`")
+    opts = with_model_defaults(req.data, req.model)
+    cfg = req.train
+    evaluate = task.target if req.evaluate is None else req.evaluate
+    from adapterx.engine import tracking
+
+    tracking.check(req.report_to)
+    from adapterx.engine import distributed
+
+    # Under `accelerate launch` every rank trains; rank 0 alone writes the run directory and evaluates, and the
+    # others follow (adapterx.engine.distributed). They agree on the output folder first: a default one carries a timestamp.
+    from adapterx.engine.loop import check_batch
+
+    check_batch(cfg.batch_size, distributed.world_size())
+    dist = distributed.setup(cfg.device)
+    main = distributed.is_main()
+    output = Path(distributed.broadcast_object(str(req.output or default_output(task.name, req.method.name))))
+    # Cheap checks first: output folder, languages, data; nothing trains before they pass.
+    try:
+        writer = RunWriter(output) if main else FollowerWriter(output)
+    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
+        distributed.settle(exc)
+        raise
+    distributed.settle()
+    trained = False
+    try:
+        eval_langs: list[str] = []
+        if evaluate:
+            eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
+        bb = bbmod.resolve(req.model, req.revision)
+        tok = bbmod.load_tokenizer(bb)
+        train_ex, train_prov = load_split(task, "train", "en", opts)
+        dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        train_ex = train_ex[: opts.max_train_examples] if opts.max_train_examples else train_ex
+        dev_ex = dev_ex[: opts.max_eval_examples] if opts.max_eval_examples else dev_ex
+        task = with_discovered_labels(task, train_ex)
+        ops = ops_for(task.kind)
+        if progress:
+            progress({"phase": "featurize", "train": len(train_ex), "dev": len(dev_ex)})
+        feats = feature_cache.featurize(ops, task, train_ex, tok, cfg.max_length, cfg.doc_stride, train=True)
+        # The dev set is tokenized once; every evaluation during training reuses these features.
+        dev_feats = feature_cache.featurize(ops, task, dev_ex, tok, cfg.max_length, cfg.doc_stride, train=False)
+
+        chain_record = None
+        if prepare is not None:  # a composition builds its own module (stack, fuse, the full-fine-tuning chain)
+            module, chain_record = prepare(bb, task, cfg.seed)
+        else:
+            module = build_module(req.method, bb, task, cfg.seed)
+
+        def dev_eval() -> dict[str, float]:
+            preds = predict(module, task, dev_ex, tok, batch_size=req.eval_batch_size, device=cfg.device,
+                            bf16=cfg.bf16, features=dev_feats)
+            return ops.score(task, preds, dev_ex, "en")[0]
+
+        ckpt = checkpoint_path(writer.output)
+        tracker = None
+        if req.report_to and main:
+            tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
+                                       {"task": task.name, "method": req.method.name, "backbone": bb.id, **cfg.model_dump()})
+        try:
+            result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
+                           ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
+                           resume=req.resume)
+        finally:
+            if tracker is not None:
+                tracker.close()
+        counts = module.parameter_counts()
+        trained = True
+        # Zero-shot evaluation is split across the ranks by language when launched (rank 0 gathers the results),
+        # except with MAD-X language adapters, whose per-language switching rank 0 does alone.
+        shard_eval = bool(evaluate and dist is not None and not (module.extra or {}).get("switch_language"))
+        if not main:
+            # Wait until rank 0 has saved the module (or failed: then raise what it raised), evaluate this rank's
+            # languages, wait until rank 0 has committed the run; then read what it wrote.
+            writer.abort()
+            if shard_eval:
+                distributed.settle()
+                zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples)
+            distributed.settle()
+            return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
+        module.save(writer.path("module"))
+        if shard_eval:
+            distributed.settle()  # the others may start on their languages
+
+        report = None
+        metrics: dict[str, Any] = {"dev": result.best_dev, **result.to_json()}
+        if evaluate:
+            if shard_eval:
+                report = zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size,
+                                         opts.max_eval_examples, progress)
+            else:
+                report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
+                                   opts.max_eval_examples)
+            metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
+            fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
+            if fusion:
+                from adapterx.evaluate.fusion import plot_fusion
+
+                metrics["fusion_attention"] = fusion
+                plot_fusion(fusion, writer.path("fusion_attention.png"))
+            if req.save_predictions:
+                report.save_predictions(req.save_predictions)
+            report.save_predictions(writer.path("predictions"))
+            writer.write_json("per_example.json", {task.name: report.per_example()})
+        run = {
+            "adapterx_version": __version__,
+            "command": req.command,
+            "created": now_iso(),
+            "task": task.name,
+            "chain": (chain_record or {}).get("chain", []) + [task.name],
+            "method": req.method.model_dump(mode="json"),
+            "composition": (chain_record or {}).get("composition"),
+            "backbone": bb.record(),
+            "data": {"source": train_prov.source, "train_size": len(train_ex),
+                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
+            "seed": cfg.seed,
+            "hyperparameters": cfg.model_dump(mode="json"),
+            "wall_time_s": round(time.perf_counter() - t_start, 3),
+            "params": counts,
+            "languages": eval_langs,
+            "labels": list(task.labels),
+        }
+        if dist is not None:
+            run["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
+        writer.write_json("run.json", run)
+        # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
+        writer.write_json("metrics.json", metrics)
+        out = writer.commit()
+        import shutil
+
+        shutil.rmtree(ckpt.parent, ignore_errors=True)
+    except BaseException as exc:
+        writer.abort()
+        if trained and main:  # the other ranks wait in settle() for the outcome of rank 0's part
+            distributed.settle(exc)
+        raise
+    distributed.settle()  # done: the other ranks may now read the committed run directory
+    return RunOutcome(out, run, metrics, report)
+
+
+def _fusion(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig):  # noqa: ANN001, ANN202
+    """Fusion attention per language (None for compositions without a fusion layer)."""
+    comp = module.extra.get("composition") or {}
+    if comp.get("kind") != "fuse":
+        return None
+
+    split = eval_split(task, opts)
+    examples = {lang: load_split(task, split, lang, opts, for_eval=True)[0] for lang in langs}
+    return fusion_weights(module, task, tok, examples, cfg.max_length, cfg.doc_stride)
