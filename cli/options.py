@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from adapterx.backbone import DEFAULT_MODEL
 from cli.common import DEBUG_HELP
 
 MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local model folder, or 'tiny' (built-in)."
@@ -29,15 +30,11 @@ def train_config(**kw):  # noqa: ANN003, ANN201
 
     from adapterx.errors import ConfigError
     from adapterx.engine.loop import TrainConfig
+    from adapterx.methods.spec import default_lr
 
     method, model = kw.pop("_method"), kw.pop("_model")
     if kw.get("lr") is None:
-        # Real backbones: the usual 1e-4 for adapters/LoRA, 2e-5 for full fine-tuning. The tiny model is random, not
-        # pretrained: measured on synthetic STS-B (10 epochs), 1e-4 barely moves it, 3e-3 / 1e-3 learn.
-        if model == "tiny":
-            kw["lr"] = 1e-3 if method == "full" else 3e-3
-        else:
-            kw["lr"] = 2e-5 if method == "full" else 1e-4
+        kw["lr"] = default_lr(method, model)
     try:
         return TrainConfig(**{k: v for k, v in kw.items() if v is not None})
     except ValidationError as exc:
@@ -62,7 +59,7 @@ def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
         method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft) or full (fine-tune everything)."),
-        model=typer.Option("xlm-roberta-base", "--model", help=MODEL_HELP),
+        model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
         dev_file=typer.Option(None, "--dev-file", help="English dev file (checkpoint selection)."),
@@ -84,6 +81,7 @@ def _options() -> dict[str, Any]:
         bf16=typer.Option(False, "--bf16", help="bf16 autocast where the hardware supports it."),
         report_to=typer.Option(None, "--report-to", help="Experiment tracker: tensorboard, wandb or mlflow (logs in RUN/tracking/)."),
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
+        early_stopping_patience=typer.Option(None, "--early-stopping-patience", help="Stop after N English dev evaluations without a better score (default: never)."),
         device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
         reduction_factor=typer.Option(None, "--reduction-factor", help="adapter: hidden size / bottleneck size (default 16)."),

@@ -35,7 +35,7 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False, report_to=None,
+    command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -48,6 +48,7 @@ def _common_train(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
         bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
+        early_stopping_patience=early_stopping_patience,
     )
     opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
@@ -75,6 +76,7 @@ def train_intermediate(
     lora_alpha: Optional[int] = OPTIONS["lora_alpha"], lora_dropout: Optional[float] = OPTIONS["lora_dropout"],
     lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
+    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
     report_to: Optional[str] = OPTIONS["report_to"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
@@ -95,17 +97,13 @@ def train_intermediate(
 
         if train_file or dev_file:
             raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
-        unsupported = [flag for flag, on in (("--resume", resume), ("--gradient-checkpointing", gradient_checkpointing),
-                                             ("--grad-accum", grad_accum > 1)) if on]
-        if unsupported:  # the multi-task loop has none of these yet: refuse rather than ignore them
-            raise ConfigError(f"multi-task training does not support {', '.join(unsupported)} yet: drop it, or train"
-                              " the tasks one after another (adapterx stack)")
         spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
-                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
+                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
+                            gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience)
         req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
-                               temperature=temperature, output=output, report_to=report_to)
+                               temperature=temperature, output=output, report_to=report_to, resume=resume)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
             outcome = train_multitask(req, progress=prog)
         _show_multitask(outcome, as_json)
@@ -118,6 +116,7 @@ def train_intermediate(
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        early_stopping_patience=early_stopping_patience,
     )
 
 
@@ -138,6 +137,7 @@ def train_target(
     lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
+    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
     debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
@@ -150,6 +150,7 @@ def train_target(
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        early_stopping_patience=early_stopping_patience,
     )
 
 

@@ -32,6 +32,7 @@ class DataOptions:
     default_synthetic: bool = False  # --model tiny: synthetic unless the user names data
     max_train_examples: int | None = None  # keep the first N training examples (recipes' data caps)
     max_eval_examples: int | None = None  # evaluate the first N examples of each language
+    eval_split: str | None = None  # "dev": evaluate on dev; None / "test": the task's evaluation split
 
 
 @dataclass(frozen=True)

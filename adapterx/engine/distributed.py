@@ -181,7 +181,7 @@ def shard(chunk: list[int], order: list[int], rank: int, world: int) -> list[int
     return list(chunk[rank::world])
 
 
-def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
+def wrap(model, info: DistInfo | None, find_unused: bool = False):  # noqa: ANN001, ANN201
     """The DDP wrapper for training (the unwrapped model stays what is evaluated and saved)."""
     if info is None:
         return model
@@ -192,7 +192,8 @@ def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
     # (heads skip the pooler, which stays frozen; fusion, chain hooks and stacked adapters all run), checked by
     # training each as a 2-process cell. A future module that leaves one out fails at its second step with DDP's
     # "Expected to have finished reduction" -- switch this on for it rather than for all (it walks the graph).
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+    # Multi-task training is that case (each step trains one task's head): its module asks for it.
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
 
 
 def free_port() -> int:

@@ -76,6 +76,20 @@ def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed
     return _backend(method.name).build(backbone, task, method, name or task.name)
 
 
+def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, intermediates: list[tuple[str, Path]],  # noqa: ANN001
+                   mode: str, seed: int, *, with_target: bool = False,
+                   lang_adapters: list[tuple[str, Path]] | None = None, name: str | None = None) -> Module:
+    """A fresh ``method`` module for ``task`` on frozen intermediate modules (``(task, folder)`` pairs), composed as
+    ``mode`` says (adapter: stack | fuse; lora: sum | merge | chain; full: chain, i.e. continue from the last one).
+    The composition was validated against the table (:mod:`adapterx.methods.compose`) before anything trained."""
+    quiet_transformers()
+    import torch
+
+    torch.manual_seed(seed)  # head and module initialisation follow the run's seed
+    return _backend(method.name).build_composed(backbone, task, method, name or task.name, intermediates, mode,
+                                                with_target=with_target, lang_adapters=lang_adapters)
+
+
 def load_module(folder: Path, backbone, task=None) -> Module:
     """Load a module that :meth:`Module.save` wrote (or a native folder of the library, where recognisable).
 

@@ -78,7 +78,7 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
 # --------------------------------------------------------------------------- compositions
 
 
-def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], fuse: bool = False,
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str = "stack",
                    with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
     """A target adapter stacked on frozen intermediate adapters (``Stack(int..., target)``), or an AdapterFusion
     layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train.
@@ -87,6 +87,7 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
 
     from adapterx.methods import Module
 
+    fuse = mode == "fuse"
     model = new_model(backbone)
     langs = [code for code, _ in lang_adapters or []]
     for code, folder in lang_adapters or []:

@@ -27,6 +27,12 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
     return Module(model, spec, task, name)
 
 
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str = "chain",
+                   with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
+    """Full fine-tuning composes by continuing: the last intermediate's model holds the whole chain."""
+    return start_from(intermediates[-1][1], task, spec, name)
+
+
 def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
     """X-STILTs chain: the target's head on a body fine-tuned on the intermediate task.
 

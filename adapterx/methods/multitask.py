@@ -35,8 +35,9 @@ class SharedModule:
         from adapterx.methods.heads import auto_class, head_kwargs
 
         models = [auto_class(t).from_pretrained(backbone.path, **head_kwargs(t)) for t in tasks]
+        body = models[0].base_model_prefix  # "roberta", "bert", "deberta", ...: the encoder's attribute
         for m in models[1:]:
-            m.roberta = models[0].roberta  # one encoder object: every head reads (and trains) the same body
+            setattr(m, body, getattr(models[0], body))  # one encoder object: every head reads (and trains) it
         self.peft = None
         if method.name == "lora":
             from adapterx.methods import peft_backend
@@ -44,8 +45,33 @@ class SharedModule:
             self.peft = peft_backend.inject_shared_lora(models[0], method)  # LoRA into the shared encoder, in place
             for m in models:
                 for n, p in m.named_parameters():
-                    p.requires_grad_("lora_" in n or not n.startswith("roberta."))
+                    p.requires_grad_("lora_" in n or not n.startswith(body + "."))
         self.models = models
+
+    def members(self) -> list:
+        """The HF models that hold the parameters (one adapters model, or one model per task sharing the encoder)."""
+        return [self.am] if self.models is None else list(self.models)
+
+    def as_module(self):  # noqa: ANN201
+        """The one ``torch.nn.Module`` the training loop trains: ``forward(task=i, **batch)`` runs task i's model.
+        Its ``named_parameters`` lists the shared encoder once."""
+        import torch
+
+        shared = self
+
+        class MultiHead(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.members = torch.nn.ModuleList(shared.members())
+
+            def forward(self, task, **batch):  # noqa: ANN001, ANN003, ANN202
+                return shared.model(shared.tasks[int(task)])(**batch)
+
+            def gradient_checkpointing_enable(self, **kwargs) -> None:  # noqa: ANN003
+                for m in self.members:
+                    m.gradient_checkpointing_enable(**kwargs)
+
+        return MultiHead()
 
     def model(self, task):  # noqa: ANN001, ANN201
         if self.models is None:

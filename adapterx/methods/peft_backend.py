@@ -115,7 +115,8 @@ def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN
     return base
 
 
-def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str):  # noqa: ANN201
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str,
+                   with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
     """``sum``: intermediate LoRAs frozen and active, a new target LoRA and head train on top.
     ``chain``: the same modules, the target LoRA fed the intermediates' deltas (see :func:`activate`).
     ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""

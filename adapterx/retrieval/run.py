@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
 from adapterx.registry import check_choice
@@ -545,7 +546,7 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
     # Cheap checks first (module reference, data), then the model.
     resolved = resolve_module_ref(req.module)
     run = resolved[1]
-    model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
+    model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
     corpora, data_source = load_corpora(req, model_id)
     encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved)
     chosen = encoder.resolve_layer(req.layer)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.sources import DataOptions, available_languages, load_split, with_model_defaults
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.engine.loop import Progress, TrainConfig
@@ -25,6 +26,8 @@ def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2
 def eval_split(task, opts: DataOptions) -> str:  # noqa: ANN001
     """The task's evaluation split; with a --data-dir that has no files of it (e.g. MLQA test, over 4 MiB and absent
     from a partial copy) but has dev files, dev."""
+    if opts.eval_split == "dev":  # asked for (a recipe's eval.split: dev); "test" means the task's own split
+        return "dev"
     folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
     if folder is None or task.layout is None or task.eval_split == "dev":
         return task.eval_split
@@ -128,7 +131,7 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
 
     task = get_task(req.task)
     module_path, run = resolve_module_ref(req.module)
-    model = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
+    model = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
     opts = with_model_defaults(req.data, model)
     cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device)
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterx import __version__
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import TrainConfig
+from adapterx.workflows.record import run_record
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
 PREFIX = "lang_"  # adapter names of language adapters inside a composition: lang_en, lang_sw
@@ -27,7 +28,7 @@ class LanguageRequest:
     lang: str
     text: str = "synthetic"  # a text file (one sentence or paragraph per line), a HF datasets id, or "synthetic"
     text_config: str | None = None  # HF datasets configuration (e.g. "sw" for a multilingual corpus)
-    model: str = "xlm-roberta-base"
+    model: str = DEFAULT_MODEL
     reduction_factor: int = 2  # MAD-X language adapters: bottleneck hidden/2
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, max_length=128))
     max_lines: int | None = None
@@ -94,7 +95,7 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     from adapterx.methods import AdapterSpec, Module, quiet_transformers
     from adapterx.methods import adapters_backend as ab
     from adapterx.workflows.train import RunOutcome
-    from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output, now_iso
+    from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output
     from adapterx.tasks.kinds import Features, pad_batch
     from adapterx.engine.loop import seed_everything, train
 
@@ -166,11 +167,11 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
                 "task": "mlm", "name": name, "language": code}
         (folder / "adapterx_module.json").write_text(json.dumps(meta, indent=2))
         counts = module.parameter_counts()
-        run = {"adapterx_version": __version__, "command": "train-language", "created": now_iso(), "task": "mlm",
-               "language": code, "chain": [f"mlm-{code}"], "method": meta["method"], "composition": None,
-               "backbone": bb.record(), "data": {"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)},
-               "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"),
-               "wall_time_s": round(time.perf_counter() - t0, 3), "params": counts, "languages": [code]}
+        run = run_record(
+            command="train-language", task="mlm", chain=[f"mlm-{code}"], method=meta["method"], backbone=bb.record(),
+            data={"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)}, cfg=cfg, started=t0,
+            params=counts, languages=[code], extra={"language": code},
+        )
         metrics = {"dev": result.best_dev, **result.to_json()}
         writer.write_json("run.json", run)
         writer.write_json("metrics.json", metrics)

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
+from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, takes_language_modules, trains_in_sequence, validate
 from adapterx.errors import ConfigError
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import Progress
 from adapterx.hub.resolve import resolve_module_ref
+from adapterx.methods import build_composed
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
 
 
@@ -76,13 +77,7 @@ def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN
     """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
-        import torch
-
-        from adapterx.methods import hf_backend, quiet_transformers
-
-        quiet_transformers()
-        torch.manual_seed(seed)
-        module = hf_backend.start_from(Path(prev.path), task, spec, task.name)
+        module = build_composed(spec, backbone, task, [(prev.task, Path(prev.path))], "chain", seed)
         return module, {"chain": chain, "composition": {"kind": "chain", "modules": [
             {"task": prev.task, "run": prev.path, "sha256": prev.sha256}]}}
 
@@ -120,7 +115,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
     validate(comp, method)
-    if req.lang_adapters and method != "adapter":
+    if req.lang_adapters and not takes_language_modules(method):
         raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
@@ -136,7 +131,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
     # intermediate starts from the one before, the target from the last. A given last module already holds the
     # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
-    sequential = method == "full" and len(names) > 1
+    sequential = trains_in_sequence(method) and len(names) > 1
     if sequential and given[-1] is not None:
         recorded = list(given[-1].chain)
         if recorded and recorded != names:
@@ -189,27 +184,11 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         record["composition"]["language_adapters"] = {c: {"run": r.path, "sha256": r.sha256} for c, r in langs.items()}
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
-        import torch
-
-        from adapterx.methods import quiet_transformers
-
-        quiet_transformers()
-        torch.manual_seed(seed)
-        folders = [(r.task, Path(r.path)) for r in refs]
-        if method == "adapter":
-            from adapterx.methods import adapters_backend
-
-            module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
-                                                     with_target=req.with_target_adapter,
-                                                     lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
-        elif method == "lora":
-            from adapterx.methods import peft_backend
-
-            module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
-        else:
-            from adapterx.methods import hf_backend
-
-            module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
+        # Through the methods layer, whatever the method: the backend builds what `mode` names (the full
+        # fine-tuning chain starts from the last stage, which holds all).
+        module = build_composed(tgt.method, backbone, task, [(r.task, Path(r.path)) for r in refs], mode, seed,
+                                with_target=req.with_target_adapter,
+                                lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
         return module, record
 
     command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command

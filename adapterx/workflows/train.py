@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
-from adapterx import __version__
 from adapterx.data.sources import DataOptions, load_split, with_model_defaults
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
 from adapterx.tasks import get_task, with_discovered_labels
+from adapterx.workflows.record import run_record
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
 
 
@@ -29,7 +30,7 @@ class TrainRequest:
 
     task: str
     method: Any  # AdapterSpec | LoRASpec | FullSpec
-    model: str = "xlm-roberta-base"
+    model: str = DEFAULT_MODEL
     revision: str | None = None
     data: DataOptions = field(default_factory=DataOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -59,7 +60,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     from adapterx import backbone as bbmod
     from adapterx.evaluate.zero_shot import predict
     from adapterx.methods import build_module
-    from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, now_iso, read_metrics, read_run
+    from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
     from adapterx.tasks.kinds import ops_for
     from adapterx.engine.loop import train
 
@@ -170,26 +171,17 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
                 report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
-        run = {
-            "adapterx_version": __version__,
-            "command": req.command,
-            "created": now_iso(),
-            "task": task.name,
-            "chain": (chain_record or {}).get("chain", []) + [task.name],
-            "method": req.method.model_dump(mode="json"),
-            "composition": (chain_record or {}).get("composition"),
-            "backbone": bb.record(),
-            "data": {"source": train_prov.source, "train_size": len(train_ex),
-                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
-            "seed": cfg.seed,
-            "hyperparameters": cfg.model_dump(mode="json"),
-            "wall_time_s": round(time.perf_counter() - t_start, 3),
-            "params": counts,
-            "languages": eval_langs,
-            "labels": list(task.labels),
-        }
+        extra = {}
         if dist is not None:
-            run["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
+            extra["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
+        run = run_record(
+            command=req.command, task=task.name, chain=(chain_record or {}).get("chain", []) + [task.name],
+            method=req.method.model_dump(mode="json"), composition=(chain_record or {}).get("composition"),
+            backbone=bb.record(), cfg=cfg, started=t_start, params=counts, languages=eval_langs, labels=list(task.labels),
+            data={"source": train_prov.source, "train_size": len(train_ex), "dev_source": dev_prov.source,
+                  "dev_size": len(dev_ex)},
+            extra=extra,
+        )
         writer.write_json("run.json", run)
         # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
         writer.write_json("metrics.json", metrics)
