@@ -13,59 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ModelError
+from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
 from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
-
-MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
-
-
-@dataclass
-class Module:
-    """A backbone with a method attached: what training and evaluation work on."""
-
-    model: Any  # torch.nn.Module; forward(**batch) returns an output with .loss / logits
-    method: AdapterSpec | LoRASpec | FullSpec
-    task: Any  # TaskSpec of the head
-    name: str  # adapter / head name (the task name by default)
-    extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
-
-    @property
-    def backend(self):  # noqa: ANN201
-        return _backend(self.method.name)
-
-    def save(self, folder: Path) -> None:
-        """Write the module in its library's native format (safetensors) plus adapterx's small meta file."""
-        folder.mkdir(parents=True, exist_ok=True)
-        self.backend.save(self, folder)
-        meta = {"method": self.method.model_dump(mode="json"), "task": self.task.name, "name": self.name,
-                "labels": list(self.task.labels), **self.extra.get("meta", {})}
-        (folder / MODULE_META).write_text(json.dumps(meta, indent=2))
-
-    def parameter_counts(self) -> dict[str, int]:
-        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.model.parameters())
-        return {"trainable": trainable, "total": total}
-
-    def for_inference(self) -> Module:
-        """Eval mode, and a single-task LoRA merged into the base weights (W + (alpha/r) B A): one matmul per
-        projection instead of three, same outputs to float precision. Call after saving: the merge is in place."""
-        self.model.eval()
-        if self.method.name == "lora" and not self.extra.get("composition") and not self.extra.get("merged"):
-            self.model.merge_adapter()
-            self.extra["merged"] = True
-        return self
-
-
-def _backend(name: str):  # noqa: ANN202
-    if name == "adapter":
-        from adapterx.methods import adapters_backend as b
-    elif name == "lora":
-        from adapterx.methods import peft_backend as b
-    elif name == "full":
-        from adapterx.methods import hf_backend as b
-    else:  # pragma: no cover - specs are validated
-        raise ModelError(f"unknown method {name!r}")
-    return b
-
 
 def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
@@ -73,7 +22,7 @@ def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed
     import torch
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
-    return _backend(method.name).build(backbone, task, method, name or task.name)
+    return backend_for(method.name).build(backbone, task, method, name or task.name)
 
 
 def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, intermediates: list[tuple[str, Path]],  # noqa: ANN001
@@ -86,7 +35,7 @@ def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, in
     import torch
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
-    return _backend(method.name).build_composed(backbone, task, method, name or task.name, intermediates, mode,
+    return backend_for(method.name).build_composed(backbone, task, method, name or task.name, intermediates, mode,
                                                 with_target=with_target, lang_adapters=lang_adapters)
 
 
@@ -168,7 +117,7 @@ def _load_module(folder: Path, backbone, task=None) -> Module:
     comp = meta.get("composition")
     if method.name == "full":  # a full fine-tune from an intermediate checkpoint loads as any full model
         comp = None
-    return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
+    return backend_for(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -181,14 +130,4 @@ def read_meta(folder: Path) -> dict[str, Any]:
     raise ModelError(f"{folder}: no {MODULE_META} here. Is this the module/ folder of an adapterx run?")
 
 
-def quiet_transformers() -> None:
-    """Silence the per-load warnings (unused lm_head weights, newly initialised heads) that are expected here."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    logging.getLogger("adapters").setLevel(logging.ERROR)
-
-
-__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "backend_for", "build_composed", "quiet_transformers", "build_module", "load_module", "method_from_options", "parse_method"]

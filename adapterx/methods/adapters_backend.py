@@ -46,7 +46,7 @@ def new_model(backbone):  # noqa: ANN201
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     model = new_model(backbone)
     model.add_adapter(name, config=adapter_config(spec))
@@ -65,7 +65,7 @@ def save(module, folder: Path) -> None:
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     if comp:
         return load_composed(folder, backbone, task, spec, name, comp)
@@ -85,7 +85,7 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     With MAD-X language adapters, English's sits below everything (``Stack(lang_en, ...)``) while training."""
     from adapters.composition import Fuse, Stack
 
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     fuse = mode == "fuse"
     model = new_model(backbone)
@@ -161,7 +161,7 @@ def save_composed(module, folder: Path) -> None:
 
 
 def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     model = new_model(backbone)
     model.load_adapter_setup(str(folder), set_active=True, use_safetensors=True)

@@ -127,7 +127,8 @@ def load_multitask(folder: Path, backbone, meta: dict[str, Any]):  # noqa: ANN00
     evaluate that task, retrieve with the encoder, or inspect it."""
     from dataclasses import replace
 
-    from adapterx.methods import Module, parse_method
+    from adapterx.methods.module import Module
+    from adapterx.methods.spec import parse_method
 
     spec = parse_method(meta["method"])
     first = meta["multitask"][0]

@@ -32,7 +32,7 @@ def lora_config(spec, task):  # noqa: ANN201
 def build(backbone, task, spec, name: str):  # noqa: ANN201
     from peft import get_peft_model
 
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     model = get_peft_model(base, lora_config(spec, task))
@@ -48,7 +48,7 @@ def save(module, folder: Path) -> None:
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from peft import PeftModel
 
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     if comp:
         return load_composed(folder, backbone, task, spec, name, comp)
@@ -122,7 +122,7 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""
     from peft import LoraConfig, get_peft_model
 
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     comp = {"kind": mode, "adapters": [t.replace("+", "_") for t, _ in intermediates] + [name]}
@@ -198,7 +198,7 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
     from peft import PeftModel
     from safetensors.torch import load_file
 
-    from adapterx.methods import Module
+    from adapterx.methods.module import Module
 
     inters = [(t, Path(folder) / "intermediates" / t) for t in comp["adapters"][:-1]]
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
