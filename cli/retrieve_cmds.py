@@ -28,7 +28,7 @@ def retrieve_cmd(
         None, "--data", help="'synthetic' (default with --model tiny and no --data-dir) or a data folder."
     ),
     data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="XTREME-style folder: DIR, DIR/tatoeba[/v1] or DIR/[bucc/]bucc2018 are searched."
+        None, "--data-dir", help="XTREME-style folder: DIR, DIR/tatoeba (or DIR/tatoeba/v1) and DIR/bucc2018 (or DIR/bucc/bucc2018) are searched."
     ),
     langs: str = typer.Option("all", "--langs", help="all, low, high, or a list like sw,te."),
     layer: Optional[int] = typer.Option(

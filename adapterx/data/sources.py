@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError, DataError
+from adapterx.data import layout
+from adapterx.data import readers
+from adapterx.data import synthetic
+from adapterx.data.readers import read_stsb
+from adapterx.data.readers import sts as sts_readers
+from adapterx.languages import get_language
+from adapterx.tasks import get_task
 
 SYNTHETIC = "synthetic"
 HF = "hf"
@@ -46,8 +53,6 @@ class Provenance:
 
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
     """Read one file in the task's official format (chosen by task and file suffix)."""
-    from adapterx.data import readers
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -69,8 +74,6 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
     if kind == "regression":
         if task.name == "sickr":
-            from adapterx.data.readers import sts as sts_readers
-
             return sts_readers.read_sick(path)
         return readers.read_stsb(path)
     if kind == "classification":
@@ -104,15 +107,12 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
     if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
-        from adapterx.tasks import get_task
 
         names = task.members if split == "train" else task.members[:1]
         parts = [load_split(get_task(m), split, lang, opts, synthetic_seed) for m in names]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples))
     if data == SYNTHETIC:
-        from adapterx.data import synthetic
-
         if task.synthetic is None:
             raise DataError(f"task {task.name} has no synthetic stand-in")
         extra = {"n_choices": task.num_choices} if task.kind == "multiple_choice" else {}
@@ -144,8 +144,6 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
     """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
     ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
     are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    from adapterx.data.readers import sts as sts_readers
-
     if task.name == "sickr":
         if not path.is_file():
             raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
@@ -155,7 +153,6 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
                             "stsb-en-dev.csv) to select checkpoints")
-        from adapterx.data.readers import read_stsb
 
         return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
     if not path.is_dir():
@@ -185,7 +182,6 @@ def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Prove
 
 
 def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001
-    from adapterx.data import layout
 
     if task.layout is None:
         raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
@@ -199,8 +195,6 @@ def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # no
         return [lang for lang, _ in opts.eval_files]
     folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
     if folder is not None:
-        from adapterx.data import layout
-
         if task.layout is None:
             raise DataError(f"task {task.name} has no XTREME-style folder layout")
         found = layout.find_split_files(task.layout, Path(folder), split)
@@ -251,8 +245,6 @@ def _load_hf(task, split: str, lang: str) -> tuple[list, Provenance]:  # noqa: A
 
 
 def _lang_name(code: str) -> str:
-    from adapterx.languages import get_language
-
     return get_language(code).name
 
 

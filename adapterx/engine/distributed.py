@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.errors import AdapterxError
 
 # Rank 0 evaluates (dev during training, every language after) while the others wait in a collective; NCCL's default
 # 10-minute timeout would kill a long zero-shot evaluation of 40 languages, so the group waits up to 12 hours.
@@ -136,7 +137,6 @@ def settle(error: BaseException | None = None) -> None:
     one, until the group's 12-hour timeout. Every rank must call it at the same point; rank 0 passes its error."""
     if not (launched() and _INFO):
         return
-    from adapterx.errors import AdapterxError
 
     payload = None if error is None else (isinstance(error, ConfigError), str(error) or type(error).__name__)
     got = broadcast_object(payload if is_main() else None)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapterx.errors import AdapterxError
+from adapterx.engine import distributed
 
 
 # A progress callback: receives one event dict per step, evaluation or phase (the CLI renders them).
@@ -186,8 +187,6 @@ def train(
     ``cfg.early_stopping_patience`` training stops after that many evaluations without a better score.
     """
     import torch
-
-    from adapterx.engine import distributed
 
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())

@@ -17,6 +17,8 @@ from typing import Any
 
 from adapterx.data import cache as feature_cache
 from adapterx.tasks.kinds import Features, ops_for
+from adapterx.engine.loop import autocast, pick_device
+from adapterx.languages import averages
 
 
 def predict(
@@ -33,8 +35,6 @@ def predict(
 ) -> list[Any]:
     """One prediction per example, in example order."""
     import torch
-
-    from adapterx.engine.loop import autocast, pick_device
 
     ops = ops_for(task.kind)
     feats = features or feature_cache.featurize(ops, task, examples, tokenizer, max_length, doc_stride, train=False)
@@ -89,8 +89,6 @@ class EvalReport:
         return {lang: r.scores[self.metric] for lang, r in self.langs.items() if math.isfinite(r.scores[self.metric])}
 
     def to_json(self, threshold: int = 2) -> dict[str, Any]:
-        from adapterx.languages import averages
-
         avg = averages(self.headline(), threshold=threshold)
         return {
             "task": self.task,

@@ -18,6 +18,11 @@ from adapterx.engine.loop import TrainConfig
 from adapterx.grid.recipe import RETRIEVAL_OPTIONS
 from adapterx.methods.compose import continue_mode, trains_in_sequence
 from adapterx.methods.spec import parse_method
+from adapterx.engine import distributed
+from adapterx.tasks import get_task
+from adapterx.workflows.stack import StackRequest, stack_run
+from adapterx.workflows.stack import full_chain_start, module_ref
+from adapterx.workflows.train import TrainRequest, train_run
 
 def method_spec(method: dict[str, Any]):  # noqa: ANN201
     """The cell's method dict (``{"name", "config": <the spec's own keys>}``) as the method spec it was expanded from."""
@@ -48,11 +53,6 @@ def data_options(cell: dict[str, Any]) -> DataOptions:
 
 def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
-    from adapterx.engine import distributed
-    from adapterx.workflows.train import TrainRequest, train_run
-    from adapterx.workflows.stack import StackRequest, stack_run
-    from adapterx.tasks import get_task
-
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     target = get_task(cell["target"])
@@ -84,8 +84,6 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
                 if trains_in_sequence(spec.name) and i > 0:
-                    from adapterx.workflows.stack import full_chain_start, module_ref
-
                     start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:
                     train_run(req, prepare=start)

@@ -15,6 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from adapterx.hub.ids import slug
+from adapterx.errors import AdapterxError
+from adapterx.tasks import get_task
+from adapterx.tasks.kinds import ops_for
 
 LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers"}
 # peft task types and HF architecture suffixes -> the Auto class that rebuilds the right head.
@@ -208,10 +211,6 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
 
 def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
     """The Auto class and head size of a LoRA composition's task (its target LoRA carries no task type)."""
-    from adapterx.errors import AdapterxError
-    from adapterx.tasks import get_task
-    from adapterx.tasks.kinds import ops_for
-
     try:
         task = get_task(str(run.get("task")))
     except AdapterxError:

@@ -8,13 +8,14 @@ upgrade touches one place. :class:`Module` is what the rest of adapterx holds: t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ModelError
 from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
 from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
+from adapterx.methods.multitask import load_multitask
+from adapterx.tasks import get_task
 
 def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
@@ -102,13 +103,9 @@ def check_safetensors(path: Path) -> None:
 def _load_module(folder: Path, backbone, task=None) -> Module:
     meta = read_meta(folder)
     if meta.get("multitask"):
-        from adapterx.methods.multitask import load_multitask
-
         return load_multitask(Path(folder), backbone, meta)
     method = parse_method(meta["method"])
     if task is None:
-        from adapterx.tasks import get_task
-
         task = get_task(meta["task"])
         if meta.get("labels") and not task.labels:
             from dataclasses import replace

@@ -8,6 +8,7 @@ with ``save_adapter(..., with_head=True, use_safetensors=True)`` so that plain
 from __future__ import annotations
 
 from pathlib import Path
+from adapterx.methods.module import Module
 
 
 def adapter_config(spec):  # noqa: ANN201
@@ -46,7 +47,6 @@ def new_model(backbone):  # noqa: ANN201
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods.module import Module
 
     model = new_model(backbone)
     model.add_adapter(name, config=adapter_config(spec))
@@ -65,7 +65,6 @@ def save(module, folder: Path) -> None:
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods.module import Module
 
     if comp:
         return load_composed(folder, backbone, task, spec, name, comp)
@@ -84,8 +83,6 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train.
     With MAD-X language adapters, English's sits below everything (``Stack(lang_en, ...)``) while training."""
     from adapters.composition import Fuse, Stack
-
-    from adapterx.methods.module import Module
 
     fuse = mode == "fuse"
     model = new_model(backbone)
@@ -161,7 +158,6 @@ def save_composed(module, folder: Path) -> None:
 
 
 def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
-    from adapterx.methods.module import Module
 
     model = new_model(backbone)
     model.load_adapter_setup(str(folder), set_active=True, use_safetensors=True)

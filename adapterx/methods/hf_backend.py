@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.methods.module import Module
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods.module import Module
 
     model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     for p in model.parameters():
@@ -21,7 +21,6 @@ def save(module, folder: Path) -> None:
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods.module import Module
 
     model = auto_class(task).from_pretrained(folder)
     return Module(model, spec, task, name)
@@ -39,8 +38,6 @@ def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
     ``from_pretrained`` keeps whatever of the intermediate's head fits the target's head class and shape, and starts
     the rest fresh: from STS-B or MNLI to a tagging or QA target the head is new; from one multiple-choice task to
     another (SIQA -> COPA, XTREME-R's XCOPA protocol) the one-logit-per-option scorer carries over, as intended."""
-    from adapterx.methods.module import Module
-
     model = auto_class(task).from_pretrained(folder, **head_kwargs(task), ignore_mismatched_sizes=True)
     for p in model.parameters():
         p.requires_grad_(True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from adapterx.errors import ConfigError
+from adapterx.registry import suggest
 
 METHODS = ("adapter", "lora", "full")
 ADAPTER_CONFIGS = {"pfeiffer": "seq_bn", "seq_bn": "seq_bn", "houlsby": "double_seq_bn", "double_seq_bn": "double_seq_bn"}
@@ -104,8 +105,6 @@ def method_from_options(
 ) -> AdapterSpec | LoRASpec | FullSpec:
     """Build a spec from CLI options; an option that does not fit the method is an error naming the fix."""
     if method not in METHODS:
-        from adapterx.registry import suggest
-
         raise ConfigError(suggest(method, METHODS, "method"))
     given = {
         "--adapter-config": adapter_config, "--reduction-factor": reduction_factor,

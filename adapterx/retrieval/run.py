@@ -37,6 +37,12 @@ from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
 from adapterx.registry import check_choice
+from adapterx.data import synthetic
+from adapterx.evaluate.zero_shot import write_prediction_files
+from adapterx.hub.resolve import resolve_module_ref
+from adapterx.languages import averages, get_language
+from adapterx.languages import select_languages
+from adapterx.tasks import get_task
 
 __all__ = [
     "RETRIEVAL_TASKS",
@@ -114,8 +120,6 @@ def _r(x: float | None) -> float | None:
 
 def _averages(headline: Mapping[str, float], threshold: int) -> tuple[dict[str, float | None], list[str]]:
     """:func:`adapterx.languages.averages`, but codes without a resource class still count in the overall average."""
-    from adapterx.languages import averages, get_language
-
     known, unknown = {}, []
     for lang, v in headline.items():
         try:
@@ -197,8 +201,6 @@ class RetrievalResult:
 
     def save_predictions(self, folder: Path) -> Path:
         """Write ``folder/<task>/<lang>.jsonl`` (see the module doc for the line format); returns the task folder."""
-        from adapterx.evaluate.zero_shot import write_prediction_files
-
         def lines(r: Any) -> Iterable[dict[str, Any]]:
             if self.task == "bucc":
                 return ({"id": sid, "prediction": tid, "score": round(float(score), 6)} for sid, tid, score in r.predictions)
@@ -285,16 +287,12 @@ def _layer_json(res: RetrievalResult, threshold: int) -> dict[str, Any]:
 
 def synthetic_tatoeba(lang: str, n: int, seed: int = 0) -> ParallelCorpus:
     """Synthetic Tatoeba pair: ``n`` aligned sentences (:func:`adapterx.data.synthetic.parallel`)."""
-    from adapterx.data import synthetic
-
     return synthetic.parallel(lang, n, seed=seed, split="test")
 
 
 def synthetic_bucc(lang: str, n_gold: int, seed: int = 0) -> ParallelCorpus:
     """A BUCC-like corpus: ``n_gold`` translation pairs hidden among ``n_gold`` source-only and ``2 n_gold``
     English-only sentences, both sides shuffled, with BUCC-style ids (``<lang>-000123``, ``en-000456``)."""
-    from adapterx.data import synthetic
-
     par = synthetic.parallel(lang, 4 * n_gold, seed=seed, split="bucc")
     src = list(par.source[: 2 * n_gold])  # rows < n_gold have their translation on the English side
     tgt = list(par.target[:n_gold]) + list(par.target[2 * n_gold :])  # rows >= n_gold: no source counterpart
@@ -384,9 +382,6 @@ def _use_synthetic(req: RetrieveRequest, model_id: str) -> bool:
 
 def load_corpora(req: RetrieveRequest, model_id: str) -> tuple[dict[str, ParallelCorpus], str]:
     """The selected language pairs and a provenance string (``synthetic:<n>`` or ``dir:<folder>``)."""
-    from adapterx.languages import select_languages
-    from adapterx.tasks import get_task
-
     task = get_task(req.task)
     size = req.synthetic_size or SYNTHETIC_SIZE[req.task]
     if req.max_sentences is not None and (isinstance(req.max_sentences, bool) or req.max_sentences < 1):
@@ -447,7 +442,6 @@ def load_corpora(req: RetrieveRequest, model_id: str) -> tuple[dict[str, Paralle
 
 def _validate(req: RetrieveRequest) -> None:
     from adapterx.retrieval import search
-    from adapterx.tasks import get_task
 
     task = get_task(req.task)  # unknown names: ConfigError with did-you-mean
     if task.name not in RETRIEVAL_TASKS:
@@ -504,7 +498,6 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
               data_source: str, progress: Progress | None, role: str = "module") -> dict[int, RetrievalResult]:
     """Score every language at every layer in ``layers`` (each sentence embedded once for all of them)."""
     from adapterx.retrieval.encode import embed_layers
-    from adapterx.tasks import get_task
 
     task = get_task(req.task)
     t0 = time.perf_counter()
@@ -539,7 +532,6 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
 
 def run_request(req: RetrieveRequest, progress: Progress | None = None) -> RetrievalResult | SweepResult:
     """Run ``req``: :class:`SweepResult` when ``req.sweep``, else :class:`RetrievalResult`."""
-    from adapterx.hub.resolve import resolve_module_ref
     from adapterx.retrieval.encode import load_encoder
 
     _validate(req)

@@ -12,12 +12,20 @@ from adapterx.data.sources import DataOptions, available_languages, load_split, 
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.hub.resolve import resolve_module_ref
+from adapterx import backbone as bbmod
+from adapterx.data import layout
+from adapterx.data.readers import has_labels
+from adapterx.engine import distributed
+from adapterx.engine.rundir import module_folder
+from adapterx.evaluate.zero_shot import EvalReport
+from adapterx.evaluate.zero_shot import evaluate_languages
+from adapterx.languages import select_languages
+from adapterx.methods import FullSpec, build_module, load_module
+from adapterx.tasks import get_task
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2) -> list[str]:  # noqa: ANN001
     """The languages to evaluate: ``all|low|high|sw,te`` among those the data can provide."""
-    from adapterx.languages import select_languages
-
     split = "test" if opts.eval_files else eval_split(task, opts)
     available = available_languages(task, split, opts)
     return select_languages(spec, available, threshold)
@@ -31,7 +39,6 @@ def eval_split(task, opts: DataOptions) -> str:  # noqa: ANN001
     folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
     if folder is None or task.layout is None or task.eval_split == "dev":
         return task.eval_split
-    from adapterx.data import layout
 
     if not layout.find_split_files(task.layout, Path(folder), task.eval_split) and layout.find_split_files(task.layout, Path(folder), "dev"):
         return "dev"
@@ -42,9 +49,6 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
               batch_size: int = 32, progress: Progress | None = None, max_examples: int | None = None):  # noqa: ANN201
     """Evaluate every language in ``langs`` on the task's evaluation split (the first ``max_examples`` of each,
     where given: a quick look, recorded in the report's notes)."""
-    from adapterx.data.readers import has_labels
-    from adapterx.evaluate.zero_shot import evaluate_languages
-
     module.for_inference()
     split = eval_split(task, opts)
     examples = {}
@@ -76,9 +80,6 @@ def zero_shot_part(module, task, tok, langs: list[str], opts: DataOptions, cfg: 
     """This rank's share of a launched run's zero-shot evaluation (languages round-robin over the ranks); every rank
     gets every share back, and rank 0 the whole report. An error on any rank is in the gathered shares: rank 0
     raises it, the others go on to the run's final settle(), where rank 0's error reaches them."""
-    from adapterx.engine import distributed
-    from adapterx.evaluate.zero_shot import EvalReport
-
     rank, world = distributed.rank(), distributed.world_size()
     mine = langs[rank::world]
     try:
@@ -122,12 +123,7 @@ class EvalRequest:
 
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
     """Evaluate a trained module (or the bare backbone with a seeded fresh head) on every selected language."""
-    from adapterx import backbone as bbmod
-    from adapterx.engine import distributed
-
     distributed.refuse("adapterx eval")  # evaluation only: every rank would evaluate and write the same files
-    from adapterx.methods import FullSpec, build_module, load_module
-    from adapterx.tasks import get_task
 
     task = get_task(req.task)
     module_path, run = resolve_module_ref(req.module)
@@ -142,7 +138,6 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     else:
         if run.get("backbone"):
             bbmod.check_compatible(bb, run["backbone"], f"module {req.module}")
-        from adapterx.engine.rundir import module_folder
 
         module = load_module(module_folder(module_path), bb)
         if module.task.name != task.name:

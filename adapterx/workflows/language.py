@@ -18,6 +18,17 @@ from adapterx.backbone import DEFAULT_MODEL
 from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import TrainConfig
 from adapterx.workflows.record import run_record
+from adapterx import backbone as bbmod
+from adapterx.data import synthetic
+from adapterx.data.readers import read_lines
+from adapterx.engine import distributed
+from adapterx.engine.loop import seed_everything, train
+from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output
+from adapterx.languages import get_language
+from adapterx.methods import AdapterSpec, Module, quiet_transformers
+from adapterx.methods import adapters_backend as ab
+from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.workflows.train import RunOutcome
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
 PREFIX = "lang_"  # adapter names of language adapters inside a composition: lang_en, lang_sw
@@ -38,13 +49,9 @@ class LanguageRequest:
 def read_text(req: LanguageRequest) -> tuple[list[str], str]:
     """Unlabelled lines for MLM and where they came from."""
     if req.text == "synthetic":
-        from adapterx.data import synthetic
-
         return synthetic.corpus(req.lang, req.max_lines or 2000, seed=0), "synthetic"
     path = Path(req.text).expanduser()
     if path.is_file():
-        from adapterx.data.readers import read_lines
-
         lines = [x.strip() for x in read_lines(path) if x.strip()]
         if not lines:
             raise DataError(f"{path}: no text lines in this file")
@@ -84,20 +91,9 @@ def mask_tokens(input_ids, tokenizer, generator=None):  # noqa: ANN001, ANN201
 
 def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     """Train a language adapter with MLM; returns a RunOutcome."""
-    from adapterx.engine import distributed
-
     distributed.refuse("train-language")  # its run directory is not rank-aware; MLM on one GPU is quick anyway
     import torch
     from adapters import SeqBnInvConfig
-
-    from adapterx import backbone as bbmod
-    from adapterx.languages import get_language
-    from adapterx.methods import AdapterSpec, Module, quiet_transformers
-    from adapterx.methods import adapters_backend as ab
-    from adapterx.workflows.train import RunOutcome
-    from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output
-    from adapterx.tasks.kinds import Features, pad_batch
-    from adapterx.engine.loop import seed_everything, train
 
     code = get_language(req.lang).code
     cfg = req.train
@@ -194,7 +190,6 @@ def parse_lang_adapters(spec: str | None) -> dict[str, str]:
         if "=" not in part:
             raise ConfigError(f"--lang-adapters {spec!r}: use LANG=PATH pairs, e.g. en=runs/lang-en,sw=runs/lang-sw")
         k, v = part.split("=", 1)
-        from adapterx.languages import get_language
 
         out[get_language(k.strip()).code] = v.strip()
     if "en" not in out:

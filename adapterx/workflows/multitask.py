@@ -34,6 +34,10 @@ from adapterx.tasks import get_task, with_discovered_labels
 from adapterx.tasks.kinds import ops_for
 from adapterx.workflows.record import run_record
 from adapterx.workflows.train import RunOutcome
+from adapterx import backbone as bbmod
+from adapterx.engine.loop import pick_device, seed_everything
+from adapterx.evaluate.zero_shot import predict
+from adapterx.methods import MODULE_META, quiet_transformers
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,6 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
         distributed.settle(exc)
         raise
     distributed.settle()
-    from adapterx import backbone as bbmod
-    from adapterx.evaluate.zero_shot import predict
-    from adapterx.methods import MODULE_META, quiet_transformers
 
     tracker = None
     trained = False
@@ -188,7 +189,6 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             devs.append((dv, feature_cache.featurize(ops, t, dv, tok, cfg.max_length, cfg.doc_stride, train=False)))
             sources[t.name] = {"source": tp.source, "train_size": len(tr), "dev_size": len(dv)}
         quiet_transformers()
-        from adapterx.engine.loop import pick_device, seed_everything
 
         seed_everything(cfg.seed)  # the heads' initialisation, as a single-task run seeds before building
         shared = SharedModule(req.method, bb, tasks)

@@ -19,6 +19,12 @@ from adapterx.engine.loop import Progress
 from adapterx.hub.resolve import resolve_module_ref
 from adapterx.methods import build_composed
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
+from adapterx import backbone as bbmod
+from adapterx.data.sources import load_split
+from adapterx.engine.rundir import module_folder, tree_sha256
+from adapterx.methods import read_meta
+from adapterx.methods import verify_module_folder
+from adapterx.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -38,23 +44,15 @@ def _is_reference(arg: str) -> bool:
 
 
 def module_ref(arg: str, task_hint: str | None) -> ModuleRef:
-    from adapterx.engine.rundir import module_folder, tree_sha256
-
-    from adapterx.methods import verify_module_folder
-
     path, run = resolve_module_ref(arg)
     assert path is not None
     folder = module_folder(path)
     verify_module_folder(folder)
     meta_method = (run.get("method") or {}).get("name")
     if meta_method is None:
-        from adapterx.methods import read_meta
-
         meta_method = read_meta(folder)["method"]["name"]
     task = run.get("task") or task_hint
     if task is None:
-        from adapterx.methods import read_meta
-
         task = read_meta(folder)["task"]
     return ModuleRef(task=task, path=str(folder), sha256=tree_sha256(folder), method=meta_method,
                      backbone=run.get("backbone") or {}, chain=tuple(run.get("chain") or ()))
@@ -86,10 +84,6 @@ def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN
 
 def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome:
     """Resolve or train the intermediates, build the composition, train the target on it, evaluate zero-shot."""
-    from adapterx import backbone as bbmod
-    from adapterx.data.sources import load_split
-    from adapterx.tasks import get_task
-
     tgt = req.target
     method = tgt.method.name
     target_task = get_task(tgt.task)

@@ -21,6 +21,16 @@ from adapterx.evaluate.fusion import fusion_weights
 from adapterx.tasks import get_task, with_discovered_labels
 from adapterx.workflows.record import run_record
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
+from adapterx import backbone as bbmod
+from adapterx.engine import distributed
+from adapterx.engine import tracking
+from adapterx.engine.loop import check_batch
+from adapterx.engine.loop import train
+from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
+from adapterx.evaluate.fusion import plot_fusion
+from adapterx.evaluate.zero_shot import predict
+from adapterx.methods import build_module
+from adapterx.tasks.kinds import ops_for
 
 
 
@@ -57,13 +67,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     """Train ``req.task`` with ``req.method`` on English, select on English dev, optionally evaluate zero-shot,
     and write the run directory. ``prepare(backbone, task, seed) -> (module, chain record)`` builds the module
     instead of a fresh one (compositions)."""
-    from adapterx import backbone as bbmod
-    from adapterx.evaluate.zero_shot import predict
-    from adapterx.methods import build_module
-    from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
-    from adapterx.tasks.kinds import ops_for
-    from adapterx.engine.loop import train
-
     t_start = time.perf_counter()
     task = get_task(req.task)
     if task.kind == "retrieval":
@@ -71,14 +74,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     opts = with_model_defaults(req.data, req.model)
     cfg = req.train
     evaluate = task.target if req.evaluate is None else req.evaluate
-    from adapterx.engine import tracking
 
     tracking.check(req.report_to)
-    from adapterx.engine import distributed
 
     # Under `accelerate launch` every rank trains; rank 0 alone writes the run directory and evaluates, and the
     # others follow (adapterx.engine.distributed). They agree on the output folder first: a default one carries a timestamp.
-    from adapterx.engine.loop import check_batch
 
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
@@ -163,8 +163,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
             fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
             if fusion:
-                from adapterx.evaluate.fusion import plot_fusion
-
                 metrics["fusion_attention"] = fusion
                 plot_fusion(fusion, writer.path("fusion_attention.png"))
             if req.save_predictions:
