@@ -97,7 +97,8 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             ops = ops_for(t.kind)
             data[t.name] = (feature_cache.featurize(ops, t, tr, tok, cfg.max_length, cfg.doc_stride, train=True), dv,
                             feature_cache.featurize(ops, t, dv, tok, cfg.max_length, cfg.doc_stride, train=False))
-            sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size}
+            sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size,
+                               "reads": [tp.record(), dp.record()]}  # with the data revisions read
         quiet_transformers()
         seed_everything(cfg.seed)
         shared = SharedModule(req.method, bb, tasks)

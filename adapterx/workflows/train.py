@@ -14,7 +14,7 @@ from typing import Any
 
 from adapterx.data import cache as feature_cache
 from adapterx import __version__
-from adapterx.data.sources import DataOptions, load_split, with_model_defaults
+from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
@@ -91,6 +91,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         raise
     distributed.settle()
     trained = False
+    reads = start_read_log()  # every split this run reads, with its data revision: run.json data.reads
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -180,7 +181,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "composition": (chain_record or {}).get("composition"),
             "backbone": bb.record(),
             "data": {"source": train_prov.source, "train_size": len(train_ex),
-                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
+                     "dev_source": dev_prov.source, "dev_size": len(dev_ex), "reads": reads},
             "seed": cfg.seed,
             "hyperparameters": cfg.model_dump(mode="json"),
             "wall_time_s": round(time.perf_counter() - t_start, 3),
