@@ -215,6 +215,8 @@ def _download_task(task, root: Path, langs: tuple[str, ...] | None, force: bool,
 
 def _write_manifest(root: Path, results: list[FileResult]) -> None:
     path = root / MANIFEST
+    if not any(r.status == "written" for r in results):
+        return
     manifest: dict[str, Any] = {}
     if path.is_file():
         try:

@@ -55,7 +55,7 @@ _READ_LOG: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_data_r
 def start_read_log() -> list[dict[str, Any]]:
     """Record every split :func:`load_split` reads from now on in this context (a command: the training split,
     English dev and each evaluation language). Returns the list that fills up; runs store it in run.json
-    (``data.reads``) with the revision and fingerprint of every Hugging Face split."""
+    (``data_reads``) with the revision and fingerprint of every Hugging Face split."""
     log: list[dict[str, Any]] = []
     _READ_LOG.set(log)
     return log

@@ -20,7 +20,7 @@ from typing import Any
 
 from adapterx.data import cache as feature_cache
 from adapterx import __version__
-from adapterx.data.sources import DataOptions, load_split
+from adapterx.data.sources import DataOptions, load_split, start_read_log
 from adapterx.errors import ConfigError
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import Progress
@@ -90,6 +90,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
         bb = bbmod.resolve(req.model, req.revision)
         tok = bbmod.load_tokenizer(bb)
         data, sources = {}, {}
+        reads = start_read_log()  # run.json data_reads: each split read, with its data revision and fingerprint
         for i, t in enumerate(tasks):
             tr, tp = load_split(t, "train", "en", opts)
             dv, dp = load_split(t, "dev", "en", opts)
@@ -97,8 +98,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             ops = ops_for(t.kind)
             data[t.name] = (feature_cache.featurize(ops, t, tr, tok, cfg.max_length, cfg.doc_stride, train=True), dv,
                             feature_cache.featurize(ops, t, dv, tok, cfg.max_length, cfg.doc_stride, train=False))
-            sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size,
-                               "reads": [tp.record(), dp.record()]}  # with the data revisions read
+            sources[t.name] = {"source": tp.source, "train_size": tp.size, "dev_size": dp.size}
         quiet_transformers()
         seed_everything(cfg.seed)
         shared = SharedModule(req.method, bb, tasks)
@@ -182,7 +182,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
                                                   "probabilities": dict(zip((t.name for t in tasks), probs)),
                                                   "steps_per_task": counts},
             "method": req.method.model_dump(mode="json"), "composition": None, "backbone": bb.record(),
-            "data": sources, "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"),
+            "data": sources, "data_reads": reads, "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"),
             "wall_time_s": round(time.perf_counter() - t_start, 3), "params": {"trainable": n_train, "total": n_total},
             "languages": [],
         }

@@ -91,7 +91,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         raise
     distributed.settle()
     trained = False
-    reads = start_read_log()  # every split this run reads, with its data revision: run.json data.reads
+    reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -181,7 +181,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "composition": (chain_record or {}).get("composition"),
             "backbone": bb.record(),
             "data": {"source": train_prov.source, "train_size": len(train_ex),
-                     "dev_source": dev_prov.source, "dev_size": len(dev_ex), "reads": reads},
+                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
+            "data_reads": reads,  # each split read (train, dev, every evaluation language): revision, fingerprint
             "seed": cfg.seed,
             "hyperparameters": cfg.model_dump(mode="json"),
             "wall_time_s": round(time.perf_counter() - t_start, 3),
