@@ -102,22 +102,24 @@ _SEMREL = {"af": "afr", "am": "amh", "ar": "arb", "en": "eng", "es": "esp", "ha"
            "mr": "mar", "pa": "pan", "rw": "kin", "te": "tel"}
 
 _HF = "https://huggingface.co/datasets/"
+# The commits that deleted the loading scripts after the parquet conversions ("Delete loading script").
+_GLUE = "11762d92f088f525c9548bf8a16ff55e0514a851"
+_XTREME = "21f88c0ff5bf413a83c854eb00050e75d245161f"
 _SQUAD_COLUMNS = ("id", "title", "context", "question", "answers")
 
 DATASETS: dict[str, HFDataset] = {d.key: d for d in (
     HFDataset("xnli", "facebook/xnli", "{lang}", "b8dd5d7af51114dbda02c0e3f6133f332186418e",
               ("train", "validation", "test"), ("premise", "hypothesis", "label"),
               _HF + "facebook/xnli/tree/b8dd5d7af51114dbda02c0e3f6133f332186418e", languages=_XNLI),
-    HFDataset("glue/mnli", "nyu-mll/glue", "mnli", "main",
+    HFDataset("glue/mnli", "nyu-mll/glue", "mnli", _GLUE,
               ("train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"),
-              ("premise", "hypothesis", "label"), _HF + "nyu-mll/glue/tree/main/mnli",
-              notes="main: the commit after the parquet conversion was not read; run.json records the one used"),
-    HFDataset("glue/qqp", "nyu-mll/glue", "qqp", "main", ("train", "validation", "test"),
-              ("question1", "question2", "label"), _HF + "nyu-mll/glue/tree/main/qqp"),
-    HFDataset("glue/sst2", "nyu-mll/glue", "sst2", "main", ("train", "validation", "test"), ("sentence", "label"),
-              _HF + "nyu-mll/glue/tree/main/sst2"),
-    HFDataset("glue/stsb", "nyu-mll/glue", "stsb", "main", ("train", "validation", "test"),
-              ("sentence1", "sentence2", "label"), _HF + "nyu-mll/glue/tree/main/stsb",
+              ("premise", "hypothesis", "label"), _HF + "nyu-mll/glue/commit/" + _GLUE),
+    HFDataset("glue/qqp", "nyu-mll/glue", "qqp", _GLUE, ("train", "validation", "test"),
+              ("question1", "question2", "label"), _HF + "nyu-mll/glue/commit/" + _GLUE),
+    HFDataset("glue/sst2", "nyu-mll/glue", "sst2", _GLUE, ("train", "validation", "test"), ("sentence", "label"),
+              _HF + "nyu-mll/glue/commit/" + _GLUE),
+    HFDataset("glue/stsb", "nyu-mll/glue", "stsb", _GLUE, ("train", "validation", "test"),
+              ("sentence1", "sentence2", "label"), _HF + "nyu-mll/glue/commit/" + _GLUE,
               notes="test scores are -1 (withheld)"),
     HFDataset("pawsx", "google-research-datasets/paws-x", "{lang}", "bd262abfe7dd14d902e653e2e3b612ca05789d52",
               ("train", "validation", "test"), ("sentence1", "sentence2", "label"),
@@ -130,15 +132,15 @@ DATASETS: dict[str, HFDataset] = {d.key: d for d in (
               ("premise", "choice1", "choice2", "question", "label"),
               _HF + "aps/super_glue/tree/refs%2Fconvert%2Fparquet/copa", files="export",
               notes="main holds super_glue.py; test labels are -1"),
-    HFDataset("xtreme/udpos", "google/xtreme", "udpos.{name}", "main", ("train", "validation", "test"),
+    HFDataset("xtreme/udpos", "google/xtreme", "udpos.{name}", _XTREME, ("train", "validation", "test"),
               ("tokens", "pos_tags"), _HF + "google/xtreme/commit/68bd9e06bf4bbe671073c975ccd61d754e1bd3d6",
               languages=_UDPOS, notes="some languages have a test split only (udpos.Yoruba: read; XTREME lists kk th tl yo)"),
-    HFDataset("xtreme/panx", "google/xtreme", "PAN-X.{lang}", "main", ("train", "validation", "test"),
+    HFDataset("xtreme/panx", "google/xtreme", "PAN-X.{lang}", _XTREME, ("train", "validation", "test"),
               ("tokens", "ner_tags"), _HF + "google/xtreme/tree/b6419ab883183e08a85be8eef7cc71562f946684/PAN-X.af",
               languages=_PANX),
-    HFDataset("xtreme/xquad", "google/xtreme", "XQuAD.{lang}", "main", ("validation",), ("id", "context", "question", "answers"),
+    HFDataset("xtreme/xquad", "google/xtreme", "XQuAD.{lang}", _XTREME, ("validation",), ("id", "context", "question", "answers"),
               _HF + "google/xtreme/commit/023ebca", languages=_XQUAD),
-    HFDataset("xtreme/mlqa", "google/xtreme", "MLQA.{lang}.{lang}", "main", ("validation", "test"), _SQUAD_COLUMNS,
+    HFDataset("xtreme/mlqa", "google/xtreme", "MLQA.{lang}.{lang}", _XTREME, ("validation", "test"), _SQUAD_COLUMNS,
               _HF + "google/xtreme/viewer/MLQA.zh.zh/validation", languages=_MLQA,
               notes="replaces facebook/mlqa, whose main branch is mlqa.py only"),
     HFDataset("squad", "rajpurkar/squad", "plain_text", "main", ("train", "validation"), _SQUAD_COLUMNS,
