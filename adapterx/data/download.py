@@ -252,12 +252,12 @@ def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None,
                 why = _lang_available(spec, read.split, read.lang)
                 if why is not None and _relative(spec, read.split, read.lang):
                     raise DataError(f"{spec.name} {read.split}: {why}")
-    root = Path(root).expanduser()
-    _writable(root)
     why = hub_reachable()
     if why is not None:
         raise DataError(f"no network: the Hugging Face Hub cannot be reached ({why}); run `adapterx data download` "
                         "where it can, then copy the folder")
+    root = Path(root).expanduser()
+    _writable(root)
     results: list[FileResult] = []
     try:
         for spec in specs:
