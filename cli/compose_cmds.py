@@ -27,7 +27,8 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False):  # noqa: ANN001, ANN202
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False,
+         data_revision=None):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest
     from adapterx.workflows.stack import StackRequest, stack_run
@@ -37,7 +38,8 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
     cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, seed=seed, bf16=bf16, device=device)
     inter_cfg = cfg.model_copy(update={"max_steps": intermediate_steps}) if intermediate_steps else None
-    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file),
+                       data_revisions=tuple(data_revision or ()))
     from adapterx.workflows.language import parse_lang_adapters
 
     treq = TrainRequest(task=target, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
@@ -70,7 +72,8 @@ def stack_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
-    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
+    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
@@ -83,7 +86,7 @@ def stack_cmd(
         raise ConfigError("stack needs an intermediate task and a target task, e.g. `adapterx stack stsb tydiqa`")
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume)
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume, data_revision)
 
 
 @app.command("fuse")
@@ -102,13 +105,14 @@ def fuse_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], lang_adapters: Optional[str] = LANG_OPT,
-    resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
+    resume: bool = OPTIONS["resume"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
+    debug: bool = OPTIONS["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
     _run(tasks, target, True, with_target_adapter, module, None, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume)
+         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume, data_revision)
 
 
 @app.command("train-language")

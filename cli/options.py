@@ -65,6 +65,7 @@ def _options() -> dict[str, Any]:
         dev_file=typer.Option(None, "--dev-file", help="English dev file (checkpoint selection)."),
         data_dir=typer.Option(None, "--data-dir", help="XTREME-style download folder for the evaluation languages."),
         eval_file=typer.Option(None, "--eval-file", help="LANG=PATH evaluation file; repeat for more languages."),
+        data_revision=typer.Option(None, "--data-revision", help="Read the Hugging Face data at this revision instead of the pinned one: REV, or OWNER/NAME=REV for one repository (repeatable)."),
         output=typer.Option(None, "--output", "-o", help="Run directory (default runs/<task>-<method>-<timestamp>)."),
         langs=typer.Option("all", "--langs", help="Zero-shot languages: all, low, high, or a list like sw,te."),
         save_predictions=typer.Option(None, "--save-predictions", help="Also write DIR/<task>/<lang>.jsonl predictions."),

@@ -36,6 +36,7 @@ def _common_train(
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
     command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
+    data_revision=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -50,7 +51,8 @@ def _common_train(
         bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
         early_stopping_patience=early_stopping_patience,
     )
-    opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file),
+                       data_revisions=tuple(data_revision or ()))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
                        evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume,
                        report_to=report_to)
@@ -77,7 +79,8 @@ def train_intermediate(
     lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
-    report_to: Optional[str] = OPTIONS["report_to"], debug: bool = OPTIONS["debug"],
+    report_to: Optional[str] = OPTIONS["report_to"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
+    debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -102,7 +105,8 @@ def train_intermediate(
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
                             warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
                             gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience)
-        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
+        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model,
+                               data=DataOptions(data=data, data_revisions=tuple(data_revision or ())), train=cfg,
                                temperature=temperature, output=output, report_to=report_to, resume=resume)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
             outcome = train_multitask(req, progress=prog)
@@ -116,7 +120,7 @@ def train_intermediate(
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision,
     )
 
 
@@ -138,7 +142,7 @@ def train_target(
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
-    debug: bool = OPTIONS["debug"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -150,7 +154,7 @@ def train_target(
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision,
     )
 
 
@@ -167,6 +171,7 @@ def eval_cmd(
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"],
     as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
@@ -176,7 +181,7 @@ def eval_cmd(
     from cli.render import eval_table
 
     get_task(task)
-    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file), data_revisions=tuple(data_revision or ()))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
                       max_examples=max_examples)

@@ -120,7 +120,7 @@ def test_sts_all_union_reads_every_member(monkeypatch):
     from adapterx.data import sources
     from adapterx.data.examples import PairExample
 
-    def fake_hf(task, split, lang):  # one example per member and split, named after the member
+    def fake_hf(task, split, lang, revisions=()):  # one example per member and split, named after the member
         return [PairExample("0", task.name, split, 1.0)], sources.Provenance(f"hf:{task.name}", 1)
 
     monkeypatch.setattr(sources, "_load_hf", fake_hf)

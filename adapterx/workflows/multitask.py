@@ -24,7 +24,7 @@ from typing import Any
 
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
-from adapterx.data.sources import DataOptions, load_split, with_model_defaults
+from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.engine import distributed, tracking
 from adapterx.engine.loop import Progress, TrainConfig, check_batch, train
 from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
@@ -178,6 +178,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
         bb = bbmod.resolve(req.model, req.revision)
         tok = bbmod.load_tokenizer(bb)
         feats, devs, sources = [], [], {}
+        reads = start_read_log()  # run.json data_reads: each split read, with its data revision and fingerprint
         for i, t in enumerate(tasks):
             tr, tp = load_split(t, "train", "en", opts)
             dv, dp = load_split(t, "dev", "en", opts)
@@ -240,7 +241,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             backbone=bb.record(), data=sources, cfg=cfg, started=t_start,
             params={"trainable": sum(p.numel() for p in trainable),
                     "total": sum(p.numel() for p in shared.parameters())},
-            languages=[], extra=extra,
+            languages=[], data_reads=reads, extra=extra,
         )
         metrics = {**result.to_json(), "dev": _nested(result.best_dev),
                    "dev_curve": [(s, _nested(d)) for s, d in result.dev_curve],

@@ -28,6 +28,7 @@ def run_record(
     languages: list[str],
     composition: dict[str, Any] | None = None,
     labels: list[str] | None = None,
+    data_reads: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run.json of a finished run; ``started`` is its ``time.perf_counter()`` at the start (wall time)."""
@@ -41,6 +42,8 @@ def run_record(
         "composition": composition,
         "backbone": backbone,
         "data": data,
+        # every Hugging Face split read (train, dev, each evaluation language): repo, config, revision, fingerprint
+        "data_reads": list(data_reads or []),
         "seed": cfg.seed,
         "hyperparameters": cfg.model_dump(mode="json"),
         "wall_time_s": round(time.perf_counter() - started, 3),

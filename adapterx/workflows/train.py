@@ -14,7 +14,7 @@ from typing import Any
 
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
-from adapterx.data.sources import DataOptions, load_split, with_model_defaults
+from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
@@ -92,6 +92,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         raise
     distributed.settle()
     trained = False
+    reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -178,7 +179,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             backbone=bb.record(), cfg=cfg, started=t_start, params=counts, languages=eval_langs, labels=list(task.labels),
             data={"source": train_prov.source, "train_size": len(train_ex), "dev_source": dev_prov.source,
                   "dev_size": len(dev_ex)},
-            extra=extra,
+            data_reads=reads, extra=extra,
         )
         writer.write_json("run.json", run)
         # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
