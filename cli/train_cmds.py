@@ -206,8 +206,12 @@ def eval_cmd(
         return
     if as_json:
         print_json(ev)
-    else:
+    elif ev["scores"] or not ev.get("unscored"):
         eval_table(ev)
+    else:  # only files without gold labels (XTREME's test sets): nothing to score
+        where = ", ".join(str(p) for p in (save_predictions, xtreme_out) if p)
+        typer.echo(f"{task}: no score, the {report.split} files of {', '.join(ev['unscored'])} have no gold labels; "
+                   f"predictions for {sum(ev['n_examples'].values())} examples written to {where}")
 
 
 def _backbone_of(module: str) -> str | None:

@@ -84,6 +84,9 @@ def _write_retrieval(root: Path, task: str, lang: str, split: str, labelled: boo
     d.mkdir(parents=True, exist_ok=True)
     (d / f"{lang}-en.{split}.{lang}").write_text("".join(f"{i}\t{s}\n" for i, s in zip(c.source_ids, c.source)), encoding="utf-8")
     (d / f"{lang}-en.{split}.en").write_text("".join(f"{i}\t{s}\n" for i, s in zip(c.target_ids, c.target)), encoding="utf-8")
+    gold = d / f"{lang}-en.{split}.gold"
     if labelled:
-        (d / f"{lang}-en.{split}.gold").write_text("".join(f"{s}\t{t}\n" for s, t in c.gold_pairs), encoding="utf-8")
+        gold.write_text("".join(f"{s}\t{t}\n" for s, t in c.gold_pairs), encoding="utf-8")
+    else:
+        gold.unlink(missing_ok=True)
     return d / f"{lang}-en.{split}.{lang}"

@@ -626,6 +626,10 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
     model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
     corpora, data_source = load_corpora(req, model_id)
     thr_corpora = load_threshold_corpora(req, model_id, corpora)
+    no_gold = [lang for lang, c in corpora.items() if req.task == "bucc" and not c.gold_pairs]
+    if no_gold and not (req.save_predictions or req.xtreme_out):
+        raise DataError(f"BUCC {req.split} has no gold for {', '.join(no_gold)}: it is mined without a score; pass "
+                        "--save-predictions DIR or --xtreme-out DIR to keep the mined pairs")
     if req.xtreme_out:
         from adapterx.results.xtreme_export import check_exportable
 
