@@ -269,3 +269,43 @@ def test_score_per_example_feeds_report(data, tmp_path):
     assert scored["name"] == "my-system" and scored["eval"]["xnli"]["scores"] == ev["scores"]
     assert len(stats["xnli"]["sw"]) == N
     assert 100 * sum(r["score"] for r in stats["xnli"]["sw"]) / N == pytest.approx(ev["scores"]["sw"]["accuracy"], abs=1e-3)
+
+
+def test_report_includes_a_scored_system(tmp_path, monkeypatch):
+    """`report --include-scored DIR` puts a system scored outside the grid beside the run's conditions."""
+    import importlib.util
+    import sys
+
+    import yaml
+
+    here = Path(__file__).resolve().parent
+    if "adapterx_test_fake" not in sys.modules:  # the fake run_cell of test_results.py, as test_report_cli uses it
+        spec = importlib.util.spec_from_file_location("adapterx_test_fake", here / "test_results.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["adapterx_test_fake"] = module
+        spec.loader.exec_module(module)
+    from adapterx_test_fake import LANGS
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "s", "backbones": ["tiny"], "methods": ["full"],
+                                      "intermediates": ["none"], "targets": ["xnli"], "seeds": [1]}))
+    run = tmp_path / "run"
+    assert run_cli("run", str(recipe), "--run-dir", str(run), "--cell-fn", "adapterx_test_fake:fake_run_cell").exit_code == 0
+    langs = LANGS["xnli"]
+    scored = tmp_path / "scored"
+    scored.mkdir()
+    ev = {"task": "xnli", "metric": "accuracy", "scores": {lang: {"accuracy": 50.0 + i} for i, lang in enumerate(langs)},
+          "n_examples": {lang: 10 for lang in langs}}
+    (scored / "scored.json").write_text(json.dumps({"name": "paper", "eval": {"xnli": ev}}))
+    report = _json(run_cli("report", str(run), "--include-scored", str(scored), "--json", "--no-plots",
+                           "--bootstrap", "0", "--out", str(tmp_path / "rep")))
+    section = report["targets"]["xnli"]
+    assert "scored/paper" in section["conditions"] and report["conditions"]["scored/paper"]["method"] == "paper"
+    assert section["scores"]["scored/paper"][langs[0]]["mean"] == 50.0
+    assert section["averages"]["scored/paper"]["all"]["mean"] == pytest.approx(50.0 + (len(langs) - 1) / 2)
+    assert report["overall"]["scored/paper"]["score"]["all"] == pytest.approx(50.0 + (len(langs) - 1) / 2)
+    table = run_cli("report", str(run), "--include-scored", str(scored), "--no-plots", "--bootstrap", "0",
+                    "--out", str(tmp_path / "rep2"))
+    assert table.exit_code == 0 and "paper" in table.stdout
+    missing = run_cli("report", str(run), "--include-scored", str(tmp_path / "nowhere"), "--no-plots")
+    assert missing.exit_code == 2 and "scored.json: no such file" in missing.stderr
