@@ -309,3 +309,18 @@ def test_report_includes_a_scored_system(tmp_path, monkeypatch):
     assert table.exit_code == 0 and "paper" in table.stdout
     missing = run_cli("report", str(run), "--include-scored", str(tmp_path / "nowhere"), "--no-plots")
     assert missing.exit_code == 2 and "scored.json: no such file" in missing.stderr
+
+
+def test_train_target_writes_the_submission_of_its_run(data, tmp_path):
+    run, sub = tmp_path / "run", tmp_path / "sub"
+    out = _json(run_cli("train-target", "xnli", "--model", "tiny", "--max-steps", "2", "--batch-size", "8",
+                        "--data-dir", str(data), "--langs", "en,sw", "--output", str(run), "--xtreme-out", str(sub),
+                        "--json", "-q"))
+    ev = out["metrics"]["eval"]["xnli"]
+    assert len(xf.read_file(xf.file_path(sub, "xnli", "sw"), "xnli")) == N
+    assert run_cli("export", "xtreme", str(run), "--to", str(tmp_path / "again")).exit_code == 0
+    assert (tmp_path / "again" / "xnli" / "test-sw.tsv").read_bytes() == (sub / "xnli" / "test-sw.tsv").read_bytes()
+    assert _json(run_cli("score", str(sub), "--gold", str(data), "--json"))["xnli"]["scores"] == ev["scores"]
+    # two sources for one task and language: refused, naming both
+    twice = run_cli("export", "xtreme", str(run), str(run / "predictions"), "--to", str(tmp_path / "x"))
+    assert twice.exit_code == 2 and "is also in" in twice.stderr
