@@ -41,7 +41,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _json(res) -> dict:  # noqa: ANN001
+def _json(res) -> dict:
     assert res.exit_code == 0, res.stderr
     return json.loads(res.stdout)
 

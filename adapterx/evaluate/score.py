@@ -123,7 +123,11 @@ def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
     spec = get_task(task)
     layout_file = xf.file_path(root, task, lang)
     if xf.is_gold_file(layout_file, task, spec.labels):
-        return Gold(xf.read_file(layout_file, task), str(layout_file))
+        value = xf.read_file(layout_file, task)
+        if isinstance(value, dict) and any(isinstance(v, str) for v in value.values()):
+            raise DataError(f"{layout_file}: holds predictions {{question id: answer text}}, not SQuAD gold; pass the "
+                            "label folder (or the data folder) as --gold")
+        return Gold(value, str(layout_file))
     if task == "tatoeba":
         pairs = _first_dir([root, root / "tatoeba", root / "tatoeba" / "v1"], find_tatoeba)
         if lang not in pairs:

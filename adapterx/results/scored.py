@@ -102,7 +102,7 @@ def add_scored(report: dict[str, Any], folders: Sequence[str | Path], notes: lis
             section["cost"][cond] = {"trainable_params": None, "train_time_s": None, "n_cells": 0}
             section["conditions"].append(cond)
             section.setdefault("scored", {})[cond] = {"folder": str(system.folder),
-                                                      "per_example": sorted((system.per_example.get(target) or {}))}
+                                                      "per_example": sorted(system.per_example.get(target) or {})}
             used = True
         if used:
             report["conditions"][cond] = {"backbone": "scored", "method": system.name, "method_name": system.name,

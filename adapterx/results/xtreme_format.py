@@ -168,7 +168,7 @@ def _split_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return [line.removesuffix("\r") for line in lines]
 
 
 def read_file(path: str | os.PathLike[str], task: str) -> Any:
@@ -392,8 +392,8 @@ class Problems:
 __all__ = [
     "MANIFEST",
     "OFFICIAL_LANGUAGES",
-    "Problems",
     "XTREME_TASKS",
+    "Problems",
     "XtremeTask",
     "file_path",
     "is_gold_file",
