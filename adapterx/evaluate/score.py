@@ -290,6 +290,7 @@ def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, nam
     input of ``adapterx report --include-scored``."""
     from adapterx import __version__
     from adapterx.engine.rundir import now_iso
+    from adapterx.results.xtreme_export import seqeval_version
 
     out.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -299,6 +300,7 @@ def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, nam
         "predictions": str(req.predictions),
         "gold": str(req.gold),
         "format": req.format or detect_format(Path(req.predictions)),
+        "seqeval": seqeval_version(),  # the F1 adapterx re-implements; UD-POS numbers differ between its versions
         "eval": {s.task: s.to_json(req.low_threshold) for s in scored},
     }
     for fname, obj in (("scored.json", doc), ("per_example.json", per_example(scored))):
