@@ -324,3 +324,15 @@ def test_train_target_writes_the_submission_of_its_run(data, tmp_path):
     # two sources for one task and language: refused, naming both
     twice = run_cli("export", "xtreme", str(run), str(run / "predictions"), "--to", str(tmp_path / "x"))
     assert twice.exit_code == 2 and "is also in" in twice.stderr
+
+
+def test_real_unlabelled_panx_test_file_gives_one_tag_per_token(shared_data, tmp_path):
+    """XTREME's PAN-X test-sw.tsv (tokens only): a complete submission file, no score."""
+    src = shared_data / "panx" / "test-sw.tsv"
+    res = run_cli("eval", "panx", "--module", "none", "--model", "tiny", "--data-dir", str(shared_data), "--split",
+                  "test", "--langs", "sw", "--xtreme-out", str(tmp_path / "sub"))
+    assert res.exit_code == 0, res.stderr
+    assert "no score" in res.stdout
+    sentences = [s.split("\n") for s in src.read_text(encoding="utf-8").strip("\n").split("\n\n")]
+    got = xf.read_file(tmp_path / "sub" / "panx" / "test-sw.tsv", "panx")
+    assert [len(s) for s in got] == [len(s) for s in sentences]
