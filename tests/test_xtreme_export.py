@@ -336,3 +336,27 @@ def test_real_unlabelled_panx_test_file_gives_one_tag_per_token(shared_data, tmp
     sentences = [s.split("\n") for s in src.read_text(encoding="utf-8").strip("\n").split("\n\n")]
     got = xf.read_file(tmp_path / "sub" / "panx" / "test-sw.tsv", "panx")
     assert [len(s) for s in got] == [len(s) for s in sentences]
+
+
+@pytest.mark.parametrize("task,lang,split", [
+    ("xnli", "sw", "test"), ("pawsx", "de", "test"), ("xcopa", "et", "test"), ("udpos", "tl", "test"),
+    ("panx", "sw", "dev"), ("xquad", "de", "test"), ("mlqa", "zh", "dev"), ("tydiqa", "sw", "dev"),
+])
+def test_real_gold_files_score_their_own_labels_100(task, lang, split, shared_data, tmp_path):
+    """The official data files as gold: predictions equal to their labels, exported, score 100 (order and readers
+    agree on the real formats)."""
+    from adapterx.data import layout
+    from adapterx.tasks import get_task
+
+    examples = layout.read_split(get_task(task).layout, shared_data, split, lang)
+    preds = tmp_path / "preds" / task
+    preds.mkdir(parents=True)
+    with (preds / f"{lang}.jsonl").open("w", encoding="utf-8") as f:
+        for ex in examples:
+            gold = ex.tags if hasattr(ex, "tags") else ex.answers[0].text if hasattr(ex, "answers") else ex.label
+            f.write(json.dumps({"id": ex.id, "prediction": list(gold) if isinstance(gold, tuple) else gold}) + "\n")
+    sub = tmp_path / "sub"
+    assert run_cli("export", "xtreme", str(tmp_path / "preds"), "--to", str(sub)).exit_code == 0
+    scored = _json(run_cli("score", str(sub), "--gold", str(shared_data), "--split", split, "--json"))
+    assert scored[task]["scores"][lang][scored[task]["metric"]] == pytest.approx(100.0)
+    assert scored[task]["n_examples"][lang] == len(examples)

@@ -256,7 +256,9 @@ def score(req: ScoreRequest) -> list[ScoredTask]:
         spec = get_task(task)
         manifest = xf.read_manifest(pred_root / task) if fmt == "adapterx" else {}
         split = req.split or _default_split(task, fmt, manifest)
-        for lang in xf.languages_in(gold_root, task):
+        gold_langs = [lang for lang in xf.languages_in(gold_root, task)  # a gold folder's, not a data folder's files
+                      if xf.is_gold_file(xf.file_path(gold_root, task, lang), task, spec.labels)]
+        for lang in gold_langs:
             if lang not in files:
                 missing = xf.file_path(pred_root, task, lang) if fmt == "xtreme" else pred_root / task / f"{lang}.jsonl"
                 problems.add(f"{missing}: missing; the gold {xf.file_path(gold_root, task, lang)} has {task} {lang}")
