@@ -28,12 +28,16 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
          doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False,
-         data_revision=None):  # noqa: ANN001, ANN202
+         data_revision=None, xtreme_out=None):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest
     from adapterx.workflows.stack import StackRequest, stack_run
     from cli.render import TrainProgress
 
+    if xtreme_out:  # before any intermediate trains
+        from adapterx.results.xtreme_export import check_exportable
+
+        check_exportable(target)
     spec = method_spec(method, None, reduction_factor, lora_rank, None, None, None)
     cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, seed=seed, bf16=bf16, device=device)
@@ -43,7 +47,7 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
     from adapterx.workflows.language import parse_lang_adapters
 
     treq = TrainRequest(task=target, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                        save_predictions=save_predictions, resume=resume)
+                        save_predictions=save_predictions, resume=resume, xtreme_out=xtreme_out)
     req = StackRequest(intermediates=tuple(tasks), target=treq, modules=_modules(module), lora_mode=lora_mode, fuse=fuse,
                        with_target_adapter=with_target_adapter, intermediate_train=inter_cfg,
                        lang_adapters=parse_lang_adapters(lang_adapters))
@@ -73,7 +77,8 @@ def stack_cmd(
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"],
-    data_revision: Optional[list[str]] = OPTIONS["data_revision"], debug: bool = OPTIONS["debug"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
+    debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
@@ -86,7 +91,8 @@ def stack_cmd(
         raise ConfigError("stack needs an intermediate task and a target task, e.g. `adapterx stack stsb tydiqa`")
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume, data_revision)
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume, data_revision,
+         xtreme_out)
 
 
 @app.command("fuse")

@@ -69,6 +69,7 @@ def _options() -> dict[str, Any]:
         output=typer.Option(None, "--output", "-o", help="Run directory (default runs/<task>-<method>-<timestamp>)."),
         langs=typer.Option("all", "--langs", help="Zero-shot languages: all, low, high, or a list like sw,te."),
         save_predictions=typer.Option(None, "--save-predictions", help="Also write DIR/<task>/<lang>.jsonl predictions."),
+        xtreme_out=typer.Option(None, "--xtreme-out", help="Also write the predictions as XTREME(-R)'s submission folder: DIR/<task>/test-<lang>.<ext>."),
         seed=typer.Option(42, "--seed"),
         lr=typer.Option(None, "--lr", help="Peak learning rate (default 1e-4 adapter/LoRA, 2e-5 full; tiny: 3e-3, 1e-3)."),
         batch_size=typer.Option(16, "--batch-size"),

@@ -36,7 +36,7 @@ def _common_train(
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
     command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
-    data_revision=None,
+    data_revision=None, xtreme_out=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -55,10 +55,12 @@ def _common_train(
                        data_revisions=tuple(data_revision or ()))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
                        evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume,
-                       report_to=report_to)
+                       report_to=report_to, xtreme_out=xtreme_out)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = train_run(req, progress=prog)
     show_run(outcome, task, as_json)
+    if xtreme_out and not as_json:
+        typer.echo(f"XTREME submission files: {xtreme_out}", err=True)
 
 
 @app.command("train-intermediate")
@@ -132,6 +134,7 @@ def train_target(
     train_file: Optional[Path] = OPTIONS["train_file"], dev_file: Optional[Path] = OPTIONS["dev_file"],
     data_dir: Optional[Path] = OPTIONS["data_dir"], eval_file: Optional[list[str]] = OPTIONS["eval_file"],
     output: Optional[Path] = OPTIONS["output"], langs: str = OPTIONS["langs"], save_predictions: Optional[Path] = OPTIONS["save_predictions"],
+    xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
     seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"], batch_size: int = OPTIONS["batch_size"],
     grad_accum: int = OPTIONS["grad_accum"], epochs: float = OPTIONS["epochs"], max_steps: Optional[int] = OPTIONS["max_steps"],
     eval_steps: Optional[int] = OPTIONS["eval_steps"], max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
@@ -154,7 +157,7 @@ def train_target(
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience, data_revision=data_revision,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision, xtreme_out=xtreme_out,
     )
 
 
@@ -166,7 +169,10 @@ def eval_cmd(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Default: the module's backbone."),
     data: Optional[str] = OPTIONS["data"], data_dir: Optional[Path] = OPTIONS["data_dir"],
     eval_file: Optional[list[str]] = OPTIONS["eval_file"], langs: str = OPTIONS["langs"],
-    save_predictions: Optional[Path] = OPTIONS["save_predictions"], seed: int = OPTIONS["seed"],
+    save_predictions: Optional[Path] = OPTIONS["save_predictions"], xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
+    split: Optional[str] = typer.Option(None, "--split", help="The split to evaluate (default: the task's, e.g. dev for "
+                                        "panx); files without gold labels are predicted without a score."),
+    seed: int = OPTIONS["seed"],
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
@@ -184,7 +190,7 @@ def eval_cmd(
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file), data_revisions=tuple(data_revision or ()))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
-                      max_examples=max_examples)
+                      max_examples=max_examples, split=split, xtreme_out=xtreme_out)
     report = eval_run(req)
     ev = report.to_json()
     if compare:
@@ -194,7 +200,8 @@ def eval_cmd(
         backbone = model or _backbone_of(module)
         evs = {module: ev}
         for other in compare:
-            evs[other] = eval_run(replace(req, module=other, model=backbone, save_predictions=None)).to_json()
+            evs[other] = eval_run(replace(req, module=other, model=backbone, save_predictions=None,
+                                          xtreme_out=None)).to_json()
         if as_json:
             print_json({"task": task, "metric": ev["metric"], "modules": evs})
         else:
@@ -204,8 +211,12 @@ def eval_cmd(
         return
     if as_json:
         print_json(ev)
-    else:
+    elif ev["scores"] or not ev.get("unscored"):
         eval_table(ev)
+    else:  # only files without gold labels (XTREME's test sets): nothing to score
+        where = ", ".join(str(p) for p in (save_predictions, xtreme_out) if p)
+        typer.echo(f"{task}: no score, the {report.split} files of {', '.join(ev['unscored'])} have no gold labels; "
+                   f"predictions for {sum(ev['n_examples'].values())} examples written to {where}")
 
 
 def _backbone_of(module: str) -> str | None:

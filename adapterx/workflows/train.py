@@ -19,6 +19,7 @@ from adapterx.errors import ConfigError
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
 from adapterx.tasks import get_task, with_discovered_labels
+from adapterx.results.xtreme_export import check_exportable
 from adapterx.workflows.record import run_record
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
 from adapterx import backbone as bbmod
@@ -53,6 +54,7 @@ class TrainRequest:
     eval_batch_size: int = 32
     resume: bool = False  # continue from the checkpoint beside --output (left by a killed run)
     report_to: str | None = None  # experiment tracker: tensorboard | wandb | mlflow (logs in RUN/tracking/)
+    xtreme_out: Path | None = None  # also write the zero-shot predictions in XTREME's submission layout
 
 
 @dataclass
@@ -74,6 +76,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     opts = with_model_defaults(req.data, req.model)
     cfg = req.train
     evaluate = task.target if req.evaluate is None else req.evaluate
+    if req.xtreme_out:
+        check_exportable(task.name, req.data.max_eval_examples)
 
     tracking.check(req.report_to)
 
@@ -145,7 +149,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             writer.abort()
             if shard_eval:
                 distributed.settle()
-                zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples)
+                zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples,
+                               allow_unlabelled=True)
             distributed.settle()
             return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
         module.save(writer.path("module"))
@@ -157,10 +162,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if evaluate:
             if shard_eval:
                 report = zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size,
-                                         opts.max_eval_examples, progress)
+                                         opts.max_eval_examples, progress, allow_unlabelled=True)
             else:
+                # Unlabelled languages (XTREME's test files) are predicted without a score: the run keeps predictions.
                 report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
-                                   opts.max_eval_examples)
+                                   opts.max_eval_examples, allow_unlabelled=True)
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
             fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
             if fusion:
@@ -194,6 +200,10 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             distributed.settle(exc)
         raise
     distributed.settle()  # done: the other ranks may now read the committed run directory
+    if req.xtreme_out and evaluate:
+        from adapterx.results.xtreme_export import export_xtreme
+
+        export_xtreme([out], req.xtreme_out)
     return RunOutcome(out, run, metrics, report)
 
 
