@@ -35,7 +35,7 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False, report_to=None,
+    command, quiet, resume=False, gradient_checkpointing=False, report_to=None, sft_k=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -43,7 +43,7 @@ def _common_train(
     from cli.render import TrainProgress
 
     get_task(task)  # unknown names fail before anything loads
-    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
     cfg = train_config(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
@@ -75,7 +75,7 @@ def train_intermediate(
     lora_alpha: Optional[int] = OPTIONS["lora_alpha"], lora_dropout: Optional[float] = OPTIONS["lora_dropout"],
     lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
-    report_to: Optional[str] = OPTIONS["report_to"], debug: bool = OPTIONS["debug"],
+    report_to: Optional[str] = OPTIONS["report_to"], sft_k: Optional[int] = OPTIONS["sft_k"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -100,7 +100,7 @@ def train_intermediate(
         if unsupported:  # the multi-task loop has none of these yet: refuse rather than ignore them
             raise ConfigError(f"multi-task training does not support {', '.join(unsupported)} yet: drop it, or train"
                               " the tasks one after another (adapterx stack)")
-        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
                             warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
@@ -117,7 +117,7 @@ def train_intermediate(
         doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device, adapter_config=adapter_config,
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
-        resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to, sft_k=sft_k,
     )
 
 
@@ -138,7 +138,7 @@ def train_target(
     lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
-    debug: bool = OPTIONS["debug"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -149,7 +149,7 @@ def train_target(
         max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device,
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
-        quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to, sft_k=sft_k,
     )
 
 

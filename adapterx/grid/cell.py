@@ -17,7 +17,7 @@ from adapterx.errors import ConfigError
 from adapterx.engine.loop import TrainConfig
 
 # "continue" (the recipe default) means: build on the intermediate module in the way each method supports.
-_CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain"}
+_CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain", "sft": "sum"}
 
 
 def method_spec(method: dict[str, Any]):  # noqa: ANN201

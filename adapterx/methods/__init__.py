@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ModelError
-from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
+from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, SFTSpec, method_from_options, parse_method
 
 MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
 
@@ -23,7 +23,7 @@ class Module:
     """A backbone with a method attached: what training and evaluation work on."""
 
     model: Any  # torch.nn.Module; forward(**batch) returns an output with .loss / logits
-    method: AdapterSpec | LoRASpec | FullSpec
+    method: AdapterSpec | LoRASpec | FullSpec | SFTSpec
     task: Any  # TaskSpec of the head
     name: str  # adapter / head name (the task name by default)
     extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
@@ -49,6 +49,9 @@ class Module:
         """Eval mode, and a single-task LoRA merged into the base weights (W + (alpha/r) B A): one matmul per
         projection instead of three, same outputs to float precision. Call after saving: the merge is in place."""
         self.model.eval()
+        fold = self.extra.pop("fold", None)
+        if fold is not None:  # LT-SFT: its sparse difference added into the weights (no per-forward scatter)
+            fold()
         if self.method.name == "lora" and not self.extra.get("composition") and not self.extra.get("merged"):
             self.model.merge_adapter()
             self.extra["merged"] = True
@@ -62,6 +65,8 @@ def _backend(name: str):  # noqa: ANN202
         from adapterx.methods import peft_backend as b
     elif name == "full":
         from adapterx.methods import hf_backend as b
+    elif name == "sft":
+        from adapterx.methods import sft_backend as b
     else:  # pragma: no cover - specs are validated
         raise ModelError(f"unknown method {name!r}")
     return b
@@ -110,7 +115,7 @@ def _expected_files(folder: Path) -> list[str]:
     if meta.get("composition") or meta.get("multitask"):
         return []
     return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
-            "full": ["config.json"]}.get(meta["method"]["name"], [])
+            "full": ["config.json"], "sft": ["sft.safetensors"]}.get(meta["method"]["name"], [])
 
 
 def check_safetensors(path: Path) -> None:
@@ -177,4 +182,4 @@ def quiet_transformers() -> None:
     logging.getLogger("adapters").setLevel(logging.ERROR)
 
 
-__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "build_module", "load_module", "method_from_options", "parse_method"]

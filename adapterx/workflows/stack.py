@@ -120,8 +120,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
     validate(comp, method)
-    if req.lang_adapters and method != "adapter":
-        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
+    if req.lang_adapters and method not in ("adapter", "sft"):
+        raise ConfigError(f"--lang-adapters are MAD-X language adapters or language SFTs: they compose with --method"
+                          f" adapter or sft, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
     langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
@@ -129,6 +130,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         if ref.task != "mlm":
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
+        if ref.method != method:
+            raise ConfigError(f"--lang-adapters {code}={ref.path} was trained with --method {ref.method}; this stack uses"
+                              f" --method {method}: train it with `adapterx train-language {code} --method {method}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
@@ -206,6 +210,11 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             from adapterx.methods import peft_backend
 
             module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
+        elif method == "sft":
+            from adapterx.methods import sft_backend
+
+            module = sft_backend.build_composed(backbone, task, tgt.method, task.name, folders,
+                                                [(c, Path(r.path)) for c, r in langs.items()])
         else:
             from adapterx.methods import hf_backend
 

@@ -188,6 +188,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             "languages": eval_langs,
             "labels": list(task.labels),
         }
+        if "sft" in module.extra.get("meta", {}):  # LT-SFT: K, eligible weights, the difference's stored size
+            run["sft"] = module.extra["meta"]["sft"]
         if dist is not None:
             run["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
         writer.write_json("run.json", run)
