@@ -259,3 +259,25 @@ def test_recipe_method_fields_are_checked():
         parse_method({"name": "sft", "k": 0})
     with pytest.raises(ConfigError, match=r"method\.rank: not an option of method 'sft' \(options: density, embeddings, k"):
         parse_method({"name": "sft", "rank": 4})
+
+
+def test_a_grid_cell_runs_sft_with_an_intermediate(tmp_path):
+    """A recipe cell (adapterx.grid.cell.run_cell) with method sft: the intermediate trains, the target is stacked
+    on it ("continue" = sum of differences), and the cell reports both stages' trainable weights."""
+    from pathlib import Path
+
+    from adapterx.grid.cell import run_cell
+    from adapterx.grid.recipe import expand, load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml")
+    cell = next(c for c in expand(recipe) if c["intermediate"] == ["stsb"] and c["target"] == "xnli")
+    cell["method"] = {"name": "sft", "label": "sft", "transfer": "continue", "config": {"k": 1000}}
+    for stage in [*cell["training"]["intermediate"], cell["training"]["target"]]:
+        stage.update(max_steps=4, lr=1e-3)
+    cell["eval"]["languages"] = ["en", "sw"]
+    out = run_cell(cell, tmp_path / "cells" / "x")
+    run = json.loads((Path(out["run_dir"]) / "run.json").read_text())
+    assert run["method"]["name"] == "sft" and run["composition"]["kind"] == "sum" and run["sft"]["k"] == 1000
+    assert set(out["eval"]["scores"]) == {"en", "sw"}
+    head = run["params"]["trainable"] - 1000
+    assert out["trainable_params"] > 2000 + head  # the intermediate's K (and head) counted too
