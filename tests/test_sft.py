@@ -157,6 +157,16 @@ def test_stack_adds_the_target_difference_to_the_intermediate_one(tmp_path, tiny
         expect = total[n].view_as(p) if n in total else pre[n]
         assert torch.equal(p.detach(), expect), n
 
+    # A stacked SFT is itself an intermediate: its differences (STS-B's, then XNLI's) go under the next target.
+    top = tmp_path / "pawsx"
+    res = run_cli("stack", str(out), "pawsx", "--method", "sft", "--sft-k", "1500", *FAST, "--langs", "en,de",
+                  "--output", str(top), "--json")
+    assert res.exit_code == 0, res.stderr
+    assert (top / "module" / "intermediates" / "xnli" / "intermediates" / "stsb" / "sft.safetensors").is_file()
+    assert len(sft_backend.chain_of(top / "module")) == 3
+    again = run_cli("eval", "pawsx", "--module", str(top), "--langs", "en,de", "--json")
+    assert json.loads(again.stdout)["scores"] == json.loads(res.stdout)["metrics"]["eval"]["pawsx"]["scores"]
+
 
 @pytest.fixture(scope="module")
 def lang_sfts(tmp_path_factory):
