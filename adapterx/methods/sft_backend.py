@@ -62,6 +62,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from adapterx.engine import distributed
 from adapterx.errors import ConfigError, ModelError
 from adapterx.methods.heads import auto_class, head_kwargs
 
@@ -120,7 +121,7 @@ def eligible(model, spec) -> dict[str, Any]:  # noqa: ANN001
         tensors = dict(mod.named_parameters(recurse=False))
         pz = getattr(mod, "parametrizations", None)
         if pz is not None:
-            tensors.update({t: pz[t].original for t in pz.keys()})
+            tensors.update({t: pz[t].original for t in pz})
         for t, p in tensors.items():
             out[f"{mod_name}.{t}" if mod_name else t] = p
     return out
@@ -148,7 +149,7 @@ def resolve_k(spec, n_eligible: int) -> int:  # noqa: ANN001
                               f" that LT-SFT may change (embeddings {'included' if spec.embeddings else 'excluded'}):"
                               f" use at most {n_eligible}, or --method full")
         return spec.k
-    return max(1, int(round(spec.density * n_eligible)))
+    return max(1, round(spec.density * n_eligible))
 
 
 def _install(model, spec) -> dict[str, Any]:  # noqa: ANN001
@@ -176,7 +177,7 @@ def _deltas(model) -> dict[str, Any]:  # noqa: ANN001
         pz = getattr(mod, "parametrizations", None)
         if pz is None:
             continue
-        for t_name in pz.keys():
+        for t_name in pz:
             out[f"{mod_name}.{t_name}" if mod_name else t_name] = pz[t_name][0]
     return out
 
@@ -248,7 +249,7 @@ def _phase1_cfg(cfg, spec):  # noqa: ANN001, ANN202
     """Phase 1's training config: ``phase1`` x the run's length, one dev evaluation (at its end)."""
     upd: dict[str, Any] = {"eval_steps": 10**9}
     if cfg.max_steps:
-        upd["max_steps"] = max(1, int(math.ceil(spec.phase1 * cfg.max_steps)))
+        upd["max_steps"] = max(1, math.ceil(spec.phase1 * cfg.max_steps))
     else:
         upd["epochs"] = spec.phase1 * cfg.epochs
     return cfg.model_copy(update=upd)
@@ -284,7 +285,6 @@ def make_prelude(module, spec, k: int):  # noqa: ANN001, ANN201
         """``run_train(cfg, checkpoint)`` trains ``module`` as it then is; ``cfg`` is the run's (phase 2's)."""
         import torch
         from safetensors.torch import load_file, save_file
-        from adapterx.engine import distributed
 
         sparse = module.model
         mask_file = checkpoint.with_name("sft-mask.safetensors") if checkpoint is not None else None
@@ -502,7 +502,7 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
     head = load_file(str(folder / HEAD_FILE)) if (folder / HEAD_FILE).is_file() else {}
     missing = set(head_params(model)) - set(head)
     if missing:
-        raise ModelError(f"{folder / HEAD_FILE}: no {sorted(missing)[0]}: a module of another task kind?")
+        raise ModelError(f"{folder / HEAD_FILE}: no {min(missing)}: a module of another task kind?")
     model.load_state_dict(head, strict=False)
     own = read_diff(folder / DIFF_FILE)
     apply_diff(model, own, str(folder))
