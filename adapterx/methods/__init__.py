@@ -2,7 +2,7 @@
 
 Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
 :mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
-upgrade touches one place. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+upgrade touches one place; LT-SFT (sparse differences, plain torch) lives in :mod:`sft_backend`. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ The algorithm, as adapterx runs it:
    is added into the weights (:func:`fold`): a plain model, no per-forward scatter.
 
 Both phases run in :func:`adapterx.engine.loop.train`: the module hands it phase 1 as ``extra["before_train"]``.
-A killed run resumes in either phase (the mask is kept beside the checkpoint once phase 1 is done).
+A killed run resumed with ``--resume`` continues phase 2 from its checkpoint (the mask is kept beside it once phase 1
+is done); a run killed in phase 1 starts phase 1 again (phase 1 writes no checkpoint: it evaluates only at its end).
 
 The module is the **sparse difference**: ``sft.safetensors`` holds, per tensor with masked entries, ``<name>.idx``
 (flat indices, int32 where the tensor has fewer than 2^31 entries) and ``<name>.val`` (float32), names relative to
@@ -279,7 +280,8 @@ def select_mask(dense, sparse_model, spec, k: int) -> dict[str, Any]:  # noqa: A
 
 def make_prelude(module, spec, k: int):  # noqa: ANN001, ANN201
     """Phase 1, the mask and the reset, run by :func:`adapterx.engine.loop.train` before it trains ``module``
-    (phase 2). A resumed run whose phase 1 finished finds the mask beside its checkpoint and goes on from there."""
+    (phase 2). A resumed run whose phase 1 finished finds the mask beside its checkpoint and goes on from there.
+    Phase 1 evaluates once, at its end, so it writes no checkpoint of its own."""
 
     def prelude(run_train, cfg, checkpoint):  # noqa: ANN001, ANN202
         """``run_train(cfg, checkpoint)`` trains ``module`` as it then is; ``cfg`` is the run's (phase 2's)."""
@@ -309,8 +311,7 @@ def make_prelude(module, spec, k: int):  # noqa: ANN001, ANN201
                 p.requires_grad_(n not in module.extra.get("frozen_head", ()))
             module.model = dense
             try:
-                ckpt1 = checkpoint.with_name("phase1-" + checkpoint.name) if checkpoint is not None else None
-                res = run_train(_phase1_cfg(cfg, spec), ckpt1)
+                res = run_train(_phase1_cfg(cfg, spec), None)
             finally:
                 module.model = sparse
             phase1_dev = res.best_dev
