@@ -14,13 +14,13 @@ MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local 
 DATA_HELP = "Training data: 'hf' (the task's Hugging Face data set), 'synthetic', a file, or an XTREME-style folder. Default: hf; synthetic with --model tiny."
 
 
-def method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets):  # noqa: ANN001, ANN201
+def method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k=None):  # noqa: ANN001, ANN201
     """The method flags as a validated method spec."""
     from adapterx.methods.spec import method_from_options
 
     return method_from_options(
         method, adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank,
-        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets,
+        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, sft_k=sft_k,
     )
 
 
@@ -58,7 +58,7 @@ def eval_files(items: list[str] | None):  # noqa: ANN201
 def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft) or full (fine-tune everything)."),
+        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft), full (fine-tune everything) or sft (LT-SFT: a sparse difference of K weights)."),
         model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
@@ -71,7 +71,7 @@ def _options() -> dict[str, Any]:
         save_predictions=typer.Option(None, "--save-predictions", help="Also write DIR/<task>/<lang>.jsonl predictions."),
         xtreme_out=typer.Option(None, "--xtreme-out", help="Also write the predictions as XTREME(-R)'s submission folder: DIR/<task>/test-<lang>.<ext>."),
         seed=typer.Option(42, "--seed"),
-        lr=typer.Option(None, "--lr", help="Peak learning rate (default 1e-4 adapter/LoRA, 2e-5 full; tiny: 3e-3, 1e-3)."),
+        lr=typer.Option(None, "--lr", help="Peak learning rate (default 1e-4 adapter/LoRA, 2e-5 full/sft; tiny: 3e-3, 1e-3)."),
         batch_size=typer.Option(16, "--batch-size"),
         grad_accum=typer.Option(1, "--grad-accum", help="Gradient accumulation steps."),
         epochs=typer.Option(3.0, "--epochs"),
@@ -91,6 +91,7 @@ def _options() -> dict[str, Any]:
         lora_alpha=typer.Option(None, "--lora-alpha", help="lora: alpha (default 16)."),
         lora_dropout=typer.Option(None, "--lora-dropout", help="lora: dropout (default 0.1)."),
         lora_targets=typer.Option(None, "--lora-targets", help="lora: comma-separated module names (default query,value)."),
+        sft_k=typer.Option(None, "--sft-k", help="sft: weights in the sparse difference, K (default 1% of the eligible weights)."),
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
         resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),

@@ -36,7 +36,7 @@ def _common_train(
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
     command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
-    data_revision=None, xtreme_out=None,
+    data_revision=None, xtreme_out=None, sft_k=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -44,7 +44,7 @@ def _common_train(
     from cli.render import TrainProgress
 
     get_task(task)  # unknown names fail before anything loads
-    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
     cfg = train_config(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
@@ -82,7 +82,7 @@ def train_intermediate(
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
     report_to: Optional[str] = OPTIONS["report_to"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
-    debug: bool = OPTIONS["debug"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -102,7 +102,7 @@ def train_intermediate(
 
         if train_file or dev_file:
             raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
-        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
                             warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
@@ -122,7 +122,7 @@ def train_intermediate(
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience, data_revision=data_revision,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision, sft_k=sft_k,
     )
 
 
@@ -145,7 +145,8 @@ def train_target(
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
-    data_revision: Optional[list[str]] = OPTIONS["data_revision"], debug: bool = OPTIONS["debug"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], sft_k: Optional[int] = OPTIONS["sft_k"],
+    debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -158,6 +159,7 @@ def train_target(
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
         early_stopping_patience=early_stopping_patience, data_revision=data_revision, xtreme_out=xtreme_out,
+        sft_k=sft_k,
     )
 
 

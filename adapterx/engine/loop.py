@@ -188,6 +188,10 @@ def train(
     """
     import torch
 
+    prelude = (getattr(module, "extra", None) or {}).pop("before_train", None)
+    if prelude is not None:  # a method's own first phase (LT-SFT: the dense phase that picks the mask), same loop
+        prelude(lambda cfg1, ckpt1: train(module, train_features, collate, evaluate_dev, selection_metric, cfg1,
+                                          progress, ckpt1, resume), cfg, checkpoint)
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)

@@ -2,7 +2,7 @@
 
 Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
 :mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
-upgrade touches one place. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+upgrade touches one place; LT-SFT (sparse differences, plain torch) lives in :mod:`sft_backend`. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from adapterx.errors import ModelError
 from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
-from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
+from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, SFTSpec, method_from_options, parse_method
 from adapterx.methods.multitask import load_multitask
 from adapterx.tasks import get_task
 
@@ -74,7 +74,7 @@ def _expected_files(folder: Path) -> list[str]:
     if meta.get("composition") or meta.get("multitask"):
         return []
     return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
-            "full": ["config.json"]}.get(meta["method"]["name"], [])
+            "full": ["config.json"], "sft": ["sft.safetensors"]}.get(meta["method"]["name"], [])
 
 
 def check_safetensors(path: Path) -> None:
@@ -127,4 +127,5 @@ def read_meta(folder: Path) -> dict[str, Any]:
     raise ModelError(f"{folder}: no {MODULE_META} here. Is this the module/ folder of an adapterx run?")
 
 
-__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "backend_for", "build_composed", "quiet_transformers", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "backend_for", "build_composed",
+           "build_module", "load_module", "method_from_options", "parse_method", "quiet_transformers"]

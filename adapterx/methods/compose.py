@@ -28,6 +28,7 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "adapter": {"stack": ("stack",), "fuse": ("fuse",)},
     "lora": {"stack": ("sum", "merge", "chain")},
     "full": {"stack": ("chain",)},  # X-STILTs: fine-tune on the intermediate task, then on the target from it
+    "sft": {"stack": ("sum",)},  # LT-SFT: the target's sparse difference added to the intermediate's (Ansell et al.)
 }
 
 
@@ -36,7 +37,7 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
 # train each intermediate module on the frozen base and compose them.
 IN_SEQUENCE = frozenset({"full"})
 # Methods that compose with MAD-X language modules (`--lang-adapters`).
-LANGUAGE_MODULES = frozenset({"adapter"})
+LANGUAGE_MODULES = frozenset({"adapter", "sft"})
 
 
 def trains_in_sequence(method: str) -> bool:

@@ -46,6 +46,9 @@ class Module:
         """Eval mode, and a single-task LoRA merged into the base weights (W + (alpha/r) B A): one matmul per
         projection instead of three, same outputs to float precision. Call after saving: the merge is in place."""
         self.model.eval()
+        fold = self.extra.pop("fold", None)
+        if fold is not None:  # LT-SFT: its sparse difference added into the weights (no per-forward scatter)
+            fold()
         if self.method.name == "lora" and not self.extra.get("composition") and not self.extra.get("merged"):
             self.model.merge_adapter()
             self.extra["merged"] = True
@@ -58,6 +61,7 @@ BACKENDS: dict[str, str] = {
     "adapter": "adapterx.methods.adapters_backend",
     "lora": "adapterx.methods.peft_backend",
     "full": "adapterx.methods.hf_backend",
+    "sft": "adapterx.methods.sft_backend",
 }
 
 

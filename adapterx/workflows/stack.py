@@ -110,7 +110,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
     validate(comp, method)
     if req.lang_adapters and not takes_language_modules(method):
-        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
+        raise ConfigError(f"--lang-adapters are MAD-X language adapters or language SFTs: they compose with --method"
+                          f" adapter or sft, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
     langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
@@ -118,6 +119,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         if ref.task != "mlm":
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
+        if ref.method != method:
+            raise ConfigError(f"--lang-adapters {code}={ref.path} was trained with --method {ref.method}; this stack uses"
+                              f" --method {method}: train it with `adapterx train-language {code} --method {method}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:

@@ -177,6 +177,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
         extra = {}
+        if "sft" in module.extra.get("meta", {}):  # LT-SFT: K, eligible weights, the difference's stored size
+            extra["sft"] = module.extra["meta"]["sft"]
         if dist is not None:
             extra["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
         run = run_record(
