@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import pytest
 
@@ -93,6 +94,9 @@ STAGE_ALTERNATIVES: dict[str, Any] = {
 def _alternative(annotation: Any, default: Any) -> Any:
     """A valid value other than ``default`` for a field of this type (method spec fields)."""
     origin = get_origin(annotation)
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if origin in (Union, UnionType) and len(args) == 1:  # Optional[X]
+        return _alternative(args[0], default)
     if annotation is bool:
         return not default
     if origin is Literal:
