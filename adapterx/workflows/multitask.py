@@ -27,7 +27,7 @@ from adapterx.data import cache as feature_cache
 from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.engine import distributed, tracking
 from adapterx.engine.loop import Progress, TrainConfig, check_batch, train
-from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
+from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.errors import ConfigError
 from adapterx.methods.multitask import ModuleView, SharedModule
 from adapterx.tasks import get_task, with_discovered_labels
@@ -166,14 +166,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     dist = distributed.setup(cfg.device)
     main = distributed.is_main()
     chain_name = "+".join(t.name for t in tasks)
-    output = Path(distributed.broadcast_object(str(req.output or default_output(chain_name.replace("+", "-"),
-                                                                                req.method.name))))
-    try:
-        writer = RunWriter(output) if main else FollowerWriter(output)
-    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
-        distributed.settle(exc)
-        raise
-    distributed.settle()
+    writer = reserve_output(req.output or default_output(chain_name.replace("+", "-"), req.method.name))
 
     tracker = None
     trained = False
