@@ -70,7 +70,7 @@ def _fake_slurm_dirs(tmp_path_factory: pytest.TempPathFactory) -> Any:
     is shared by every job of this process and caches finished ones by id."""
     bin_dir = tmp_path_factory.mktemp("fake-slurm-bin")
     state = tmp_path_factory.mktemp("fake-slurm-state")
-    for name in ("sbatch", "srun", "sacct"):
+    for name in ("sbatch", "srun", "sacct", "scontrol"):
         shim = bin_dir / name
         shim.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(FAKE_DIR)!r})\n"
                         f"import fake_slurm\nfake_slurm.main({name!r})\n")
@@ -267,10 +267,13 @@ def test_a_worker_that_dies_is_a_failure_naming_its_job(tmp_path: Path, slurm: F
     job_id = slurm.calls()[-1]["job_id"]
     assert slurm.wait_idle(job_id) == {f"{job_id}_0": "COMPLETED", f"{job_id}_1": "FAILED"}  # cells in grid order
     [failed] = [o for o in summary["outcomes"] if o["status"] == "failed"]
-    assert failed["error"].startswith("worker died: UncompletedJobError") and "oom_kill" in failed["error"], failed
+    assert failed["error"].startswith(f"worker died: slurm job {job_id}_1 ended FAILED"), failed
+    assert "UncompletedJobError" in failed["error"] and "oom_kill" in failed["error"], failed
     [(h, error, prov)] = _db(run_dir, "SELECT cell_hash, error, provenance_json FROM failures")
     assert h in _hashes(recipe, "panx") and error == failed["error"]
-    assert json.loads(prov) == {"executor": "slurm", "job_id": f"{job_id}_1"}
+    prov = json.loads(prov)
+    assert (prov["executor"], prov["slurm_array_job"], prov["failure_kind"]) == ("slurm", f"{job_id}_1", "crashed")
+    assert (prov["slurm"]["job_id"], prov["slurm"]["state"]) == (f"{job_id}_1", "FAILED")
     assert {h for (h,) in _db(run_dir, "SELECT cell_hash FROM cells")} == _hashes(recipe, "xnli")
 
 

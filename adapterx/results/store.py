@@ -342,6 +342,12 @@ class ResultsStore:
     def cell_specs(self) -> dict[str, dict[str, Any]]:
         return {h: json.loads(s) for h, s in self._query("SELECT cell_hash, spec_json FROM cells")}
 
+    def cell_provenance(self) -> list[tuple[str, dict[str, Any], dict[str, Any], str | None]]:
+        """(cell hash, spec, provenance, run dir) of every finished cell, in report order."""
+        got = self._query("SELECT cell_hash, spec_json, provenance_json, run_dir FROM cells"
+                          " ORDER BY target, backbone, method, intermediate, seed")
+        return [(h, json.loads(s), json.loads(p), r) for h, s, p, r in got]
+
     def count_cells(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM cells")[0][0])
 
