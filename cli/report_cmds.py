@@ -112,6 +112,10 @@ def run_cmd(
         extra = f" ({outcome.seconds:.1f}s)" if outcome.status == "done" else f": {outcome.error}" if outcome.error else ""
         err.print(f"[{counter['n']}/{total['n']}] [{style}]{outcome.status}[/{style}] {outcome.label}{extra}")
 
+    if (executor.value if executor else recipe.execution.executor) == "slurm":
+        from adapterx.grid.slurm import check_reachable
+
+        check_reachable()  # before the plan line: an unreachable Slurm is the one line printed
     plan = make_plan(recipe, folder)
     total["n"] = len(plan.todo)
     if not as_json:

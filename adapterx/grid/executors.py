@@ -22,8 +22,8 @@ from adapterx.errors import ConfigError
 from adapterx.grid.recipe import Recipe, cell_hash
 from adapterx.grid.cellfn import CellFn, importable_in_workers
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
-from adapterx.grid.slurm import (JOBS_FILE, annotate_cells, failure_kind, failure_message, signal_delay_s,
-                                 wait_accounting, write_failure_file)
+from adapterx.grid.slurm import (JOBS_FILE, QUEUED, annotate_cells, failure_kind, failure_message, in_queue,
+                                 signal_delay_s, wait_accounting, write_failure_file)
 from adapterx.results.store import ResultsStore
 
 
@@ -190,13 +190,14 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
                for h in map(cell_hash, todo) if h in submitted}
     if earlier:
         submitit.SlurmJob.watcher.update()  # one sacct call for all of them
-    alive = {"READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED"}  # not UNKNOWN: an id sacct forgot
     queued: list[tuple[Any, dict[str, Any]]] = []
     to_submit: list[dict[str, Any]] = []
     for cell in todo:
         job = earlier.get(cell_hash(cell))
         state = submitit.SlurmJob.watcher.get_state(job.job_id, mode="cache") if job is not None else ""
-        if job is not None and not job.paths.result_pickle.exists() and (state.split() or [""])[0] in alive:
+        # UNKNOWN: sacct does not list it, an id it forgot or one submitted a moment ago (the queue decides)
+        if job is not None and not job.paths.result_pickle.exists() and (
+                (state.split() or [""])[0] in QUEUED or (state.startswith("UNKNOWN") and in_queue(job.job_id))):
             queued.append((job, cell))
         else:
             to_submit.append(cell)

@@ -60,6 +60,25 @@ def check_reachable() -> None:
                           " tests/slurm/start-local-slurm.sh) or point SLURM_CONF at the cluster's slurm.conf")
 
 
+QUEUED = {"READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED", "CONFIGURING", "RESIZING",
+          "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "STOPPED"}
+
+
+def in_queue(job_id: str) -> bool:
+    """Whether the controller still has this job or array task queued or running. ``squeue`` asks slurmctld,
+    which knows a job as soon as sbatch returns; ``sacct`` may not list it for a second or two (the accounting
+    database is written behind), so a job sacct does not know yet is not taken for a lost one."""
+    squeue = shutil.which("squeue")
+    if squeue is None:
+        return False
+    try:
+        got = subprocess.run([squeue, "-h", "-r", "-o", "%i|%T", "-j", str(job_id)], capture_output=True, text=True,
+                             timeout=_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return got.returncode == 0 and any(line.split("|")[-1].strip() in QUEUED for line in got.stdout.splitlines())
+
+
 def signal_delay_s(timeout_min: int) -> int:
     """Seconds before the time limit at which submitit's worker gets its warning signal and records a timeout.
     submitit's default (90 s) would fire at once for a limit under 1.5 minutes; a sixth of the limit, 10..90 s."""
