@@ -12,7 +12,6 @@ import sqlite3
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml

@@ -227,7 +227,7 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
         outcome = _slurm_outcome(job, cell, run_dir, cfg.timeout_min)
         # The worker (no database access) left cells/<hash>/record.json.gz or failure.json: sacct's record of the
         # job goes into it, then the store ingests it, as the next `adapterx run` or `adapterx report` would.
-        annotate_cells(run_dir, store.done_hashes(), only={outcome.cell_hash})
+        annotate_cells(run_dir, store.done_hashes(), report_dead=False)
         store.ingest_records(run_dir)
         summary.outcomes.append(outcome)
         emit(outcome)

@@ -191,14 +191,14 @@ def write_failure_file(cell_dir: Path, spec: Mapping[str, Any], error: str, trac
 
 
 def annotate_cells(run_dir: str | Path, done: set[str], specs: Mapping[str, Mapping[str, Any]] | None = None,
-                   wait_s: float = 30.0, timeout_min: int | None = None, only: set[str] | None = None) -> int:
+                   wait_s: float = 30.0, timeout_min: int | None = None, report_dead: bool = True) -> int:
     """Add ``sacct``'s record to the not yet ingested records and failure files of cells that ran on Slurm, and
     write a failure file for every cell whose job ended without either (killed before its worker could write).
     ``specs``: cell hash -> cell, for cells with no ``cell.json`` yet (cancelled while queued). Returns how many
-    cells it touched; a no-op where sacct is missing or answers nothing. ``only``: these cells only (the waiting
-    driver, which handles each job as submitit returns it)."""
+    cells it touched; a no-op where sacct is missing or answers nothing. ``report_dead`` False: files only (the
+    waiting driver, which reports each dead job itself as submitit returns it)."""
     run_dir = Path(run_dir)
-    jobs = {h: j for h, j in read_jobs(run_dir).items() if h not in done and (only is None or h in only)}
+    jobs = {h: j for h, j in read_jobs(run_dir).items() if h not in done}
     if not jobs:
         return 0
     pending = {h: j for h, j in jobs.items() if _needs_annotation(run_dir / "cells" / h, j)}
@@ -207,6 +207,8 @@ def annotate_cells(run_dir: str | Path, done: set[str], specs: Mapping[str, Mapp
     # Jobs whose worker wrote its file end within seconds: wait for their final accounting. Jobs with nothing
     # written may run for hours: one look.
     written = {h for h in pending if any((run_dir / "cells" / h / n).is_file() for n in (RECORD_NAME, FAILURE_NAME))}
+    if not report_dead:
+        pending = {h: pending[h] for h in written}
     info = wait_accounting([pending[h] for h in written], wait_s) if written and wait_s > 0 else {}
     info.update(accounting([j for h, j in pending.items() if j not in info]))
     touched = 0
@@ -220,6 +222,8 @@ def annotate_cells(run_dir: str | Path, done: set[str], specs: Mapping[str, Mapp
             _update_record(cell_dir / RECORD_NAME, slurm)
         elif (cell_dir / FAILURE_NAME).is_file():
             _update_failure(cell_dir / FAILURE_NAME, slurm)
+        elif not report_dead:
+            continue
         elif _first(acct["state"]) in ENDED - {"COMPLETED"} or (
                 _first(acct["state"]) == "COMPLETED" and _result_missing(run_dir, job_id)):
             spec = specs.get(h) if specs else None

@@ -47,7 +47,7 @@ h3{font-size:1.05em;margin-top:1.4em}
 .meta,.note{color:#666;font-size:.9em}
 table{border-collapse:collapse;margin:.6em 0;font-variant-numeric:tabular-nums}
 th,td{padding:.2em .55em;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
+th:first-child,td:first-child,#answer-table td:nth-child(2),#answer-table th:nth-child(2){text-align:left}
 thead th{background:#f4f4f4;position:sticky;top:0}
 tbody.rc th{background:#fafafa;text-align:left;font-weight:600;color:#444}
 tr.avg td{font-weight:600;border-top:1px solid #999}
@@ -72,7 +72,7 @@ def _f(x: float | None, sign: bool = False) -> str:
     return f"{x:+.1f}" if sign and x else f"{x:.1f}"
 
 
-def _attr(x: float | int | None) -> str:
+def _attr(x: float | None) -> str:
     """Exact value for a data-* attribute (repr keeps every digit; empty for a missing value)."""
     return "" if x is None else repr(x)
 
@@ -114,14 +114,14 @@ def _names(report: dict[str, Any]) -> dict[str, str]:
 
 def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]]) -> str:
     first = next(iter(answers.values()))
-    level = int(round(100 * first["ci"]))
+    level = round(100 * first["ci"])
     names = _names(report)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for group, ans in answers.items():
         for r in ans["rows"]:
             rows.setdefault((r["target"], r["condition"]), {"row": r})[group] = r["delta"]
-    out = [f'<section id="answer"><h2>{_e(first["question"].replace(first["group"] + "-resource", "low-resource"))}'
-           "</h2>"]
+    out = [(f'<section id="answer"><h2>{_e(first["question"].replace(first["group"] + "-resource", "low-resource"))}'
+           "</h2>")]
     if not rows:
         out.append(f'<p class="note">No cell with intermediate task {_e(first["intermediate"])} in this run.</p>'
                    "</section>")
@@ -168,7 +168,7 @@ def _target_section(report: dict[str, Any], target: str) -> str:
     t = report["targets"][target]
     names = _names(report)
     conds = t["conditions"]
-    level = int(round(100 * report["options"]["ci"]))
+    level = round(100 * report["options"]["ci"])
     langs = t["languages"]
     by_class: dict[int | None, list[str]] = {}
     for lang in langs:
@@ -177,8 +177,8 @@ def _target_section(report: dict[str, Any], target: str) -> str:
     order = sorted(by_class, key=lambda c: (c is None, c if c is not None else 0))
     scale = max((abs(d["mean"]) for c in t["deltas"] for d in t["deltas"][c]["languages"].values()
                  if d.get("mean") is not None), default=1.0)
-    out = [f'<section class="target" id="target-{_e(target)}" data-target="{_e(target)}">'
-           f"<h2>{_e(target)} <span class=\"meta\">({_e(t['metric'])})</span></h2>"]
+    out = [(f'<section class="target" id="target-{_e(target)}" data-target="{_e(target)}">'
+           f"<h2>{_e(target)} <span class=\"meta\">({_e(t['metric'])})</span></h2>")]
     out.append(f'<table class="langs" data-target="{_e(target)}"><thead><tr><th>language</th>')
     for c in conds:
         out.append(f'<th title="{_e(c)}">{_e(names.get(c, c))}</th>')
@@ -255,10 +255,10 @@ def delta_plot_svg(report: dict[str, Any], target: str) -> str:
     def y(v: float) -> float:
         return head + (top - v) / (top - bottom) * height
 
-    parts = [f'<svg class="delta-plot" data-target="{_e(target)}" xmlns="http://www.w3.org/2000/svg" width="{width}"'
-             f' height="{head + height + 40}" role="img" aria-label="{_e(target)}: delta per language">',
-             f'<text x="{left}" y="14">{_e(target)}: Δ per language against no intermediate (low-resource shaded)'
-             "</text>"]
+    parts = [(f'<svg class="delta-plot" data-target="{_e(target)}" xmlns="http://www.w3.org/2000/svg" width="{width}"'
+             f' height="{head + height + 40}" role="img" aria-label="{_e(target)}: delta per language">'),
+             (f'<text x="{left}" y="14">{_e(target)}: Δ per language against no intermediate (low-resource shaded)'
+             "</text>")]
     n_low = sum(lang in low for lang in langs)
     if n_low:
         parts.append(f'<rect x="{left}" y="{head}" width="{group_w * n_low}" height="{height}" fill="#f3efe0"/>')
@@ -326,8 +326,8 @@ def params_plot_svg(report: dict[str, Any]) -> str:
     def py(v: float) -> float:
         return top + (y_hi - v) / (y_hi - y_lo) * h
 
-    parts = [f'<svg id="params-plot" xmlns="http://www.w3.org/2000/svg" width="{left + w + 200}" height="{top + h + 44}"'
-             ' role="img" aria-label="overall score against trainable parameters">',
+    parts = [(f'<svg id="params-plot" xmlns="http://www.w3.org/2000/svg" width="{left + w + 200}" height="{top + h + 44}"'
+             ' role="img" aria-label="overall score against trainable parameters">'),
              f'<text x="{left}" y="14">overall score against trainable parameters (log scale)</text>',
              f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#999"/>']
     # 1, 2, 5 x 10^k where the points span under two decades, powers of ten otherwise
@@ -451,17 +451,17 @@ def render_html(report: dict[str, Any], answers: Mapping[str, dict[str, Any]],
                 run_dir: Path | None = None) -> str:
     """The whole page as one string. ``answers``: :func:`adapterx.results.question.answer` per group
     (all, low, high); ``figures``: extra SVG documents by name, embedded as images."""
-    ci = int(round(100 * report["options"]["ci"]))
+    ci = round(100 * report["options"]["ci"])
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              # No request may leave the page, even if a future figure carries a URL.
-             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline';"
-             " img-src data:\">",
+             ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline';"
+             " img-src data:\">"),
              f"<title>adapterx report: {_e(Path(report['run_dir']).name)}</title><style>{_CSS}</style></head><body>",
              f"<h1>adapterx report: {_e(Path(report['run_dir']).name)}</h1>",
-             f'<p class="meta">{_e(report["run_dir"])} · {report["n_cells"]} finished cells ·'
+             (f'<p class="meta">{_e(report["run_dir"])} · {report["n_cells"]} finished cells ·'
              f" {len(report['failures'])} failed · {report['options']['n_boot']} bootstrap resamples, {ci}% intervals"
-             f" · generated {_e(report['generated'])}</p>"]
+             f" · generated {_e(report['generated'])}</p>")]
     parts.append(_answer_section(report, answers))
     for target in report["targets"]:
         parts.append(_target_section(report, target))
