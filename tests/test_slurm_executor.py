@@ -26,10 +26,15 @@ from typing import Any
 import pytest
 from conftest import REPO, run_cli
 from test_results import fake_run_cell, small_recipe
+from test_slurm_real import _reachable as _real_slurm_missing
 
 from adapterx.grid.recipe import cell_hash, expand, recipe_to_yaml, validate_recipe
 
 pytest.importorskip("submitit")
+# Where a real Slurm answers, what a one-node cluster shows is tested there (tests/test_slurm_real.py); the fake keeps
+# what one node cannot show (a GPU partition, an account, the exact sbatch script) and a worker killed outright.
+on_real_slurm = pytest.mark.skipif(
+    _real_slurm_missing() is None, reason="shown on the real Slurm that answers here (tests/test_slurm_real.py)")
 if sys.platform == "win32":
     pytest.skip("the fake Slurm needs a POSIX shell", allow_module_level=True)
 
@@ -169,6 +174,7 @@ def test_grid_runs_as_one_job_array_and_rerun_skips_it(tmp_path: Path, slurm: Fa
     assert len(slurm.calls()) == n_calls + 1
 
 
+@on_real_slurm
 def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path, slurm: FakeSlurm,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """--no-wait while the array is still queued; once it ran, `report` ingests the records and the failures the
@@ -220,6 +226,7 @@ def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path,
     assert {h for (h,) in _db(run_dir, "SELECT cell_hash FROM cells")} == _hashes(recipe)
 
 
+@on_real_slurm
 def test_a_run_while_the_array_is_queued_waits_for_it_instead_of_submitting_again(
         tmp_path: Path, slurm: FakeSlurm, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
@@ -293,6 +300,7 @@ execution: {slurm: {gpus_per_node: 0, cpus_per_task: 1, mem_gb: 2, timeout_min: 
 """
 
 
+@on_real_slurm
 def test_a_worker_trains_a_real_cell(tmp_path: Path, slurm: FakeSlurm, tiny) -> None:  # noqa: ANN001
     """The real adapterx.grid.cell.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
     synthetic data, and the driver ingests its record."""

@@ -22,8 +22,8 @@ from adapterx.errors import ConfigError
 from adapterx.grid.recipe import Recipe, cell_hash
 from adapterx.grid.cellfn import CellFn, importable_in_workers
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
-from adapterx.grid.slurm import (JOBS_FILE, QUEUED, annotate_cells, failure_kind, failure_message, in_queue,
-                                 signal_delay_s, wait_accounting, write_failure_file)
+from adapterx.grid.slurm import (JOBS_FILE, QUEUED, annotate_store, failure_kind, failure_message, in_queue,
+                                 report_dead_jobs, signal_delay_s, slurm_entry, wait_accounting, write_failure_file)
 from adapterx.results.store import ResultsStore
 
 
@@ -141,7 +141,7 @@ def _slurm_outcome(job: Any, cell: dict[str, Any], run_dir: Path, timeout_min: i
             msg = f"worker died: {type(exc).__name__}: {last}"
         write_failure_file(run_dir / "cells" / h, cell, msg, str(exc),
                            {"executor": "slurm", "slurm_array_job": job.job_id,
-                            "slurm": {"job_id": job.job_id, **{k: v for k, v in (info or {}).items() if k != "job_id"}},
+                            "slurm": slurm_entry(job.job_id, info or {}),
                             "failure_kind": failure_kind((info or {}).get("state", ""))})
         return CellOutcome(h, "failed", cell_label(cell), 0.0, msg)
 
@@ -153,8 +153,10 @@ def collect_slurm(run_dir: str | Path, store: ResultsStore, wait_s: float = 30.0
     run_dir = Path(run_dir)
     if not (run_dir / "submitit" / JOBS_FILE).is_file():
         return 0
-    annotate_cells(run_dir, store.done_hashes(), wait_s=wait_s)
-    return store.ingest_records(run_dir)
+    report_dead_jobs(run_dir, store.done_hashes())
+    n = store.ingest_records(run_dir)
+    annotate_store(store, run_dir, wait_s=wait_s)
+    return n
 
 
 def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dict[str, Any]],
@@ -225,9 +227,9 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
         return
     for job, cell in [*queued, *zip(jobs, to_submit)]:
         outcome = _slurm_outcome(job, cell, run_dir, cfg.timeout_min)
-        # The worker (no database access) left cells/<hash>/record.json.gz or failure.json: sacct's record of the
-        # job goes into it, then the store ingests it, as the next `adapterx run` or `adapterx report` would.
-        annotate_cells(run_dir, store.done_hashes(), report_dead=False)
+        # The worker (no database access) left cells/<hash>/record.json.gz or failure.json: the store ingests it,
+        # as the next `adapterx run` or `adapterx report` would, then sacct's record of the job joins its provenance.
         store.ingest_records(run_dir)
+        annotate_store(store, run_dir)
         summary.outcomes.append(outcome)
         emit(outcome)

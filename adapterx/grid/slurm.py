@@ -4,9 +4,10 @@
 A cell that ran on Slurm carries ``provenance["slurm"]``: the job's name, state, exit code, elapsed and limit times,
 node, CPUs, memory asked and used (MaxRSS of its steps) and its submit/start/end times, as ``sacct`` reports them once
 the job has ended. The worker cannot know those (its job is still running when it writes its record), so the process
-that collects the records adds them (:func:`annotate_cells`): the waiting ``adapterx run``, or a later ``run`` or
-``report`` after ``--no-wait``. A job Slurm ended before its worker could write anything (``scancel``, the time limit,
-out of memory, a node failure) leaves a failure file with the Slurm state as the cell's error, so a rerun runs it again.
+that collects the records adds them to the store's rows after ingesting (:func:`annotate_store`): the waiting
+``adapterx run``, or a later ``run`` or ``report`` after ``--no-wait``. A job Slurm ended before its worker could write
+anything (``scancel``, the time limit, out of memory, a node failure) gets a failure file with the Slurm state as the
+cell's error (:func:`report_dead_jobs`), so a rerun runs it again.
 
 ``failure_kind`` in a failure's provenance: ``timeout`` (the job reached ``--time``; submitit's warning signal or
 Slurm's kill), ``cancelled``, ``out_of_memory``, ``node_fail``, ``preempted``, ``crashed`` (the worker died any other
@@ -15,7 +16,6 @@ way) or ``error`` (the cell raised).
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
-from adapterx.results.store import FAILURE_INGESTED, FAILURE_NAME, RECORD_NAME
+from adapterx.results.store import FAILURE_INGESTED, FAILURE_NAME, RECORD_NAME, ResultsStore
 
 JOBS_FILE = "slurm_jobs.json"  # under RUN/submitit/: cell hash -> the array task (ARRAY_TASK) that ran it
 SACCT_FIELDS = ("JobID", "JobName", "State", "ExitCode", "Elapsed", "Timelimit", "NodeList", "AllocCPUS", "ReqMem",
@@ -190,68 +190,69 @@ def write_failure_file(cell_dir: Path, spec: Mapping[str, Any], error: str, trac
     tmp.replace(cell_dir / FAILURE_NAME)
 
 
-def annotate_cells(run_dir: str | Path, done: set[str], specs: Mapping[str, Mapping[str, Any]] | None = None,
-                   wait_s: float = 30.0, timeout_min: int | None = None, report_dead: bool = True) -> int:
-    """Add ``sacct``'s record to the not yet ingested records and failure files of cells that ran on Slurm, and
-    write a failure file for every cell whose job ended without either (killed before its worker could write).
-    ``specs``: cell hash -> cell, for cells with no ``cell.json`` yet (cancelled while queued). Returns how many
-    cells it touched; a no-op where sacct is missing or answers nothing. ``report_dead`` False: files only (the
-    waiting driver, which reports each dead job itself as submitit returns it)."""
+def report_dead_jobs(run_dir: str | Path, done: set[str], timeout_min: int | None = None) -> int:
+    """Write a failure file for every cell of this run whose Slurm job ended without a record or failure file from
+    its worker (scancel, the time limit, out of memory, a node failure while the worker could not write); the error
+    is the Slurm state in one line. Returns how many; a no-op where sacct is missing or answers nothing."""
     run_dir = Path(run_dir)
-    jobs = {h: j for h, j in read_jobs(run_dir).items() if h not in done}
-    if not jobs:
-        return 0
-    pending = {h: j for h, j in jobs.items() if _needs_annotation(run_dir / "cells" / h, j)}
-    if not pending:
-        return 0
-    # Jobs whose worker wrote its file end within seconds: wait for their final accounting. Jobs with nothing
-    # written may run for hours: one look.
-    written = {h for h in pending if any((run_dir / "cells" / h / n).is_file() for n in (RECORD_NAME, FAILURE_NAME))}
-    if not report_dead:
-        pending = {h: pending[h] for h in written}
-    info = wait_accounting([pending[h] for h in written], wait_s) if written and wait_s > 0 else {}
-    info.update(accounting([j for h, j in pending.items() if j not in info]))
-    touched = 0
-    for h, job_id in pending.items():
+    silent = {h: j for h, j in read_jobs(run_dir).items()
+              if h not in done and _no_word_from(run_dir / "cells" / h, j)}
+    info = accounting(silent.values()) if silent else {}
+    n = 0
+    for h, job_id in silent.items():
         acct = info.get(job_id)
-        if not acct:
+        state = _first(acct["state"]) if acct else ""
+        if not acct or not (state in ENDED - {"COMPLETED"} or (state == "COMPLETED"
+                                                                and _result_missing(run_dir, job_id))):
             continue
-        cell_dir = run_dir / "cells" / h
-        slurm = {"job_id": job_id, **{k: v for k, v in acct.items() if k != "job_id"}}
-        if (cell_dir / RECORD_NAME).is_file():
-            _update_record(cell_dir / RECORD_NAME, slurm)
-        elif (cell_dir / FAILURE_NAME).is_file():
-            _update_failure(cell_dir / FAILURE_NAME, slurm)
-        elif not report_dead:
-            continue
-        elif _first(acct["state"]) in ENDED - {"COMPLETED"} or (
-                _first(acct["state"]) == "COMPLETED" and _result_missing(run_dir, job_id)):
-            spec = specs.get(h) if specs else None
-            if spec is None and (cell_dir / "cell.json").is_file():
-                spec = json.loads((cell_dir / "cell.json").read_text(encoding="utf-8"))
-            if spec is None:
-                continue
-            write_failure_file(cell_dir, spec, failure_message(job_id, acct, timeout_min), None,
-                               {"executor": "slurm", "slurm_array_job": job_id, "slurm": slurm,
-                                "failure_kind": failure_kind(acct["state"])})
-        else:
-            continue
-        touched += 1
-    return touched
+        cell_json = run_dir / "cells" / h / "cell.json"
+        if not cell_json.is_file():
+            continue  # cancelled before its worker started: not run, so a rerun simply submits it
+        write_failure_file(run_dir / "cells" / h, json.loads(cell_json.read_text(encoding="utf-8")),
+                           failure_message(job_id, acct, timeout_min), None,
+                           {"executor": "slurm", "slurm_array_job": job_id, "slurm": slurm_entry(job_id, acct),
+                            "failure_kind": failure_kind(acct["state"])})
+        n += 1
+    return n
 
 
-def _needs_annotation(cell_dir: Path, job_id: str) -> bool:
-    """A record or failure file without sacct's data, or nothing at all from this job yet."""
-    for name in (RECORD_NAME, FAILURE_NAME):
-        path = cell_dir / name
-        if path.is_file():
-            try:
-                prov = _read(path).get("provenance") or {}
-            except (OSError, ValueError):
-                return False
-            return (prov.get("slurm") or {}).get("job_id") != job_id
+def annotate_store(store: ResultsStore, run_dir: str | Path, wait_s: float = 30.0) -> int:
+    """Add sacct's record of its job to every finished cell and failure in the store that ran on Slurm and has no
+    final one yet (the worker wrote its record while its job still ran). Waits up to ``wait_s`` for those jobs to
+    end (their end is seconds away: the worker is done). Returns how many rows it completed."""
+    jobs = read_jobs(Path(run_dir))
+    cells, fails = store.slurm_provenance(lambda state: _first(state or "") in ENDED)
+    todo: list[tuple[str, Any, str, dict[str, Any]]] = []
+    for h, prov in cells:
+        if job := prov.get("slurm_array_job") or jobs.get(h):
+            todo.append(("cell", h, job, prov))
+    for i, prov in fails:
+        if job := prov.get("slurm_array_job") or (prov.get("slurm") or {}).get("job_id"):
+            todo.append(("failure", i, job, prov))
+    if not todo:
+        return 0
+    ids = sorted({job for _, _, job, _ in todo})
+    info = wait_accounting(ids, wait_s) if wait_s > 0 else accounting(ids)
+    n = 0
+    for what, key, job, prov in todo:
+        if job in info:
+            new = {**prov, "slurm": slurm_entry(job, info[job])}
+            store.set_provenance(new, **({"cell_hash": key} if what == "cell" else {"failure_id": key}))
+            n += 1
+    return n
+
+
+def slurm_entry(job_id: str, acct: Mapping[str, str]) -> dict[str, str]:
+    """``provenance["slurm"]``: the job id, then sacct's fields."""
+    return {"job_id": job_id, **{k: v for k, v in acct.items() if k != "job_id"}}
+
+
+def _no_word_from(cell_dir: Path, job_id: str) -> bool:
+    """Neither a record nor a failure file, and no ingested failure of this job."""
+    if (cell_dir / RECORD_NAME).is_file() or (cell_dir / FAILURE_NAME).is_file():
+        return False
     ingested = cell_dir / FAILURE_INGESTED
-    if ingested.is_file():  # this job's failure is in the store already
+    if ingested.is_file():
         try:
             prov = json.loads(ingested.read_text(encoding="utf-8")).get("provenance") or {}
         except (OSError, ValueError):
@@ -263,27 +264,3 @@ def _needs_annotation(cell_dir: Path, job_id: str) -> bool:
 def _result_missing(run_dir: Path, job_id: str) -> bool:
     """submitit wrote no result for a job Slurm calls COMPLETED: its worker never ran the cell."""
     return not any((run_dir / "submitit").glob(f"{job_id}_*_result.pkl"))
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            return json.load(fh)  # type: ignore[no-any-return]
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def _update_record(path: Path, slurm: dict[str, str]) -> None:
-    data = _read(path)
-    data["provenance"] = {**(data.get("provenance") or {}), "slurm": slurm}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False)
-    tmp.replace(path)
-
-
-def _update_failure(path: Path, slurm: dict[str, str]) -> None:
-    data = _read(path)
-    data["provenance"] = {**(data.get("provenance") or {}), "slurm": slurm}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)

@@ -400,7 +400,7 @@ def cell_provenance(run_dir: Path) -> list[dict[str, Any]]:
                    for m in ((rj.get("composition") or {}).get("modules") or [])]
         module_dir = Path(cell_run_dir) / "module" if cell_run_dir else None
         if module_dir is not None and module_dir.is_dir():
-            modules.append({"task": spec.get("target"), "sha256": tree_sha256(module_dir)})
+            modules.append({"task": f"{spec.get('target')} (its files now)", "sha256": tree_sha256(module_dir)})
         out.append({"cell_hash": h, "spec": spec, "provenance": prov,
                     "backbone_sha256": (rj.get("backbone") or {}).get("sha256"), "modules": modules})
     return out
