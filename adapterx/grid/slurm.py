@@ -223,11 +223,16 @@ def annotate_store(store: ResultsStore, run_dir: str | Path, wait_s: float = 30.
     jobs = read_jobs(Path(run_dir))
     cells, fails = store.slurm_provenance(lambda state: _first(state or "") in ENDED)
     todo: list[tuple[str, Any, str, dict[str, Any]]] = []
+    def job_of(h: str, prov: dict[str, Any]) -> str | None:
+        # an array task (ARRAY_TASK), else a plain job (submitit submits a one-cell grid as one)
+        return (prov.get("slurm_array_job") or (prov.get("slurm") or {}).get("job_id") or jobs.get(h)
+                or prov.get("slurm_job_id"))
+
     for h, prov in cells:
-        if job := prov.get("slurm_array_job") or jobs.get(h):
+        if job := job_of(h, prov):
             todo.append(("cell", h, job, prov))
-    for i, prov in fails:
-        if job := prov.get("slurm_array_job") or (prov.get("slurm") or {}).get("job_id"):
+    for i, h, prov in fails:
+        if job := job_of(h, prov):
             todo.append(("failure", i, job, prov))
     if not todo:
         return 0

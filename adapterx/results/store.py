@@ -349,18 +349,19 @@ class ResultsStore:
         return [(h, json.loads(s), json.loads(p), r) for h, s, p, r in got]
 
     def slurm_provenance(self, settled: Callable[[str | None], bool]) -> tuple[
-            list[tuple[str, dict[str, Any]]], list[tuple[int, dict[str, Any]]]]:
-        """(cell hash, provenance) of finished cells and (failure id, provenance) of failures that ran on Slurm
+            list[tuple[str, dict[str, Any]]], list[tuple[int, str, dict[str, Any]]]]:
+        """(cell hash, provenance) of finished cells and (failure id, cell hash, provenance) of failures that ran on Slurm
         and whose recorded Slurm state (None: none yet) is not ``settled``: what
         :func:`adapterx.grid.slurm.annotate_store` completes. Only those rows' provenance is parsed."""
         state = "json_extract(provenance_json, '$.slurm.state')"
         slurm = "json_extract(provenance_json, '$.executor') = 'slurm'"
         cells = [h for h, st in self._query(f"SELECT cell_hash, {state} FROM cells WHERE {slurm}") if not settled(st)]
-        fails = [i for i, st in self._query(f"SELECT id, {state} FROM failures WHERE {slurm}") if not settled(st)]
+        fails = [(i, h) for i, h, st in self._query(f"SELECT id, cell_hash, {state} FROM failures WHERE {slurm}")
+                 if not settled(st)]
         out_cells = [(h, json.loads(self._query("SELECT provenance_json FROM cells WHERE cell_hash = ?", (h,))[0][0]))
                      for h in cells]
-        out_fails = [(i, json.loads(self._query("SELECT provenance_json FROM failures WHERE id = ?", (i,))[0][0]))
-                     for i in fails]
+        out_fails = [(i, h, json.loads(self._query("SELECT provenance_json FROM failures WHERE id = ?", (i,))[0][0]))
+                     for i, h in fails]
         return out_cells, out_fails
 
     def set_provenance(self, provenance: dict[str, Any], *, cell_hash: str | None = None,
