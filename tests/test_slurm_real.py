@@ -41,7 +41,7 @@ def _reachable() -> str | None:
     try:
         check_reachable()
     except ConfigError as exc:
-        return f"{exc} (tests/slurm/start-local-slurm.sh starts a local Slurm where root and apt are available)"
+        return f"{exc} (tests/slurm/start-local-slurm.sh starts one here where root and apt are available)"
     got = subprocess.run(["sacct", "-n", "-X", "-o", "JobID", "-S", "now"], capture_output=True, text=True, check=False)
     if got.returncode != 0:
         return f"slurm has no accounting (sacct: {got.stderr.strip()[:200]}); start-local-slurm.sh sets up slurmdbd"

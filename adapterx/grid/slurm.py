@@ -54,7 +54,8 @@ def check_reachable() -> None:
     except subprocess.TimeoutExpired:
         raise ConfigError(f"slurm check failed: `scontrol ping` did not answer within {_TIMEOUT_S:.0f} s; is slurmctld"
                           " running?") from None
-    text = " ".join((got.stdout + " " + got.stderr).split())
+    said = [line.strip() for line in (got.stdout + "\n" + got.stderr).splitlines() if line.strip()]
+    text = said[0] if said else ""  # "Slurmctld(primary) at HOST is DOWN" (then a banner of asterisks)
     if got.returncode != 0 or " is UP" not in text:
         raise ConfigError(f"slurm check failed: `scontrol ping`: {text or 'no answer'}; start slurmctld (locally:"
                           " tests/slurm/start-local-slurm.sh) or point SLURM_CONF at the cluster's slurm.conf")
