@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, run_cli
+from headless import chromium, render
 
 from adapterx.errors import ConfigError
 from adapterx.grid.recipe import cell_hash, expand, validate_recipe
@@ -157,6 +158,9 @@ def test_smoke_grid_on_slurm_equals_inline_with_sacct_in_provenance(cluster: Non
     assert res.exit_code == 0, res.output
     page = (tmp_path / "rep" / "report.html").read_text()
     assert page.count("adapterx-smoke-tiny") >= 8 and page.count("sacct state</dt><dd>COMPLETED") == 8
+    if chromium():  # the smoke grid's page renders in a browser without errors or requests
+        got = render(tmp_path / "rep" / "report.html", tmp_path / "chromium")
+        assert got.page_requests == [] and got.console_errors == [] and "backbone sha256" in got.dom
 
 
 @pytest.mark.slurm

@@ -147,9 +147,10 @@ def _slurm_outcome(job: Any, cell: dict[str, Any], run_dir: Path, timeout_min: i
 
 
 def collect_slurm(run_dir: str | Path, store: ResultsStore, wait_s: float = 30.0) -> int:
-    """Bring what Slurm jobs of this run left into the store: sacct's record into each new record and failure
-    file, a failure for each job that ended without a word from its worker, then ingest. A later ``run`` or
-    ``report`` after ``--no-wait`` calls this; a no-op for runs that never used Slurm."""
+    """Bring what Slurm jobs of this run left into the store: a failure file for each job that ended without a
+    word from its worker, the records and failure files ingested, then sacct's record of each job into the rows'
+    provenance. A later ``run`` or ``report`` after ``--no-wait`` calls this; a no-op for runs that never used
+    Slurm. Returns the number of cells ingested."""
     run_dir = Path(run_dir)
     if not (run_dir / "submitit" / JOBS_FILE).is_file():
         return 0
