@@ -41,7 +41,7 @@ def _root(
     """adapterx command line."""
 
 
-COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds")
+COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds", "methods_cmds")
 
 
 def _register() -> None:

@@ -30,14 +30,15 @@ def train_config(**kw):  # noqa: ANN003, ANN201
     from adapterx.errors import ConfigError
     from adapterx.engine.loop import TrainConfig
 
-    method, model = kw.pop("_method"), kw.pop("_model")
+    method, model = kw.pop("_method").partition(":")[0], kw.pop("_model")
     if kw.get("lr") is None:
-        # Real backbones: the usual 1e-4 for adapters/LoRA, 2e-5 for full fine-tuning. The tiny model is random, not
-        # pretrained: measured on synthetic STS-B (10 epochs), 1e-4 barely moves it, 3e-3 / 1e-3 learn.
-        if model == "tiny":
-            kw["lr"] = 1e-3 if method == "full" else 3e-3
-        else:
-            kw["lr"] = 2e-5 if method == "full" else 1e-4
+        # Real backbones: the usual 1e-4 for adapters/LoRA, 2e-5 for full fine-tuning (per method: `adapterx methods`).
+        # The tiny model is random, not pretrained: measured on synthetic STS-B (10 epochs), 1e-4 barely moves it,
+        # 3e-3 / 1e-3 learn.
+        from adapterx.methods import catalog
+
+        real, tiny = catalog.get(method).default_lr if method in catalog.METHODS else (1e-4, 3e-3)
+        kw["lr"] = tiny if model == "tiny" else real
     try:
         return TrainConfig(**{k: v for k, v in kw.items() if v is not None})
     except ValidationError as exc:
@@ -61,7 +62,7 @@ def eval_files(items: list[str] | None):  # noqa: ANN201
 def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft) or full (fine-tune everything)."),
+        method=typer.Option("adapter", "--method", "-m", help="adapter, par_bn, compacter, compacter++, prefix, prompt (adapters), lora, ia3 (peft), bitfit, full; options as NAME:KEY=VALUE,... (lora:dora=true, prompt:prompt_length=20). `adapterx methods` lists them."),
         model=typer.Option("xlm-roberta-base", "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
@@ -86,7 +87,7 @@ def _options() -> dict[str, Any]:
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
         device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
-        reduction_factor=typer.Option(None, "--reduction-factor", help="adapter: hidden size / bottleneck size (default 16)."),
+        reduction_factor=typer.Option(None, "--reduction-factor", help="adapter, par_bn, compacter(++): hidden size / bottleneck size (default 16; par_bn 2)."),
         lora_rank=typer.Option(None, "--lora-rank", help="lora: rank r (default 8)."),
         lora_alpha=typer.Option(None, "--lora-alpha", help="lora: alpha (default 16)."),
         lora_dropout=typer.Option(None, "--lora-dropout", help="lora: dropout (default 0.1)."),

@@ -16,8 +16,6 @@ from adapterx.data.sources import DataOptions
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import TrainConfig
 
-# "continue" (the recipe default) means: build on the intermediate module in the way each method supports.
-_CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain"}
 
 
 def method_spec(method: dict[str, Any]):  # noqa: ANN201
@@ -27,8 +25,9 @@ def method_spec(method: dict[str, Any]):  # noqa: ANN201
     cfg = dict(method.get("config") or {})
     name = method["name"]
     if name == "lora":
+        extra = {k: cfg[k] for k in ("dora", "rslora", "init") if k in cfg}
         cfg = {"r": cfg.get("rank", 8), "alpha": int(cfg.get("alpha", 16)), "dropout": cfg.get("dropout", 0.1),
-               **({"target_modules": tuple(cfg["target_modules"])} if cfg.get("target_modules") else {})}
+               **({"target_modules": tuple(cfg["target_modules"])} if cfg.get("target_modules") else {}), **extra}
     if name == "adapter" and cfg.get("config") == "par_bn":
         raise ConfigError("methods[].config: par_bn adapters are not supported yet; use seq_bn or double_seq_bn")
     return parse_method({"name": name, **cfg}, where="method")
@@ -64,7 +63,8 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
     from adapterx.engine import distributed
     from adapterx.workflows.train import TrainRequest, train_run
-    from adapterx.workflows.stack import StackRequest, stack_run
+    from adapterx.methods import catalog
+    from adapterx.workflows.stack import StackRequest, is_sequential, stack_run
     from adapterx.tasks import get_task
 
     out_dir = Path(out_dir)
@@ -97,10 +97,10 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 # Full fine-tuning trains the chain in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
-                if spec.name == "full" and i > 0:
-                    from adapterx.workflows.stack import full_chain_start, module_ref
+                if is_sequential(spec.name) and i > 0:
+                    from adapterx.workflows.stack import chain_start, module_ref
 
-                    start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
+                    start = chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:
                     train_run(req, prepare=start)
                 except ConfigError:
@@ -120,7 +120,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                         report_to=cell.get("report_to"))
     if inters:
         transfer = cell["method"].get("transfer", "continue")
-        mode = _CONTINUE[spec.name] if transfer == "continue" else transfer
+        mode = catalog.get(spec.name).continue_as if transfer == "continue" else transfer
         outcome = stack_run(StackRequest(intermediates=tuple(inters), target=treq, modules=modules,
                                          lora_mode=mode if spec.name == "lora" else None, fuse=mode == "fuse",
                                          with_target_adapter=mode == "fuse"))
@@ -135,7 +135,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "metric_kind": target.metric_kind,
         # Distinct parameters trained over all stages: full fine-tuning trains the same weights twice (count once);
         # adapters and LoRA train a new module per stage (add them up).
-        "trainable_params": outcome.run["params"]["trainable"] + (0 if spec.name == "full" else inter_params),
+        "trainable_params": outcome.run["params"]["trainable"] + (0 if is_sequential(spec.name) else inter_params),
         "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
         "run_dir": str(outcome.output),
     }

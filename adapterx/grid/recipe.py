@@ -83,6 +83,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from adapterx.errors import ConfigError
+from adapterx.methods import catalog
+from adapterx.methods.spec import parse_method
 from adapterx.registry import suggest
 
 CELL_SCHEMA_VERSION = 1
@@ -180,7 +182,25 @@ class LoRAMethod(_MethodBase):
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.1, ge=0, lt=1)
     target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
+    dora: bool = False
+    rslora: bool = False
+    init: Literal["default", "gaussian", "pissa"] = "default"
     transfer: Literal["continue", "stack", "merge", "sum", "chain"] = "continue"
+
+    def config(self) -> dict[str, Any]:
+        # The LoRA options enter the config (and the cell hash) only when set: grids recorded before they existed
+        # keep their hashes.
+        out = super().config()
+        for key, default in (("dora", False), ("rslora", False), ("init", "default")):
+            if out.get(key) == default:
+                out.pop(key)
+        return out
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> LoRAMethod:
+        _check_spec("lora", {"r": self.rank, "dora": self.dora, "rslora": self.rslora, "init": self.init},
+                    self.transfer)
+        return self
 
 
 class FullMethod(_MethodBase):
@@ -190,15 +210,51 @@ class FullMethod(_MethodBase):
     transfer: Literal["continue"] = "continue"
 
 
+def _check_spec(name: str, config: dict[str, Any], transfer: str) -> None:
+    """A recipe method's options as the method spec sees them, and its transfer among its compositions."""
+    try:
+        spec = parse_method({"name": name, **config}, where="method")
+    except ConfigError as exc:  # pydantic reports ValueErrors at the method's path in the file
+        raise ValueError(str(exc).removeprefix("method: ").removeprefix("method.")) from None
+    modes = catalog.get(name).modes_for(spec)
+    if transfer not in ("continue", "stack") and transfer not in modes:
+        raise ValueError(f"transfer {transfer!r} is not available for {name}: use continue or {' / '.join(modes)}")
+
+
+def _family_method(name: str) -> type[_MethodBase]:
+    """The recipe form of a catalogued method that has no hand-written class: its spec's options, plus label, lr
+    and transfer (continue or one of its compositions)."""
+    info = catalog.get(name)
+    fields: dict[str, Any] = {k: (f.annotation, f) for k, f in info.spec.model_fields.items() if k != "name"}
+    transfer = Literal[tuple(dict.fromkeys(("continue", *info.modes)))]  # type: ignore[valid-type]
+
+    def _fits(self):  # noqa: ANN001, ANN202
+        _check_spec(name, self.config(), self.transfer)
+        return self
+
+    cls_name = "".join(p.capitalize() for p in name.replace("+", "p").split("_")) + "Method"
+    return create_model(  # type: ignore[call-overload]
+        cls_name, __base__=_MethodBase, __doc__=info.summary, name=(Literal[name], ...),  # type: ignore[valid-type]
+        transfer=(transfer, "continue"), __validators__={"_fits": model_validator(mode="after")(_fits)}, **fields,
+    )
+
+
+_HANDWRITTEN = {"adapter": AdapterMethod, "lora": LoRAMethod, "full": FullMethod}
+
+
+def _method_classes() -> dict[str, type[_MethodBase]]:
+    return {n: _HANDWRITTEN.get(n) or _family_method(n) for n in catalog.names()}
+
+
 def _method_shorthand(value: Any) -> Any:
     # ``methods: [full, adapter]`` is the common case: a bare name means the method with its defaults.
     return {"name": value} if isinstance(value, str) else value
 
 
+METHOD_CLASSES: dict[str, type[_MethodBase]] = _method_classes()
 Method = Annotated[
-    Union[AdapterMethod, LoRAMethod, FullMethod], Field(discriminator="name"), BeforeValidator(_method_shorthand)
+    Union[tuple(METHOD_CLASSES.values())], Field(discriminator="name"), BeforeValidator(_method_shorthand)  # type: ignore[misc]
 ]
-METHOD_CLASSES: dict[str, type[_MethodBase]] = {"adapter": AdapterMethod, "lora": LoRAMethod, "full": FullMethod}
 
 
 class TrainingConfig(_Strict):

@@ -23,7 +23,7 @@ class Module:
     """A backbone with a method attached: what training and evaluation work on."""
 
     model: Any  # torch.nn.Module; forward(**batch) returns an output with .loss / logits
-    method: AdapterSpec | LoRASpec | FullSpec
+    method: Any  # a spec of adapterx.methods.spec (AdapterSpec, LoRASpec, PromptSpec, ...)
     task: Any  # TaskSpec of the head
     name: str  # adapter / head name (the task name by default)
     extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
@@ -55,19 +55,21 @@ class Module:
         return self
 
 
+def backend_of(name: str):  # noqa: ANN201
+    """The backend module of method ``name`` (build / save / load, and chain_from / build_composed where the method
+    composes that way)."""
+    return _backend(name)
+
+
 def _backend(name: str):  # noqa: ANN202
-    if name == "adapter":
-        from adapterx.methods import adapters_backend as b
-    elif name == "lora":
-        from adapterx.methods import peft_backend as b
-    elif name == "full":
-        from adapterx.methods import hf_backend as b
-    else:  # pragma: no cover - specs are validated
-        raise ModelError(f"unknown method {name!r}")
-    return b
+    import importlib
+
+    from adapterx.methods import catalog
+
+    return importlib.import_module(f"adapterx.methods.{catalog.get(name).backend}")
 
 
-def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
+def build_module(method: Any, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
     quiet_transformers()
     import torch
@@ -109,8 +111,10 @@ def _expected_files(folder: Path) -> list[str]:
     meta = read_meta(folder)
     if meta.get("composition") or meta.get("multitask"):
         return []
-    return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
-            "full": ["config.json"]}.get(meta["method"]["name"], [])
+    from adapterx.methods import catalog
+
+    name = meta["method"]["name"]
+    return list(catalog.get(name).native_files) if name in catalog.METHODS else []
 
 
 def check_safetensors(path: Path) -> None:
@@ -177,4 +181,4 @@ def quiet_transformers() -> None:
     logging.getLogger("adapters").setLevel(logging.ERROR)
 
 
-__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "backend_of", "build_module", "load_module", "method_from_options", "parse_method"]

@@ -76,6 +76,12 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             raise ConfigError(f"{t.name} has no training data (retrieval)")
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
+    from adapterx.methods import catalog
+
+    if not catalog.get(req.method.name).multitask:
+        shared = [n for n in catalog.names() if catalog.get(n).multitask]
+        raise ConfigError(f"multi-task training (one module, a head per task) is not available for --method "
+                          f"{req.method.name}: use --method {' / '.join(shared)}, or train the tasks one by one")
     cfg, opts = req.train, with_model_defaults(req.data, req.model)
     from adapterx.engine import distributed
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
+from adapterx.methods.compose import Fuse, ModuleRef, Stack, allowed, mode_for, validate
 from adapterx.errors import ConfigError
+from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import Progress
 from adapterx.hub.resolve import resolve_module_ref
@@ -72,17 +73,23 @@ def _check_leftover(out: Path, ref: ModuleRef, expected: list[str]) -> None:
                           f" {' -> '.join(expected)}: remove it, or choose another --output")
 
 
-def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
-    """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
+def is_sequential(method: str) -> bool:
+    """Methods whose composition is ``chain`` (full fine-tuning, BitFit, prompt tuning): one set of weights trained on
+    the tasks in order, each stage starting from the one before; the last stage holds them all."""
+    return method != "lora" and "chain" in allowed(method)
+
+
+def chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
+    """``prepare`` for a ``chain`` stage that continues from ``prev`` (the chain trained so far)."""
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
         import torch
 
-        from adapterx.methods import hf_backend, quiet_transformers
+        from adapterx.methods import backend_of, quiet_transformers
 
         quiet_transformers()
         torch.manual_seed(seed)
-        module = hf_backend.start_from(Path(prev.path), task, spec, task.name)
+        module = backend_of(spec.name).chain_from(backbone, task, spec, task.name, Path(prev.path))
         return module, {"chain": chain, "composition": {"kind": "chain", "modules": [
             {"task": prev.task, "run": prev.path, "sha256": prev.sha256}]}}
 
@@ -98,7 +105,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     tgt = req.target
     method = tgt.method.name
     target_task = get_task(tgt.task)
-    mode = "fuse" if req.fuse else mode_for(method, req.lora_mode)
+    mode = "fuse" if req.fuse else mode_for(method, req.lora_mode, tgt.method)
     # 1. What is given, what must be trained.
     given: list[ModuleRef | None] = []
     names: list[str] = []
@@ -119,9 +126,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # 2. The composition table and the modules' methods, before anything trains (placeholders for missing ones).
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
-    validate(comp, method)
-    if req.lang_adapters and method != "adapter":
-        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
+    validate(comp, method, tgt.method)
+    if req.lang_adapters and method not in who_can("language-module"):
+        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method "
+                          f"{' / '.join(who_can('language-module'))}, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
     langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
@@ -136,7 +144,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
     # intermediate starts from the one before, the target from the last. A given last module already holds the
     # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
-    sequential = method == "full" and len(names) > 1
+    sequential = is_sequential(method) and len(names) > 1
     if sequential and given[-1] is not None:
         recorded = list(given[-1].chain)
         if recorded and recorded != names:
@@ -175,12 +183,12 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                                    data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
                                    train=cfg, output=out, evaluate=False, command="stack (intermediate)")
                 # Full fine-tuning: this stage starts from the previous stage's model.
-                start = full_chain_start(refs[-1], so_far, tgt.method) if so_far else None
+                start = chain_start(refs[-1], so_far, tgt.method) if so_far else None
                 train_run(sub, progress=progress, prepare=start)
                 g = module_ref(str(out), n)
         refs.append(g)
     comp = (Fuse(tuple(refs), tgt.task, req.with_target_adapter) if req.fuse else Stack(tuple(refs), tgt.task, mode))
-    validate(comp, method)
+    validate(comp, method, tgt.method)
     record = {
         "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
@@ -191,25 +199,20 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
         import torch
 
-        from adapterx.methods import quiet_transformers
+        from adapterx.methods import backend_of, quiet_transformers
 
         quiet_transformers()
         torch.manual_seed(seed)
         folders = [(r.task, Path(r.path)) for r in refs]
-        if method == "adapter":
-            from adapterx.methods import adapters_backend
-
-            module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
-                                                     with_target=req.with_target_adapter,
-                                                     lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
-        elif method == "lora":
-            from adapterx.methods import peft_backend
-
-            module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
+        backend = backend_of(method)
+        if mode == "chain" and is_sequential(method):  # the last stage holds all
+            module = backend.chain_from(backbone, task, tgt.method, task.name, folders[-1][1])
+        elif backend.__name__.endswith("adapters_backend"):
+            module = backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
+                                            with_target=req.with_target_adapter,
+                                            lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
         else:
-            from adapterx.methods import hf_backend
-
-            module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
+            module = backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
         return module, record
 
     command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command
