@@ -10,9 +10,6 @@ from cli.common import console, handle_errors, print_json
 from cli.main import app
 from cli.options import MODEL_HELP
 
-_MARK = {True: "yes", False: "-"}
-
-
 @app.command("methods")
 @handle_errors
 def methods(
@@ -38,15 +35,21 @@ def methods(
     counted = model is not None
     title = "methods" + (f" (parameters on {rows[0]['params']['backbone']} with a {task} head)" if counted and rows else "")
     t = Table(title=title, title_justify="left", header_style="bold")
-    for col in ("method", "library", *(("trainable", "% of total") if counted else ()), *COMPOSITIONS, "continue",
-                "language-module", "options"):
-        t.add_column(col, justify="right" if col in ("trainable", "% of total") else "left", overflow="fold")
+    t.add_column("method", no_wrap=True)
+    t.add_column("library", no_wrap=True)
+    if counted:
+        t.add_column("trainable", justify="right", no_wrap=True)
+        t.add_column("%", justify="right", no_wrap=True)
+    t.add_column("compositions (* = continue)")
+    t.add_column("MAD-X lang", no_wrap=True)
+    t.add_column("options", overflow="fold")
     for r in rows:
         comp = r["compositions"]
         counts = ()
         if counted:
             p = r["params"]
             counts = (f"{p['trainable']:,}", f"{100 * p['trainable'] / max(p['total'], 1):.3g}")
-        t.add_row(r["method"], r["library"], *counts, *(_MARK[comp[c]] for c in COMPOSITIONS), comp["continue"] or "-",
-                  _MARK[comp["language-module"]], ", ".join(r["options"]) or "-")
+        kinds = " ".join(c + ("*" if c == comp["continue"] else "") for c in COMPOSITIONS if comp[c])
+        t.add_row(r["method"], r["library"], *counts, kinds or "-", "yes" if comp["language-module"] else "-",
+                  ", ".join(r["options"]) or "-")
     console().print(t)

@@ -15,8 +15,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from adapterx.hub.ids import slug
+from adapterx.methods import catalog
 
-LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers"}
+# The library that loads a method's module without adapterx (the catalogue's; BitFit's torch file loads into a
+# transformers model, which is what the Hub's library_name can say).
+LIBRARY_BY_METHOD = {n: "transformers" if catalog.get(n).library == "torch" else catalog.get(n).library
+                     for n in catalog.names()}
 # peft task types and HF architecture suffixes -> the Auto class that rebuilds the right head.
 _AUTO_BY_PEFT_TASK = {
     "SEQ_CLS": "AutoModelForSequenceClassification",
@@ -198,6 +202,8 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
         layout.intermediates.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
         if layout.lora_target is not None:  # the target LoRA has no task type: its head is module/head.safetensors
             layout.auto_class, layout.num_labels = _composed_head(run)
+    if "module/bitfit.safetensors" in files:
+        layout.auto_class, layout.num_labels = _composed_head(run)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
@@ -432,6 +438,13 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
             ]
         )
         lib = "[`peft`](https://github.com/huggingface/peft)"
+    elif method_name(run) == "bitfit":
+        head = (f'model = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
+                if layout.num_labels else f'model = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained')
+        plain = "\n".join([fetch, "", "from safetensors.torch import load_file", f"from transformers import {layout.auto_class}",
+                           "", head, "# the trained biases and head over the pretrained weights",
+                           'model.load_state_dict(load_file(f"{path}/module/bitfit.safetensors"), strict=False)'])
+        lib = "[`transformers`](https://github.com/huggingface/transformers) + safetensors"
     else:
         plain = "\n".join(
             [
