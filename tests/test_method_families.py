@@ -126,3 +126,85 @@ def test_fuse_over_parallel_adapters_and_retrieval_through_a_prompt(tmp_path):
     assert res.exit_code == 0, res.stderr
     res = run_cli("retrieve", "tatoeba", "--module", str(prompt), "--data", "synthetic", "--langs", "de,sw", "--json")
     assert res.exit_code == 0, res.stderr
+
+
+@pytest.mark.parametrize("method", ["bitfit", "prompt:prompt_length=4"])
+def test_hub_push_pull_and_eval_of_a_family_module(method, tmp_path):
+    run = tmp_path / "run"
+    res = run_cli("train-target", "xnli", "--method", method, "--model", "tiny", "--max-steps", "2", "--langs", "en,sw",
+                  "-q", "--output", str(run), "--json")
+    assert res.exit_code == 0, res.stderr
+    scores = json.loads(res.stdout)["metrics"]["eval"]["xnli"]["scores"]
+    res = run_cli("push", str(run), "--to", str(tmp_path / "hub"))
+    assert res.exit_code == 0, res.stderr
+    ident = res.stdout.strip()
+    card = (tmp_path / "hub" / ident.rsplit("/", 1)[-1] / "README.md").read_text()
+    name = method.split(":")[0]
+    assert f"method: {name}" in card or name in card
+    if name == "bitfit":
+        assert 'load_file(f"{path}/module/bitfit.safetensors")' in card
+    res = run_cli("pull", ident)
+    assert res.exit_code == 0, res.stderr
+    res = run_cli("eval", "xnli", "--module", res.stdout.strip(), "--langs", "en,sw", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["scores"] == scores
+
+
+@pytest.mark.parametrize("name", ["peft-families", "peft-families-smoke"])
+def test_families_recipes_cover_every_method_with_and_without_stsb(name):
+    from pathlib import Path
+
+    from adapterx.grid.recipe import expand, load_recipe
+
+    r = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml")
+    assert {m.name for m in r.methods} >= {"adapter", "par_bn", "compacter", "compacter++", "prefix", "prompt", "lora",
+                                           "ia3", "bitfit", "full"}
+    assert r.intermediates == ((), ("stsb",)) and len(r.targets) == 1
+    cells = expand(r)
+    dora = next(c for c in cells if c["method"]["label"] == "dora")
+    assert dora["method"]["config"]["dora"] is True
+    if name.endswith("smoke"):
+        assert r.backbones == ("tiny",) and all(c["training"]["target"]["max_steps"] <= 10 for c in cells)
+
+
+def test_recipe_methods_are_checked_against_their_specs_and_compositions(tmp_path):
+    from adapterx.grid.recipe import validate_recipe
+
+    base = {"name": "t", "backbones": ["tiny"], "intermediates": ["none", "stsb"], "targets": ["xnli"], "seeds": [1]}
+    for method, needle in [({"name": "prompt", "transfer": "fuse"}, "methods[0].transfer"),
+                           ({"name": "ia3", "rank": 4}, "methods[0].rank: unknown key"),
+                           ({"name": "lora", "init": "pissa", "transfer": "sum"}, "transfer 'sum' is not available for lora")]:
+        with pytest.raises(ConfigError, match=needle.replace("[", "\\[").replace("]", "\\]")):
+            validate_recipe({**base, "methods": [method]})
+
+
+def test_pareto_front_keeps_what_nothing_dominates():
+    from adapterx.results.plots import pareto_front
+
+    pts = [(10.0, 50.0), (5.0, 40.0), (20.0, 45.0), (1.0, 40.0), (30.0, 60.0)]
+    assert pareto_front(pts) == [3, 0, 4]  # (1, 40) beats (5, 40); (20, 45) is beaten by (10, 50)
+
+
+def test_families_smoke_grid_reports_score_against_parameters(tmp_path):
+    """A cut of the smoke recipe (three families x {none, stsb}): its report writes the Pareto plot, from the
+    parameter counts the cells' run records hold."""
+    from pathlib import Path
+
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "peft-families-smoke.yaml")
+    run_dir = tmp_path / "grid"
+    res = run_cli("run", recipe, "--run-dir", str(run_dir), "--set", "methods=[{name: ia3, lr: 0.01}, "
+                  "{name: bitfit, lr: 0.01}, {name: prompt, prompt_length: 4, lr: 0.03}]",
+                  "--set", "training.target.max_steps=2", "--set", "training.intermediate.max_steps=2", "--json")
+    assert res.exit_code == 0, res.stderr
+    res = run_cli("report", str(run_dir), "--json", "--bootstrap", "0", "--out", str(tmp_path / "report"))
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "report" / "pareto.png").is_file() and (tmp_path / "report" / "score_vs_params.png").is_file()
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    records = {}
+    for run_json in run_dir.rglob("run/run.json"):
+        run = json.loads(run_json.read_text())
+        records.setdefault(run["method"]["name"], set()).add(run["params"]["trainable"])
+    for cond, overall in report["overall"].items():
+        method = report["conditions"][cond]["method_name"]
+        if report["conditions"][cond]["intermediate"] == "none":
+            assert overall["trainable_params"] in records[method]

@@ -167,27 +167,37 @@ def pareto(report: dict[str, Any], out_dir: Path) -> list[Path]:
     if not any(o.get(key) for _, o in rows for key, _ in panels):
         return []
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     names = short_names(report)
-    families = sorted({report["conditions"][cid]["method_name"] for cid, _ in rows})
+    conds = report["conditions"]
+    families = sorted({conds[cid]["method_name"] for cid, _ in rows})
+    chains = sorted({conds[cid]["intermediate"] for cid, _ in rows}, key=lambda c: (c != "none", c))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(families)}
-    fig, axes = plt.subplots(1, len(panels), figsize=(11.0, 4.2), squeeze=False)
+    markers = {c: "o^sDvP*Xph"[i % 10] for i, c in enumerate(chains)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(11.0, 4.4), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels):
         pts = [(cid, float(o[key]), float(o["score"]["all"])) for cid, o in rows if o.get(key)]
         for cid, x, y in pts:
-            ax.scatter(x, y, color=colours[report["conditions"][cid]["method_name"]], s=45, edgecolor="black",
-                       linewidth=0.5, zorder=3)
-            ax.annotate(names[cid], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.scatter(x, y, color=colours[conds[cid]["method_name"]], marker=markers[conds[cid]["intermediate"]], s=45,
+                       edgecolor="black", linewidth=0.5, zorder=3)
         front = [pts[i] for i in pareto_front([(x, y) for _, x, y in pts])]
+        for cid, x, y in front:  # only the front is named: the rest is read from colour and marker
+            ax.annotate(names[cid], (x, y), fontsize=7, xytext=(3, 4), textcoords="offset points")
         if len(front) > 1:
             ax.step([x for _, x, _ in front], [y for _, _, y in front], where="post", color="grey", linestyle="--",
-                    linewidth=1, zorder=2, label="Pareto front")
+                    linewidth=1, zorder=2)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("overall score")
     for m in families:
-        axes[0][0].scatter([], [], color=colours[m], label=m)
-    axes[0][0].legend(fontsize=7, loc="best")
-    fig.suptitle("score against parameters and compute, per method family")
+        axes[0][-1].scatter([], [], color=colours[m], label=m)
+    for c in chains:
+        axes[0][-1].scatter([], [], color="grey", marker=markers[c], label=f"intermediate: {c}")
+    axes[0][-1].plot([], [], color="grey", linestyle="--", label="Pareto front")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("score against trainable parameters and training compute, per method family")
     fig.tight_layout()
     paths = _save(fig, out_dir, "pareto")
     plt.close(fig)
