@@ -9,6 +9,7 @@ builds it, is its registration in :mod:`adapterx.methods.catalog`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -237,11 +238,17 @@ def method_from_options(
     if name not in specs:
         raise ConfigError("--method: " + suggest(name, tuple(specs), "method"))
     data: dict[str, Any] = {"name": name}
-    for item in filter(None, (p.strip() for p in rest.split(","))):
+    # Items split at commas that start the next KEY=, so a list value may hold commas (target_modules=query,key).
+    for item in filter(None, (p.strip() for p in re.split(r",(?=\s*[A-Za-z_][\w-]*\s*=)", rest))):
         key, eq, val = item.partition("=")
         if not eq:
             raise ConfigError(f"--method {method!r}: {item!r} is not KEY=VALUE (e.g. --method lora:dora=true)")
-        data[key.strip().replace("-", "_")] = _value(val.strip())
+        key = key.strip().replace("-", "_")
+        value = _value(val.strip())
+        default = specs[name].model_fields[key].default if key in specs[name].model_fields else None
+        if isinstance(default, tuple) and isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        data[key] = value
     bottleneck = tuple(n for n, c in specs.items() if "reduction_factor" in c.model_fields)
     given = {
         "--adapter-config": (adapter_config, ("adapter",)), "--reduction-factor": (reduction_factor, bottleneck),
@@ -273,5 +280,8 @@ def method_from_options(
             hint = f"; it is an option of --method {' / '.join(others)}" if others else ""
             msg = f"not an option of --method {name} (options: {', '.join(sorted(options(name)))}){hint}"
             raise ConfigError(f"--method {method!r}: {field_}: {msg}") from None
-        where = flag.get(field_) if field_ in flag and f"{field_}=" not in rest else f"--method {name}:{field_}" if field_ else f"--method {method!r}"
+        if field_ in flag and f"{field_}=" not in rest:
+            where = flag[field_]  # the value came from its own flag
+        else:
+            where = f"--method {name}:{field_}" if field_ else f"--method {method!r}"
         raise ConfigError(f"{where}: {msg}") from None
