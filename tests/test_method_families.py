@@ -208,3 +208,20 @@ def test_families_smoke_grid_reports_score_against_parameters(tmp_path):
         method = report["conditions"][cond]["method_name"]
         if report["conditions"][cond]["intermediate"] == "none":
             assert overall["trainable_params"] in records[method]
+
+
+@pytest.mark.parametrize("method", ["par_bn", "compacter++"])
+def test_madx_language_adapters_stack_under_other_bottleneck_adapters(method, tmp_path_factory, tmp_path):
+    lang = tmp_path_factory.getbasetemp() / "lang-en-families"
+    if not (lang / "run.json").is_file():
+        res = run_cli("train-language", "en", "--model", "tiny", "--max-steps", "3", "--batch-size", "8",
+                      "--output", str(lang), "-q")
+        assert res.exit_code == 0, res.stderr
+    out = tmp_path / "madx"
+    res = run_cli("stack", "stsb", "xnli", "--method", method, *COMMON, "--langs", "en,sw", "--lang-adapters",
+                  f"en={lang}", "--output", str(out), "--json")
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    assert set(body["run"]["composition"]["language_adapters"]) == {"en"}
+    again = run_cli("eval", "xnli", "--module", str(out), "--langs", "en,sw", "--json")
+    assert json.loads(again.stdout)["scores"] == body["metrics"]["eval"]["xnli"]["scores"]

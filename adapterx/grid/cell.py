@@ -94,7 +94,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
                 req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
                                    evaluate=False, command="run (intermediate)")
-                # Full fine-tuning trains the chain in order, each stage from the one before (adapters and LoRA train
+                # Chain methods train the tasks in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
                 if is_sequential(spec.name) and i > 0:
@@ -133,8 +133,8 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "eval": report.to_json(threshold),
         "per_example": report.per_example(),
         "metric_kind": target.metric_kind,
-        # Distinct parameters trained over all stages: full fine-tuning trains the same weights twice (count once);
-        # adapters and LoRA train a new module per stage (add them up).
+        # Distinct parameters trained over all stages: chain methods (full fine-tuning, BitFit, prompt tuning) train
+        # the same weights again (count once); the others train a new module per stage (add them up).
         "trainable_params": outcome.run["params"]["trainable"] + (0 if is_sequential(spec.name) else inter_params),
         "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
         "run_dir": str(outcome.output),
