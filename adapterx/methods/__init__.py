@@ -1,8 +1,10 @@
 """Methods: how a task module is attached to the backbone, trained, saved and loaded.
 
 Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
-:mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
-upgrade touches one place. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+:mod:`peft_backend`, full fine-tuning through :mod:`hf_backend` (plain ``transformers``) and BitFit through
+:mod:`bitfit_backend` (plain torch), so a library upgrade touches one place; :mod:`catalog` says which backend builds
+which method and what each composes with. :class:`Module` is what the rest of adapterx holds: the model plus how to
+save it.
 """
 
 from __future__ import annotations
