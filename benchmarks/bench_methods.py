@@ -127,8 +127,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def render(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     full = next((r for r in rows if r["method"] == "full" and "step_s" in r), None)
-    out = [f"Methods at {args.size} size, batch {args.batch} x {args.seq} tokens, {args.threads} threads, "
-           f"{args.steps} timed steps (median) after {args.warmup}; {platform.processor() or platform.machine()}.", "",
+    head = (f"Methods at {args.size} size, batch {args.batch} x {args.seq} tokens, {args.threads} threads, "
+            f"{args.steps} timed steps (median) after {args.warmup}; {platform.processor() or platform.machine()}.")
+    out = [head, "",
            "| method | library | trainable params | % of total | s/step | vs full | peak memory (GB) | vs full | load |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                    "batch": args.batch, "seq": args.seq, "threads": args.threads, "device": args.device}
             t = time.perf_counter()
             proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], capture_output=True, text=True,
-                                  env=env)
+                                  env=env, check=False)
             if proc.returncode == 0:
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             else:

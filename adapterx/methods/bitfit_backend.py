@@ -63,7 +63,7 @@ def _apply(model, folder: Path) -> None:  # noqa: ANN001
 
     from adapterx.errors import ModelError
 
-    missing, unexpected = model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)), strict=False)
+    _missing, unexpected = model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)), strict=False)
     if unexpected:
         raise ModelError(f"{folder}: BitFit weights do not fit this backbone ({unexpected[0]} ...)")
 
