@@ -156,9 +156,12 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             raise ConfigError(f"{t.name} has no training data (retrieval)")
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
-    if req.method.name == "sft":  # its mask comes from a dense first phase, which this loop does not run
-        raise ConfigError("multi-task training does not support --method sft: train the tasks one after another"
-                          " (`adapterx stack A B --method sft` adds their differences), or use adapter, lora or full")
+    from adapterx.methods import catalog
+
+    if not catalog.get(req.method.name).multitask:
+        shared = [n for n in catalog.names() if catalog.get(n).multitask]
+        raise ConfigError(f"multi-task training (one module, a head per task) is not available for --method "
+                          f"{req.method.name}: use --method {' / '.join(shared)}, or train the tasks one by one")
     cfg, opts = req.train, with_model_defaults(req.data, req.model)
     sampling_probabilities([1], req.temperature)  # a bad temperature fails before anything loads
     tracking.check(req.report_to)  # before the output folder is reserved and anything loads
