@@ -35,7 +35,7 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False, report_to=None,
+    command, quiet, resume=False, gradient_checkpointing=False, report_to=None, group_by_length=None, compile=False,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -47,7 +47,8 @@ def _common_train(
     cfg = train_config(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
-        bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
+        bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing, group_by_length=group_by_length,
+        compile=compile,
     )
     opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
@@ -76,6 +77,7 @@ def train_intermediate(
     lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
     report_to: Optional[str] = OPTIONS["report_to"], debug: bool = OPTIONS["debug"],
+    group_by_length: Optional[bool] = OPTIONS["group_by_length"], compile: bool = OPTIONS["compile"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -103,7 +105,8 @@ def train_intermediate(
         spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
-                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
+                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
+                            group_by_length=group_by_length, compile=compile)
         req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
                                temperature=temperature, output=output, report_to=report_to)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
@@ -118,6 +121,7 @@ def train_intermediate(
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        group_by_length=group_by_length, compile=compile,
     )
 
 
@@ -138,7 +142,8 @@ def train_target(
     lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
-    debug: bool = OPTIONS["debug"],
+    debug: bool = OPTIONS["debug"], group_by_length: Optional[bool] = OPTIONS["group_by_length"],
+    compile: bool = OPTIONS["compile"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
@@ -150,6 +155,7 @@ def train_target(
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        group_by_length=group_by_length, compile=compile,
     )
 
 
@@ -166,7 +172,7 @@ def eval_cmd(
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
-    as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"],
+    as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"], compile: bool = OPTIONS["compile"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
     from adapterx.data.sources import DataOptions
@@ -178,7 +184,7 @@ def eval_cmd(
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
-                      max_examples=max_examples)
+                      max_examples=max_examples, compile=compile)
     report = eval_run(req)
     ev = report.to_json()
     if compare:

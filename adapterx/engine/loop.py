@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapterx.engine import batching, speed
 from adapterx.errors import AdapterxError
 
 
@@ -46,6 +47,14 @@ class TrainConfig(BaseModel):
         False, description="recompute layer activations in the backward pass: less memory, about 1.7x step time"
     )
     device: str | None = None  # "cpu", "cuda" or None for automatic
+    group_by_length: bool | None = Field(
+        None, description="batches of examples of similar length (shuffled mega-batches, sorted inside: less padding);"
+        " None = auto: on where random batches would be at least 10% padding (short texts), adapterx.engine.batching"
+    )
+    compile: bool = Field(
+        False, description="torch.compile each transformer layer (training and evaluation); off by default: on this"
+        " project's 2-core CPU its compile time is not paid back by a typical run (benchmarks/README.md)"
+    )
 
 
 class TrainingError(AdapterxError):
@@ -63,6 +72,8 @@ class TrainResult:
     train_time_s: float = 0.0
     examples_per_s: float = 0.0
     resumed_from_step: int | None = None  # set when the run continued from a checkpoint
+    group_by_length: bool = False  # what ran (TrainConfig.group_by_length resolved)
+    compiled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +181,8 @@ def train(
         target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     # Data-parallel: `ddp` runs forward/backward and averages gradients; `model` (unwrapped) is what evaluates and
     # what the caller saves. Without a launch they are the same object.
+    if cfg.compile:
+        speed.compile_layers(model)
     ddp = distributed.wrap(model, dist)
     named = {k: p for k, p in model.named_parameters() if p.requires_grad}
     params = list(named.values())
@@ -185,8 +198,11 @@ def train(
     optimizer = make_optimizer(params, cfg, device)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
+    lengths = batching.item_lengths(train_features.items) if cfg.group_by_length is not False else []
+    grouped = batching.resolve_group_by_length(cfg.group_by_length, lengths, cfg.batch_size)
 
-    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_metric)
+    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_metric, group_by_length=grouped,
+                         compiled=cfg.compile)
     best_score, best_state = -math.inf, None
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()
     order: list[int] | None = None  # this epoch's example order; None = draw a new one
@@ -214,7 +230,9 @@ def train(
     model.train()
     while step < total:
         if order is None:
-            order, pos = torch.randperm(n, generator=gen).tolist(), 0
+            order = (batching.length_grouped_order(lengths, cfg.batch_size, gen) if grouped
+                     else torch.randperm(n, generator=gen).tolist())
+            pos = 0
         while pos < n and step < total:
             # One global batch of `batch_size` examples; with N processes this rank takes its 1/N of it.
             idx = distributed.shard(order[pos : pos + cfg.batch_size], order, rank, world)

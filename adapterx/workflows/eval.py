@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.engine import speed
 from adapterx.data.sources import DataOptions, available_languages, load_split, with_model_defaults
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.engine.loop import Progress, TrainConfig
@@ -43,6 +44,8 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
     from adapterx.evaluate.zero_shot import evaluate_languages
 
     module.for_inference()
+    if cfg.compile:  # a no-op where training compiled the layers already
+        speed.compile_layers(module.model)
     split = eval_split(task, opts)
     examples = {}
     for lang in langs:
@@ -115,6 +118,7 @@ class EvalRequest:
     save_predictions: Path | None = None
     low_threshold: int = 2
     max_examples: int | None = None
+    compile: bool = False  # torch.compile the transformer layers (adapterx.engine.speed)
 
 
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
@@ -130,7 +134,8 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     module_path, run = resolve_module_ref(req.module)
     model = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
     opts = with_model_defaults(req.data, model)
-    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device)
+    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device,
+                      compile=req.compile)
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
     bb = bbmod.resolve(model)
     tok = bbmod.load_tokenizer(bb)

@@ -16,6 +16,7 @@ from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, load_split, with_model_defaults
 from adapterx.errors import ConfigError
+from adapterx.engine import speed
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
 from adapterx.tasks import get_task, with_discovered_labels
@@ -183,6 +184,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
                      "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
             "seed": cfg.seed,
             "hyperparameters": cfg.model_dump(mode="json"),
+            "speed": speed.record(module.model, result),  # what ran: grouping resolved, compile, attention
             "wall_time_s": round(time.perf_counter() - t_start, 3),
             "params": counts,
             "languages": eval_langs,
