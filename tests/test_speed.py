@@ -124,3 +124,73 @@ def test_transformer_layers_are_found_under_every_method(tiny, method):
     module = build_module(spec, tiny, get_task("stsb"), seed=0)
     assert len(speed.transformer_layers(module.model)) == tiny.num_layers
     assert speed.attention_implementation(module.model) == "sdpa"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Whole-grid cost: the estimator, from a calibration planted in the cache (measuring one is benchmarks/speed.py's
+# job: it takes a minute even on the tiny model).
+
+
+def _fake_calibration(model: str, methods: list[str], targets: list[str]) -> dict:
+    from adapterx.grid import cost
+
+    rates = {"build_s": 1.0, "save_s": 0.5, "train_a": 0.01, "train_b": 0.001, "infer_a": 0.005, "infer_b": 0.0001}
+    return {"version": cost.CALIBRATION_VERSION, "model": model, "device": "cpu", "threads": 1, "load": 0.5,
+            "created": "2026-01-01T00:00:00", "seconds": 1.0, "featurize_s_per_example": 0.0001,
+            "stage_overhead_s": 2.0, "loop_step_overhead_s": 0.002, "eval_example_overhead_s": 0.001,
+            "eval_example_overhead_by_task": {}, "startup_s": 3.0, "methods": {m: dict(rates) for m in methods}}
+
+
+def _plant(model: str, methods: list[str], targets: list[str]) -> None:
+    import json
+
+    from adapterx.engine.loop import pick_device
+    from adapterx.grid import cost
+
+    shape = cost.backbone_shape(model)
+    path = cost.cache_folder() / f"{cost.calibration_key(model, shape, methods, pick_device(None), targets)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_fake_calibration(model, methods, targets)))
+
+
+def test_grid_estimate_counts_each_stage_and_shared_intermediates_once(tiny):
+    from pathlib import Path
+
+    from adapterx.grid import cost
+    from adapterx.grid.recipe import expand, load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml", [])
+    cells = expand(recipe)
+    cals = {(c["backbone"], c["method"]["name"]): _fake_calibration("tiny", ["adapter", "lora"], [])
+            for c in cells}
+    est = cost.estimate_grid(cells, cals)
+    assert est["intermediate_trainings"] == 2 and est["uncalibrated_cells"] == 0
+    sec = est["seconds"]
+    assert all(sec[k] > 0 for k in ("intermediate", "target", "zero_shot"))
+    assert est["total_seconds"] == pytest.approx(sum(sec.values()) + 3.0, abs=0.2)
+    # twice the seeds: twice the target and evaluation work, the same shared intermediates per seed pair
+    cells2 = expand(load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml", ["seeds=[1,2]"]))
+    est2 = cost.estimate_grid(cells2, cals)
+    assert est2["seconds"]["target"] == pytest.approx(2 * sec["target"], rel=0.01)
+    assert est2["seconds"]["zero_shot"] == pytest.approx(2 * sec["zero_shot"], rel=0.01)
+    # a cell whose backbone has no calibration is counted apart, not guessed
+    assert cost.estimate_grid(cells, {})["uncalibrated_cells"] == len(cells)
+
+
+def test_dry_run_prints_per_stage_estimates_from_the_cached_calibration(tiny, tmp_path):
+    import json
+    from pathlib import Path
+
+    from conftest import run_cli
+
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml")
+    _plant("tiny", ["adapter", "lora"], ["panx", "xnli"])
+    res = run_cli("run", recipe, "--dry-run", "--no-calibrate", "--run-dir", str(tmp_path / "r"))
+    assert res.exit_code == 0, res.output
+    for line in ("measured estimate on this machine", "intermediate training", "target training",
+                 "zero-shot evaluation"):
+        assert line in res.output
+    res = run_cli("run", recipe, "--dry-run", "--no-calibrate", "--json", "--run-dir", str(tmp_path / "r"))
+    plan = json.loads(res.stdout)
+    assert plan["cost"]["dominant_stage"] in ("intermediate", "target", "zero_shot")
+    assert not (tmp_path / "r").exists()
