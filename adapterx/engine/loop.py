@@ -49,7 +49,8 @@ class TrainConfig(BaseModel):
     device: str | None = None  # "cpu", "cuda" or None for automatic
     group_by_length: bool | None = Field(
         None, description="batches of examples of similar length (shuffled mega-batches, sorted inside: less padding);"
-        " None = auto: on where random batches would be at least 10% padding (short texts), adapterx.engine.batching"
+        " None = auto: on where random batches would be at least 10% padding (short texts) and the length predicts the"
+        " label weakly (adapterx.engine.batching)"
     )
     compile: bool = Field(
         False, description="torch.compile each transformer layer (training and evaluation); off by default: on this"
@@ -199,7 +200,8 @@ def train(
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
     lengths = batching.item_lengths(train_features.items) if cfg.group_by_length is not False else []
-    grouped = batching.resolve_group_by_length(cfg.group_by_length, lengths, cfg.batch_size)
+    labels = batching.item_labels(train_features.items) if cfg.group_by_length is None else None
+    grouped = batching.resolve_group_by_length(cfg.group_by_length, lengths, cfg.batch_size, labels)
 
     result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_metric, group_by_length=grouped,
                          compiled=cfg.compile)

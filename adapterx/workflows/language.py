@@ -16,6 +16,7 @@ from typing import Any
 
 from adapterx import __version__
 from adapterx.errors import ConfigError, DataError
+from adapterx.engine import speed
 from adapterx.engine.loop import TrainConfig
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
@@ -169,7 +170,7 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         run = {"adapterx_version": __version__, "command": "train-language", "created": now_iso(), "task": "mlm",
                "language": code, "chain": [f"mlm-{code}"], "method": meta["method"], "composition": None,
                "backbone": bb.record(), "data": {"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)},
-               "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"),
+               "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"), "speed": speed.record(module.model, result),
                "wall_time_s": round(time.perf_counter() - t0, 3), "params": counts, "languages": [code]}
         metrics = {"dev": result.best_dev, **result.to_json()}
         writer.write_json("run.json", run)
