@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-SECTIONS = ("group", "attention", "compile", "lora", "grid")
+SECTIONS = ("group", "attention", "compile", "lora", "eval", "grid")
 METHODS = ("adapter", "lora", "full")
 BASE_SHAPE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
               "vocab_size": 250002}
@@ -161,7 +161,9 @@ def job_group(job: dict[str, Any]) -> dict[str, Any]:
     orders = {"random": torch.randperm(len(lengths), generator=g).tolist(),
               "grouped": batching.length_grouped_order(lengths, bs, g)}
     times: dict[str, list[float]] = {k: [] for k in orders}
-    pos = dict.fromkeys(orders, 0)
+    # The first batch of each order warms up: the grouped order puts its longest batch first (memory errors show at
+    # step 1), which would weigh on a few timed steps; every later batch is a random draw of either order.
+    pos = dict.fromkeys(orders, bs)
     tokens = dict.fromkeys(orders, 0)
     for mode in orders:
         step(collate([feats.items[i] for i in orders[mode][:bs]]))  # warm-up
@@ -228,7 +230,7 @@ def job_attention(job: dict[str, Any]) -> dict[str, Any]:
         steps[name] = _stepper(m.model)
         impl[name] = speed.attention_implementation(m.model)
     order = batching.length_grouped_order(lengths, bs, torch.Generator().manual_seed(0))
-    batches = [collate([feats.items[i] for i in order[b : b + bs]]) for b in range(0, bs * (job["steps"] + 1), bs)]
+    batches = [collate([feats.items[i] for i in order[b : b + bs]]) for b in range(bs, bs * (job["steps"] + 2), bs)]
     for name in mods:
         calls["n"] = 0
         steps[name](batches[0])  # warm-up, and the sdpa calls of one step
@@ -298,7 +300,71 @@ def job_lora(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-JOBS = {"group": job_group, "attention": job_attention, "compile": job_compile, "lora": job_lora}
+def job_eval(job: dict[str, Any]) -> dict[str, Any]:
+    """Zero-shot evaluation speed on real tokenization: adapterx's predict (length-sorted batches, inference_mode)
+    against a loop padding every batch to max_length in file order (torch.no_grad), same features and model, on a
+    seeded random sample of XNLI dev per language (a random sample sorts into batches as tight as the language)."""
+    import random
+
+    import torch
+
+    from adapterx.backbone import load_tokenizer
+    from adapterx.data.layout import read_split
+    from adapterx.evaluate.zero_shot import predict
+    from adapterx.tasks import get_task
+    from adapterx.tasks.kinds import ops_for
+
+    bb, tok_name = _backbone(job)
+    tok = load_tokenizer(bb)
+    task = get_task("xnli")
+    ops = ops_for(task.kind)
+    module = _module("adapter", bb, task)
+    model = module.model
+    model.eval()
+    ml, bs = 128, 32
+    types = int(json.loads((Path(bb.path) / "config.json").read_text()).get("type_vocab_size", 1))
+    data = {}
+    for lang in job["langs"]:
+        ex = read_split("xnli", Path(job["data_dir"]), "dev", lang)
+        ex = random.Random(0).sample(ex, min(job["per_lang"], len(ex)))
+        feats = ops.featurize(task, ex, tok, ml, 64, train=False)
+        if types < 2:
+            for it in feats.items:
+                it.pop("token_type_ids", None)
+        data[lang] = (ex, feats)
+
+    def plain(examples: list, feats) -> list:  # noqa: ANN001
+        kept: list[Any] = []
+        with torch.no_grad():
+            for b in range(0, len(feats), bs):
+                items = feats.items[b : b + bs]
+                ids = torch.full((len(items), ml), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(items), ml), dtype=torch.long)
+                for j, it in enumerate(items):
+                    n = len(it["input_ids"])
+                    ids[j, :n] = torch.tensor(it["input_ids"])
+                    mask[j, :n] = 1
+                kept.extend(ops.outputs(model(input_ids=ids, attention_mask=mask)))
+        return ops.decode(task, kept, feats, examples)
+
+    def ours(examples: list, feats) -> list:  # noqa: ANN001
+        return predict(module, task, examples, tok, ml, 64, bs, "cpu", features=feats)
+
+    times: dict[str, list[float]] = {"adapterx": [], "plain": []}
+    preds: dict[str, list] = {}
+    for rep in range(job["reps"]):
+        for name, fn in ((("adapterx", ours), ("plain", plain)) if rep % 2 == 0 else (("plain", plain), ("adapterx", ours))):
+            t = time.perf_counter()
+            preds[name] = [p for lang in data for p in fn(*data[lang])]
+            times[name].append(time.perf_counter() - t)
+    n = sum(len(e) for e, _ in data.values())
+    lengths = [len(it["input_ids"]) for _, f in data.values() for it in f.items]
+    same = sum(a == b for a, b in zip(preds["adapterx"], preds["plain"])) / max(1, n)
+    return {"tokenizer": tok_name, "examples": n, "mean_length": sum(lengths) / len(lengths), "same_predictions": same,
+            **{k: {**_stats(v), "ex_per_s": n / statistics.median(v)} for k, v in times.items()}}
+
+
+JOBS = {"eval": job_eval, "group": job_group, "attention": job_attention, "compile": job_compile, "lora": job_lora}
 
 
 # --------------------------------------------------------------------------- driver
@@ -408,6 +474,15 @@ def render(res: dict[str, Any]) -> str:
             top = "; ".join(f"{k} {100 * s:.0f}%" for k, s, _ in lr[method]["top_ops"][:6])
             row("LoRA path", res["args"]["lora_size"], f"{method} step on short real pairs ({lr['tokenizer']})",
                 _f(lr[method]["median"]), "", "", f"self time: {top}", f"{lr['load']:.1f}")
+    for size, e in (res.get("eval") or {}).items():
+        if "error" in e:
+            row("zero-shot eval", size, "xnli", "failed", "", "", e["error"][:80], "")
+            continue
+        a, pl = e["adapterx"]["ex_per_s"], e["plain"]["ex_per_s"]
+        row("zero-shot eval", size, f"XNLI dev ({e['examples']} ex, {e['tokenizer']}, mean length "
+            f"{e['mean_length']:.0f} of 128): predict vs pad-to-max no_grad loop", f"{a:.1f} ex/s", f"{pl:.1f} ex/s",
+            f"{a / pl:.2f}x", f"same predictions {e['same_predictions']:.0%}; spread ±{50 * e['adapterx']['spread']:.0f}%"
+            f" / ±{50 * e['plain']['spread']:.0f}%", f"{e['load']:.1f}")
     for i, g in enumerate(res.get("grid", [])):
         if "error" in g:
             row("grid cost", "tiny", f"smoke grid run {i + 1}", "failed", "", "", str(g["error"])[:80], "")
@@ -445,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--minilm", default=None, help="the extracted MiniLM folder (default: backbone.resolve('minilm'))")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--eval-sizes", default="minilm,base")
+    ap.add_argument("--eval-langs", default="en,sw")
+    ap.add_argument("--eval-per-lang", type=int, default=256)
+    ap.add_argument("--eval-reps", type=int, default=2)
     ap.add_argument("--grid-recipe", default=str(REPO / "recipes" / "smoke-tiny.yaml"))
     ap.add_argument("--grid-reps", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per job")
@@ -485,6 +564,12 @@ def main(argv: list[str] | None = None) -> int:
         if "lora" in sections:
             res["lora"] = run_job({**base, "kind": "lora", "size": args.lora_size, "task": "stsb",
                                    "steps": steps(args.lora_size)}, work, "lora", args.timeout)
+        if "eval" in sections:
+            res["eval"] = {}
+            for size in args.eval_sizes.split(","):
+                res["eval"][size] = run_job({**base, "kind": "eval", "size": size, "langs": args.eval_langs.split(","),
+                                             "per_lang": args.eval_per_lang, "reps": args.eval_reps},
+                                            work, f"eval-{size}", args.timeout)
         if "grid" in sections:
             res["grid"] = grid_check(work, args.grid_reps, args.grid_recipe)
     finally:
