@@ -2,7 +2,9 @@
 
 The calibration (:func:`calibrate`) builds each method's module on a random-weights copy of the backbone's
 architecture (speed depends on shapes, not weights, so ``xlm-roberta-base`` calibrates without its download), and
-times, after one warm-up, training steps and inference forwards at two token counts each. Step time is then a line,
+times, after one warm-up, training steps and inference forwards at two token counts each. What a stage costs
+besides its model (data, featurization, collation, decoding, scoring, files) is probed with real one-step stages on
+the tiny model, since it does not depend on the model's size. Step time is then a line,
 ``a + b x tokens`` (``a``: per-step overheads, the optimizer step of full fine-tuning; ``b``: the matmuls), and so is a
 forward. It also times building and saving the module, and featurizing examples. The result is cached under
 ``<adapterx cache>/calibration/<key>.json``; the key covers the architecture, methods, torch version and threads,
@@ -36,7 +38,7 @@ from typing import Any
 from adapterx import backbone as bbmod
 from adapterx.errors import ConfigError
 
-CALIBRATION_VERSION = 5
+CALIBRATION_VERSION = 6
 # Architectures of Hub backbones a grid names without having them here (config.json of the released checkpoints).
 KNOWN_SHAPES: dict[str, dict[str, Any]] = {
     "xlm-roberta-base": {"model_type": "xlm-roberta", "hidden_size": 768, "num_hidden_layers": 12,
@@ -64,6 +66,7 @@ EVAL_BATCH = 32
 # Two token counts per measurement, at batch 8: enough to fit the line a + b x tokens.
 _CAL_BATCH = 8
 _CAL_LENGTHS = (16, 128)
+_CAL_REPS = 2  # timed repetitions after one warm-up (base-size full fine-tuning steps take seconds each)
 
 
 def cache_folder() -> Path:
@@ -137,9 +140,13 @@ def calibrate(model: str, methods: list[str], device: str | None = None, *, targ
     with tempfile.TemporaryDirectory(prefix="adapterx-calibrate-") as tmp:
         bb = _random_backbone(model, shape, Path(tmp))
         rates = {m: _measure_method(bb, m, device, Path(tmp)) for m in methods}
+        # What a stage costs besides its model (data, featurization, collation, decoding, scoring, files) does not
+        # depend on the model's size: it is probed on the tiny model, whose own steps and forwards are subtracted.
+        probe_bb = bb if model == bbmod.TINY else bbmod.resolve(bbmod.TINY)
+        probe_rates = rates[methods[0]] if probe_bb is bb else _measure_method(probe_bb, methods[0], device, Path(tmp))
         featurize_s = _measure_featurize(bb)
-        overheads = _measure_overheads(bb, methods[0], rates[methods[0]], device, Path(tmp))
-        per_task = {t: _measure_eval(bb, methods[0], t, rates[methods[0]], device, Path(tmp)) for t in targets}
+        overheads = _measure_overheads(probe_bb, methods[0], probe_rates, device, Path(tmp))
+        per_task = {t: _measure_eval(probe_bb, methods[0], t, probe_rates, device, Path(tmp)) for t in targets}
         overheads["eval_example_overhead_by_task"] = {t: v for t, v in per_task.items() if v is not None}
         overheads["startup_s"] = _measure_startup()
     cal = {"version": CALIBRATION_VERSION, "model": model, "shape": shape, "device": device, "threads": _threads(),
@@ -238,12 +245,12 @@ def _measure_method(bb, method: str, device: str, tmp: Path) -> dict[str, Any]: 
     for length in _CAL_LENGTHS:
         b = batch(_CAL_BATCH, length)
         train_step(b)  # warm-up: first-call allocations, kernel selection
-        train_pts.append((_CAL_BATCH * length, statistics.median(train_step(b) for _ in range(3))))
+        train_pts.append((_CAL_BATCH * length, statistics.median(train_step(b) for _ in range(_CAL_REPS))))
     model.eval()
     for length in _CAL_LENGTHS:
         b = batch(EVAL_BATCH, length)
         forward(b)
-        infer_pts.append((EVAL_BATCH * length, statistics.median(forward(b) for _ in range(3))))
+        infer_pts.append((EVAL_BATCH * length, statistics.median(forward(b) for _ in range(_CAL_REPS))))
     t = time.perf_counter()
     module.save(tmp / f"module-{method}")
     save_s = time.perf_counter() - t
