@@ -210,3 +210,20 @@ def test_dry_run_prints_per_stage_estimates_from_the_cached_calibration(tiny, tm
     plan = json.loads(res.stdout)
     assert plan["cost"]["dominant_stage"] in ("intermediate", "target", "zero_shot")
     assert not (tmp_path / "r").exists()
+
+
+def test_compiled_layers_predict_what_plain_layers_predict(tiny, tiny_tokenizer):
+    """compile_layers wiring: evaluation through the traced layers gives the same predictions. The dynamo trace runs
+    with backend="eager" (no code generation: inductor takes minutes on this CPU, benchmarks/README.md)."""
+    from adapterx.data import synthetic
+    from adapterx.engine import speed
+    from adapterx.evaluate.zero_shot import predict
+    from adapterx.methods import AdapterSpec, build_module
+    from adapterx.tasks import get_task
+
+    task = get_task("xnli")
+    module = build_module(AdapterSpec(), tiny, task, seed=0)
+    examples = synthetic.nli("de", 48, seed=1, split="test")
+    plain = predict(module, task, examples, tiny_tokenizer, 64, 16, 16, "cpu")
+    assert speed.compile_layers(module.model, backend="eager") == tiny.num_layers
+    assert predict(module, task, examples, tiny_tokenizer, 64, 16, 16, "cpu") == plain
