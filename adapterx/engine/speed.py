@@ -26,9 +26,9 @@ def transformer_layers(model: Any) -> list[Any]:
 
     out = []
     for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.ModuleList) and name.rsplit(".", 1)[-1] in _LAYER_LISTS:
-            if name.rsplit(".", 1)[0].endswith(("encoder", "transformer")):
-                out.extend(mod)
+        parent, _, last = name.rpartition(".")
+        if isinstance(mod, torch.nn.ModuleList) and last in _LAYER_LISTS and parent.endswith(("encoder", "transformer")):
+            out.extend(mod)
     return out
 
 

@@ -463,7 +463,7 @@ def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str
             uncalibrated += 1
             continue
         rates, feat = cal["methods"][method], cal["featurize_s_per_example"]
-        fixed, per_lang = cal.get("stage_overhead_s", 0.0), cal.get("language_overhead_s", 0.0)
+        fixed = cal.get("stage_overhead_s", 0.0)  # a language's own cost is in its per-example overhead
         loop = cal.get("loop_step_overhead_s", 0.0)
         if cell["intermediate"] and cell["intermediate_key"] not in seen:
             seen.add(cell["intermediate_key"])
