@@ -85,6 +85,8 @@ def _options() -> dict[str, Any]:
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
         early_stopping_patience=typer.Option(None, "--early-stopping-patience", help="Stop after N English dev evaluations without a better score (default: never)."),
         device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+        group_by_length=typer.Option(None, "--group-by-length/--no-group-by-length", help="Batches of similar-length examples (less padding; default: on where random batches would be >= 10% padding)."),
+        compile=typer.Option(False, "--compile", help="torch.compile each transformer layer (training and evaluation); slower on CPU for typical runs: see benchmarks."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
         reduction_factor=typer.Option(None, "--reduction-factor", help="adapter, par_bn, compacter(++): hidden size / bottleneck size (default 16; par_bn 2)."),
         lora_rank=typer.Option(None, "--lora-rank", help="lora: rank r (default 8)."),

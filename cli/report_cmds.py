@@ -57,7 +57,9 @@ def _render_table(con: Any, table: Any) -> None:
 def run_cmd(
     recipe_path: Path = typer.Argument(..., metavar="RECIPE", help="A recipe YAML file, e.g. recipes/sts-lowres.yaml."),
     set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, the number of cells and a rough cost; run nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, the number of cells and the cost per stage; run nothing."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="--dry-run: measure this machine's speed"
+                                   " for the grid's backbones (a minute or two, cached) for the per-stage estimate."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run folder (default: runs/<recipe name>)."),
     executor: Optional[ExecutorChoice] = typer.Option(
         None, "--executor", help="inline: here, one cell after another (default); local: parallel processes;"
@@ -93,7 +95,16 @@ def run_cmd(
         from adapterx.grid.runner import check_report_to
 
         check_report_to(recipe.report_to)
-        plan = make_plan(recipe, folder).to_json()
+        from adapterx.grid.cost import grid_cost
+
+        made = make_plan(recipe, folder)
+        plan = made.to_json()
+
+        def on_start(backbone: str, methods: list[str]) -> None:
+            console(stderr=True).print(f"[dim]calibrating {backbone} ({', '.join(methods)}) on this machine; cached"
+                                       " for later dry runs[/dim]")
+
+        plan["cost"] = grid_cost(made.todo, measure=calibrate, on_start=on_start)
         where = executor.value if executor else recipe.execution.executor
         plan["execution"] = {"executor": where, "processes_per_cell": recipe.execution.processes(where)}
         if as_json:
@@ -160,6 +171,18 @@ def _print_plan(plan: dict[str, Any], recipe: Any) -> None:
               f" ({est['intermediate_trainings']} intermediate trainings), ~{fmt_seconds(est['cpu_seconds'])} on a"
               f" 2-core CPU or ~{fmt_seconds(est['gpu_seconds'])} on one GPU")
     con.print(f"  [dim]({est['assumptions']})[/dim]")
+    cost = plan.get("cost")
+    if cost:
+        sec = cost["seconds"]
+        cal = cost["calibration"]
+        con.print(f"  measured estimate on this machine ({cal['device']}, {cal['threads']} threads, calibrated"
+                  f" {cal['created']} at load {cal['load']:.1f}): ~{fmt_seconds(cost['total_seconds'])} =")
+        for stage, label in (("intermediate", "intermediate training"), ("target", "target training"),
+                             ("zero_shot", "zero-shot evaluation")):
+            share = sec[stage] / cost["total_seconds"] if cost["total_seconds"] else 0.0
+            con.print(f"    {label:22s} ~{fmt_seconds(sec[stage]):>10s}  {share:4.0%}")
+        if cost["uncalibrated_cells"]:
+            con.print(f"  [dim]{cost['uncalibrated_cells']} cells not counted: their backbone could not be calibrated here[/dim]")
     table = Table(show_header=True, header_style="bold")
     table.add_column("hash")
     table.add_column("cell")

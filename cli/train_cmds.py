@@ -36,7 +36,7 @@ def _common_train(
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
     command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
-    data_revision=None, xtreme_out=None, sft_k=None,
+    data_revision=None, xtreme_out=None, sft_k=None, group_by_length=None, compile=False,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -49,7 +49,7 @@ def _common_train(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
         bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
-        early_stopping_patience=early_stopping_patience,
+        early_stopping_patience=early_stopping_patience, group_by_length=group_by_length, compile=compile,
     )
     opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file),
                        data_revisions=tuple(data_revision or ()))
@@ -82,7 +82,8 @@ def train_intermediate(
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
     report_to: Optional[str] = OPTIONS["report_to"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
-    sft_k: Optional[int] = OPTIONS["sft_k"], debug: bool = OPTIONS["debug"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], group_by_length: Optional[bool] = OPTIONS["group_by_length"],
+    compile: bool = OPTIONS["compile"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -106,7 +107,8 @@ def train_intermediate(
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
                             warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
-                            gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience)
+                            gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience,
+                            group_by_length=group_by_length, compile=compile)
         req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model,
                                data=DataOptions(data=data, data_revisions=tuple(data_revision or ())), train=cfg,
                                temperature=temperature, output=output, report_to=report_to, resume=resume)
@@ -123,6 +125,7 @@ def train_intermediate(
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
         early_stopping_patience=early_stopping_patience, data_revision=data_revision, sft_k=sft_k,
+        group_by_length=group_by_length, compile=compile,
     )
 
 
@@ -146,6 +149,7 @@ def train_target(
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
     early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
     data_revision: Optional[list[str]] = OPTIONS["data_revision"], sft_k: Optional[int] = OPTIONS["sft_k"],
+    group_by_length: Optional[bool] = OPTIONS["group_by_length"], compile: bool = OPTIONS["compile"],
     debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
@@ -159,7 +163,7 @@ def train_target(
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
         early_stopping_patience=early_stopping_patience, data_revision=data_revision, xtreme_out=xtreme_out,
-        sft_k=sft_k,
+        sft_k=sft_k, group_by_length=group_by_length, compile=compile,
     )
 
 
@@ -180,7 +184,7 @@ def eval_cmd(
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
     data_revision: Optional[list[str]] = OPTIONS["data_revision"],
-    as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"],
+    as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"], compile: bool = OPTIONS["compile"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
     from adapterx.data.sources import DataOptions
@@ -192,7 +196,7 @@ def eval_cmd(
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file), data_revisions=tuple(data_revision or ()))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
-                      max_examples=max_examples, split=split, xtreme_out=xtreme_out)
+                      max_examples=max_examples, split=split, xtreme_out=xtreme_out, compile=compile)
     report = eval_run(req)
     ev = report.to_json()
     if compare:

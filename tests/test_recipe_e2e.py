@@ -267,7 +267,7 @@ def _finished(run_dir: Path) -> set[str]:
 
 def test_sigkilled_grid_resumes_with_exactly_the_missing_cells(tmp_path: Path, tiny) -> None:  # noqa: ANN001
     run_dir = tmp_path / "run"
-    res = run_cli("run", SMOKE, "--run-dir", str(run_dir), *KILL, "--dry-run", "--json")
+    res = run_cli("run", SMOKE, "--run-dir", str(run_dir), *KILL, "--dry-run", "--no-calibrate", "--json")
     assert res.exit_code == 0, res.stderr
     plan = {c["hash"] for c in json.loads(res.stdout)["cells"]}
     assert len(plan) == N_KILL and not run_dir.exists()

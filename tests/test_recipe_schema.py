@@ -90,6 +90,7 @@ STAGE_ALTERNATIVES: dict[str, Any] = {
     "lr": 0.5, "batch_size": 8, "grad_accum": 2, "epochs": 1.5, "max_steps": 7, "warmup_ratio": 0.3,
     "weight_decay": 0.1, "max_grad_norm": 0.5, "eval_steps": 5, "eval_every": 5, "max_length": 64, "doc_stride": 16,
     "bf16": True, "precision": "bf16", "gradient_checkpointing": True, "early_stopping_patience": 2,
+    "group_by_length": False, "compile": True,
 }
 
 

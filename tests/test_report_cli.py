@@ -52,16 +52,16 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dry_run_prints_plan_count_and_cost(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["run", str(RECIPES / "sts-lowres.yaml"), "--dry-run", "--run-dir", str(tmp_path / "r")])
+    res = runner.invoke(app, ["run", str(RECIPES / "sts-lowres.yaml"), "--dry-run", "--no-calibrate", "--run-dir", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     assert "108 cells: 0 done, 108 to run" in res.output and "optimizer steps" in res.output
-    res = runner.invoke(app, ["run", str(RECIPES / "smoke-tiny.yaml"), "--dry-run", "--json",
+    res = runner.invoke(app, ["run", str(RECIPES / "smoke-tiny.yaml"), "--dry-run", "--no-calibrate", "--json",
                               "--set", "seeds=[7, 8]", "--run-dir", str(tmp_path / "r")])
     plan = json.loads(res.stdout)
     assert plan["n_cells"] == 16 and all("seed 7" in c["label"] or "seed 8" in c["label"] for c in plan["cells"])
     assert plan["estimate"]["optimizer_steps"] > 0
     assert plan["execution"] == {"executor": "inline", "processes_per_cell": 1}
-    res = runner.invoke(app, ["run", str(RECIPES / "smoke-tiny.yaml"), "--dry-run", "--executor", "local",
+    res = runner.invoke(app, ["run", str(RECIPES / "smoke-tiny.yaml"), "--dry-run", "--no-calibrate", "--executor", "local",
                               "--set", "execution.gpus_per_cell=4", "--run-dir", str(tmp_path / "r")])
     assert "executor local, 4 data-parallel processes per cell (accelerate launch)" in res.output
     assert not (tmp_path / "r").exists()

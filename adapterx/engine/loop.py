@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapterx.engine import batching, speed
 from adapterx.errors import AdapterxError
 from adapterx.engine import distributed
 
@@ -50,6 +51,15 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(
         None, ge=1, description="stop after this many dev evaluations without a better selection score (None: never)"
     )
+    group_by_length: bool | None = Field(
+        None, description="batches of examples of similar length (shuffled mega-batches, sorted inside: less padding);"
+        " None = auto: on where random batches would be at least 10% padding (short texts) and the length predicts the"
+        " label weakly (adapterx.engine.batching)"
+    )
+    compile: bool = Field(
+        False, description="torch.compile each transformer layer (training and evaluation); off by default: on this"
+        " project's 2-core CPU its compile time is not paid back by a typical run (benchmarks/README.md)"
+    )
 
 
 class TrainingError(AdapterxError):
@@ -68,6 +78,8 @@ class TrainResult:
     examples_per_s: float = 0.0
     resumed_from_step: int | None = None  # set when the run continued from a checkpoint
     stopped_early: bool = False  # early_stopping_patience evaluations passed without a better dev score
+    group_by_length: bool = False  # what ran (TrainConfig.group_by_length resolved)
+    compiled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,10 +152,18 @@ def linear_schedule(optimizer, warmup: int, total: int):  # noqa: ANN001, ANN201
 
 
 class SingleTaskData:
-    """One task's training features: each epoch is a fresh random permutation of the examples."""
+    """One task's training features: each epoch is a fresh random permutation of the examples, or, where
+    ``cfg.group_by_length`` says so (auto: :func:`adapterx.engine.batching.resolve_group_by_length`), batches of
+    similar lengths in random order."""
 
-    def __init__(self, features, collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:  # noqa: ANN001
+    def __init__(self, features, collate: Callable[[list[dict[str, Any]]], dict[str, Any]],  # noqa: ANN001
+                 cfg: TrainConfig | None = None) -> None:
         self.features, self.collate = features, collate
+        self.batch_size = cfg.batch_size if cfg else 1
+        setting = cfg.group_by_length if cfg else False
+        self.lengths = batching.item_lengths(features.items) if setting is not False else []
+        labels = batching.item_labels(features.items) if setting is None else None
+        self.grouped = batching.resolve_group_by_length(setting, self.lengths, self.batch_size, labels)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -151,6 +171,8 @@ class SingleTaskData:
     def epoch_order(self, gen) -> list[int]:  # noqa: ANN001 - torch.Generator
         import torch
 
+        if self.grouped:
+            return batching.length_grouped_order(self.lengths, self.batch_size, gen)
         return torch.randperm(len(self.features), generator=gen).tolist()
 
     def batch(self, idx: list[int]) -> dict[str, Any]:
@@ -206,9 +228,11 @@ def train(
         target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     # Data-parallel: `ddp` runs forward/backward and averages gradients; `model` (unwrapped) is what evaluates and
     # what the caller saves. Without a launch they are the same object.
+    if cfg.compile:
+        speed.compile_layers(model)
     # A multi-task model leaves the other tasks' heads out of each step: DDP must look for unused parameters.
     ddp = distributed.wrap(model, dist, find_unused=bool(getattr(module, "find_unused_parameters", False)))
-    data = train_features if collate is None else SingleTaskData(train_features, collate)
+    data = train_features if collate is None else SingleTaskData(train_features, collate, cfg)
     select = selection_metric if callable(selection_metric) else (lambda dev: dev.get(selection_metric, -math.inf))
     selection_name = getattr(selection_metric, "__name__", "selection") if callable(selection_metric) else selection_metric
     named = {k: p for k, p in model.named_parameters() if p.requires_grad}
@@ -226,7 +250,8 @@ def train(
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
 
-    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_name)
+    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_name,
+                         group_by_length=bool(getattr(data, "grouped", False)), compiled=cfg.compile)
     since_best = 0  # evaluations without a better score (early stopping)
     best_score, best_state = -math.inf, None
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.backbone import DEFAULT_MODEL
+from adapterx.engine import speed
 from adapterx.data.sources import DataOptions, available_languages, load_split, with_model_defaults
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.engine.loop import Progress, TrainConfig
@@ -56,6 +57,8 @@ def zero_shot(module, task, tok, langs: list[str], opts: DataOptions, cfg: Train
     A language whose file has no gold labels (XTREME's test files) is predicted without a score where
     ``allow_unlabelled`` (its predictions are written somewhere); otherwise it is refused before anything runs."""
     module.for_inference()
+    if cfg.compile:  # a no-op where training compiled the layers already
+        speed.compile_layers(module.model)
     chosen = split or eval_split(task, opts)
     examples, totals, sources, unlabelled = {}, {}, {}, set()
     for lang in langs:
@@ -140,6 +143,7 @@ class EvalRequest:
     max_examples: int | None = None
     split: str | None = None  # default: the task's evaluation split
     xtreme_out: Path | None = None  # also write the predictions in XTREME's submission layout
+    compile: bool = False  # torch.compile the transformer layers (adapterx.engine.speed)
 
 
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
@@ -150,7 +154,8 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     module_path, run = resolve_module_ref(req.module)
     model = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
     opts = with_model_defaults(req.data, model)
-    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device)
+    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device,
+                      compile=req.compile)
     if req.xtreme_out:
         from adapterx.results.xtreme_export import check_exportable
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.errors import ConfigError, DataError
+from adapterx.engine import speed
 from adapterx.engine.loop import TrainConfig
 from adapterx.workflows.record import run_record
 from adapterx import backbone as bbmod
@@ -180,7 +181,8 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         run = run_record(
             command="train-language", task="mlm", chain=[f"mlm-{code}"], method=meta["method"], backbone=bb.record(),
             data={"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)}, cfg=cfg, started=t0,
-            params=counts, languages=[code], extra={"language": code, **({"sft": meta["sft"]} if sft else {})},
+            params=counts, languages=[code],
+            extra={"language": code, "speed": speed.record(module.model, result), **({"sft": meta["sft"]} if sft else {})},
         )
         metrics = {"dev": result.best_dev, **result.to_json()}
         writer.write_json("run.json", run)

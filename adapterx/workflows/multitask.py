@@ -25,7 +25,7 @@ from typing import Any
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
 from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
-from adapterx.engine import distributed, tracking
+from adapterx.engine import distributed, speed, tracking
 from adapterx.engine.loop import Progress, TrainConfig, check_batch, train
 from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.errors import ConfigError
@@ -229,7 +229,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
                 "multitask": [t.name for t in tasks], "labels": {t.name: list(t.labels) for t in tasks}}
         (writer.path("module") / MODULE_META).write_text(json.dumps(meta, indent=2))
         trainable = [p for p in shared.parameters() if p.requires_grad]
-        extra: dict[str, Any] = {"multitask": {
+        extra: dict[str, Any] = {"speed": speed.record(shared.members()[0], result), "multitask": {
             "tasks": [t.name for t in tasks], "temperature": req.temperature, "probabilities": dict(zip(req.tasks, probs)),
             "steps_per_task": dict(zip((t.name for t in tasks), data.batches)), "sampling": "without replacement",
         }}

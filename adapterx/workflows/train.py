@@ -16,6 +16,7 @@ from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
 from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.errors import ConfigError
+from adapterx.engine import speed
 from adapterx.engine.loop import Progress, TrainConfig
 from adapterx.evaluate.fusion import fusion_weights
 from adapterx.tasks import get_task, with_discovered_labels
@@ -170,7 +171,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
                 report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
-        extra = {}
+        extra = {"speed": speed.record(module.model, result)}  # what ran: grouping resolved, compile, attention
         if "sft" in module.extra.get("meta", {}):  # LT-SFT: K, eligible weights, the difference's stored size
             extra["sft"] = module.extra["meta"]["sft"]
         if dist is not None:
