@@ -173,7 +173,7 @@ def test_recipe_methods_are_checked_against_their_specs_and_compositions(tmp_pat
     base = {"name": "t", "backbones": ["tiny"], "intermediates": ["none", "stsb"], "targets": ["xnli"], "seeds": [1]}
     for method, needle in [({"name": "prompt", "transfer": "fuse"}, "methods[0].transfer"),
                            ({"name": "ia3", "rank": 4}, "methods[0].rank: unknown key"),
-                           ({"name": "lora", "init": "pissa", "transfer": "sum"}, "transfer 'sum' is not available for lora")]:
+                           ({"name": "lora", "init": "pissa", "transfer": "sum"}, "methods[0].transfer: 'sum' is not a composition of method lora")]:
         with pytest.raises(ConfigError, match=needle.replace("[", "\\[").replace("]", "\\]")):
             validate_recipe({**base, "methods": [method]})
 

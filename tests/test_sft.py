@@ -238,7 +238,7 @@ def test_retrieve_with_an_sft_module(tmp_path):
         (["stack", "stsb", "xnli", "--method", "sft", "--sft-k", "100000000"], "larger than the"),
         (["stack", "stsb", "xnli", "--method", "sft", "--reduction-factor", "4"], "--reduction-factor applies to"),
         (["fuse", "stsb", "mnli", "--target", "xnli", "--method", "sft"], "fuse is not available for --method sft"),
-        (["train-intermediate", "stsb", "mnli", "--method", "sft"], "multi-task training does not support --method sft"),
+        (["train-intermediate", "stsb", "mnli", "--method", "sft"], "multi-task training (one module, a head per task) is not available for --method sft"),
         (["train-language", "sw", "--method", "sft", "--reduction-factor", "4"], "--reduction-factor applies to"),
         (["train-language", "sw", "--method", "lora"], "a MAD-X adapter (adapter) or a language SFT (sft)"),
         (["train-language", "sw", "--method", "sft", "--sft-k", "100000000"], "larger than the"),

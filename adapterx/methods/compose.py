@@ -53,6 +53,12 @@ def takes_language_modules(method: str) -> bool:
     return catalog.get(method).language_modules
 
 
+def language_module_method(method: str) -> str:
+    """The method a language module under ``method`` was trained with (`train-language --method`): a language SFT
+    under LT-SFT, a MAD-X bottleneck adapter under every adapter family."""
+    return "sft" if method == "sft" else "adapter"
+
+
 def transfers(method: str, spec: Any = None) -> tuple[str, ...]:
     """How a recipe's target stage may build on the intermediate module(s) of ``method`` (configured as ``spec``):
     ``continue`` (the method's own default, :func:`continue_mode`) or any composition mode it supports."""

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, takes_language_modules, trains_in_sequence, validate
+from adapterx.methods.compose import (
+    Fuse,
+    ModuleRef,
+    Stack,
+    language_module_method,
+    mode_for,
+    takes_language_modules,
+    trains_in_sequence,
+    validate,
+)
 from adapterx.errors import ConfigError
 from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
@@ -120,9 +129,11 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         if ref.task != "mlm":
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
-        if ref.method != method:
+        if ref.method != language_module_method(method):
+            want = language_module_method(method)
             raise ConfigError(f"--lang-adapters {code}={ref.path} was trained with --method {ref.method}; this stack uses"
-                              f" --method {method}: train it with `adapterx train-language {code} --method {method}`")
+                              f" --method {method}, whose language modules are {want}: train it with"
+                              f" `adapterx train-language {code} --method {want}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
