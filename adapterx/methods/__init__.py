@@ -67,6 +67,16 @@ def _backend(name: str):  # noqa: ANN202
     return b
 
 
+def for_backbone(method: AdapterSpec | LoRASpec | FullSpec, backbone, task=None, composition: str | None = None):  # noqa: ANN201
+    """``method`` made concrete for ``backbone``'s architecture, checked before any data loads.
+
+    Architecture defaults are filled in (LoRA's target modules from peft's per-model mapping), so run.json records
+    what trained. A method, head or composition the architecture cannot serve is one :class:`ModelError` naming the
+    architecture and what works instead. Each backend says what it can serve (its ``for_backbone``)."""
+    check = getattr(_backend(method.name), "for_backbone", None)
+    return check(method, backbone, task, composition) if check is not None else method
+
+
 def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
     quiet_transformers()
@@ -177,4 +187,5 @@ def quiet_transformers() -> None:
     logging.getLogger("adapters").setLevel(logging.ERROR)
 
 
-__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "for_backbone", "load_module",
+           "method_from_options", "parse_method"]

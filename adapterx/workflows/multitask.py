@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     tracker = None
     try:
         bb = bbmod.resolve(req.model, req.revision)
+        from adapterx.methods import for_backbone
+
+        req = replace(req, method=for_backbone(req.method, bb))  # refused before data loads; defaults filled in
         tok = bbmod.load_tokenizer(bb)
         data, sources = {}, {}
         for i, t in enumerate(tasks):

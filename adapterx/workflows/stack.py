@@ -130,6 +130,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
     bb = bbmod.resolve(tgt.model, tgt.revision)
+    from adapterx.methods import for_backbone
+
+    # The architecture must serve the method and the composition: refused here, before any intermediate trains.
+    tgt = replace(tgt, method=for_backbone(tgt.method, bb, target_task, mode))
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
             bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")
