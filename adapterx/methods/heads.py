@@ -24,7 +24,10 @@ def check_head(backbone, task, method: str) -> None:
     from adapterx.errors import ModelError
 
     cls = auto_class(task)
-    config = AutoConfig.from_pretrained(backbone.path)
+    try:
+        config = AutoConfig.from_pretrained(backbone.path)
+    except (OSError, ValueError, KeyError):  # a config transformers cannot read: from_pretrained reports it later
+        return
     if type(config) not in cls._model_mapping:
         raise ModelError(f"{backbone.model_type} ({backbone.id}) has no {cls.__name__} in transformers: task "
                          f"{task.name} ({task.kind}) cannot train on it with --method {method}; choose a task of "
