@@ -6,7 +6,20 @@ the data is absent.
 Budget: the whole tier < 8 minutes on 2 cores, so every run is capped: the first 1600 STS-B training pairs, the
 first 400 dev pairs, 100 optimizer steps of 16 (one evaluation, at the end), max length 128, seed 42.
 
-Measured figures and the floors set from them: filled in from the measured runs.
+Measured on this project's 2-core machine (shared with up to 8 jobs, load 12-15; torch 2.13 CPU, one thread),
+dev Spearman x 100 on those 400 pairs, and the floors set from them (about 10 points under, for other CPUs' float
+orders):
+
+- full fine-tuning, lr 1e-4: 71.52 -> floor 60; the plain transformers loop below, same data, hyperparameters,
+  seed and batch order: 71.52 as well (with transformers' get_linear_schedule_with_warmup, whose first step has
+  lr 0: 70.12);
+- bottleneck adapter (seq_bn, reduction 16), lr 1e-3: 86.14 -> floor 75;
+- LoRA (r 8, alpha 16, query/value from peft's mapping, the BERT pooler trained with the head), lr 1e-3: 82.97 ->
+  floor 72 (with the pooler frozen it did not learn in 100 steps: -11.3 at lr 1e-3, 25.7 at 2.5e-3, 7.6 at 5e-3);
+- ``eval stsb-multi`` of the full fine-tune, first 300 test pairs per language: en 79.2, de 63.1, pl 61.6, es 50.6,
+  fr 49.1, ru 15.4, zh -31.7.
+
+The whole tier: 1692 s wall on that loaded machine, 284 s of CPU (user + sys), so well under 8 minutes on 2 free cores.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ pytestmark = pytest.mark.real
 
 N_TRAIN, N_DEV, STEPS, SEED = 1600, 400, 100, 42
 LR = {"full": 1e-4, "adapter": 1e-3, "lora": 1e-3}
-FLOORS = {"full": 55.0, "adapter": 70.0, "lora": 68.0}
+FLOORS = {"full": 60.0, "adapter": 75.0, "lora": 72.0}  # about 10 points under the measured (docstring)
 
 
 @pytest.fixture(scope="module")

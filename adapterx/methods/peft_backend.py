@@ -82,7 +82,7 @@ def _load_base(backbone, task):  # noqa: ANN001, ANN202
         # BERT's sequence heads are a linear layer over the pooler (a dense + tanh over [CLS]); XLM-R's classifier
         # holds its own dense layer and DistilBERT's a fresh pre_classifier. The pooler trains as part of the head, so
         # LoRA gets the same two-layer head on every architecture (and as adapters' heads). Measured on minilm
-        # STS-B (100 steps, lr 1e-3): frozen pooler -11.3 dev Spearman, trained pooler see README.
+        # STS-B (100 steps, lr 1e-3): frozen pooler -11.3 dev Spearman, trained with the head 83.0.
         poolers = [n for n, _ in base.named_modules() if n.rsplit(".", 1)[-1] == "pooler"]
         extra = poolers + [e for e in extra if not any(e == p or e.startswith(p + ".") for p in poolers)]
     return base, extra
