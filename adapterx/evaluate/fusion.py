@@ -12,7 +12,7 @@ from typing import Any
 
 from adapterx.data import cache as feature_cache
 from adapterx.methods import adapters_backend
-from adapterx.tasks.kinds import ops_for
+from adapterx.tasks.kinds import inputs_only, ops_for
 
 
 def fusion_weights(module, task, tok, examples_by_lang: dict[str, list], max_length: int, doc_stride: int,  # noqa: ANN001
@@ -33,7 +33,7 @@ def fusion_weights(module, task, tok, examples_by_lang: dict[str, list], max_len
         n = 0
         with torch.inference_mode():
             for b in range(0, len(feats), batch_size):
-                items = [{k: v for k, v in it.items() if k in ("input_ids", "attention_mask")} for it in feats.items[b : b + batch_size]]
+                items = [inputs_only(it) for it in feats.items[b : b + batch_size]]
                 batch = {k: v.to(device) for k, v in ops.collate(items, tok.pad_token_id).items()}
                 layers = adapters_backend.fusion_attention(module, batch) or {}
                 for layer, w in layers.items():

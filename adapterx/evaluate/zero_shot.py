@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.data import cache as feature_cache
-from adapterx.tasks.kinds import Features, ops_for
+from adapterx.tasks.kinds import Features, inputs_only, ops_for
 from adapterx.engine.loop import autocast, pick_device
 from adapterx.languages import averages
 
@@ -51,7 +51,7 @@ def predict(
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            items = [{k: v for k, v in feats.items[i].items() if k in ("input_ids", "attention_mask")} for i in idx]
+            items = [inputs_only(feats.items[i]) for i in idx]
             batch = {k: v.to(device) for k, v in ops.collate(items, tokenizer.pad_token_id).items()}
             with autocast(device, bf16):
                 out = model(**batch)

@@ -40,6 +40,8 @@ _AUTO_BY_ARCH_SUFFIX = {
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # Backbones that exist only locally (adapterx.backbone's built-in tiny model): never Hub metadata.
 _LOCAL_BACKBONES = frozenset({"tiny", "unknown"})
+# Built-in names of real checkpoints (adapterx.backbone): their Hub id in metadata.
+_HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 @dataclass
@@ -72,6 +74,8 @@ def composition_kind(run: dict[str, Any]) -> str | None:
 def hub_id_or_none(value: str) -> str | None:
     """``value`` if it can be a Hub model/dataset id; None for local paths (the Hub rejects invalid ids in
     ``base_model``, and a path would leak the author's filesystem)."""
+    if value in _HUB_NAMES:
+        return _HUB_NAMES[value]
     if not value or value in _LOCAL_BACKBONES or not _HUB_ID.fullmatch(value) or Path(value).exists():
         return None
     return value

@@ -23,6 +23,16 @@ from adapterx.tasks import get_task
 
 backend_of = backend_for  # the name the method families' code uses
 
+def for_backbone(method: Any, backbone, task=None, composition: str | None = None):  # noqa: ANN001, ANN201
+    """``method`` made concrete for ``backbone``'s architecture, checked before any data loads.
+
+    Architecture defaults are filled in (LoRA's target modules from peft's per-model mapping), so run.json records
+    what trained. A method, head or composition the architecture cannot serve is one :class:`ModelError` naming the
+    architecture and what works instead. Each backend says what it can serve (its ``for_backbone``)."""
+    check = getattr(backend_for(method.name), "for_backbone", None)
+    return check(method, backbone, task, composition) if check is not None else method
+
+
 def build_module(method: Any, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
     quiet_transformers()
@@ -137,4 +147,5 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 
 __all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "backend_for", "backend_of",
-           "build_composed", "build_module", "load_module", "method_from_options", "parse_method", "quiet_transformers"]
+           "build_composed", "build_module", "for_backbone", "load_module", "method_from_options", "parse_method",
+           "quiet_transformers"]

@@ -20,6 +20,33 @@ from pathlib import Path
 from adapterx.methods.module import Module
 
 
+_HEAD_TYPES = {"regression": "classification", "classification": "classification", "multiple_choice": "multiple_choice",
+               "span_qa": "question_answering", "tagging": "tagging"}
+
+
+def for_backbone(spec, backbone, task=None, composition: str | None = None):  # noqa: ANN001, ANN201
+    """Refuse (one line) an architecture the ``adapters`` library has no model for, or a task head its model class
+    lacks; the spec needs no architecture defaults. Stack and Fuse work on every architecture it supports."""
+    from adapters.models.auto.adapter_model import ADAPTER_MODEL_MAPPING_NAMES
+
+    from adapterx.errors import ModelError
+
+    if backbone.model_type not in ADAPTER_MODEL_MAPPING_NAMES:
+        what = "compositions" if composition else "adapters"
+        raise ModelError(f"--method adapter: the adapters library has no {backbone.model_type} model ({backbone.id}), so "
+                         f"no {what} on it (it has: {', '.join(sorted(ADAPTER_MODEL_MAPPING_NAMES))}); "
+                         "use --method lora or --method full")
+    head = _HEAD_TYPES.get(task.kind) if task is not None else None
+    if head is not None:
+        import adapters
+
+        cls = getattr(adapters, ADAPTER_MODEL_MAPPING_NAMES[backbone.model_type], None)
+        if cls is not None and head not in getattr(cls, "head_types", [head]):
+            raise ModelError(f"--method adapter: adapters' {cls.__name__} has no {head} head for task {task.name}; "
+                             "use --method lora or --method full")
+    return spec
+
+
 def adapter_config(spec):  # noqa: ANN201
     """The ``adapters`` config object of a spec (every method of this backend)."""
     import adapters

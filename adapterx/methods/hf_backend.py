@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.methods.heads import auto_class, check_head, head_kwargs
 from adapterx.methods.module import Module
+
+
+def for_backbone(spec, backbone, task=None, composition: str | None = None):  # noqa: ANN001, ANN201
+    """Full fine-tuning serves any architecture that has the task's head class in transformers."""
+    check_head(backbone, task, "full")
+    return spec
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201

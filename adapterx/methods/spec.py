@@ -120,7 +120,11 @@ class LoRASpec(_Spec):
     r: int = Field(8, ge=1, description="LoRA rank", validation_alias=AliasChoices("r", "rank"))
     alpha: int = Field(16, ge=1, description="scaling numerator: the update is (alpha / r) * B A")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1, description="module names to adapt")
+    target_modules: tuple[str, ...] | None = Field(
+        None, min_length=1,
+        description="module names to adapt; None: the architecture's default from peft's per-model mapping "
+                    "(query,value for BERT / XLM-R; query_proj,value_proj for DeBERTa-v2/v3; q_lin,v_lin for DistilBERT)",
+    )
     dora: bool = Field(False, description="DoRA (Liu et al. 2024): a trained magnitude per output, LoRA on the direction")
     rslora: bool = Field(False, description="rank-stabilised scaling alpha / sqrt(r) instead of alpha / r")
     init: Literal["default", "gaussian", "pissa"] = Field(

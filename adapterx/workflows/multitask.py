@@ -18,7 +18,7 @@ import bisect
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,9 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     trained = False
     try:
         bb = bbmod.resolve(req.model, req.revision)
+        from adapterx.methods import for_backbone
+
+        req = replace(req, method=for_backbone(req.method, bb))  # refused before data loads; defaults filled in
         tok = bbmod.load_tokenizer(bb)
         feats, devs, sources = [], [], {}
         reads = start_read_log()  # run.json data_reads: each split read, with its data revision and fingerprint

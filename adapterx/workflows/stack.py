@@ -135,6 +135,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                               f" --method {method}, whose language modules are {want}: train it with"
                               f" `adapterx train-language {code} --method {want}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
+    from adapterx.methods import for_backbone
+
+    # The architecture must serve the method and the composition: refused here, before any intermediate trains.
+    tgt = replace(tgt, method=for_backbone(tgt.method, bb, target_task, mode))
     for g in [*given, *langs.values()]:
         if g is not None and g.backbone:
             bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")

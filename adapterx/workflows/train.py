@@ -31,7 +31,7 @@ from adapterx.engine.loop import train
 from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.evaluate.fusion import plot_fusion
 from adapterx.evaluate.zero_shot import predict
-from adapterx.methods import build_module
+from adapterx.methods import build_module, for_backbone
 from adapterx.tasks.kinds import ops_for
 
 
@@ -97,6 +97,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if evaluate:
             eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
         bb = bbmod.resolve(req.model, req.revision)
+        # What the architecture cannot serve is refused here, before any data loads; its defaults are filled in.
+        method = for_backbone(req.method, bb, task, "composed" if prepare is not None else None)
         tok = bbmod.load_tokenizer(bb)
         train_ex, train_prov = load_split(task, "train", "en", opts)
         dev_ex, dev_prov = load_split(task, "dev", "en", opts)
@@ -114,7 +116,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if prepare is not None:  # a composition builds its own module (stack, fuse, the full-fine-tuning chain)
             module, chain_record = prepare(bb, task, cfg.seed)
         else:
-            module = build_module(req.method, bb, task, cfg.seed)
+            module = build_module(method, bb, task, cfg.seed)
 
         def dev_eval() -> dict[str, float]:
             preds = predict(module, task, dev_ex, tok, batch_size=req.eval_batch_size, device=cfg.device,
@@ -178,7 +180,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             extra["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
         run = run_record(
             command=req.command, task=task.name, chain=(chain_record or {}).get("chain", []) + [task.name],
-            method=req.method.model_dump(mode="json"), composition=(chain_record or {}).get("composition"),
+            method=method.model_dump(mode="json"), composition=(chain_record or {}).get("composition"),
             backbone=bb.record(), cfg=cfg, started=t_start, params=counts, languages=eval_langs, labels=list(task.labels),
             data={"source": train_prov.source, "train_size": len(train_ex), "dev_source": dev_prov.source,
                   "dev_size": len(dev_ex)},

@@ -65,15 +65,31 @@ def ops_for(kind: str) -> KindOps:
     raise ValueError(f"task kind {kind!r} has no training operations")
 
 
+# What a model's forward takes from a feature (the rest are labels). token_type_ids are there only where the
+# tokenizer returned them, i.e. where the model has segment embeddings (adapterx.backbone.load_tokenizer).
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def model_inputs(enc: Any, i: int) -> dict[str, Any]:
+    """Feature ``i`` of a tokenizer's batch encoding: ``input_ids``, ``attention_mask`` and, where the encoding has
+    them, ``token_type_ids`` (segment B = 1 for pairs, as the tokenizer's template sets them)."""
+    return {k: enc[k][i] for k in MODEL_INPUTS if k in enc}
+
+
+def inputs_only(item: dict[str, Any]) -> dict[str, Any]:
+    """A feature without its labels: what prediction feeds the model."""
+    return {k: v for k, v in item.items() if k in MODEL_INPUTS}
+
+
 def pad_batch(items: list[dict[str, Any]], pad_id: int, keys_pad: dict[str, int] | None = None) -> dict[str, Any]:
     """Pad a list of features to the longest in the batch (dynamic padding) and stack them as tensors.
 
-    ``keys_pad`` gives the pad value of each sequence-valued key (input_ids: ``pad_id``, attention_mask: 0,
-    token labels: -100); scalar keys are stacked as they are.
+    ``keys_pad`` gives the pad value of each sequence-valued key (input_ids: ``pad_id``, attention_mask and
+    token_type_ids: 0, token labels: -100); scalar keys are stacked as they are.
     """
     import torch
 
-    pads = {"input_ids": pad_id, "attention_mask": 0, **(keys_pad or {})}
+    pads = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0, **(keys_pad or {})}
     out: dict[str, Any] = {}
     for key in items[0]:
         vals = [it[key] for it in items]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapterx.errors import DataError
-from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.tasks.kinds import MODEL_INPUTS, Features, pad_batch
 from adapterx.evaluate import metrics
 
 # COPA's two question types read as a natural-language prompt, as in jiant's and XTREME's COPA formatting.
@@ -32,7 +32,7 @@ class ChoiceOps:
                 raise DataError(f"{task.name}: example {ex.id} has {len(ex.choices)} options, the task has {task.num_choices}")
             first = first_segment(ex.context, ex.question)
             enc = tokenizer([first] * len(ex.choices), list(ex.choices), truncation=True, max_length=max_length)
-            item: dict[str, Any] = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            item: dict[str, Any] = {k: enc[k] for k in MODEL_INPUTS if k in enc}  # per key: one row per option
             if ex.label is not None:
                 if not 0 <= int(ex.label) < task.num_choices:
                     raise DataError(f"{task.name}: example {ex.id} has label {ex.label}, outside 0..{task.num_choices - 1}")
@@ -45,7 +45,8 @@ class ChoiceOps:
 
         # Flatten options to pad them together, then restore [batch, choices, length].
         n = len(items[0]["input_ids"])
-        flat = [{"input_ids": ids, "attention_mask": m} for it in items for ids, m in zip(it["input_ids"], it["attention_mask"])]
+        keys = [k for k in MODEL_INPUTS if k in items[0]]
+        flat = [{k: it[k][o] for k in keys} for it in items for o in range(n)]
         batch = pad_batch(flat, pad_id)
         out = {k: v.view(len(items), n, -1) for k, v in batch.items()}
         if "labels" in items[0]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from adapterx.errors import ConfigError
-from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.tasks.kinds import Features, model_inputs, pad_batch
 from adapterx.evaluate import metrics
 
 N_BEST = 20
@@ -45,7 +45,7 @@ class QAOps:
         for f, sample in enumerate(enc["overflow_to_sample_mapping"]):
             seq_ids = enc.sequence_ids(f)
             offsets = enc["offset_mapping"][f]
-            item: dict[str, Any] = {"input_ids": enc["input_ids"][f], "attention_mask": enc["attention_mask"][f]}
+            item: dict[str, Any] = model_inputs(enc, f)  # question = segment A, context = B
             ex = examples[sample]
             if train:
                 item["start_positions"], item["end_positions"] = _label_window(ex, seq_ids, offsets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapterx.errors import DataError
-from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.tasks.kinds import Features, model_inputs, pad_batch
 from adapterx.evaluate import metrics
 
 
@@ -20,7 +20,7 @@ class SequenceOps:
         items = []
         label2id = task.label2id
         for i, ex in enumerate(examples):
-            item = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i]}
+            item = model_inputs(enc, i)
             if ex.label is not None:
                 if task.kind == "regression":
                     item["labels"] = float(ex.label)

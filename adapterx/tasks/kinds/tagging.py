@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapterx.errors import DataError
-from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.tasks.kinds import Features, model_inputs, pad_batch
 from adapterx.evaluate import metrics
 
 
@@ -30,7 +30,7 @@ class TaggingOps:
         items, extra = [], []
         for i, ex in enumerate(examples):
             word_ids = enc.word_ids(i)
-            item: dict[str, Any] = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i]}
+            item: dict[str, Any] = model_inputs(enc, i)
             if ex.tags is not None:
                 labels, prev = [], None
                 for w in word_ids:
