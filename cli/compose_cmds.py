@@ -27,7 +27,8 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False):  # noqa: ANN001, ANN202
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False,
+         allow_backbone_mismatch=False):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest
     from adapterx.workflows.stack import StackRequest, stack_run
@@ -44,7 +45,7 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
                         save_predictions=save_predictions, resume=resume)
     req = StackRequest(intermediates=tuple(tasks), target=treq, modules=_modules(module), lora_mode=lora_mode, fuse=fuse,
                        with_target_adapter=with_target_adapter, intermediate_train=inter_cfg,
-                       lang_adapters=parse_lang_adapters(lang_adapters))
+                       lang_adapters=parse_lang_adapters(lang_adapters), allow_backbone_mismatch=allow_backbone_mismatch)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = stack_run(req, progress=prog)
     show_run(outcome, target, as_json)
@@ -70,7 +71,8 @@ def stack_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
-    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
+    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"],
+    allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
@@ -83,7 +85,8 @@ def stack_cmd(
         raise ConfigError("stack needs an intermediate task and a target task, e.g. `adapterx stack stsb tydiqa`")
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume)
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume,
+         allow_backbone_mismatch)
 
 
 @app.command("fuse")
@@ -102,13 +105,15 @@ def fuse_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], lang_adapters: Optional[str] = LANG_OPT,
-    resume: bool = OPTIONS["resume"], debug: bool = OPTIONS["debug"],
+    resume: bool = OPTIONS["resume"], allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
+    debug: bool = OPTIONS["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
     _run(tasks, target, True, with_target_adapter, module, None, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume)
+         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume,
+         allow_backbone_mismatch)
 
 
 @app.command("train-language")
@@ -129,7 +134,6 @@ def train_language_cmd(
     text, the backbone frozen; use it with `stack`/`fuse --lang-adapters en=RUN,sw=RUN`."""
     from adapterx.errors import ConfigError
     from adapterx.workflows.language import LanguageRequest, train_language
-    from adapterx.engine.loop import TrainConfig
     from cli.common import print_json
     from cli.render import TrainProgress, summary_table
 
@@ -137,8 +141,8 @@ def train_language_cmd(
         if model != "tiny":
             raise ConfigError("--text is needed: a text file, a Hugging Face data set id, or 'synthetic'")
         text = "synthetic"
-    cfg = TrainConfig(lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
-                      max_length=max_length, seed=seed, bf16=bf16, device=device)
+    cfg = train_config(_method="adapter", _model=model, lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+                       eval_steps=eval_steps, max_length=max_length, seed=seed, bf16=bf16, device=device)
     req = LanguageRequest(lang=lang, text=text, text_config=text_config, model=model, reduction_factor=reduction_factor,
                           train=cfg, max_lines=max_lines, output=output)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:

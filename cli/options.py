@@ -84,7 +84,7 @@ def _options() -> dict[str, Any]:
         bf16=typer.Option(False, "--bf16", help="bf16 autocast where the hardware supports it."),
         report_to=typer.Option(None, "--report-to", help="Experiment tracker: tensorboard, wandb or mlflow (logs in RUN/tracking/)."),
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
-        device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+        device=typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
         reduction_factor=typer.Option(None, "--reduction-factor", help="adapter: hidden size / bottleneck size (default 16)."),
         lora_rank=typer.Option(None, "--lora-rank", help="lora: rank r (default 8)."),
@@ -94,6 +94,7 @@ def _options() -> dict[str, Any]:
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
         resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),
+        allow_backbone_mismatch=typer.Option(False, "--allow-backbone-mismatch", help="Use a module trained on other backbone weights of the same shape (another sha256); the run records it."),
         debug=typer.Option(False, "--debug", help=DEBUG_HELP),
     )
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
+from adapterx.engine.loop import check_device
 from adapterx.registry import check_choice
 
 __all__ = [
@@ -90,6 +91,7 @@ class RetrieveRequest:
     sweep: bool = False
     baseline: bool = True  # sweep: also sweep the bare backbone, to show where the module helps
     plot: Path | None = None
+    allow_backbone_mismatch: bool = False  # a module trained on other weights of the same shape (noted in the result)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -463,6 +465,7 @@ def _validate(req: RetrieveRequest) -> None:
     check_choice(req.backend, search.BACKENDS, "search backend")
     search._positive(req.k, "--k")
     search._positive(req.batch_size, "--batch-size")
+    check_device(req.device)
     if req.backend == "faiss":
         try:
             import faiss  # noqa: F401
@@ -547,17 +550,21 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
     run = resolved[1]
     model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
     corpora, data_source = load_corpora(req, model_id)
-    encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved)
+    encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved,
+                           allow_backbone_mismatch=req.allow_backbone_mismatch)
     chosen = encoder.resolve_layer(req.layer)
 
     if not req.sweep:
         result = _evaluate(encoder, corpora, [chosen], req, data_source, progress)[chosen]
+        result.notes.extend(encoder.notes)
         if req.save_predictions:
             result.save_predictions(req.save_predictions)
         return result
 
     layers = list(range(encoder.num_layers + 1))
     module_res = _evaluate(encoder, corpora, layers, req, data_source, progress, "module")
+    for res in module_res.values():
+        res.notes.extend(encoder.notes)
     baseline_res = None
     if req.baseline and req.module != "none":
         del encoder

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapterx.data.sources import DataOptions, available_languages, load_split, with_model_defaults
 from adapterx.errors import AdapterxError, ConfigError, DataError
-from adapterx.engine.loop import Progress, TrainConfig
+from adapterx.engine.loop import Progress, TrainConfig, check_device
 from adapterx.hub.resolve import resolve_module_ref
 
 
@@ -115,6 +117,7 @@ class EvalRequest:
     save_predictions: Path | None = None
     low_threshold: int = 2
     max_examples: int | None = None
+    allow_backbone_mismatch: bool = False  # a module trained on other weights of the same shape (noted in the report)
 
 
 def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN201
@@ -127,18 +130,27 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     from adapterx.tasks import get_task
 
     task = get_task(req.task)
+    check_device(req.device)
+    if req.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {req.batch_size}")
     module_path, run = resolve_module_ref(req.module)
     model = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
     opts = with_model_defaults(req.data, model)
-    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device)
+    try:
+        cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16,
+                          device=req.device)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
     bb = bbmod.resolve(model)
     tok = bbmod.load_tokenizer(bb)
+    note = None
     if module_path is None:
         module = build_module(FullSpec(), bb, task, req.seed)
     else:
         if run.get("backbone"):
-            bbmod.check_compatible(bb, run["backbone"], f"module {req.module}")
+            note = bbmod.check_compatible(bb, run["backbone"], f"module {req.module}", req.allow_backbone_mismatch)
         from adapterx.engine.rundir import module_folder
 
         module = load_module(module_folder(module_path), bb)
@@ -149,6 +161,8 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
                     f"{task.name} ({task.kind}). Train {task.name} on top of it with `adapterx stack`"
                 )
     report = zero_shot(module, task, tok, langs, opts, cfg, req.batch_size, progress, req.max_examples)
+    if note:
+        report.notes.append(f"{note}; evaluated with --allow-backbone-mismatch")
     if req.save_predictions:
         report.save_predictions(req.save_predictions)
     return report

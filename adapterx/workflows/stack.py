@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
-from adapterx.errors import ConfigError
+from adapterx.errors import ConfigError, ModelError
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import Progress
+from adapterx.engine.rundir import check_checkpoint
 from adapterx.hub.resolve import resolve_module_ref
+from adapterx.tasks import check_trainable
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
 
 
@@ -30,6 +32,7 @@ class StackRequest:
     with_target_adapter: bool = False
     intermediate_train: Any = None  # TrainConfig for intermediates trained here (default: the target's)
     lang_adapters: dict[str, str] = field(default_factory=dict)  # MAD-X: language code -> language adapter ref
+    allow_backbone_mismatch: bool = False  # modules trained on other weights of the same shape (recorded in run.json)
 
 
 def _is_reference(arg: str) -> bool:
@@ -98,6 +101,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     tgt = req.target
     method = tgt.method.name
     target_task = get_task(tgt.task)
+    check_trainable(target_task, target=tgt.evaluate is not False)  # before any intermediate trains for it
     mode = "fuse" if req.fuse else mode_for(method, req.lora_mode)
     # 1. What is given, what must be trained.
     given: list[ModuleRef | None] = []
@@ -110,12 +114,21 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         else:
             get_task(arg)
             names.append(arg)
-            given.append(module_ref(req.modules[arg], arg) if arg in req.modules else None)
+            ref = module_ref(req.modules[arg], arg) if arg in req.modules else None
+            if ref is not None and arg not in ref.task.split("+"):  # a multi-task module holds "stsb+mnli"
+                chain = f" (chain {' -> '.join(ref.chain)})" if len(ref.chain) > 1 else ""
+                raise ConfigError(f"--module {arg}={req.modules[arg]}: that module was trained on {ref.task}{chain},"
+                                  f" not {arg}: give a {arg} module, or name the module in the task list instead"
+                                  f" (`adapterx stack {req.modules[arg]} {tgt.task}`)")
+            given.append(ref)
     unknown = set(req.modules) - set(names)
     if unknown:
         raise ConfigError(f"--module {sorted(unknown)[0]}=...: that task is not among the intermediates {', '.join(names)}")
     if target_task.name in names:
         raise ConfigError(f"{target_task.name} is both an intermediate and the target task")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{twice[0]} is named twice among the intermediates ({', '.join(names)}): give each task once")
     # 2. The composition table and the modules' methods, before anything trains (placeholders for missing ones).
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
@@ -130,9 +143,17 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
     bb = bbmod.resolve(tgt.model, tgt.revision)
+    mismatches: list[str] = []  # modules of other backbone weights, allowed by the user: recorded in run.json
+
+    def check_backbone(g: ModuleRef) -> None:
+        if g.backbone:
+            note = bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})", req.allow_backbone_mismatch)
+            if note:
+                mismatches.append(note)
+
     for g in [*given, *langs.values()]:
-        if g is not None and g.backbone:
-            bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")
+        if g is not None:
+            check_backbone(g)
     # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
     # intermediate starts from the one before, the target from the last. A given last module already holds the
     # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
@@ -151,6 +172,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():
         raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
+    if tgt.output is not None:
+        check_checkpoint(Path(tgt.output), tgt.resume)
     if sequential and not any(given):  # leftovers of another chain are refused before anything trains
         for k, n in enumerate(names):
             out = _intermediate_output(tgt, mode, n)
@@ -167,13 +190,15 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             if out.exists():
                 g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it, if it is what this needs
                 _check_leftover(out, g, [*so_far, n])
+                check_backbone(g)
             else:
                 if progress:
                     progress({"phase": "intermediate", "task": n})
                 cfg = req.intermediate_train or tgt.train
                 sub = TrainRequest(task=n, method=tgt.method, model=tgt.model, revision=tgt.revision,
                                    data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
-                                   train=cfg, output=out, evaluate=False, command="stack (intermediate)")
+                                   train=cfg, output=out, evaluate=False, command="stack (intermediate)",
+                                   resume=tgt.resume)
                 # Full fine-tuning: this stage starts from the previous stage's model.
                 start = full_chain_start(refs[-1], so_far, tgt.method) if so_far else None
                 train_run(sub, progress=progress, prepare=start)
@@ -185,6 +210,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
     }
+    if mismatches:
+        record["composition"]["backbone_mismatch"] = mismatches
     if langs:
         record["composition"]["language_adapters"] = {c: {"run": r.path, "sha256": r.sha256} for c, r in langs.items()}
 
@@ -196,20 +223,26 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         quiet_transformers()
         torch.manual_seed(seed)
         folders = [(r.task, Path(r.path)) for r in refs]
-        if method == "adapter":
-            from adapterx.methods import adapters_backend
+        try:
+            if method == "adapter":
+                from adapterx.methods import adapters_backend
 
-            module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
-                                                     with_target=req.with_target_adapter,
-                                                     lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
-        elif method == "lora":
-            from adapterx.methods import peft_backend
+                module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
+                                                         with_target=req.with_target_adapter,
+                                                         lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
+            elif method == "lora":
+                from adapterx.methods import peft_backend
 
-            module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
-        else:
-            from adapterx.methods import hf_backend
+                module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
+            else:
+                from adapterx.methods import hf_backend
 
-            module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
+                module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            # The folders were verified (module_ref); what the library still refuses is named in one line.
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"cannot compose {', '.join(str(f) for _, f in folders)}: {why}. Re-train or pull"
+                             " the module again") from None
         return module, record
 
     command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command

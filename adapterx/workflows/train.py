@@ -16,9 +16,10 @@ from adapterx.data import cache as feature_cache
 from adapterx import __version__
 from adapterx.data.sources import DataOptions, load_split, with_model_defaults
 from adapterx.errors import ConfigError
-from adapterx.engine.loop import Progress, TrainConfig
+from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
+from adapterx.engine.rundir import check_checkpoint
 from adapterx.evaluate.fusion import fusion_weights
-from adapterx.tasks import get_task, with_discovered_labels
+from adapterx.tasks import check_trainable, get_task, with_discovered_labels
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
 
 
@@ -65,11 +66,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
 
     t_start = time.perf_counter()
     task = get_task(req.task)
-    if task.kind == "retrieval":
-        raise ConfigError(f"{task.name} is a retrieval task without training data: use `adapterx retrieve {task.name}`")
+    evaluate = task.target if req.evaluate is None else req.evaluate
+    check_trainable(task, target=evaluate)
     opts = with_model_defaults(req.data, req.model)
     cfg = req.train
-    evaluate = task.target if req.evaluate is None else req.evaluate
+    check_device(cfg.device)
     from adapterx.engine import tracking
 
     tracking.check(req.report_to)
@@ -83,6 +84,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     dist = distributed.setup(cfg.device)
     main = distributed.is_main()
     output = Path(distributed.broadcast_object(str(req.output or default_output(task.name, req.method.name))))
+    check_checkpoint(output, req.resume)
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
     try:
         writer = RunWriter(output) if main else FollowerWriter(output)
@@ -121,6 +123,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             return ops.score(task, preds, dev_ex, "en")[0]
 
         ckpt = checkpoint_path(writer.output)
+        # What decides the result: a checkpoint is resumed only by a run that agrees on all of it.
+        identity = {"task": task.name, "method": req.method.model_dump(mode="json"), "backbone": bb.sha256,
+                    "data": train_prov.source, "train_size": len(train_ex),
+                    "modules": [m.get("sha256") for m in ((chain_record or {}).get("composition") or {}).get("modules", [])],
+                    **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
         tracker = None
         if req.report_to and main:
             tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
@@ -128,7 +135,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         try:
             result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
                            ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
-                           resume=req.resume)
+                           resume=req.resume, identity=identity)
         finally:
             if tracker is not None:
                 tracker.close()
