@@ -48,6 +48,9 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     from adapterx.data import readers
 
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
+                        " (an XTREME-style download folder)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = "".join(path.suffixes[-1:]).lower()

@@ -484,8 +484,20 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return out
 
 
+def _folder_given(path: Path) -> str:
+    """What to do when RECIPE is a folder: a grid's run folder (it keeps the recipe it ran), or one of recipes."""
+    if (path / "recipe.yaml").is_file() and ((path / "results.sqlite").exists() or (path / "cells").is_dir()):
+        return (f"{path} is the run folder of a grid, not a recipe: continue it with `adapterx run {path / 'recipe.yaml'}"
+                f" --run-dir {path}`, or report it with `adapterx report {path}`")
+    found = sorted(p.name for p in path.glob("*.y*ml"))[:3]
+    hint = f", e.g. {path / found[0]}" if found else ""
+    return f"recipe {path} is a folder: give a recipe YAML file{hint}"
+
+
 def read_recipe_data(path: Path) -> dict[str, Any]:
     """Parse a recipe file with ``yaml.safe_load`` (never the unsafe loader: recipes are shared files)."""
+    if path.is_dir():
+        raise ConfigError(_folder_given(path))
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist (recipes ship in recipes/, e.g. recipes/smoke-tiny.yaml)")
     try:
