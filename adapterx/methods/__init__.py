@@ -103,6 +103,47 @@ def verify_module_folder(folder: Path) -> None:
     for name in _expected_files(folder):
         if not (folder / name).is_file():
             raise ModelError(f"{folder / name} is missing: the module folder is incomplete; re-train or pull it again")
+    for path in missing_weights(folder):
+        raise ModelError(f"{path} is missing: the module folder has its config but not its weights; re-train or pull"
+                         " it again")
+
+
+# A config file and the weights the library loads beside it (safetensors first; the pickle names count as present,
+# the hub's pickle policy decides about them): with the weights gone, the libraries name other files
+# ("No file pytorch_adapter.bin or no file adapter_config.json").
+_WEIGHTS_OF = {
+    "adapters": ("adapter.safetensors", "pytorch_adapter.bin"),
+    "peft": ("adapter_model.safetensors", "adapter_model.bin"),
+    "head": ("model_head.safetensors", "pytorch_model_head.bin"),
+    "model": ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"),
+}
+
+
+def missing_weights(folder: Path) -> list[Path]:
+    """The weight files missing beside the configs anywhere under ``folder`` (each named by its first choice)."""
+    import json as _json
+
+    missing = []
+    for cfg in sorted(Path(folder).rglob("*.json")):
+        if cfg.name == "head_config.json":
+            kind = "head"
+        elif cfg.name in ("adapter_config.json", "config.json"):
+            try:
+                data = _json.loads(cfg.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # the loader names an unreadable config itself
+            if not isinstance(data, dict):
+                continue
+            if cfg.name == "config.json":
+                kind = "model" if "model_type" in data else ""
+            else:
+                kind = "peft" if "peft_type" in data else "adapters"
+        else:
+            continue
+        names = _WEIGHTS_OF.get(kind, ())
+        if names and not any((cfg.parent / n).is_file() for n in names):
+            missing.append(cfg.parent / names[0])
+    return missing
 
 
 def _expected_files(folder: Path) -> list[str]:
