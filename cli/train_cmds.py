@@ -163,7 +163,7 @@ def eval_cmd(
     eval_file: Optional[list[str]] = OPTIONS["eval_file"], langs: str = OPTIONS["langs"],
     save_predictions: Optional[Path] = OPTIONS["save_predictions"], seed: int = OPTIONS["seed"],
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
-    batch_size: int = typer.Option(32, "--batch-size", min=1), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
+    batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
     allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterx.errors import ModelError
+from adapterx.errors import ConfigError, ModelError
 from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
 
 MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
@@ -73,7 +73,14 @@ def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed
     import torch
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
-    return _backend(method.name).build(backbone, task, method, name or task.name)
+    try:
+        return _backend(method.name).build(backbone, task, method, name or task.name)
+    except ValueError as exc:  # the library refuses the method's options (e.g. LoRA targets the model lacks)
+        why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
+        targets = getattr(method, "target_modules", None)
+        hint = (f" --lora-targets {','.join(targets)}: name modules of {backbone.id} (query,key,value,dense)"
+                if targets else "")
+        raise ConfigError(f"cannot attach a {method.name} module to {backbone.id}: {why}.{hint}") from None
 
 
 def load_module(folder: Path, backbone, task=None) -> Module:

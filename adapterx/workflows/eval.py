@@ -13,6 +13,7 @@ from adapterx.data.sources import DataOptions, available_languages, load_split, 
 from adapterx.errors import AdapterxError, ConfigError, DataError
 from adapterx.engine.loop import Progress, TrainConfig, check_device
 from adapterx.hub.resolve import resolve_module_ref
+from adapterx.methods.fit import check_fit
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2) -> list[str]:  # noqa: ANN001
@@ -144,6 +145,7 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
     bb = bbmod.resolve(model)
+    check_fit(bb, max_length=req.max_length)
     tok = bbmod.load_tokenizer(bb)
     note = None
     if module_path is None:

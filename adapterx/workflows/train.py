@@ -19,6 +19,7 @@ from adapterx.errors import ConfigError
 from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
 from adapterx.engine.rundir import check_checkpoint
 from adapterx.evaluate.fusion import fusion_weights
+from adapterx.methods.fit import check_fit
 from adapterx.tasks import check_trainable, get_task, with_discovered_labels
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
 
@@ -98,6 +99,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if evaluate:
             eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
         bb = bbmod.resolve(req.model, req.revision)
+        check_fit(bb, req.method, cfg.max_length)
         tok = bbmod.load_tokenizer(bb)
         train_ex, train_prov = load_split(task, "train", "en", opts)
         dev_ex, dev_prov = load_split(task, "dev", "en", opts)
