@@ -15,7 +15,7 @@ from typing import Any
 from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
 from adapterx.errors import ConfigError, ModelError
 from adapterx.data.sources import with_model_defaults
-from adapterx.engine.loop import Progress
+from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
 from adapterx.engine.rundir import check_checkpoint
 from adapterx.hub.resolve import resolve_module_ref
 from adapterx.tasks import check_trainable
@@ -73,6 +73,24 @@ def _check_leftover(out: Path, ref: ModuleRef, expected: list[str]) -> None:
     if ref.chain and list(ref.chain) != expected:
         raise ConfigError(f"{out} was left by an earlier run and holds {' -> '.join(ref.chain)}, not"
                           f" {' -> '.join(expected)}: remove it, or choose another --output")
+
+
+def _check_leftover_settings(out: Path, cfg: Any, spec: Any) -> None:
+    """A leftover intermediate is reused only if it was trained as this command would train it: same method and
+    hyperparameters (its run.json says), else the stack would silently rest on a module of other settings."""
+    from adapterx.engine.rundir import read_run
+
+    run = read_run(out)
+    if not run.get("hyperparameters"):
+        return  # not written by an adapterx training command: nothing recorded to compare
+    stored = {"method": run.get("method"),
+              **{k: v for k, v in run["hyperparameters"].items() if k not in RESUME_FREE}}
+    given = {"method": spec.model_dump(mode="json"),
+             **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
+    differ = identity_diff(stored, given)
+    if differ:
+        raise ConfigError(f"{out} was left by an earlier run with {differ[0]}; this command would train it with"
+                          f" {differ[1]}: remove it to train it again, or give the earlier settings")
 
 
 def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
@@ -164,6 +182,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             raise ConfigError(f"full fine-tuning trains the intermediates in sequence: {given[-1].path} was trained on"
                               f" {' -> '.join(recorded)}, not {' -> '.join(names)}; give the chain it was trained on")
         given = [None] * (len(given) - 1) + [given[-1]]
+    if req.intermediate_train is not None and all(g is not None for g in given):
+        raise ConfigError("--intermediate-steps applies to intermediates trained here, and every intermediate is given"
+                          " (--module or a module path): drop it")
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
@@ -179,6 +200,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             out = _intermediate_output(tgt, mode, n)
             if out.exists():
                 _check_leftover(out, module_ref(str(out), n), names[: k + 1])
+                _check_leftover_settings(out, req.intermediate_train or tgt.train, tgt.method)
     refs: list[ModuleRef] = []
     for k, (g, n) in enumerate(zip(given, names)):
         if sequential and given[-1] is not None and k < len(names) - 1:
@@ -190,6 +212,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             if out.exists():
                 g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it, if it is what this needs
                 _check_leftover(out, g, [*so_far, n])
+                _check_leftover_settings(out, req.intermediate_train or tgt.train, tgt.method)
                 check_backbone(g)
             else:
                 if progress:

@@ -130,6 +130,23 @@ def test_failing_command_keeps_a_runs_folder_that_was_there(tmp_path, monkeypatc
     assert (tmp_path / "runs").is_dir() and list((tmp_path / "runs").iterdir()) == []
 
 
+def test_leftover_intermediate_of_other_settings_is_not_reused(stsb_modules, tmp_path, no_training):
+    """stack reuses an intermediate an earlier invocation left beside --output only if it was trained as this
+    command would train it (it was reused whatever its hyperparameters)."""
+    out = tmp_path / "out"
+    clone(stsb_modules["adapter"], tmp_path / "out.intermediate-stsb")  # trained with --max-steps 2
+    err = one_line_error(ax("stack", "stsb", "xnli", "--model", "tiny", "--max-steps", "3", "--batch-size", "8",
+                            "--langs", "en", "--output", out, "-q"), "out.intermediate-stsb", "max_steps=2",
+                         "max_steps=3", "remove it")
+    assert "earlier run" in err and not out.exists()
+
+
+def test_intermediate_steps_with_every_intermediate_given_is_refused(stsb_modules, tmp_path, no_training):
+    res = ax("stack", "stsb", "xnli", "--module", f"stsb={stsb_modules['adapter']}", "--intermediate-steps", "5",
+             "--model", "tiny", "--max-steps", "2", "--langs", "en", "--output", tmp_path / "out", "-q")
+    one_line_error(res, "--intermediate-steps", "every intermediate is given")
+
+
 # ---------------------------------------------------------------------------------------------- messages
 
 
