@@ -182,9 +182,6 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             raise ConfigError(f"full fine-tuning trains the intermediates in sequence: {given[-1].path} was trained on"
                               f" {' -> '.join(recorded)}, not {' -> '.join(names)}; give the chain it was trained on")
         given = [None] * (len(given) - 1) + [given[-1]]
-    if req.intermediate_train is not None and all(g is not None for g in given):
-        raise ConfigError("--intermediate-steps applies to intermediates trained here, and every intermediate is given"
-                          " (--module or a module path): drop it")
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):

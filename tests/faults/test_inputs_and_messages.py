@@ -141,12 +141,6 @@ def test_leftover_intermediate_of_other_settings_is_not_reused(stsb_modules, tmp
     assert "earlier run" in err and not out.exists()
 
 
-def test_intermediate_steps_with_every_intermediate_given_is_refused(stsb_modules, tmp_path, no_training):
-    res = ax("stack", "stsb", "xnli", "--module", f"stsb={stsb_modules['adapter']}", "--intermediate-steps", "5",
-             "--model", "tiny", "--max-steps", "2", "--langs", "en", "--output", tmp_path / "out", "-q")
-    one_line_error(res, "--intermediate-steps", "every intermediate is given")
-
-
 # ---------------------------------------------------------------------------------------------- messages
 
 
