@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ModelError
+from adapterx.data import synthetic
 
 TINY = "tiny"
 DEFAULT_MODEL = "xlm-roberta-base"
@@ -109,8 +110,6 @@ def fingerprint(folder: Path, weight_bytes: int = 64 << 20) -> str:
 
 
 def _tiny_corpus() -> list[str]:
-    from adapterx.data import synthetic
-
     text: list[str] = []
     for lang in _TINY_LANGS:
         text.extend(synthetic.corpus(lang, 150, seed=0))

@@ -10,7 +10,7 @@ import typer
 from cli.common import handle_errors
 from cli.main import app
 from cli.options import OPTIONS, eval_files, method_spec, train_config
-from cli.render import show_run
+from cli.render import sft_rows, show_run
 
 
 def _modules(items: list[str] | None) -> dict[str, str]:
@@ -28,21 +28,26 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
          doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False,
-         allow_backbone_mismatch=False):  # noqa: ANN001, ANN202
+         data_revision=None, xtreme_out=None, sft_k=None, allow_backbone_mismatch=False):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest
     from adapterx.workflows.stack import StackRequest, stack_run
     from cli.render import TrainProgress
 
-    spec = method_spec(method, None, reduction_factor, lora_rank, None, None, None)
+    if xtreme_out:  # before any intermediate trains
+        from adapterx.results.xtreme_export import check_exportable
+
+        check_exportable(target)
+    spec = method_spec(method, None, reduction_factor, lora_rank, None, None, None, sft_k)
     cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, max_steps=max_steps, epochs=epochs,
                         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, seed=seed, bf16=bf16, device=device)
     inter_cfg = cfg.model_copy(update={"max_steps": intermediate_steps}) if intermediate_steps else None
-    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file),
+                       data_revisions=tuple(data_revision or ()))
     from adapterx.workflows.language import parse_lang_adapters
 
     treq = TrainRequest(task=target, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                        save_predictions=save_predictions, resume=resume)
+                        save_predictions=save_predictions, resume=resume, xtreme_out=xtreme_out)
     req = StackRequest(intermediates=tuple(tasks), target=treq, modules=_modules(module), lora_mode=lora_mode, fuse=fuse,
                        with_target_adapter=with_target_adapter, intermediate_train=inter_cfg,
                        lang_adapters=parse_lang_adapters(lang_adapters), allow_backbone_mismatch=allow_backbone_mismatch)
@@ -52,7 +57,7 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
 
 
 MODULE_OPT = typer.Option(None, "--module", help="TASK=REF: use this run dir / module folder / hub id for an intermediate task (repeatable). Without it, the intermediate is trained first.")
-LANG_OPT = typer.Option(None, "--lang-adapters", help="MAD-X language adapters en=RUN,sw=RUN,... (from train-language): en's trains under the target; each evaluation language uses its own where given.")
+LANG_OPT = typer.Option(None, "--lang-adapters", help="MAD-X language adapters (or, with --method sft, language SFTs) en=RUN,sw=RUN,... (from train-language): en's trains under the target; each evaluation language uses its own where given.")
 STEPS_OPT = typer.Option(None, "--intermediate-steps", help="Max steps for intermediates trained here (default: as the target).")
 
 
@@ -71,22 +76,23 @@ def stack_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
-    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"],
+    lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"], sft_k: Optional[int] = OPTIONS["sft_k"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
     allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
     adapter: adapters' Stack(intermediates..., target); lora: --lora-mode sum|merge|chain; full: the X-STILTs chain,
     one model trained on the tasks in order (`stack stsb siqa xcopa --method full`: SIQA from the STS-B model, COPA
-    from SIQA's). Intermediates not given with --module are trained first, beside --output."""
+    from SIQA's); sft: the target's sparse difference trained on, and added to, the intermediates'. Intermediates not given with --module are trained first, beside --output."""
     from adapterx.errors import ConfigError
 
     if len(tasks) < 2:
         raise ConfigError("stack needs an intermediate task and a target task, e.g. `adapterx stack stsb tydiqa`")
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume,
-         allow_backbone_mismatch)
+         doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume, data_revision,
+         xtreme_out, sft_k, allow_backbone_mismatch)
 
 
 @app.command("fuse")
@@ -105,15 +111,16 @@ def fuse_cmd(
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], bf16: bool = OPTIONS["bf16"],
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], lang_adapters: Optional[str] = LANG_OPT,
-    resume: bool = OPTIONS["resume"], allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
+    resume: bool = OPTIONS["resume"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
+    allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
     debug: bool = OPTIONS["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
     _run(tasks, target, True, with_target_adapter, module, None, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume,
-         allow_backbone_mismatch)
+         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume, data_revision,
+         allow_backbone_mismatch=allow_backbone_mismatch)
 
 
 @app.command("train-language")
@@ -123,7 +130,9 @@ def train_language_cmd(
     text: Optional[str] = typer.Option(None, "--text", help="Unlabelled text: a file (one line per sentence/paragraph), a Hugging Face data set id, or 'synthetic' (default with --model tiny)."),
     text_config: Optional[str] = typer.Option(None, "--text-config", help="Configuration of the --text data set (e.g. a language)."),
     max_lines: Optional[int] = typer.Option(None, "--max-lines", min=1, help="Use at most N lines."),
-    reduction_factor: int = typer.Option(2, "--reduction-factor", help="Bottleneck: hidden size / N (MAD-X uses 2)."),
+    method: str = typer.Option("adapter", "--method", "-m", help="adapter (MAD-X language adapter) or sft (language SFT: LT-SFT with MLM, a sparse difference of the body)."),
+    reduction_factor: Optional[int] = typer.Option(None, "--reduction-factor", help="adapter: hidden size / N (default 2, as MAD-X)."),
+    sft_k: Optional[int] = OPTIONS["sft_k"],
     model: str = OPTIONS["model"], output: Optional[Path] = OPTIONS["output"], seed: int = OPTIONS["seed"],
     lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (tiny: try 3e-3)."), batch_size: int = OPTIONS["batch_size"],
     epochs: float = OPTIONS["epochs"], max_steps: Optional[int] = OPTIONS["max_steps"], eval_steps: Optional[int] = OPTIONS["eval_steps"],
@@ -131,7 +140,8 @@ def train_language_cmd(
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a MAD-X language adapter (invertible bottleneck, seq_bn_inv) with masked language modelling on unlabelled
-    text, the backbone frozen; use it with `stack`/`fuse --lang-adapters en=RUN,sw=RUN`."""
+    text, the backbone frozen; use it with `stack`/`fuse --lang-adapters en=RUN,sw=RUN`. With --method sft: a
+    language SFT (the same MLM; the module is a sparse difference of K body weights), for `stack --method sft`."""
     from adapterx.errors import ConfigError
     from adapterx.workflows.language import LanguageRequest, train_language
     from cli.common import print_json
@@ -141,19 +151,24 @@ def train_language_cmd(
         if model != "tiny":
             raise ConfigError("--text is needed: a text file, a Hugging Face data set id, or 'synthetic'")
         text = "synthetic"
-    cfg = train_config(_method="adapter", _model=model, lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+    if method not in ("adapter", "sft"):
+        raise ConfigError(f"--method {method}: train-language trains a MAD-X adapter (adapter) or a language SFT (sft)")
+    spec = method_spec(method, None, reduction_factor, None, None, None, None, sft_k)  # flags of the other method fail
+    cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                        eval_steps=eval_steps, max_length=max_length, seed=seed, bf16=bf16, device=device)
-    req = LanguageRequest(lang=lang, text=text, text_config=text_config, model=model, reduction_factor=reduction_factor,
-                          train=cfg, max_lines=max_lines, output=output)
+    req = LanguageRequest(lang=lang, text=text, text_config=text_config, model=model, reduction_factor=reduction_factor or 2,
+                          train=cfg, max_lines=max_lines, output=output, method=spec if method == "sft" else None)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         out = train_language(req, progress=prog)
     if as_json:
         print_json({"output": str(out.output), "run": out.run, "metrics": {k: v for k, v in out.metrics.items() if k != "loss_curve"}})
         return
     dev = out.metrics["dev"]
-    summary_table(f"language adapter {out.run['language']} on {out.run['backbone']['id']}", [
+    what = "language SFT" if method == "sft" else "language adapter"
+    summary_table(f"{what} {out.run['language']} on {out.run['backbone']['id']}", [
         ("masked-token accuracy (dev)", f"{dev['mlm_accuracy']:.2f}  (loss {dev['mlm_loss']:.3f})"),
         ("data", f"{out.run['data']['source']} ({out.run['data']['train_size']} lines)"),
         ("trainable params", f"{out.run['params']['trainable']:,} of {out.run['params']['total']:,}"),
+        *sft_rows(out.run),
         ("time", f"{out.run['wall_time_s']:.1f} s"), ("output", str(out.output)),
     ])

@@ -41,7 +41,8 @@ def _root(
     """adapterx command line."""
 
 
-COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds")
+COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds", "data_cmds",
+                   "export_cmds")
 
 
 def _register() -> None:

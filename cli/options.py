@@ -7,19 +7,20 @@ from typing import Any
 
 import typer
 
+from adapterx.backbone import DEFAULT_MODEL
 from cli.common import DEBUG_HELP
 
 MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local model folder, or 'tiny' (built-in)."
 DATA_HELP = "Training data: 'hf' (the task's Hugging Face data set), 'synthetic', a file, or an XTREME-style folder. Default: hf; synthetic with --model tiny."
 
 
-def method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets):  # noqa: ANN001, ANN201
+def method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k=None):  # noqa: ANN001, ANN201
     """The method flags as a validated method spec."""
     from adapterx.methods.spec import method_from_options
 
     return method_from_options(
         method, adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank,
-        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets,
+        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, sft_k=sft_k,
     )
 
 
@@ -29,15 +30,11 @@ def train_config(**kw):  # noqa: ANN003, ANN201
 
     from adapterx.errors import ConfigError
     from adapterx.engine.loop import TrainConfig
+    from adapterx.methods.spec import default_lr
 
     method, model = kw.pop("_method"), kw.pop("_model")
     if kw.get("lr") is None:
-        # Real backbones: the usual 1e-4 for adapters/LoRA, 2e-5 for full fine-tuning. The tiny model is random, not
-        # pretrained: measured on synthetic STS-B (10 epochs), 1e-4 barely moves it, 3e-3 / 1e-3 learn.
-        if model == "tiny":
-            kw["lr"] = 1e-3 if method == "full" else 3e-3
-        else:
-            kw["lr"] = 2e-5 if method == "full" else 1e-4
+        kw["lr"] = default_lr(method, model)
     try:
         return TrainConfig(**{k: v for k, v in kw.items() if v is not None})
     except ValidationError as exc:
@@ -61,18 +58,20 @@ def eval_files(items: list[str] | None):  # noqa: ANN201
 def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft) or full (fine-tune everything)."),
-        model=typer.Option("xlm-roberta-base", "--model", help=MODEL_HELP),
+        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft), full (fine-tune everything) or sft (LT-SFT: a sparse difference of K weights)."),
+        model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
         dev_file=typer.Option(None, "--dev-file", help="English dev file (checkpoint selection)."),
         data_dir=typer.Option(None, "--data-dir", help="XTREME-style download folder for the evaluation languages."),
         eval_file=typer.Option(None, "--eval-file", help="LANG=PATH evaluation file; repeat for more languages."),
+        data_revision=typer.Option(None, "--data-revision", help="Read the Hugging Face data at this revision instead of the pinned one: REV, or OWNER/NAME=REV for one repository (repeatable)."),
         output=typer.Option(None, "--output", "-o", help="Run directory (default runs/<task>-<method>-<timestamp>)."),
         langs=typer.Option("all", "--langs", help="Zero-shot languages: all, low, high, or a list like sw,te."),
         save_predictions=typer.Option(None, "--save-predictions", help="Also write DIR/<task>/<lang>.jsonl predictions."),
+        xtreme_out=typer.Option(None, "--xtreme-out", help="Also write the predictions as XTREME(-R)'s submission folder: DIR/<task>/test-<lang>.<ext>."),
         seed=typer.Option(42, "--seed"),
-        lr=typer.Option(None, "--lr", help="Peak learning rate (default 1e-4 adapter/LoRA, 2e-5 full; tiny: 3e-3, 1e-3)."),
+        lr=typer.Option(None, "--lr", help="Peak learning rate (default 1e-4 adapter/LoRA, 2e-5 full/sft; tiny: 3e-3, 1e-3)."),
         batch_size=typer.Option(16, "--batch-size"),
         grad_accum=typer.Option(1, "--grad-accum", help="Gradient accumulation steps."),
         epochs=typer.Option(3.0, "--epochs"),
@@ -84,6 +83,7 @@ def _options() -> dict[str, Any]:
         bf16=typer.Option(False, "--bf16", help="bf16 autocast where the hardware supports it."),
         report_to=typer.Option(None, "--report-to", help="Experiment tracker: tensorboard, wandb or mlflow (logs in RUN/tracking/)."),
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
+        early_stopping_patience=typer.Option(None, "--early-stopping-patience", help="Stop after N English dev evaluations without a better score (default: never)."),
         device=typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
         reduction_factor=typer.Option(None, "--reduction-factor", help="adapter: hidden size / bottleneck size (default 16)."),
@@ -91,6 +91,7 @@ def _options() -> dict[str, Any]:
         lora_alpha=typer.Option(None, "--lora-alpha", help="lora: alpha (default 16)."),
         lora_dropout=typer.Option(None, "--lora-dropout", help="lora: dropout (default 0.1)."),
         lora_targets=typer.Option(None, "--lora-targets", help="lora: comma-separated module names (default query,value)."),
+        sft_k=typer.Option(None, "--sft-k", help="sft: weights in the sparse difference, K (default 1% of the eligible weights)."),
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
         resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),

@@ -150,6 +150,19 @@ class TrainProgress:
             self.bar.console.print(f"eval {ev['lang']}: {main}")
 
 
+def sft_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """LT-SFT runs: the sparse difference's size (K of the eligible weights; bytes stored against a dense copy)."""
+    info = run.get("sft")
+    if not info:
+        return []
+    rows = [("sparse difference", f"K = {info['k']:,} of {info['eligible']:,} eligible weights"
+             f" ({100 * info['k'] / max(info['eligible'], 1):.2f}%)")]
+    if "stored_bytes" in info:
+        rows.append(("stored size", f"{info['stored_bytes']:,} bytes (sft.safetensors; a dense copy of the eligible"
+                                    f" weights: {info['dense_bytes']:,})"))
+    return rows
+
+
 def show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
     """A finished training run: its summary table and zero-shot table, or one JSON object."""
     run, metrics = outcome.run, outcome.metrics
@@ -163,6 +176,7 @@ def show_run(outcome, task_name: str, as_json: bool) -> None:  # noqa: ANN001
         [
             ("English dev (best)", f"{dev}  (step {metrics['best_step']} of {metrics['steps']})"),
             ("trainable params", f"{p['trainable']:,} of {p['total']:,} ({100 * p['trainable'] / max(p['total'], 1):.2f}%)"),
+            *sft_rows(run),
             ("data", f"{run['data']['source']} ({run['data']['train_size']} train, {run['data']['dev_size']} dev)"),
             ("time", f"{run['wall_time_s']:.1f} s ({metrics['examples_per_s']:.0f} train examples/s)"),
             ("seed", str(run["seed"])),

@@ -183,6 +183,9 @@ def report_cmd(
         None, "--low-threshold", min=0, max=5, help="Joshi class <= this is low-resource (default: as evaluated, 2)."),
     formats: str = typer.Option("md,csv,json,tex", "--formats", help="Export formats, comma-separated."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG/SVG figures."),
+    include_scored: Optional[list[Path]] = typer.Option(
+        None, "--include-scored", help="A folder written by `adapterx score ... --per-example` (repeatable): that "
+        "system's scores beside the run's conditions, as scored/<name>."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (or the answer) as JSON instead of tables."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
@@ -199,7 +202,8 @@ def report_cmd(
     if bad:
         raise ConfigError(f"--formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out_dir = out or run_dir / "report"
-    report = build_report(run_dir, ReportOptions(n_boot=n_boot, ci=ci, seed=seed, low_resource_threshold=low_threshold))
+    report = build_report(run_dir, ReportOptions(n_boot=n_boot, ci=ci, seed=seed, low_resource_threshold=low_threshold,
+                                                 include_scored=tuple(include_scored or ())))
 
     if question:
         import json

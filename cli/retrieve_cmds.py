@@ -28,7 +28,7 @@ def retrieve_cmd(
         None, "--data", help="'synthetic' (default with --model tiny and no --data-dir) or a data folder."
     ),
     data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="XTREME-style folder: DIR, DIR/tatoeba[/v1] or DIR/[bucc/]bucc2018 are searched."
+        None, "--data-dir", help="XTREME-style folder: DIR, DIR/tatoeba (or DIR/tatoeba/v1) and DIR/bucc2018 (or DIR/bucc/bucc2018) are searched."
     ),
     langs: str = typer.Option("all", "--langs", help="all, low, high, or a list like sw,te."),
     layer: Optional[int] = typer.Option(
@@ -42,6 +42,11 @@ def retrieve_cmd(
         help="Tatoeba: tgt2src (English queries search the other language, XTREME/jiant) or src2tgt.",
     ),
     split: str = typer.Option("dev", "--split", help="BUCC split (XTREME's dev = BUCC's sample set, with gold)."),
+    threshold_from: Optional[str] = typer.Option(
+        None, "--threshold-from",
+        help="BUCC: the split whose gold picks the mining threshold (default: the split itself; dev where it has no "
+             "gold, as the official test protocol). A split without gold is mined, not scored.",
+    ),
     k: int = typer.Option(4, "--k", help="BUCC: margin neighbourhood size."),
     mode: str = typer.Option("max", "--mining", help="BUCC mining: max (XTREME), intersect, fwd, bwd."),
     layer_sweep: bool = typer.Option(
@@ -54,6 +59,9 @@ def retrieve_cmd(
     ),
     save_predictions: Optional[Path] = typer.Option(
         None, "--save-predictions", help="Write DIR/<task>/<lang>.jsonl predictions."
+    ),
+    xtreme_out: Optional[Path] = typer.Option(
+        None, "--xtreme-out", help="Also write the predictions as XTREME's submission folder (DIR/tatoeba, DIR/bucc2018)."
     ),
     max_sentences: Optional[int] = typer.Option(
         None, "--max-sentences", help="Subsample each side to N sentences (Tatoeba: first N; BUCC: gold pairs kept)."
@@ -84,7 +92,8 @@ def retrieve_cmd(
 
     req = RetrieveRequest(
         task=task.lower(), module=module, model=model, data=data, data_dir=data_dir, langs=langs, layer=layer,
-        pooling=pooling, direction=direction, split=split, k=k, mode=mode, batch_size=batch_size,
+        pooling=pooling, direction=direction, split=split, threshold_from=threshold_from, k=k, mode=mode,
+        batch_size=batch_size, xtreme_out=xtreme_out,
         max_length=max_length, skip_special_tokens=skip_special, device=device, bf16=bf16,
         backend="faiss" if use_faiss else "torch", max_sentences=max_sentences, synthetic_size=synthetic_size,
         seed=seed, save_predictions=save_predictions, sweep=layer_sweep, baseline=not no_baseline, plot=plot,
@@ -103,6 +112,10 @@ def retrieve_cmd(
         return
     from cli.render import eval_table
 
+    if not ev["scores"] and ev.get("unscored"):  # BUCC test: mined with another split's threshold, no gold
+        typer.echo(f"{ev['task']}: no score, split {req.split} has no gold for {', '.join(ev['unscored'])}; mined pairs "
+                   f"written ({ev['mining']['threshold']})")
+        return
     where = f"layer {ev['layer']} of {ev['num_layers']}, {ev['pooling']} pooling"
     how = f", {ev['direction']}" if ev.get("direction") else f", {ev['mining']['mode']} mining k={ev['mining']['k']}"
     eval_table(ev, title=f"{ev['task']}: {ev['metric']} (0-100), module {ev['module']} ({where}{how})")
@@ -114,7 +127,8 @@ def _progress(ev: dict[str, Any]) -> None:
     if ev.get("phase") == "eval":
         who = "" if ev.get("role") == "module" else f" [{ev.get('role')}]"
         scores = ev.get("scores")
-        txt = "  ".join(f"{k} {v:.2f}" for k, v in scores.items()) if scores else "all layers done"
+        txt = ("all layers done" if scores is None else "mined, no gold to score" if not scores
+               else "  ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         typer.echo(f"{ev['lang']}{who}: {txt}", err=True)
 
 

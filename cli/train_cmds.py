@@ -35,7 +35,8 @@ def _common_train(
     task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
     seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
     device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False, report_to=None,
+    command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
+    data_revision=None, xtreme_out=None, sft_k=None,
 ):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest, train_run
@@ -43,19 +44,23 @@ def _common_train(
     from cli.render import TrainProgress
 
     get_task(task)  # unknown names fail before anything loads
-    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+    spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
     cfg = train_config(
         _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
         eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
         bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
+        early_stopping_patience=early_stopping_patience,
     )
-    opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file),
+                       data_revisions=tuple(data_revision or ()))
     req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
                        evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume,
-                       report_to=report_to)
+                       report_to=report_to, xtreme_out=xtreme_out)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = train_run(req, progress=prog)
     show_run(outcome, task, as_json)
+    if xtreme_out and not as_json:
+        typer.echo(f"XTREME submission files: {xtreme_out}", err=True)
 
 
 @app.command("train-intermediate")
@@ -75,7 +80,9 @@ def train_intermediate(
     lora_alpha: Optional[int] = OPTIONS["lora_alpha"], lora_dropout: Optional[float] = OPTIONS["lora_dropout"],
     lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
-    report_to: Optional[str] = OPTIONS["report_to"], debug: bool = OPTIONS["debug"],
+    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
+    report_to: Optional[str] = OPTIONS["report_to"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
@@ -95,17 +102,14 @@ def train_intermediate(
 
         if train_file or dev_file:
             raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
-        unsupported = [flag for flag, on in (("--resume", resume), ("--gradient-checkpointing", gradient_checkpointing),
-                                             ("--grad-accum", grad_accum > 1)) if on]
-        if unsupported:  # the multi-task loop has none of these yet: refuse rather than ignore them
-            raise ConfigError(f"multi-task training does not support {', '.join(unsupported)} yet: drop it, or train"
-                              " the tasks one after another (adapterx stack)")
-        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets)
+        spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
         cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
                             max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
-                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device)
-        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=DataOptions(data=data), train=cfg,
-                               temperature=temperature, output=output, report_to=report_to)
+                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
+                            gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience)
+        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model,
+                               data=DataOptions(data=data, data_revisions=tuple(data_revision or ())), train=cfg,
+                               temperature=temperature, output=output, report_to=report_to, resume=resume)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
             outcome = train_multitask(req, progress=prog)
         _show_multitask(outcome, as_json)
@@ -118,6 +122,7 @@ def train_intermediate(
         reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
         lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
         resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision, sft_k=sft_k,
     )
 
 
@@ -129,6 +134,7 @@ def train_target(
     train_file: Optional[Path] = OPTIONS["train_file"], dev_file: Optional[Path] = OPTIONS["dev_file"],
     data_dir: Optional[Path] = OPTIONS["data_dir"], eval_file: Optional[list[str]] = OPTIONS["eval_file"],
     output: Optional[Path] = OPTIONS["output"], langs: str = OPTIONS["langs"], save_predictions: Optional[Path] = OPTIONS["save_predictions"],
+    xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
     seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"], batch_size: int = OPTIONS["batch_size"],
     grad_accum: int = OPTIONS["grad_accum"], epochs: float = OPTIONS["epochs"], max_steps: Optional[int] = OPTIONS["max_steps"],
     eval_steps: Optional[int] = OPTIONS["eval_steps"], max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
@@ -138,6 +144,8 @@ def train_target(
     lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
     gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
+    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"], sft_k: Optional[int] = OPTIONS["sft_k"],
     debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
@@ -150,6 +158,8 @@ def train_target(
         adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
         quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
+        early_stopping_patience=early_stopping_patience, data_revision=data_revision, xtreme_out=xtreme_out,
+        sft_k=sft_k,
     )
 
 
@@ -161,12 +171,16 @@ def eval_cmd(
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP + " Default: the module's backbone."),
     data: Optional[str] = OPTIONS["data"], data_dir: Optional[Path] = OPTIONS["data_dir"],
     eval_file: Optional[list[str]] = OPTIONS["eval_file"], langs: str = OPTIONS["langs"],
-    save_predictions: Optional[Path] = OPTIONS["save_predictions"], seed: int = OPTIONS["seed"],
+    save_predictions: Optional[Path] = OPTIONS["save_predictions"], xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
+    split: Optional[str] = typer.Option(None, "--split", help="The split to evaluate (default: the task's, e.g. dev for "
+                                        "panx); files without gold labels are predicted without a score."),
+    seed: int = OPTIONS["seed"],
     max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
     allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
+    data_revision: Optional[list[str]] = OPTIONS["data_revision"],
     as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Evaluate a module zero-shot on the task's languages (--langs all|low|high|sw,te)."""
@@ -176,10 +190,11 @@ def eval_cmd(
     from cli.render import eval_table
 
     get_task(task)
-    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file))
+    opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file), data_revisions=tuple(data_revision or ()))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
-                      max_examples=max_examples, allow_backbone_mismatch=allow_backbone_mismatch)
+                      max_examples=max_examples, split=split, xtreme_out=xtreme_out,
+                      allow_backbone_mismatch=allow_backbone_mismatch)
     report = eval_run(req)
     ev = report.to_json()
     if compare:
@@ -189,7 +204,8 @@ def eval_cmd(
         backbone = model or _backbone_of(module)
         evs = {module: ev}
         for other in compare:
-            evs[other] = eval_run(replace(req, module=other, model=backbone, save_predictions=None)).to_json()
+            evs[other] = eval_run(replace(req, module=other, model=backbone, save_predictions=None,
+                                          xtreme_out=None)).to_json()
         if as_json:
             print_json({"task": task, "metric": ev["metric"], "modules": evs})
         else:
@@ -199,8 +215,12 @@ def eval_cmd(
         return
     if as_json:
         print_json(ev)
-    else:
+    elif ev["scores"] or not ev.get("unscored"):
         eval_table(ev)
+    else:  # only files without gold labels (XTREME's test sets): nothing to score
+        where = ", ".join(str(p) for p in (save_predictions, xtreme_out) if p)
+        typer.echo(f"{task}: no score, the {report.split} files of {', '.join(ev['unscored'])} have no gold labels; "
+                   f"predictions for {sum(ev['n_examples'].values())} examples written to {where}")
 
 
 def _backbone_of(module: str) -> str | None:

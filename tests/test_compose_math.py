@@ -126,7 +126,7 @@ def test_only_the_target_trains_in_every_composition(tiny, inter_folders):
     task = get_task("xnli")
     for build in (
         lambda: ab.build_composed(tiny, task, AdapterSpec(), "xnli", [("stsb", inter_folders["adapter"])]),
-        lambda: ab.build_composed(tiny, task, AdapterSpec(), "xnli", [("stsb", inter_folders["adapter"])], fuse=True,
+        lambda: ab.build_composed(tiny, task, AdapterSpec(), "xnli", [("stsb", inter_folders["adapter"])], "fuse",
                                   with_target=True),
         lambda: pb.build_composed(tiny, task, LoRASpec(r=4), "xnli", [("stsb", inter_folders["lora"])], "sum"),
         lambda: pb.build_composed(tiny, task, LoRASpec(r=4), "xnli", [("stsb", inter_folders["lora"])], "chain"),

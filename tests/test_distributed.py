@@ -251,6 +251,19 @@ def test_local_executor_runs_real_cells_in_worker_processes(tmp_path: Path, tiny
     assert json.loads((new / "run" / "run.json").read_text())["distributed"]["world_size"] == 2
 
 
+def test_multitask_training_runs_data_parallel(tmp_path: Path, tiny) -> None:  # noqa: ANN001
+    """Multi-task training goes through the one loop, so it launches like any run (each step trains one task's
+    head: DDP looks for the unused ones)."""
+    args = ["train-intermediate", "stsb", "mnli", "--model", "tiny", "--method", "lora", "--max-steps", "4",
+            "--batch-size", "8", "--eval-steps", "2", "--output", str(tmp_path / "mt"), "--quiet"]
+    proc = subprocess.run(distributed.launch_command(2, "cli", args), cwd=tmp_path, env=_env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = json.loads((tmp_path / "mt" / "run.json").read_text())
+    assert run["distributed"]["world_size"] == 2 and run["multitask"]["tasks"] == ["stsb", "mnli"]
+    assert json.loads((tmp_path / "mt" / "metrics.json").read_text())["steps"] == 4
+
+
 @pytest.mark.parametrize("args", [["eval", "xnli", "--module", "none", "--model", "tiny", "--langs", "en"],
                                   ["retrieve", "tatoeba", "--module", "none", "--model", "tiny", "--langs", "de"],
                                   ["train-language", "sw", "--model", "tiny"]])

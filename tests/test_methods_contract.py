@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from adapterx.data import synthetic
-from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, build_module, load_module
+from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, SFTSpec, build_module, load_module
 from adapterx.tasks import get_task
 from adapterx.tasks.kinds import ops_for
 from adapterx.engine.loop import TrainConfig, train
@@ -23,7 +23,10 @@ METHODS = {
     "houlsby": AdapterSpec(config="double_seq_bn", reduction_factor=8),
     "lora": LoRASpec(r=4),
     "full": FullSpec(),
+    "sft": SFTSpec(k=2000),
 }
+# The name part every trainable parameter of a method has (besides the head's).
+MARKERS = {"adapter": "adapter", "lora": "lora_", "sft": "sft_delta"}
 # One task per kind: the contract holds for every head.
 TASKS = ["stsb", "xnli", "xcopa", "tydiqa", "panx"]
 
@@ -40,7 +43,7 @@ def _train_briefly(module, task, tok, steps: int = 4):
 
 def _base_state(module, method: str) -> dict[str, torch.Tensor]:
     """The backbone's own weights (names without adapter / LoRA / head parts)."""
-    skip = ("adapter", "lora_", "heads.", "classifier", "qa_outputs", "modules_to_save")
+    skip = ("adapter", "lora_", "heads.", "classifier", "qa_outputs", "modules_to_save", "sft_delta")
     return {k: v.detach().clone() for k, v in module.model.state_dict().items() if not any(s in k for s in skip)}
 
 
@@ -68,7 +71,7 @@ def test_only_method_parameters_train_and_base_is_unchanged(method, task_name, t
     if spec.name == "full":
         assert len(trainable) == len(list(module.model.parameters()))
     else:
-        marker = "adapter" if spec.name == "adapter" else "lora_"
+        marker = MARKERS[spec.name]
         head = ("heads." + task_name, "classifier", "qa_outputs", "modules_to_save")
         bad = [n for n in trainable if marker not in n and not any(h in n for h in head)]
         assert not bad, f"backbone parameters left trainable: {bad[:5]}"
@@ -76,6 +79,10 @@ def test_only_method_parameters_train_and_base_is_unchanged(method, task_name, t
     before = _base_state(module, spec.name)
     _train_briefly(module, task, tiny_tokenizer)
     after = _base_state(module, spec.name)
+    if spec.name == "sft":  # the mask exists once phase 1 has run: then K entries train, and nothing else
+        trained = {n: p.numel() for n, p in module.model.named_parameters() if p.requires_grad}
+        assert all(MARKERS["sft"] in n or any(h in n for h in head) for n in trained)
+        assert sum(v for n, v in trained.items() if MARKERS["sft"] in n) == spec.k
     if spec.name != "full":
         changed = [k for k in before if not torch.equal(before[k], after[k])]
         assert not changed, f"base weights changed: {changed[:5]}"
@@ -106,10 +113,23 @@ PLAIN = {
         from transformers import AutoModelForSequenceClassification
         model = AutoModelForSequenceClassification.from_pretrained(path)
     """,
+    # No library loads LT-SFT differences (composable-sft is not on PyPI): plain torch adds one to the backbone.
+    "sft": """
+        from safetensors.torch import load_file
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+        model.load_state_dict(load_file(path + "/head.safetensors"), strict=False)
+        diff, params = load_file(path + "/sft.safetensors"), dict(model.base_model.named_parameters())
+        with torch.no_grad():
+            for key in diff:
+                if key.endswith(".idx"):
+                    name = key[: -len(".idx")]
+                    params[name].view(-1).index_add_(0, diff[key].long(), diff[name + ".val"])
+    """,
 }
 
 
-@pytest.mark.parametrize("method", ["adapter", "lora", "full"])
+@pytest.mark.parametrize("method", ["adapter", "lora", "full", "sft"])
 def test_saved_module_loads_with_plain_library_in_fresh_process(method, tiny, tiny_tokenizer, tmp_path):
     task = get_task("stsb")
     module = build_module(METHODS[method], tiny, task, seed=1)

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli
 
 from adapterx.data.sources import DataOptions, load_split
-from adapterx.workflows.multitask import sampling_probabilities
+from adapterx.workflows.multitask import MultiTaskData, batch_counts, sampling_probabilities
 from adapterx.tasks import get_task
 
 
@@ -36,19 +36,77 @@ def test_multitask_module_trains_every_head_and_stacks(method, tmp_path):
     assert json.loads(res.stdout)["run"]["chain"] == ["stsb+mnli+squad", "xnli"]
 
 
-@pytest.mark.parametrize("flags", [["--resume"], ["--grad-accum", "2"], ["--gradient-checkpointing"]])
-def test_multitask_refuses_what_its_loop_does_not_do(flags, tmp_path):
-    res = run_cli("train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "2",
-                  "--output", str(tmp_path / "o"), *flags)
-    assert res.exit_code == 2 and f"does not support {flags[0]}" in res.stderr
-    assert not (tmp_path / "o").exists()
+class _Feats:
+    def __init__(self, n: int) -> None:
+        self.items = [{"i": i} for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
-def test_multitask_refuses_a_data_parallel_launch(monkeypatch, tmp_path):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    res = run_cli("train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "2",
-                  "--output", str(tmp_path / "o"))
-    assert res.exit_code == 2 and "multi-task training does not run data-parallel" in res.stderr
+def test_each_epoch_draws_every_task_without_replacement():
+    import torch
+
+    # T = 1: 8 and 24 examples, batch 4 -> 2 + 6 batches an epoch; every example exactly once per epoch.
+    data = MultiTaskData(["a", "b"], [_Feats(8), _Feats(24)], [None, None], [0.25, 0.75], 4)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        order = data.epoch_order(gen)
+        assert sorted(order) == list(range(32))
+        runs = [order[k:k + 4] for k in range(0, 32, 4)]
+        assert all(len({i >= 8 for i in run}) == 1 for run in runs)  # each batch from one task
+    # Uniform sampling (T -> inf): 4 batches each; the small task repeats whole passes, the large one walks its
+    # shuffled order without repeating an example before all 24 were seen.
+    data = MultiTaskData(["a", "b"], [_Feats(8), _Feats(24)], [None, None], [0.5, 0.5], 4)
+    seen_b: list[int] = []
+    for _ in range(3):
+        order = data.epoch_order(gen)
+        a_part = [i for i in order if i < 8]
+        assert sorted(a_part) == sorted(list(range(8)) * 2)
+        seen_b += [i for i in order if i >= 8]
+    assert sorted(seen_b[:24]) == list(range(8, 32)) and sorted(seen_b[24:48]) == list(range(8, 32))
+    assert batch_counts([0.2, 0.3, 0.5], 7) == [1, 2, 4] and sum(batch_counts([1 / 3] * 3, 10)) == 10
+
+
+def test_multitask_runs_through_the_one_loop(tmp_path):
+    """Gradient accumulation, gradient checkpointing and early stopping apply to multi-task training as to any run."""
+    res = run_cli("train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "4", "--batch-size", "4",
+                  "--grad-accum", "2", "--gradient-checkpointing", "--early-stopping-patience", "1", "--eval-steps", "1",
+                  "--output", str(tmp_path / "o"), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    hp = body["run"]["hyperparameters"]
+    assert hp["grad_accum"] == 2 and hp["gradient_checkpointing"] and hp["early_stopping_patience"] == 1
+    assert sum(body["run"]["multitask"]["steps_per_task"].values()) == 2 * body["metrics"]["steps"]  # micro-batches
+    assert body["run"]["multitask"]["sampling"] == "without replacement"
+
+
+def test_a_killed_multitask_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    args = ["train-intermediate", "stsb", "mnli", "--model", "tiny", "--max-steps", "8", "--eval-steps", "2",
+            "--batch-size", "4", "--json", "-q"]
+    res = run_cli(*args, "--output", str(tmp_path / "whole"))
+    assert res.exit_code == 0, res.stderr
+    whole = json.loads(res.stdout)["metrics"]
+
+    original, calls = MultiTaskData.batch, {"n": 0}
+
+    def dies(self, idx):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 6:  # after the checkpoint of step 4
+            raise KeyboardInterrupt
+        return original(self, idx)
+
+    monkeypatch.setattr(MultiTaskData, "batch", dies)
+    assert run_cli(*args, "--output", str(tmp_path / "killed")).exit_code == 130  # Ctrl-C
+    monkeypatch.setattr(MultiTaskData, "batch", original)
+    assert (tmp_path / "killed.partial-checkpoint" / "checkpoint.pt").is_file()
+    res = run_cli(*args, "--output", str(tmp_path / "killed"), "--resume")
+    assert res.exit_code == 0, res.stderr
+    resumed = json.loads(res.stdout)["metrics"]
+    assert resumed["resumed_from_step"] == 4
+    assert resumed["dev"] == whole["dev"]
+    curve = [json.loads((tmp_path / d / "metrics.json").read_text())["loss_curve"] for d in ("whole", "killed")]
+    assert curve[0] == curve[1] and len(curve[0]) == 8
 
 
 def test_sts_all_multi_task_expands_to_its_members(tmp_path):
@@ -62,7 +120,7 @@ def test_sts_all_union_reads_every_member(monkeypatch):
     from adapterx.data import sources
     from adapterx.data.examples import PairExample
 
-    def fake_hf(task, split, lang):  # one example per member and split, named after the member
+    def fake_hf(task, split, lang, revisions=()):  # one example per member and split, named after the member
         return [PairExample("0", task.name, split, 1.0)], sources.Provenance(f"hf:{task.name}", 1)
 
     monkeypatch.setattr(sources, "_load_hf", fake_hf)

@@ -22,6 +22,8 @@ import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
+from adapterx.backbone import cache_dir
+from adapterx.data import columnar
 
 _TOKENIZER_KEYS: dict[int, str] = {}
 
@@ -31,8 +33,6 @@ def enabled() -> bool:
 
 
 def folder() -> Path:
-    from adapterx.backbone import cache_dir
-
     return cache_dir() / "features"
 
 
@@ -57,8 +57,6 @@ def features_key(task: Any, examples: list, tokenizer: Any, max_length: int, doc
 
 def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: int, doc_stride: int, train: bool):  # noqa: ANN201
     """``ops.featurize(...)``, served from the cache when the same inputs were featurized before."""
-    from adapterx.data import columnar
-
     if not enabled():
         return ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
     key = features_key(task, examples, tokenizer, max_length, doc_stride, train)

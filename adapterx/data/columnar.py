@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import numpy as np
+from adapterx.tasks.kinds import Features
 
 FORMAT = 1
 _NONE = -1  # offsets and word ids are >= 0: -1 stands for None in the extra columns
@@ -190,8 +191,6 @@ class LazyExtra(Sequence):
 
 def load(path: Any):  # noqa: ANN201 - Features
     """Features read back from :func:`encode`'s arrays (a ValueError for a file of another format)."""
-    from adapterx.tasks.kinds import Features
-
     with np.load(path, allow_pickle=False) as z:  # allow_pickle=False: arrays only, never objects
         data = {k: z[k] for k in z.files}
     meta = json.loads(data.pop("meta").tobytes().decode())

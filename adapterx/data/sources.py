@@ -10,11 +10,19 @@ Every loader returns the examples and a :class:`Provenance` that the run records
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError, DataError
+from adapterx.data import layout
+from adapterx.data import readers
+from adapterx.data import synthetic
+from adapterx.data.readers import read_stsb
+from adapterx.data.readers import sts as sts_readers
+from adapterx.languages import get_language
+from adapterx.tasks import get_task
 
 SYNTHETIC = "synthetic"
 HF = "hf"
@@ -32,21 +40,37 @@ class DataOptions:
     default_synthetic: bool = False  # --model tiny: synthetic unless the user names data
     max_train_examples: int | None = None  # keep the first N training examples (recipes' data caps)
     max_eval_examples: int | None = None  # evaluate the first N examples of each language
+    eval_split: str | None = None  # "dev": evaluate on dev; None / "test": the task's evaluation split
+    data_revisions: tuple[str, ...] = ()  # --data-revision: REV (every Hugging Face source) or OWNER/NAME=REV
 
 
 @dataclass(frozen=True)
 class Provenance:
     source: str  # "synthetic", "hf:<id>[/<config>]:<split>", "file:<path>", "dir:<path>"
     size: int
+    # Hugging Face reads behind ``source``: repo, config, split, revision, resolved commit, datasets fingerprint
+    hf: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["hf"] = list(self.hf)
+        return out
+
+
+_READ_LOG: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_data_reads", default=None)
+
+
+def start_read_log() -> list[dict[str, Any]]:
+    """Record every split :func:`load_split` reads from now on in this context (a command: the training split,
+    English dev and each evaluation language). Returns the list that fills up; runs store it in run.json
+    (``data_reads``) with the revision and fingerprint of every Hugging Face split."""
+    log: list[dict[str, Any]] = []
+    _READ_LOG.set(log)
+    return log
 
 
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
     """Read one file in the task's official format (chosen by task and file suffix)."""
-    from adapterx.data import readers
-
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
@@ -71,8 +95,6 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
         return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
     if kind == "regression":
         if task.name == "sickr":
-            from adapterx.data.readers import sts as sts_readers
-
             return sts_readers.read_sick(path)
         return readers.read_stsb(path)
     if kind == "classification":
@@ -92,6 +114,17 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     split name, e.g. PAN-X "dev", can mean English checkpoint selection or a language's evaluation set); training
     and English dev selection data come from ``--train-file`` / ``--dev-file`` / ``--data``.
     """
+    examples, prov = _load_split(task, split, lang, opts, synthetic_seed, for_eval)
+    log = _READ_LOG.get()
+    if log is not None:
+        entry = {"task": task.name, "split": split, "lang": lang, **prov.record()}
+        if entry not in log:
+            log.append(entry)
+    return examples, prov
+
+
+def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int,  # noqa: ANN001
+                for_eval: bool) -> tuple[list, Provenance]:
     if for_eval:
         explicit = dict(opts.eval_files).get(lang)
         if explicit is None and opts.eval_files:
@@ -106,15 +139,13 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
     if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
-        from adapterx.tasks import get_task
 
         names = task.members if split == "train" else task.members[:1]
-        parts = [load_split(get_task(m), split, lang, opts, synthetic_seed) for m in names]
+        parts = [_load_split(get_task(m), split, lang, opts, synthetic_seed, False) for m in names]
         examples = [ex for exs, _ in parts for ex in exs]
-        return examples, Provenance("+".join(p.source for _, p in parts), len(examples))
+        return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
+                                    tuple(r for _, p in parts for r in p.hf))
     if data == SYNTHETIC:
-        from adapterx.data import synthetic
-
         if task.synthetic is None:
             raise DataError(f"task {task.name} has no synthetic stand-in")
         extra = {"n_choices": task.num_choices} if task.kind == "multiple_choice" else {}
@@ -123,7 +154,7 @@ def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: i
         ex = synthetic.generate(task.synthetic, lang, split, seed=synthetic_seed, **extra)
         return ex, Provenance(SYNTHETIC, len(ex))
     if data == HF:
-        return _load_hf(task, split, lang)
+        return _load_hf(task, split, lang, opts.data_revisions)
     path = Path(data)
     if task.name == "sickr" or task.name in SEMEVAL_STS:
         return _load_sts_family(task, split, path, opts)
@@ -146,8 +177,6 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
     """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
     ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
     are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    from adapterx.data.readers import sts as sts_readers
-
     if task.name == "sickr":
         if not path.is_file():
             raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
@@ -157,7 +186,6 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
                             "stsb-en-dev.csv) to select checkpoints")
-        from adapterx.data.readers import read_stsb
 
         return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
     if not path.is_dir():
@@ -187,7 +215,6 @@ def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Prove
 
 
 def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001
-    from adapterx.data import layout
 
     if task.layout is None:
         raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
@@ -201,8 +228,6 @@ def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # no
         return [lang for lang, _ in opts.eval_files]
     folder = opts.data_dir or (Path(opts.data) if opts.data and Path(opts.data).is_dir() else None)
     if folder is not None:
-        from adapterx.data import layout
-
         if task.layout is None:
             raise DataError(f"task {task.name} has no XTREME-style folder layout")
         found = layout.find_split_files(task.layout, Path(folder), split)
@@ -212,7 +237,12 @@ def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # no
     return list(task.languages)
 
 
-def _load_hf(task, split: str, lang: str) -> tuple[list, Provenance]:  # noqa: ANN001
+def _load_hf(task, split: str, lang: str, revisions: tuple[str, ...] = ()) -> tuple[list, Provenance]:  # noqa: ANN001
+    """The task's Hugging Face data for one split and language: every source of the split (ANLI+ has several),
+    each read at its pinned revision (or ``--data-revision``) from :mod:`adapterx.data.hf_sources`."""
+    from adapterx.data.hf_load import load_rows
+    from adapterx.data.hf_sources import get_dataset
+
     sources = task.hf if isinstance(task.hf, tuple) else (task.hf,) if task.hf else ()
     if not sources:
         raise DataError(
@@ -220,46 +250,36 @@ def _load_hf(task, split: str, lang: str) -> tuple[list, Provenance]:  # noqa: A
             "pass --data FILE|DIR, or --data synthetic"
         )
     out: list = []
-    names = []
+    reads = []
     for src in sources:
-        if split not in src.splits and split not in src.overrides:
+        if split not in src.splits:
             continue
-        path, config = src.overrides.get(split, (src.path, src.config))
-        hf_split = src.splits.get(split, split)
-        if split in src.overrides and split == "dev":
-            hf_split = "validation"
-        config = _fill(config, lang) if config else None
+        key, hf_split = src.splits[split]
+        ds = get_dataset(key)
+        if src.lang_prefix_ids and lang not in task.languages:
+            raise DataError(f"{task.name}: the Hugging Face data set {ds.repo} has no language {lang!r} "
+                            f"(it has: {', '.join(task.languages)})")
         try:
-            import datasets
-
-            ds = datasets.load_dataset(path, config, split=hf_split)
-        except Exception as exc:  # offline, unknown config, network: one clear line for the user
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(
-                f"cannot load {task.name} {split} from the Hugging Face data set {path}"
-                f"{'/' + config if config else ''} ({first}). Offline? Pass --data-dir DIR, --data FILE or --data synthetic"
-            ) from None
+            rows, read = load_rows(ds, hf_split, lang, revisions)
+        except DataError as exc:
+            raise DataError(f"{task.name} {split} ({lang}): {exc}") from None
         prefix = _lang_name(lang).lower() + "-" if src.lang_prefix_ids else None
-        for i, row in enumerate(ds):
+        for i, row in enumerate(rows):
             if prefix and not str(row.get("id", "")).startswith(prefix):
                 continue
             ex = src.row(row, i)
             if ex is not None:
                 out.append(ex)
-        names.append(f"hf:{path}{'/' + config if config else ''}:{hf_split}")
+        reads.append(read)
+    if not reads:
+        raise DataError(f"task {task.name} has no {split} split in its Hugging Face data")
     if not out:
-        raise DataError(f"{task.name} {split} ({lang}): the Hugging Face data set returned no examples")
-    return out, Provenance("+".join(names), len(out))
+        raise DataError(f"{task.name} {split} ({lang}): the Hugging Face data set returned no labelled examples")
+    return out, Provenance("+".join(r.source for r in reads), len(out), tuple(r.record() for r in reads))
 
 
 def _lang_name(code: str) -> str:
-    from adapterx.languages import get_language
-
     return get_language(code).name
-
-
-def _fill(config: str, lang: str) -> str:
-    return config.format(lang=lang, langname=_lang_name(lang))
 
 
 def with_model_defaults(opts: DataOptions, model: str) -> DataOptions:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.errors import AdapterxError
 
 # Rank 0 evaluates (dev during training, every language after) while the others wait in a collective; NCCL's default
 # 10-minute timeout would kill a long zero-shot evaluation of 40 languages, so the group waits up to 12 hours.
@@ -136,7 +137,6 @@ def settle(error: BaseException | None = None) -> None:
     one, until the group's 12-hour timeout. Every rank must call it at the same point; rank 0 passes its error."""
     if not (launched() and _INFO):
         return
-    from adapterx.errors import AdapterxError
 
     payload = None if error is None else (isinstance(error, ConfigError), str(error) or type(error).__name__)
     got = broadcast_object(payload if is_main() else None)
@@ -181,7 +181,7 @@ def shard(chunk: list[int], order: list[int], rank: int, world: int) -> list[int
     return list(chunk[rank::world])
 
 
-def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
+def wrap(model, info: DistInfo | None, find_unused: bool = False):  # noqa: ANN001, ANN201
     """The DDP wrapper for training (the unwrapped model stays what is evaluated and saved)."""
     if info is None:
         return model
@@ -192,7 +192,8 @@ def wrap(model, info: DistInfo | None):  # noqa: ANN001, ANN201
     # (heads skip the pooler, which stays frozen; fusion, chain hooks and stacked adapters all run), checked by
     # training each as a 2-process cell. A future module that leaves one out fails at its second step with DDP's
     # "Expected to have finished reduction" -- switch this on for it rather than for all (it walks the graph).
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+    # Multi-task training is that case (each step trains one task's head): its module asks for it.
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
 
 
 def free_port() -> int:

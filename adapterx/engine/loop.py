@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapterx.errors import AdapterxError, ConfigError
+from adapterx.engine import distributed
 
 
 # A progress callback: receives one event dict per step, evaluation or phase (the CLI renders them).
@@ -47,6 +48,9 @@ class TrainConfig(BaseModel):
         False, description="recompute layer activations in the backward pass: less memory, about 1.7x step time"
     )
     device: str | None = None  # "cpu", "cuda" or None for automatic
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop after this many dev evaluations without a better selection score (None: never)"
+    )
 
 
 # Settings a resumed run may change: they do not change the result (device placement; gradient checkpointing
@@ -69,6 +73,7 @@ class TrainResult:
     train_time_s: float = 0.0
     examples_per_s: float = 0.0
     resumed_from_step: int | None = None  # set when the run continued from a checkpoint
+    stopped_early: bool = False  # early_stopping_patience evaluations passed without a better dev score
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,12 +172,36 @@ def linear_schedule(optimizer, warmup: int, total: int):  # noqa: ANN001, ANN201
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+class SingleTaskData:
+    """One task's training features: each epoch is a fresh random permutation of the examples."""
+
+    def __init__(self, features, collate: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:  # noqa: ANN001
+        self.features, self.collate = features, collate
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def epoch_order(self, gen) -> list[int]:  # noqa: ANN001 - torch.Generator
+        import torch
+
+        return torch.randperm(len(self.features), generator=gen).tolist()
+
+    def batch(self, idx: list[int]) -> dict[str, Any]:
+        return self.collate([self.features.items[i] for i in idx])
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def train(
     module,  # noqa: ANN001 - adapterx.methods.Module
-    train_features,  # noqa: ANN001 - Features
-    collate: Callable[[list[dict[str, Any]]], dict[str, Any]],
-    evaluate_dev: Callable[[], dict[str, float]],
-    selection_metric: str,
+    train_features,  # noqa: ANN001 - Features, or a data object (SingleTaskData's interface: multi-task training)
+    collate: Callable[[list[dict[str, Any]]], dict[str, Any]] | None,
+    evaluate_dev: Callable[[], dict[str, Any]],
+    selection_metric: str | Callable[[dict[str, Any]], float],
     cfg: TrainConfig,
     progress: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Path | None = None,
@@ -186,14 +215,21 @@ def train(
     ``resume`` a run killed at any point continues from that state, and on CPU with the same seed ends with exactly
     the metrics of an uninterrupted run. A fault (NaN loss) leaves the last good checkpoint in place.
 
+    ``train_features`` with ``collate`` is one task; a data object instead (``collate`` None) decides each epoch's
+    example order and builds batches itself (:class:`adapterx.workflows.multitask.MultiTaskData`: every batch from one
+    task). ``selection_metric`` names the dev score to maximise, or computes it from the dev dict. With
+    ``cfg.early_stopping_patience`` training stops after that many evaluations without a better score.
+
     ``identity`` (task, method, backbone, data, hyperparameters: whatever decides the result) is stored in the
     checkpoint; ``resume`` refuses a checkpoint whose identity differs, naming the fields, so that a run is never
     continued under other settings and recorded as if it had used them throughout.
     """
     import torch
 
-    from adapterx.engine import distributed
-
+    prelude = (getattr(module, "extra", None) or {}).pop("before_train", None)
+    if prelude is not None:  # a method's own first phase (LT-SFT: the dense phase that picks the mask), same loop
+        prelude(lambda cfg1, ckpt1: train(module, train_features, collate, evaluate_dev, selection_metric, cfg1,
+                                          progress, ckpt1, resume), cfg, checkpoint)
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
@@ -208,12 +244,16 @@ def train(
         target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     # Data-parallel: `ddp` runs forward/backward and averages gradients; `model` (unwrapped) is what evaluates and
     # what the caller saves. Without a launch they are the same object.
-    ddp = distributed.wrap(model, dist)
+    # A multi-task model leaves the other tasks' heads out of each step: DDP must look for unused parameters.
+    ddp = distributed.wrap(model, dist, find_unused=bool(getattr(module, "find_unused_parameters", False)))
+    data = train_features if collate is None else SingleTaskData(train_features, collate)
+    select = selection_metric if callable(selection_metric) else (lambda dev: dev.get(selection_metric, -math.inf))
+    selection_name = getattr(selection_metric, "__name__", "selection") if callable(selection_metric) else selection_metric
     named = {k: p for k, p in model.named_parameters() if p.requires_grad}
     params = list(named.values())
     if not params:
         raise TrainingError("nothing to train: the module has no trainable parameters")
-    n = len(train_features)
+    n = len(data)
     if n == 0:
         raise TrainingError("the training set is empty")
     micro_per_epoch = math.ceil(n / cfg.batch_size)
@@ -224,7 +264,8 @@ def train(
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
 
-    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_metric)
+    result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_name)
+    since_best = 0  # evaluations without a better score (early stopping)
     best_score, best_state = -math.inf, None
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()
     order: list[int] | None = None  # this epoch's example order; None = draw a new one
@@ -250,6 +291,8 @@ def train(
         result.best_step, result.best_dev = state["best_step"], state["best_dev"]
         result.loss_curve, result.dev_curve = state["loss_curve"], state["dev_curve"]
         result.resumed_from_step = step
+        since_best = state.get("since_best", 0)
+        data.load_state(state.get("data", {}))
         if progress:
             progress({"phase": "resume", "step": step, "total": total})
     if rank != 0:  # rank 0 alone prints, logs to trackers and writes checkpoints
@@ -257,12 +300,12 @@ def train(
     model.train()
     while step < total:
         if order is None:
-            order, pos = torch.randperm(n, generator=gen).tolist(), 0
-        while pos < n and step < total:
+            order, pos = data.epoch_order(gen), 0
+        while pos < len(order) and step < total:
             # One global batch of `batch_size` examples; with N processes this rank takes its 1/N of it.
             idx = distributed.shard(order[pos : pos + cfg.batch_size], order, rank, world)
             pos += cfg.batch_size
-            batch = {k: v.to(device) for k, v in collate([train_features.items[i] for i in idx]).items()}
+            batch = {k: v.to(device) for k, v in data.batch(idx).items()}
             sync = (micro + 1) % cfg.grad_accum == 0  # DDP all-reduces gradients only on the last micro-batch
             with contextlib.nullcontext() if sync or ddp is model else ddp.no_sync():
                 with autocast(device, cfg.bf16):
@@ -296,13 +339,16 @@ def train(
                 dev = distributed.broadcast_object(evaluate_dev() if rank == 0 else None)
                 model.train()
                 result.dev_curve.append((step, dev))
-                score = dev.get(selection_metric, -math.inf)
+                score = select(dev)
                 if score is None or (isinstance(score, float) and math.isnan(score)):
                     score = -math.inf
                 if score > best_score or best_state is None:
                     best_score, result.best_step, result.best_dev = score, step, dev
                     # Only trainable tensors change during training: a copy of them restores the best checkpoint.
                     best_state = {k: v.detach().clone() for k, v in named.items()}
+                    since_best = 0
+                else:
+                    since_best += 1
                 if progress:
                     progress({"step": step, "total": total, "dev": dev})
                 if checkpoint is not None and step < total:
@@ -312,8 +358,12 @@ def train(
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _get_rng(gen),
                         "best_score": best_score, "best_state": best_state, "best_step": result.best_step,
                         "best_dev": result.best_dev, "loss_curve": result.loss_curve, "dev_curve": result.dev_curve,
+                        "since_best": since_best, "data": data.state(),
                     })
-        if pos >= n:
+                if cfg.early_stopping_patience is not None and since_best >= cfg.early_stopping_patience:
+                    result.stopped_early = True
+                    total = step  # ends both loops; the schedule was planned for the full length, as HF's callback
+        if pos >= len(order):
             order = None
     if best_state is not None:
         with torch.no_grad():

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.registry import suggest
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 INSTALL = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow (or mlflow-skinny sqlalchemy alembic)"}
@@ -42,8 +43,6 @@ def check(name: str | None) -> None:
     if name is None:
         return
     if name not in PACKAGES:
-        from adapterx.registry import suggest
-
         raise ConfigError(suggest(name, tuple(PACKAGES), "--report-to tracker"))
     if importlib.util.find_spec(PACKAGES[name]) is None:
         raise ConfigError(f"--report-to {name} needs the {PACKAGES[name]} package: "

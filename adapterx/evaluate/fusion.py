@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.data import cache as feature_cache
+from adapterx.methods import adapters_backend
+from adapterx.tasks.kinds import ops_for
 
 
 def fusion_weights(module, task, tok, examples_by_lang: dict[str, list], max_length: int, doc_stride: int,  # noqa: ANN001
                    limit: int = 64, batch_size: int = 16) -> dict[str, Any] | None:
     """``{"adapters": [...], "languages": {lang: {"mean": [w...], "layers": {layer: [w...]}}}}``, or None."""
     import torch
-
-    from adapterx.methods import adapters_backend
-    from adapterx.tasks.kinds import ops_for
 
     comp = module.extra.get("composition") or {}
     if comp.get("kind") != "fuse":

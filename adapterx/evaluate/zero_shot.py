@@ -17,6 +17,8 @@ from typing import Any
 
 from adapterx.data import cache as feature_cache
 from adapterx.tasks.kinds import Features, ops_for
+from adapterx.engine.loop import autocast, pick_device
+from adapterx.languages import averages
 
 
 def predict(
@@ -33,8 +35,6 @@ def predict(
 ) -> list[Any]:
     """One prediction per example, in example order."""
     import torch
-
-    from adapterx.engine.loop import autocast, pick_device
 
     ops = ops_for(task.kind)
     feats = features or feature_cache.featurize(ops, task, examples, tokenizer, max_length, doc_stride, train=False)
@@ -67,11 +67,20 @@ def _length(item: dict[str, Any]) -> int:
 
 @dataclass
 class LanguageResult:
+    """One language's scores (empty where the file had no gold labels: predictions only), per-example statistics,
+    predictions and example ids; ``total``: examples in the source file (more than ``n`` after --max-examples)."""
+
     scores: dict[str, float]
     stats: list[dict[str, float]]
     predictions: list[Any]
     ids: list[str]
     n: int
+    total: int | None = None
+    source: str | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.scores)
 
 
 @dataclass
@@ -84,41 +93,55 @@ class EvalReport:
     langs: dict[str, LanguageResult] = field(default_factory=dict)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    split: str | None = None  # the split evaluated (recorded beside the predictions)
 
     def headline(self) -> dict[str, float]:
-        return {lang: r.scores[self.metric] for lang, r in self.langs.items() if math.isfinite(r.scores[self.metric])}
+        return {lang: r.scores[self.metric] for lang, r in self.langs.items()
+                if self.metric in r.scores and math.isfinite(r.scores[self.metric])}
+
+    def unscored(self) -> list[str]:
+        """Languages predicted without gold labels (XTREME's test files): predictions, no score."""
+        return [lang for lang, r in self.langs.items() if not r.labelled]
 
     def to_json(self, threshold: int = 2) -> dict[str, Any]:
-        from adapterx.languages import averages
-
         avg = averages(self.headline(), threshold=threshold)
         return {
             "task": self.task,
             "metric": self.metric,
             # JSON has no NaN: an undefined score (a correlation of constant predictions) is null.
             "scores": {lang: {k: (round(v, 4) if math.isfinite(v) else None) for k, v in r.scores.items()}
-                       for lang, r in self.langs.items()},
+                       for lang, r in self.langs.items() if r.labelled},
             "average": _r(avg.get("average")),
             "low_resource_average": _r(avg.get("low_resource_average")),
             "high_resource_average": _r(avg.get("high_resource_average")),
             "n_examples": {lang: r.n for lang, r in self.langs.items()},
+            **({"unscored": self.unscored()} if self.unscored() else {}),
             **({"notes": self.notes} if self.notes else {}),
         }
 
     def per_example(self) -> dict[str, list[dict[str, float]]]:
-        return {lang: r.stats for lang, r in self.langs.items()}
+        return {lang: r.stats for lang, r in self.langs.items() if r.labelled}
 
     def save_predictions(self, folder: Path) -> Path:
-        """Write ``folder/<task>/<lang>.jsonl``: one ``{"id", "prediction"}`` line per example."""
+        """Write ``folder/<task>/<lang>.jsonl``: one ``{"id", "prediction"}`` line per example, and the task folder's
+        ``manifest.json`` (split; per language the examples predicted and in the file, gold or not, source)."""
+        manifest = {"split": self.split, "languages": {
+            lang: {"n": r.n, "n_total": r.total if r.total is not None else r.n, "complete": r.total in (None, r.n),
+                   "labelled": r.labelled, "source": r.source,
+                   **({} if r.total in (None, r.n) else {"why": "--max-examples"})}
+            for lang, r in self.langs.items()}}
         return write_prediction_files(
             folder, self.task,
             {lang: ({"id": i, "prediction": p} for i, p in zip(r.ids, r.predictions)) for lang, r in self.langs.items()},
+            manifest,
         )
 
 
-def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterable[dict[str, Any]]]) -> Path:
+def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterable[dict[str, Any]]],
+                           manifest: Mapping[str, Any] | None = None) -> Path:
     """Write ``folder/<task>/<lang>.jsonl``, one JSON object per line, each file renamed into place when complete;
-    returns the task folder. Shared by ``eval`` and ``retrieve``."""
+    returns the task folder. Shared by ``eval`` and ``retrieve``. ``manifest`` (``{"split", "languages": {lang:
+    {...}}}``) is merged into the task folder's ``manifest.json``, which export and score read."""
     out = Path(folder) / task
     out.mkdir(parents=True, exist_ok=True)
     for lang, lines in records.items():
@@ -127,6 +150,19 @@ def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterab
             for rec in lines:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         tmp.replace(out / f"{lang}.jsonl")
+    if manifest is not None:
+        path = out / "manifest.json"
+        old: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                old = {}
+        langs = {**(old.get("languages") or {}), **dict(manifest.get("languages") or {})}
+        doc = {**old, **{k: v for k, v in manifest.items() if k != "languages"}, "task": task, "languages": langs}
+        tmp = out / ".manifest.json.tmp"
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
     return out
 
 
@@ -145,8 +181,10 @@ def evaluate_languages(
     device: str | None = None,
     bf16: bool = False,
     on_language: Callable[[str, LanguageResult], None] | None = None,
+    unlabelled: frozenset[str] = frozenset(),
 ) -> EvalReport:
-    """Predict and score every language; the same code path for English dev selection and zero-shot evaluation."""
+    """Predict and score every language; the same code path for English dev selection and zero-shot evaluation.
+    Languages in ``unlabelled`` (files without gold labels) are predicted, not scored."""
     ops = ops_for(task.kind)
     report = EvalReport(task.name, task.metric, task.metric_kind)
     t0 = time.perf_counter()
@@ -156,7 +194,7 @@ def evaluate_languages(
         if switch is not None and switch(lang):
             own.append(lang)
         preds = predict(module, task, examples, tokenizer, max_length, doc_stride, batch_size, device, bf16)
-        scores, stats = ops.score(task, preds, examples, lang)
+        scores, stats = ({}, []) if lang in unlabelled else ops.score(task, preds, examples, lang)
         ids = [ex.id for ex in examples]
         res = LanguageResult(scores, stats, preds, ids, len(examples))
         report.langs[lang] = res

@@ -15,40 +15,31 @@ from typing import Any
 from adapterx.data.sources import DataOptions
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import TrainConfig
-
-# "continue" (the recipe default) means: build on the intermediate module in the way each method supports.
-_CONTINUE = {"adapter": "stack", "lora": "sum", "full": "chain"}
-
+from adapterx.grid.recipe import RETRIEVAL_OPTIONS
+from adapterx.methods.compose import continue_mode, trains_in_sequence
+from adapterx.methods.spec import parse_method
+from adapterx.engine import distributed
+from adapterx.tasks import get_task
+from adapterx.workflows.stack import StackRequest, stack_run
+from adapterx.workflows.stack import full_chain_start, module_ref
+from adapterx.workflows.train import TrainRequest, train_run
 
 def method_spec(method: dict[str, Any]):  # noqa: ANN201
-    """The recipe's method dict as an adapterx method spec."""
-    from adapterx.methods.spec import parse_method
-
-    cfg = dict(method.get("config") or {})
-    name = method["name"]
-    if name == "lora":
-        cfg = {"r": cfg.get("rank", 8), "alpha": int(cfg.get("alpha", 16)), "dropout": cfg.get("dropout", 0.1),
-               **({"target_modules": tuple(cfg["target_modules"])} if cfg.get("target_modules") else {})}
-    if name == "adapter" and cfg.get("config") == "par_bn":
-        raise ConfigError("methods[].config: par_bn adapters are not supported yet; use seq_bn or double_seq_bn")
-    return parse_method({"name": name, **cfg}, where="method")
+    """The cell's method dict (``{"name", "config": <the spec's own keys>}``) as the method spec it was expanded from."""
+    return parse_method({"name": method["name"], **(method.get("config") or {})}, where="method")
 
 
 def train_config(stage: dict[str, Any], seed: int) -> TrainConfig:
-    keys = {"lr": "lr", "epochs": "epochs", "max_steps": "max_steps", "batch_size": "batch_size", "grad_accum": "grad_accum",
-            "warmup_ratio": "warmup_ratio", "weight_decay": "weight_decay", "max_length": "max_length",
-            "eval_every": "eval_steps"}
-    kw = {dst: stage[src] for src, dst in keys.items() if stage.get(src) is not None}
-    # QA windows overlap by doc_stride tokens; recipes set no stride, so it follows the window: a quarter of it, at
-    # most 64 (128 -> 32, 384 -> 64), at least 8, which leaves room for the question (kinds.qa.max_query_tokens).
-    kw["doc_stride"] = max(8, min(64, kw.get("max_length", 128) // 4))
-    return TrainConfig(seed=seed, bf16=stage.get("precision") == "bf16", **kw)
+    """A stage of the cell (every TrainConfig key but seed and device, see grid.recipe) as the TrainConfig it is."""
+    return TrainConfig(seed=seed, **stage)
 
 
 def data_options(cell: dict[str, Any]) -> DataOptions:
+    """The cell's data source, example caps and evaluation split (eval.split) as the commands' DataOptions."""
     data = cell.get("data") or {}
     source, root = data.get("source", "auto"), data.get("root")
-    caps = {"max_train_examples": data.get("max_train_examples"), "max_eval_examples": data.get("max_eval_examples")}
+    caps = {"max_train_examples": data.get("max_train_examples"), "max_eval_examples": data.get("max_eval_examples"),
+            "eval_split": (cell.get("eval") or {}).get("split")}
     if source == "synthetic":
         return DataOptions(data="synthetic", **caps)
     if source == "hf":
@@ -62,11 +53,6 @@ def data_options(cell: dict[str, Any]) -> DataOptions:
 
 def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run one cell; returns ``{eval, per_example, metric_kind, trainable_params, train_time_s, run_dir}``."""
-    from adapterx.engine import distributed
-    from adapterx.workflows.train import TrainRequest, train_run
-    from adapterx.workflows.stack import StackRequest, stack_run
-    from adapterx.tasks import get_task
-
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     target = get_task(cell["target"])
@@ -99,9 +85,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 # Full fine-tuning trains the chain in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
-                if spec.name == "full" and i > 0:
-                    from adapterx.workflows.stack import full_chain_start, module_ref
-
+                if trains_in_sequence(spec.name) and i > 0:
                     start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:
                     train_run(req, prepare=start)
@@ -119,12 +103,14 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     tcfg = train_config(cell.get("training", {}).get("target") or {}, seed)
     treq = TrainRequest(task=target.name, method=spec, model=cell["backbone"], data=opts, train=tcfg, output=out_dir / "run",
                         langs=langs, evaluate=True, low_threshold=threshold, command="run",
+                        save_predictions=out_dir / "predictions" if ev.get("save_predictions") else None,
                         report_to=cell.get("report_to"))
     if inters:
         transfer = cell["method"].get("transfer", "continue")
-        mode = _CONTINUE[spec.name] if transfer == "continue" else transfer
+        mode = continue_mode(spec.name) if transfer == "continue" else transfer
         outcome = stack_run(StackRequest(intermediates=tuple(inters), target=treq, modules=modules,
-                                         lora_mode=mode if spec.name == "lora" else None, fuse=mode == "fuse",
+                                         lora_mode=None if mode in (continue_mode(spec.name), "fuse") else mode,
+                                         fuse=mode == "fuse",
                                          with_target_adapter=mode == "fuse"))
     else:
         outcome = train_run(treq)
@@ -137,7 +123,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "metric_kind": target.metric_kind,
         # Distinct parameters trained over all stages: full fine-tuning trains the same weights twice (count once);
         # adapters and LoRA train a new module per stage (add them up).
-        "trainable_params": outcome.run["params"]["trainable"] + (0 if spec.name == "full" else inter_params),
+        "trainable_params": outcome.run["params"]["trainable"] + (0 if trains_in_sequence(spec.name) else inter_params),
         "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
         "run_dir": str(outcome.output),
     }
@@ -154,9 +140,7 @@ def _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time
         kwargs["data"] = "synthetic"
     elif data.get("root"):
         kwargs["data_dir"] = Path(data["root"])
-    for key in ("layer", "pooling"):
-        if key in opts:
-            kwargs[key] = opts[key]
+    kwargs.update({k: v for k, v in opts.items() if k in RETRIEVAL_OPTIONS})  # the recipe checked the keys
     res = retrieve(target.name, module, **kwargs)
     js = res.to_json() if hasattr(res, "to_json") else res
     per_example = getattr(res, "per_example", lambda: {})()

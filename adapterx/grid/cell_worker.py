@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import AdapterxError, ConfigError
+from adapterx.engine import distributed
+from adapterx.engine.distributed import launch_command
+from adapterx.grid.cellfn import adapterx_pythonpath
+from adapterx.grid.cellfn import resolve_cell_fn
 
 LOG_NAME = "launch.log"
 RESULT_NAME = "launch-result.json"
@@ -34,8 +38,6 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     in a process group of its own, ended with this call however it ends (an error, Ctrl-C, a ``timeout`` in
     seconds, a TERM from a scheduler), so no rank outlives the cell holding a GPU.
     """
-    from adapterx.engine.distributed import launch_command
-
     if cell_fn is not None and not isinstance(cell_fn, str):
         raise ConfigError("processes_per_cell > 1 starts new processes: give the cell function as 'module:function'")
     out_dir = Path(out_dir)
@@ -49,7 +51,6 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
     # N ranks share the worker's cores (`threads`, or the host's): a thread pool of cores / N each (torchrun would
     # otherwise pick 1); 8 cores, 2 ranks -> 4 threads per rank.
     env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 2) // processes))
-    from adapterx.grid.cellfn import adapterx_pythonpath
 
     env["PYTHONPATH"] = adapterx_pythonpath(env.get("PYTHONPATH"))  # the ranks import this adapterx
     with (out_dir / LOG_NAME).open("wb") as log:
@@ -120,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("result", type=Path, help="where rank 0 writes the cell's result JSON")
     parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.grid.cell:run_cell)")
     ns = parser.parse_args(argv)
-    from adapterx.engine import distributed
-    from adapterx.grid.cellfn import resolve_cell_fn
 
     cell = json.loads(ns.cell.read_text(encoding="utf-8"))
     try:

@@ -67,7 +67,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -77,15 +77,18 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    create_model,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 
+from adapterx.engine.loop import TrainConfig
 from adapterx.errors import ConfigError
+from adapterx.methods.compose import transfers
+from adapterx.methods.spec import SPEC_CLASSES, MethodSpec, default_lr
 from adapterx.registry import suggest
 
-CELL_SCHEMA_VERSION = 1
+CELL_SCHEMA_VERSION = 2  # 2: stages carry every TrainConfig key, methods the spec's own keys
 
 # Keys of a cell that do not change its result, so not part of its hash: renaming a recipe or switching the
 # experiment tracker must not rerun a finished grid.
@@ -112,6 +115,15 @@ def known_tasks() -> tuple[str, ...]:
     except ImportError:
         return FALLBACK_TASKS
     return tuple(task_names()) or FALLBACK_TASKS
+
+
+def _task_kind(name: str) -> str | None:
+    try:
+        from adapterx.tasks import get_task
+
+        return str(get_task(name).kind)
+    except Exception:  # noqa: BLE001 - a name outside the registry (tests patch known_tasks)
+        return None
 
 
 def _check_task(name: str) -> str:
@@ -146,97 +158,107 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _MethodBase(_Strict):
+# Keys of a recipe's method entry that are not the method's own (everything else is the method spec of
+# adapterx.methods.spec: the same schema `--method`/`--lora-rank`/... build on the command line).
+RECIPE_METHOD_KEYS = ("label", "lr", "transfer")
+
+
+def _method_entry(value: Any) -> Any:
+    # ``methods: [full, adapter]`` is the common case: a bare name means the method with its defaults.
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or "spec" in value:
+        return value
+    return {**{k: value[k] for k in RECIPE_METHOD_KEYS if k in value},
+            "spec": {k: v for k, v in value.items() if k not in RECIPE_METHOD_KEYS}}
+
+
+class MethodEntry(_Strict):
+    """One method of the grid: its spec (the one schema the commands use) plus the recipe's own keys."""
+
+    spec: MethodSpec
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="condition name in reports")
     lr: float | None = Field(None, gt=0, description="learning rate for this method in every stage")
+    transfer: str = Field("continue", description="how the target stage builds on the intermediate module(s)")
+
+    @field_validator("transfer")
+    @classmethod
+    def _transfer_fits(cls, value: str, info: ValidationInfo) -> str:
+        spec = info.data.get("spec")
+        if spec is not None and value not in transfers(spec.name):
+            raise ValueError(f"{value!r} is not a composition of method {spec.name}; use one of "
+                             f"{', '.join(transfers(spec.name))}")
+        return value
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def display(self) -> str:
-        return self.label or self.name  # type: ignore[attr-defined]
+        return self.label or self.spec.name
 
     def config(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"name", "label", "lr", "transfer"})
+        return self.spec.model_dump(mode="json", exclude={"name"})
 
 
-class AdapterMethod(_MethodBase):
-    """A bottleneck adapter (``adapters`` library config name, reduction factor, non-linearity)."""
+Method = Annotated[MethodEntry, BeforeValidator(_method_entry)]
+METHOD_CLASSES = SPEC_CLASSES
 
-    name: Literal["adapter"]
-    config_name: Literal["seq_bn", "double_seq_bn", "par_bn"] = Field("seq_bn", alias="config")
-    reduction_factor: int = Field(16, ge=1, le=1024)
-    non_linearity: Literal["relu", "gelu", "swish", "tanh"] = "relu"
-    transfer: Literal["continue", "stack", "fuse"] = "continue"
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def config(self) -> dict[str, Any]:
-        return {"config": self.config_name, "reduction_factor": self.reduction_factor, "non_linearity": self.non_linearity}
+# A training stage's keys are TrainConfig's (adapterx.engine.loop: the schema the commands fill from their flags),
+# less the cell's own seed and the machine's device, plus two spellings recipes have always used.
+STAGE_KEYS = tuple(k for k in TrainConfig.model_fields if k not in ("seed", "device")) + ("eval_every", "precision")
 
 
-class LoRAMethod(_MethodBase):
-    """LoRA on the named linear projections (peft)."""
-
-    name: Literal["lora"]
-    rank: int = Field(8, ge=1, le=1024)
-    alpha: float = Field(16.0, gt=0)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
-    transfer: Literal["continue", "stack", "merge", "sum", "chain"] = "continue"
-
-
-class FullMethod(_MethodBase):
-    """Full fine-tuning: every backbone parameter trains; an intermediate stage is simply continued."""
-
-    name: Literal["full"]
-    transfer: Literal["continue"] = "continue"
-
-
-def _method_shorthand(value: Any) -> Any:
-    # ``methods: [full, adapter]`` is the common case: a bare name means the method with its defaults.
-    return {"name": value} if isinstance(value, str) else value
+def _stage_keys(value: Any) -> dict[str, Any]:
+    """A stage patch as TrainConfig keys: ``eval_every`` -> ``eval_steps``, ``precision`` -> ``bf16``."""
+    out = dict(value)
+    if "eval_every" in out:
+        if "eval_steps" in out:
+            raise ValueError("eval_every and eval_steps: the same setting twice; keep one")
+        out["eval_steps"] = out.pop("eval_every")
+    if "precision" in out:
+        precision = out.pop("precision")
+        if precision not in ("fp32", "bf16"):
+            # fp16 autocast needs a gradient scaler and fails on CPU; bf16 has fp32's range and needs none.
+            raise ValueError(f"precision: {precision!r} is not supported; use bf16 (or fp32)")
+        if "bf16" in out and bool(out["bf16"]) != (precision == "bf16"):
+            raise ValueError("precision and bf16 disagree; keep one")
+        out["bf16"] = precision == "bf16"
+    return out
 
 
-Method = Annotated[
-    Union[AdapterMethod, LoRAMethod, FullMethod], Field(discriminator="name"), BeforeValidator(_method_shorthand)
-]
-METHOD_CLASSES: dict[str, type[_MethodBase]] = {"adapter": AdapterMethod, "lora": LoRAMethod, "full": FullMethod}
+def _check_stage(value: Any) -> dict[str, Any]:
+    """A stage patch: only TrainConfig keys, each value checked by TrainConfig itself (errors name the key)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("a training stage is a mapping of hyperparameters (lr, epochs, batch_size, ...)")
+    unknown = [k for k in value if k not in STAGE_KEYS]
+    if unknown:
+        hint = suggest(str(unknown[0]), STAGE_KEYS, "key")
+        hint = hint[hint.index(" Did you"):hint.index("?") + 1] if " Did you" in hint else ""
+        raise ValueError(f"{unknown[0]}: unknown key.{hint} Allowed: {', '.join(sorted(STAGE_KEYS))}.")
+    try:
+        TrainConfig(**_stage_keys(value))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ValueError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    return dict(value)
 
 
-class TrainingConfig(_Strict):
-    """Hyperparameters of one training stage."""
-
-    lr: float = Field(2e-5, gt=0)
-    epochs: float = Field(3.0, gt=0)
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
-    batch_size: int = Field(32, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_length: int = Field(128, ge=8, le=4096)
-    eval_every: int | None = Field(None, ge=1, description="steps between English dev evaluations; None: each epoch")
-    early_stopping_patience: int | None = Field(None, ge=0)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-
-
-def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
-    """The same fields, each optional (None = not set): a patch over a full config, with the same constraints."""
-    fields: dict[str, Any] = {
-        n: (Optional[f.annotation], FieldInfo.merge_field_infos(f, default=None)) for n, f in model.model_fields.items()
-    }
-    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
-
-
-TrainingPatch = _partial(TrainingConfig, "TrainingPatch")
+Stage = Annotated[dict[str, Any], BeforeValidator(_check_stage)]
 
 
 class Training(_Strict):
-    """Stage defaults, plus per-task patches (e.g. ``per_task: {tydiqa: {max_length: 384}}``).
+    """Stage patches over TrainConfig's defaults (batch 16, 3 epochs, ...; the learning rate of each method's
+    default, adapterx.methods.spec.default_lr), plus per-task patches (``per_task: {tydiqa: {max_length: 384}}``).
 
-    Precedence, lowest first: the stage's config, the method's ``lr``, the task's patch.
+    Precedence, lowest first: TrainConfig's defaults, the stage's patch, the method's ``lr``, the task's patch.
     """
 
-    intermediate: TrainingConfig = TrainingConfig()
-    target: TrainingConfig = TrainingConfig()
-    per_task: dict[TaskName, TrainingPatch] = Field(default_factory=dict)  # type: ignore[valid-type]
+    intermediate: Stage = Field(default_factory=dict)
+    target: Stage = Field(default_factory=dict)
+    per_task: dict[TaskName, Stage] = Field(default_factory=dict)
 
 
 class DataConfig(_Strict):
@@ -287,6 +309,17 @@ class ExecutionConfig(_Strict):
         return max(1, gpus)
 
 
+# The retrieval options a recipe may set per retrieval task (RetrieveRequest fields that change the result).
+RETRIEVAL_OPTIONS = ("layer", "pooling", "direction", "k", "mode", "max_length", "skip_special_tokens", "max_sentences")
+
+
+def _check_task_options(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = [k for k in value if k not in RETRIEVAL_OPTIONS]
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown option. Allowed: {', '.join(RETRIEVAL_OPTIONS)}.")
+    return value
+
+
 class Recipe(_Strict):
     """A grid of experiments: backbones x methods x intermediates x targets x seeds."""
 
@@ -300,9 +333,18 @@ class Recipe(_Strict):
     training: Training = Training()
     data: DataConfig = DataConfig()
     eval: EvalConfig = EvalConfig()
-    task_options: dict[TaskName, dict[str, Any]] = Field(default_factory=dict)
+    task_options: dict[TaskName, Annotated[dict[str, Any], AfterValidator(_check_task_options)]] = Field(
+        default_factory=dict, description="per-task options of retrieval targets (tatoeba, bucc): layer, pooling, ...")
     report_to: Literal["tensorboard", "wandb", "mlflow"] | None = None
     execution: ExecutionConfig = ExecutionConfig()
+
+    @model_validator(mode="after")
+    def _task_options_for_retrieval(self) -> Recipe:
+        for task in self.task_options:
+            if _task_kind(task) not in (None, "retrieval"):
+                raise ValueError(f"task_options.{task}: only retrieval tasks (tatoeba, bucc) take options; "
+                                 f"set {task}'s hyperparameters under training.per_task.{task}")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> Recipe:
@@ -330,8 +372,10 @@ def format_loc(loc: Sequence[Any]) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in METHOD_CLASSES and i > 0 and isinstance(loc[i - 1], int) and loc[0] == "methods":
+        elif part in METHOD_CLASSES and i > 0 and loc[i - 1] == "spec" and loc[0] == "methods":
             continue  # the discriminated union's tag, not a key of the file
+        elif part == "spec" and i > 0 and isinstance(loc[i - 1], int) and loc[0] == "methods":
+            continue  # the method spec's keys sit beside label/lr/transfer in the file
         elif part == "[key]" or str(part).startswith(("function-", "tuple[", "list[")):
             continue
         else:
@@ -380,16 +424,22 @@ def _format_error(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if err.get("type") == "value_error" and loc and loc[0] in ("training", "task_options"):
+        key = re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg, flags=re.S)
+        if key:  # a stage's / task's own key: part of the path
+            loc, msg = (*loc, *key.group(1).split(".")), key.group(2)
     if err.get("type") == "extra_forbidden":
         parent = _model_at(loc[:-1])
         if parent is not None:
             keys = sorted(f.alias or name for name, f in parent.model_fields.items())
+            if parent in METHOD_CLASSES.values():  # a method entry: the recipe's own keys sit beside the spec's
+                keys = sorted({*keys, *RECIPE_METHOD_KEYS, *("rank",) * ("r" in keys)})
             close = suggest(str(loc[-1]), keys, "key")
             hint = close[close.index(" Did you"):close.index("?") + 1] if " Did you" in close else ""
             msg = f"unknown key.{hint}"
             msg += f" Allowed: {', '.join(keys)}."
     elif err.get("type") == "union_tag_invalid":
-        msg = f"unknown method {err.get('input', {}).get('name')!r}. Allowed: {', '.join(METHOD_CLASSES)}."
+        msg = suggest(str(err.get("input", {}).get("name")), list(METHOD_CLASSES), "method")
         loc = (*loc, "name")
     elif err.get("type") == "union_tag_not_found":
         msg = f"missing 'name'. Allowed: {', '.join(METHOD_CLASSES)}."
@@ -527,10 +577,8 @@ def recipe_to_yaml(recipe: Recipe) -> str:
     """The resolved recipe as YAML (what a run folder keeps next to its results)."""
     data = recipe.model_dump(mode="json", by_alias=True)
     data["intermediates"] = [chain_name(c) for c in recipe.intermediates]
-    # A patch lists only what it sets: dumping its unset fields as null would set them to null on reload.
-    data["training"]["per_task"] = {
-        t: p.model_dump(mode="json", exclude_unset=True) for t, p in recipe.training.per_task.items()
-    }
+    data["methods"] = [{"name": m.name, **m.config(), **{k: getattr(m, k) for k in RECIPE_METHOD_KEYS
+                                                         if getattr(m, k) is not None}} for m in recipe.methods]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -554,14 +602,18 @@ def condition_id(cell: dict[str, Any]) -> str:
     return f"{cell['backbone']}/{cell['method']['label']}/{chain_name(cell['intermediate'])}"
 
 
-def _stage(recipe: Recipe, cfg: TrainingConfig, method: _MethodBase, task: str) -> dict[str, Any]:
-    out = cfg.model_dump(mode="json")
+def _stage(recipe: Recipe, patch: dict[str, Any], method: MethodEntry, task: str, backbone: str) -> dict[str, Any]:
+    """The effective hyperparameters of one stage: every TrainConfig key but seed and device (the cell's seed is
+    its own key; the device is the machine's), so a cell carries no default that a code change could move."""
+    merged: dict[str, Any] = {"lr": default_lr(method.name, backbone), **_stage_keys(patch)}
     if method.lr is not None:
-        out["lr"] = method.lr
-    patch = recipe.training.per_task.get(task)
-    if patch is not None:
-        out.update({k: getattr(patch, k) for k in patch.model_fields_set})
-    return out
+        merged["lr"] = method.lr
+    merged.update(_stage_keys(recipe.training.per_task.get(task, {})))
+    if "doc_stride" not in merged:
+        # QA windows overlap by doc_stride tokens; where the recipe sets none it follows the window: a quarter of it,
+        # at most 64 (128 -> 32, 384 -> 64), at least 8, which leaves room for the question (kinds.qa.max_query_tokens).
+        merged["doc_stride"] = max(8, min(64, merged.get("max_length", 128) // 4))
+    return TrainConfig(**merged).model_dump(mode="json", exclude={"seed", "device"})
 
 
 def expand(recipe: Recipe) -> list[dict[str, Any]]:
@@ -574,9 +626,9 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
     evaluation = recipe.eval.model_dump(mode="json")
     for backbone in recipe.backbones:
         for method in recipe.methods:
-            mdict = {"name": method.name, "label": method.display(), "transfer": method.transfer, "config": method.config()}  # type: ignore[attr-defined]
+            mdict = {"name": method.name, "label": method.display(), "transfer": method.transfer, "config": method.config()}
             for chain in recipe.intermediates:
-                inter_cfg = [_stage(recipe, recipe.training.intermediate, method, t) for t in chain]
+                inter_cfg = [_stage(recipe, recipe.training.intermediate, method, t, backbone) for t in chain]
                 for target in recipe.targets:
                     for seed in recipe.seeds:
                         tasks = [*chain, target]
@@ -589,7 +641,7 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
                             "target": target,
                             "seed": seed,
                             "training": {"intermediate": copy.deepcopy(inter_cfg),
-                                         "target": _stage(recipe, recipe.training.target, method, target)},
+                                         "target": _stage(recipe, recipe.training.target, method, target, backbone)},
                             "data": dict(data),
                             "eval": dict(evaluation),
                             "task_options": {t: dict(recipe.task_options[t]) for t in tasks if t in recipe.task_options},

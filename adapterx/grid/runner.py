@@ -40,14 +40,13 @@ from adapterx.grid.executors import require_submitit, run_local, run_slurm
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
 from adapterx.results.store import ResultsStore
+from adapterx.engine.tracking import check
 
 Executor = Literal["inline", "local", "slurm"]
 
 
 def check_report_to(name: str | None) -> None:
     """Fail early, before hours of training, when the chosen experiment tracker is not installed."""
-    from adapterx.engine.tracking import check
-
     check(name)
 
 

@@ -15,8 +15,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from adapterx.hub.ids import slug
+from adapterx.errors import AdapterxError
+from adapterx.tasks import get_task
+from adapterx.tasks.kinds import ops_for
 
-LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers"}
+LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers", "sft": "transformers"}
 # peft task types and HF architecture suffixes -> the Auto class that rebuilds the right head.
 _AUTO_BY_PEFT_TASK = {
     "SEQ_CLS": "AutoModelForSequenceClassification",
@@ -49,6 +52,7 @@ class ModuleLayout:
     lora_composition: str | None = None  # "sum" | "chain" | "merge": a LoRA composition (docs/internals.md)
     lora_target: str | None = None  # sum / chain: the target LoRA's folder under module/peft/
     intermediates: list[str] = field(default_factory=list)  # LoRA compositions: module/intermediates/<name>/
+    sft_folders: list[str] = field(default_factory=list)  # LT-SFT: folders under module/ whose differences add up, in order
 
 
 def method_name(run: dict[str, Any]) -> str:
@@ -198,6 +202,9 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
         layout.intermediates.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
         if layout.lora_target is not None:  # the target LoRA has no task type: its head is module/head.safetensors
             layout.auto_class, layout.num_labels = _composed_head(run)
+    if method_name(run) == "sft":
+        layout.auto_class, layout.num_labels = _composed_head(run)
+        layout.sft_folders = _sft_order(files, run)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
@@ -206,12 +213,38 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
     return layout
 
 
+def _sft_order(files: dict[str, Path], run: dict[str, Any]) -> list[str]:
+    """The folders of an LT-SFT module's differences in the order they are added: English's language SFT, the
+    intermediates' (an intermediate's own intermediates before it), then the module's own."""
+    chain = chain_of(run)
+    folders = [str(PurePosixPath(n).parent) for n in files if n.startswith("module/") and n.endswith("/sft.safetensors")]
+    langs = [f for f in folders if f == "module/languages/en"]
+    inters = [f for f in folders if f.startswith("module/intermediates/")]
+    top = lambda f: PurePosixPath(f).parts[2]  # noqa: E731
+    inters.sort(key=lambda f: (chain.index(top(f)) if top(f) in chain else len(chain), -len(PurePosixPath(f).parts), f))
+    return langs + inters + (["module"] if "module" in folders else [])
+
+
+def _sft_snippet(layout: ModuleLayout, base: str, fetch: str) -> str:
+    """Plain torch + transformers lines that add an LT-SFT module's sparse differences to the backbone."""
+    size = f", num_labels={layout.num_labels}" if layout.num_labels else ""
+    lines = [fetch, "", "import torch", "from safetensors.torch import load_file",
+             f"from transformers import {layout.auto_class}", "",
+             f'model = {layout.auto_class}.from_pretrained("{base}"{size})',
+             'model.load_state_dict(load_file(f"{path}/module/head.safetensors"), strict=False)  # the task head', "",
+             "def add(folder):  # a sparse difference: W.view(-1)[idx] += val for each tensor it names",
+             '    diff, params = load_file(f"{folder}/sft.safetensors"), dict(model.base_model.named_parameters())',
+             "    with torch.no_grad():", "        for key in diff:",
+             '            if key.endswith(".idx") and key[:-4] in params:',
+             '                params[key[:-4]].view(-1).index_add_(0, diff[key].long(), diff[key[:-4] + ".val"])', ""]
+    for folder in layout.sft_folders:
+        note = "  # or another language's, from module/languages/" if folder.endswith("/languages/en") else ""
+        lines.append(f'add(f"{{path}}/{folder}"){note}')
+    return "\n".join(lines)
+
+
 def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
     """The Auto class and head size of a LoRA composition's task (its target LoRA carries no task type)."""
-    from adapterx.errors import AdapterxError
-    from adapterx.tasks import get_task
-    from adapterx.tasks.kinds import ops_for
-
     try:
         task = get_task(str(run.get("task")))
     except AdapterxError:
@@ -417,6 +450,9 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
     elif layout.library == "peft" and layout.lora_composition and (layout.lora_target or layout.lora_composition == "merge"):
         plain = _lora_composition_snippet(layout, base, fetch)
         lib = "[`peft`](https://github.com/huggingface/peft)"
+    elif layout.sft_folders:
+        plain = _sft_snippet(layout, base, fetch)
+        lib = "[`transformers`](https://github.com/huggingface/transformers) and torch (LT-SFT: a sparse difference)"
     elif layout.library == "peft":
         plain = "\n".join(
             [
@@ -510,6 +546,10 @@ def render_card(
         "peft": "a LoRA module (peft)",
         "transformers": "a fully fine-tuned checkpoint",
     }[layout.library]
+    if layout.sft_folders:
+        info = run.get("sft") or {}
+        what = (f"an LT-SFT sparse difference of {info['k']:,} weights (with its prediction head)" if info.get("k")
+                else "an LT-SFT sparse difference (with its prediction head)")
     if kind:
         what = f"a {kind} composition of adapter modules" if layout.library == "adapters" else f"{what} ({kind})"
     base = public_name(backbone_id(run))

@@ -39,6 +39,8 @@ from adapterx.hub.ids import (
     slug,
 )
 from adapterx.hub.manifest import fsync_dir, manifest_id, read_manifest, verify, write_manifest
+from adapterx.hub import hf
+from adapterx.hub.folder import FolderHub
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -109,8 +111,6 @@ def _copy_from_folder(ref: FolderRef, manifest: dict, tmp: Path) -> None:
 
 
 def _pull_folder(ref: FolderRef, trust_pickle: bool, refresh: bool) -> Path:
-    from adapterx.hub.folder import FolderHub
-
     repo = FolderHub(ref.hub).repo_dir(ref.name)
     manifest = read_manifest(repo)  # validates every file name before anything is copied
     check_file_policy(list(manifest["files"]), trust_pickle, str(ref))
@@ -138,8 +138,6 @@ def _hf_dir(ref: HfRef) -> Path:
 
 
 def _pull_hf(ref: HfRef, trust_pickle: bool) -> Path:
-    from adapterx.hub import hf
-
     commit = hf.resolve_commit(ref)
     if not _COMMIT.fullmatch(commit):
         raise HubError(f"{ref}: the Hub returned an unexpected commit id {commit[:50]!r}; retry.")
@@ -255,8 +253,6 @@ def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
     if path.is_dir():
         return check_local_module(path, trust_pickle)
     if folder is not None or is_folder_hub(path.parent):
-        from adapterx.hub.folder import FolderHub
-
         FolderHub(path.parent).repo_dir(path.name)  # raises with the list of known repositories
     raise HubError(
         f"no module at {ref!r}: expected a run dir, an adapters/peft folder, HUB_PATH/REPO of a folder hub or "

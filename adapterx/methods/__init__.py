@@ -2,70 +2,20 @@
 
 Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
 :mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
-upgrade touches one place. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+upgrade touches one place; LT-SFT (sparse differences, plain torch) lives in :mod:`sft_backend`. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError, ModelError
-from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, method_from_options, parse_method
-
-MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
-
-
-@dataclass
-class Module:
-    """A backbone with a method attached: what training and evaluation work on."""
-
-    model: Any  # torch.nn.Module; forward(**batch) returns an output with .loss / logits
-    method: AdapterSpec | LoRASpec | FullSpec
-    task: Any  # TaskSpec of the head
-    name: str  # adapter / head name (the task name by default)
-    extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
-
-    @property
-    def backend(self):  # noqa: ANN201
-        return _backend(self.method.name)
-
-    def save(self, folder: Path) -> None:
-        """Write the module in its library's native format (safetensors) plus adapterx's small meta file."""
-        folder.mkdir(parents=True, exist_ok=True)
-        self.backend.save(self, folder)
-        meta = {"method": self.method.model_dump(mode="json"), "task": self.task.name, "name": self.name,
-                "labels": list(self.task.labels), **self.extra.get("meta", {})}
-        (folder / MODULE_META).write_text(json.dumps(meta, indent=2))
-
-    def parameter_counts(self) -> dict[str, int]:
-        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.model.parameters())
-        return {"trainable": trainable, "total": total}
-
-    def for_inference(self) -> Module:
-        """Eval mode, and a single-task LoRA merged into the base weights (W + (alpha/r) B A): one matmul per
-        projection instead of three, same outputs to float precision. Call after saving: the merge is in place."""
-        self.model.eval()
-        if self.method.name == "lora" and not self.extra.get("composition") and not self.extra.get("merged"):
-            self.model.merge_adapter()
-            self.extra["merged"] = True
-        return self
-
-
-def _backend(name: str):  # noqa: ANN202
-    if name == "adapter":
-        from adapterx.methods import adapters_backend as b
-    elif name == "lora":
-        from adapterx.methods import peft_backend as b
-    elif name == "full":
-        from adapterx.methods import hf_backend as b
-    else:  # pragma: no cover - specs are validated
-        raise ModelError(f"unknown method {name!r}")
-    return b
-
+from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
+from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, SFTSpec, method_from_options, parse_method
+from adapterx.methods.multitask import load_multitask
+from adapterx.tasks import get_task
 
 def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
@@ -74,13 +24,33 @@ def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
     try:
-        return _backend(method.name).build(backbone, task, method, name or task.name)
+        return backend_for(method.name).build(backbone, task, method, name or task.name)
     except ValueError as exc:  # the library refuses the method's options (e.g. LoRA targets the model lacks)
         why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
         targets = getattr(method, "target_modules", None)
         hint = (f" --lora-targets {','.join(targets)}: name modules of {backbone.id} (query,key,value,dense)"
                 if targets else "")
         raise ConfigError(f"cannot attach a {method.name} module to {backbone.id}: {why}.{hint}") from None
+
+
+def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, intermediates: list[tuple[str, Path]],  # noqa: ANN001
+                   mode: str, seed: int, *, with_target: bool = False,
+                   lang_adapters: list[tuple[str, Path]] | None = None, name: str | None = None) -> Module:
+    """A fresh ``method`` module for ``task`` on frozen intermediate modules (``(task, folder)`` pairs), composed as
+    ``mode`` says (adapter: stack | fuse; lora: sum | merge | chain; full: chain, i.e. continue from the last one).
+    The composition was validated against the table (:mod:`adapterx.methods.compose`) before anything trained."""
+    quiet_transformers()
+    import torch
+
+    torch.manual_seed(seed)  # head and module initialisation follow the run's seed
+    try:
+        return backend_for(method.name).build_composed(backbone, task, method, name or task.name, intermediates, mode,
+                                                       with_target=with_target, lang_adapters=lang_adapters)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        # The folders were verified before (verify_module_folder); what the library still refuses is one line.
+        why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
+        raise ModelError(f"cannot compose {', '.join(str(f) for _, f in intermediates)}: {why}. Re-train or pull"
+                         " the module again") from None
 
 
 def load_module(folder: Path, backbone, task=None) -> Module:
@@ -158,7 +128,7 @@ def _expected_files(folder: Path) -> list[str]:
     if meta.get("composition") or meta.get("multitask"):
         return []
     return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
-            "full": ["config.json"]}.get(meta["method"]["name"], [])
+            "full": ["config.json"], "sft": ["sft.safetensors"]}.get(meta["method"]["name"], [])
 
 
 def check_safetensors(path: Path) -> None:
@@ -187,13 +157,9 @@ def check_safetensors(path: Path) -> None:
 def _load_module(folder: Path, backbone, task=None) -> Module:
     meta = read_meta(folder)
     if meta.get("multitask"):
-        from adapterx.methods.multitask import load_multitask
-
         return load_multitask(Path(folder), backbone, meta)
     method = parse_method(meta["method"])
     if task is None:
-        from adapterx.tasks import get_task
-
         task = get_task(meta["task"])
         if meta.get("labels") and not task.labels:
             from dataclasses import replace
@@ -202,7 +168,7 @@ def _load_module(folder: Path, backbone, task=None) -> Module:
     comp = meta.get("composition")
     if method.name == "full":  # a full fine-tune from an intermediate checkpoint loads as any full model
         comp = None
-    return _backend(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
+    return backend_for(method.name).load(folder, backbone, task, method, meta.get("name", task.name), comp)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -215,14 +181,5 @@ def read_meta(folder: Path) -> dict[str, Any]:
     raise ModelError(f"{folder}: no {MODULE_META} here. Is this the module/ folder of an adapterx run?")
 
 
-def quiet_transformers() -> None:
-    """Silence the per-load warnings (unused lm_head weights, newly initialised heads) that are expected here."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    logging.getLogger("adapters").setLevel(logging.ERROR)
-
-
-__all__ = ["AdapterSpec", "FullSpec", "LoRASpec", "Module", "build_module", "load_module", "method_from_options", "parse_method"]
+__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "backend_for", "build_composed",
+           "build_module", "load_module", "method_from_options", "parse_method", "quiet_transformers"]

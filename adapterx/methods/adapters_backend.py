@@ -8,6 +8,7 @@ with ``save_adapter(..., with_head=True, use_safetensors=True)`` so that plain
 from __future__ import annotations
 
 from pathlib import Path
+from adapterx.methods.module import Module
 
 
 def adapter_config(spec):  # noqa: ANN201
@@ -46,7 +47,6 @@ def new_model(backbone):  # noqa: ANN201
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = new_model(backbone)
     model.add_adapter(name, config=adapter_config(spec))
@@ -65,7 +65,6 @@ def save(module, folder: Path) -> None:
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods import Module
 
     if comp:
         return load_composed(folder, backbone, task, spec, name, comp)
@@ -78,15 +77,14 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
 # --------------------------------------------------------------------------- compositions
 
 
-def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], fuse: bool = False,
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str = "stack",
                    with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
     """A target adapter stacked on frozen intermediate adapters (``Stack(int..., target)``), or an AdapterFusion
     layer over them (``Fuse(int..., [target])``). Only the target adapter (or the fusion layer) and the head train.
     With MAD-X language adapters, English's sits below everything (``Stack(lang_en, ...)``) while training."""
     from adapters.composition import Fuse, Stack
 
-    from adapterx.methods import Module
-
+    fuse = mode == "fuse"
     model = new_model(backbone)
     langs = [code for code, _ in lang_adapters or []]
     for code, folder in lang_adapters or []:
@@ -160,7 +158,6 @@ def save_composed(module, folder: Path) -> None:
 
 
 def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = new_model(backbone)
     model.load_adapter_setup(str(folder), set_active=True, use_safetensors=True)

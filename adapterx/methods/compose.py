@@ -28,7 +28,38 @@ ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
     "adapter": {"stack": ("stack",), "fuse": ("fuse",)},
     "lora": {"stack": ("sum", "merge", "chain")},
     "full": {"stack": ("chain",)},  # X-STILTs: fine-tune on the intermediate task, then on the target from it
+    "sft": {"stack": ("sum",)},  # LT-SFT: the target's sparse difference added to the intermediate's (Ansell et al.)
 }
+
+
+# Methods whose several intermediates train one after another in one model (X-STILTs chains: each stage starts
+# from the one before, and the target from the last), so every stage trains the same weights again. The others
+# train each intermediate module on the frozen base and compose them.
+IN_SEQUENCE = frozenset({"full"})
+# Methods that compose with MAD-X language modules (`--lang-adapters`).
+LANGUAGE_MODULES = frozenset({"adapter", "sft"})
+
+
+def trains_in_sequence(method: str) -> bool:
+    """True where a chain of intermediates is one model trained in order (see :data:`IN_SEQUENCE`)."""
+    return method in IN_SEQUENCE
+
+
+def takes_language_modules(method: str) -> bool:
+    """True where ``method`` composes with language modules (:data:`LANGUAGE_MODULES`)."""
+    return method in LANGUAGE_MODULES
+
+
+def transfers(method: str) -> tuple[str, ...]:
+    """How a recipe's target stage may build on the intermediate module(s) of ``method``: ``continue`` (the method's
+    own default: adapter stack, LoRA sum, full chain) or any composition mode the method supports."""
+    modes = [m for kind in ALLOWED.get(method, {}).values() for m in kind]
+    return ("continue", *dict.fromkeys(modes))
+
+
+def continue_mode(method: str) -> str:
+    """What ``transfer: continue`` means for ``method``: its first stack mode."""
+    return ALLOWED[method]["stack"][0]
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from adapterx.tasks.kinds import ops_for
 
 
 def auto_class(task):  # noqa: ANN201
     """The transformers Auto* class for a task's kind."""
     import transformers
-
-    from adapterx.tasks.kinds import ops_for
 
     return getattr(transformers, ops_for(task.kind).auto_class)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.methods.module import Module
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     for p in model.parameters():
@@ -21,10 +21,15 @@ def save(module, folder: Path) -> None:
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(folder)
     return Module(model, spec, task, name)
+
+
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str = "chain",
+                   with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
+    """Full fine-tuning composes by continuing: the last intermediate's model holds the whole chain."""
+    return start_from(intermediates[-1][1], task, spec, name)
 
 
 def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
@@ -33,8 +38,6 @@ def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
     ``from_pretrained`` keeps whatever of the intermediate's head fits the target's head class and shape, and starts
     the rest fresh: from STS-B or MNLI to a tagging or QA target the head is new; from one multiple-choice task to
     another (SIQA -> COPA, XTREME-R's XCOPA protocol) the one-logit-per-option scorer carries over, as intended."""
-    from adapterx.methods import Module
-
     model = auto_class(task).from_pretrained(folder, **head_kwargs(task), ignore_mismatched_sizes=True)
     for p in model.parameters():
         p.requires_grad_(True)

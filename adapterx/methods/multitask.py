@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.tasks import get_task
+from adapterx.methods import adapters_backend as ab
+from adapterx.methods import peft_backend
+from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.methods.module import Module
+from adapterx.methods.spec import parse_method
 
 HEADS_FILE = "heads.safetensors"
 
@@ -23,8 +28,6 @@ class SharedModule:
         self.method, self.tasks = method, tasks
         self.name = "_".join(t.name for t in tasks)
         if method.name == "adapter":
-            from adapterx.methods import adapters_backend as ab
-
             am = ab.new_model(backbone)
             am.add_adapter(self.name, config=ab.adapter_config(method))
             for t in tasks:
@@ -32,20 +35,43 @@ class SharedModule:
             am.train_adapter(self.name)  # freezes the base; every head stays trainable
             self.am, self.models = am, None
             return
-        from adapterx.methods.heads import auto_class, head_kwargs
 
         models = [auto_class(t).from_pretrained(backbone.path, **head_kwargs(t)) for t in tasks]
+        body = models[0].base_model_prefix  # "roberta", "bert", "deberta", ...: the encoder's attribute
         for m in models[1:]:
-            m.roberta = models[0].roberta  # one encoder object: every head reads (and trains) the same body
+            setattr(m, body, getattr(models[0], body))  # one encoder object: every head reads (and trains) it
         self.peft = None
         if method.name == "lora":
-            from adapterx.methods import peft_backend
-
             self.peft = peft_backend.inject_shared_lora(models[0], method)  # LoRA into the shared encoder, in place
             for m in models:
                 for n, p in m.named_parameters():
-                    p.requires_grad_("lora_" in n or not n.startswith("roberta."))
+                    p.requires_grad_("lora_" in n or not n.startswith(body + "."))
         self.models = models
+
+    def members(self) -> list:
+        """The HF models that hold the parameters (one adapters model, or one model per task sharing the encoder)."""
+        return [self.am] if self.models is None else list(self.models)
+
+    def as_module(self):  # noqa: ANN201
+        """The one ``torch.nn.Module`` the training loop trains: ``forward(task=i, **batch)`` runs task i's model.
+        Its ``named_parameters`` lists the shared encoder once."""
+        import torch
+
+        shared = self
+
+        class MultiHead(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.members = torch.nn.ModuleList(shared.members())
+
+            def forward(self, task, **batch):  # noqa: ANN001, ANN003, ANN202
+                return shared.model(shared.tasks[int(task)])(**batch)
+
+            def gradient_checkpointing_enable(self, **kwargs) -> None:  # noqa: ANN003
+                for m in self.members:
+                    m.gradient_checkpointing_enable(**kwargs)
+
+        return MultiHead()
 
     def model(self, task):  # noqa: ANN001, ANN201
         if self.models is None:
@@ -101,29 +127,22 @@ def load_multitask(folder: Path, backbone, meta: dict[str, Any]):  # noqa: ANN00
     evaluate that task, retrieve with the encoder, or inspect it."""
     from dataclasses import replace
 
-    from adapterx.methods import Module, parse_method
-
     spec = parse_method(meta["method"])
     first = meta["multitask"][0]
     task = get_task(first)
     if not task.labels and meta.get("labels", {}).get(first):
         task = replace(task, labels=tuple(meta["labels"][first]))
     if spec.name == "adapter":
-        from adapterx.methods import adapters_backend as ab
-
         model = ab.new_model(backbone)
         model.load_adapter(str(folder), load_as=meta["name"], with_head=False, use_safetensors=True, set_active=True)
         for t in meta["multitask"]:
             model.load_head(str(Path(folder) / "heads" / t), load_as=t, use_safetensors=True)
         model.active_head = first
         return Module(model, spec, task, first)
-    from adapterx.methods.heads import auto_class, head_kwargs
 
     if spec.name == "full":
         return Module(auto_class(task).from_pretrained(folder), spec, task, first)
     from safetensors.torch import load_file
-
-    from adapterx.methods import peft_backend
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     heads = {k[len(first) + 1 :]: v for k, v in load_file(str(Path(folder) / HEADS_FILE)).items() if k.startswith(first + ".")}

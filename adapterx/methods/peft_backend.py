@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.errors import ModelError
+from adapterx.methods.module import Module
 
 # peft task types wrap the head in modules_to_save; multiple choice has none, so its head is named explicitly.
 _TASK_TYPE = {"regression": "SEQ_CLS", "classification": "SEQ_CLS", "span_qa": "QUESTION_ANS", "tagging": "TOKEN_CLS"}
@@ -32,8 +34,6 @@ def lora_config(spec, task):  # noqa: ANN201
 def build(backbone, task, spec, name: str):  # noqa: ANN201
     from peft import get_peft_model
 
-    from adapterx.methods import Module
-
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     model = get_peft_model(base, lora_config(spec, task))
     return Module(model, spec, task, name)
@@ -47,8 +47,6 @@ def save(module, folder: Path) -> None:
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from peft import PeftModel
-
-    from adapterx.methods import Module
 
     if comp:
         return load_composed(folder, backbone, task, spec, name, comp)
@@ -102,8 +100,6 @@ def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
     missing = set_peft_model_state_dict(pm, _lora_weights(folder), adapter_name=name)
     unexpected = getattr(missing, "unexpected_keys", [])
     if unexpected:
-        from adapterx.errors import ModelError
-
         raise ModelError(f"{folder}: LoRA weights do not fit this backbone ({unexpected[0]} ...)")
     return pm
 
@@ -115,13 +111,12 @@ def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN
     return base
 
 
-def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str):  # noqa: ANN201
+def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[str, Path]], mode: str,
+                   with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):  # noqa: ANN201
     """``sum``: intermediate LoRAs frozen and active, a new target LoRA and head train on top.
     ``chain``: the same modules, the target LoRA fed the intermediates' deltas (see :func:`activate`).
     ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""
     from peft import LoraConfig, get_peft_model
-
-    from adapterx.methods import Module
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     comp = {"kind": mode, "adapters": [t.replace("+", "_") for t, _ in intermediates] + [name]}
@@ -196,8 +191,6 @@ def save_composed(module, folder: Path) -> None:
 def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  # noqa: ANN201
     from peft import PeftModel
     from safetensors.torch import load_file
-
-    from adapterx.methods import Module
 
     inters = [(t, Path(folder) / "intermediates" / t) for t in comp["adapters"][:-1]]
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from adapterx.errors import ConfigError
+from adapterx.registry import suggest
 
-METHODS = ("adapter", "lora", "full")
+METHODS = ("adapter", "lora", "full", "sft")
 ADAPTER_CONFIGS = {"pfeiffer": "seq_bn", "seq_bn": "seq_bn", "houlsby": "double_seq_bn", "double_seq_bn": "double_seq_bn"}
 
 
@@ -38,7 +39,8 @@ class LoRASpec(_Spec):
     """A LoRA module through ``peft`` on the frozen backbone."""
 
     name: Literal["lora"] = "lora"
-    r: int = Field(8, ge=1, description="LoRA rank")
+    # `rank` is the recipes' spelling (recipes and commands parse into this one spec)
+    r: int = Field(8, ge=1, description="LoRA rank", validation_alias=AliasChoices("r", "rank"))
     alpha: int = Field(16, ge=1, description="scaling numerator: the update is (alpha / r) * B A")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1, description="module names to adapt")
@@ -50,11 +52,22 @@ class FullSpec(_Spec):
     name: Literal["full"] = "full"
 
 
-MethodSpec = Annotated[Union[AdapterSpec, LoRASpec, FullSpec], Field(discriminator="name")]
+class SFTSpec(_Spec):
+    """LT-SFT (Ansell et al. 2022): the module is a sparse difference of K backbone weights, chosen by a dense first
+    phase (the K that moved most), then trained alone from the pretrained values (see :mod:`sft_backend`)."""
+
+    name: Literal["sft"] = "sft"
+    k: int | None = Field(None, ge=1, description="weights in the difference (default: density x the eligible weights)")
+    density: float = Field(0.01, gt=0, le=1, description="K as a fraction of the eligible weights, where k is not given")
+    phase1: float = Field(1.0, gt=0, le=10, description="length of the dense phase 1, relative to phase 2 (paper: 1)")
+    embeddings: bool = Field(True, description="embeddings eligible for the mask (LayerNorm never is)")
+
+
+MethodSpec = Annotated[Union[AdapterSpec, LoRASpec, FullSpec, SFTSpec], Field(discriminator="name")]
 _ADAPTER = TypeAdapter(MethodSpec)
 
 
-def parse_method(data: dict[str, Any], where: str = "method") -> AdapterSpec | LoRASpec | FullSpec:
+def parse_method(data: dict[str, Any], where: str = "method") -> AdapterSpec | LoRASpec | FullSpec | SFTSpec:
     """Parse a method dict (``{"name": "lora", "r": 16}``); errors name the field path and what is allowed."""
     try:
         return _ADAPTER.validate_python(data)
@@ -72,9 +85,25 @@ def parse_method(data: dict[str, Any], where: str = "method") -> AdapterSpec | L
         raise ConfigError(f"{path}: {msg}") from None
 
 
+SPEC_CLASSES: dict[str, type[BaseModel]] = {"adapter": AdapterSpec, "lora": LoRASpec, "full": FullSpec, "sft": SFTSpec}
+
+
 def _fields(name: str) -> set[str]:
-    cls = {"adapter": AdapterSpec, "lora": LoRASpec, "full": FullSpec}.get(name, _Spec)
+    cls = SPEC_CLASSES.get(name, _Spec)
     return set(cls.model_fields)
+
+
+def default_lr(method: str, model: str) -> float:
+    """The peak learning rate a method trains with unless told otherwise (the commands and recipes alike).
+
+    Real backbones: the usual 1e-4 for modules on a frozen base, 2e-5 for full fine-tuning. The tiny model is random,
+    not pretrained: measured on synthetic STS-B (10 epochs), 1e-4 barely moves it, 3e-3 / 1e-3 learn.
+    """
+    # LT-SFT's first phase is full fine-tuning: its learning rate (the paper's 2e-5) serves both phases.
+    dense = method in ("full", "sft")
+    if model == "tiny":
+        return 1e-3 if dense else 3e-3
+    return 2e-5 if dense else 1e-4
 
 
 def method_from_options(
@@ -86,17 +115,17 @@ def method_from_options(
     lora_alpha: int | None = None,
     lora_dropout: float | None = None,
     lora_targets: str | None = None,
-) -> AdapterSpec | LoRASpec | FullSpec:
+    sft_k: int | None = None,
+) -> AdapterSpec | LoRASpec | FullSpec | SFTSpec:
     """Build a spec from CLI options; an option that does not fit the method is an error naming the fix."""
     if method not in METHODS:
-        from adapterx.registry import suggest
-
         raise ConfigError(suggest(method, METHODS, "method"))
     given = {
         "--adapter-config": adapter_config, "--reduction-factor": reduction_factor,
         "--lora-rank": lora_rank, "--lora-alpha": lora_alpha, "--lora-dropout": lora_dropout, "--lora-targets": lora_targets,
+        "--sft-k": sft_k,
     }
-    owner = {"--adapter-config": "adapter", "--reduction-factor": "adapter"}
+    owner = {"--adapter-config": "adapter", "--reduction-factor": "adapter", "--sft-k": "sft"}
     for opt, val in given.items():
         if val is not None and owner.get(opt, "lora") != method:
             raise ConfigError(f"{opt} applies to --method {owner.get(opt, 'lora')}, not --method {method}: drop it or change --method")
@@ -105,13 +134,14 @@ def method_from_options(
         if adapter_config not in ADAPTER_CONFIGS:
             raise ConfigError(f"--adapter-config {adapter_config!r}: use one of {', '.join(ADAPTER_CONFIGS)}")
         data["config"] = ADAPTER_CONFIGS[adapter_config]
-    for key, val in (("reduction_factor", reduction_factor), ("r", lora_rank), ("alpha", lora_alpha), ("dropout", lora_dropout)):
+    for key, val in (("reduction_factor", reduction_factor), ("r", lora_rank), ("alpha", lora_alpha), ("dropout", lora_dropout),
+                     ("k", sft_k)):
         if val is not None:
             data[key] = val
     if lora_targets is not None:
         data["target_modules"] = tuple(t.strip() for t in lora_targets.split(",") if t.strip())
     flag = {"reduction_factor": "--reduction-factor", "r": "--lora-rank", "alpha": "--lora-alpha", "dropout": "--lora-dropout",
-            "target_modules": "--lora-targets", "config": "--adapter-config"}
+            "target_modules": "--lora-targets", "config": "--adapter-config", "k": "--sft-k"}
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -154,6 +154,7 @@ class ReportOptions:
     ci: float = 0.95
     seed: int = 0
     low_resource_threshold: int | None = None  # None: the threshold the cells were evaluated with (default 2)
+    include_scored: tuple[Path, ...] = ()  # `adapterx score --per-example` folders: extra conditions (results.scored)
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -220,6 +221,10 @@ def build_report(source: ResultsStore | str | Path, options: ReportOptions = Rep
     }
     for target in store.targets():
         report["targets"][target] = _target_section(store, target, threshold, options, report["conditions"], notes)
+    if options.include_scored:
+        from adapterx.results.scored import add_scored
+
+        add_scored(report, options.include_scored, notes)
     report["overall"] = _overall(report, notes)
     return report
 

@@ -33,6 +33,13 @@ import torch
 
 from adapterx.errors import ConfigError, ModelError
 from adapterx.retrieval.pooling import PoolingMethod, cls_pool, content_mask, default_layer, mean_pool
+from adapterx import backbone as bbmod
+from adapterx.engine.loop import autocast
+from adapterx.engine.loop import pick_device
+from adapterx.engine.rundir import module_folder
+from adapterx.hub.resolve import resolve_module_ref
+from adapterx.methods import load_module
+from adapterx.methods import quiet_transformers
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -109,8 +116,6 @@ def _num_layers(body: Any) -> int:
 def encoder_from_module(module: Any, tokenizer: Any, device: str | None = None, bf16: bool = False,
                         module_ref: str = "?", backbone: dict[str, Any] | None = None) -> Encoder:
     """An :class:`Encoder` over a loaded :class:`adapterx.methods.Module`, its method active (see the module doc)."""
-    from adapterx.engine.loop import pick_device
-
     dev = pick_device(device)
     model = module.model
     model.eval()
@@ -122,9 +127,6 @@ def encoder_from_module(module: Any, tokenizer: Any, device: str | None = None, 
 def bare_encoder(bb: Any, tokenizer: Any, device: str | None = None, bf16: bool = False) -> Encoder:
     """The pretrained backbone without any module: ``AutoModel.from_pretrained(bb.path)`` (no pooler needed)."""
     from transformers import AutoModel
-
-    from adapterx.methods import quiet_transformers
-    from adapterx.engine.loop import pick_device
 
     quiet_transformers()
     dev = pick_device(device)
@@ -146,9 +148,6 @@ def load_encoder(module_ref: str, model: str | None = None, device: str | None =
     trained on another backbone is refused (:func:`adapterx.backbone.check_compatible`). ``resolved`` is what
     ``adapterx.hub.resolve.resolve_module_ref(module_ref)`` returned, where the caller already has it.
     """
-    from adapterx import backbone as bbmod
-    from adapterx.hub.resolve import resolve_module_ref
-
     path, run = resolved if resolved is not None else resolve_module_ref(module_ref)
     model_id = model or (run.get("backbone", {}).get("id") if run else None) or bbmod.DEFAULT_MODEL
     bb = bbmod.resolve(model_id)
@@ -158,8 +157,6 @@ def load_encoder(module_ref: str, model: str | None = None, device: str | None =
     note = None
     if run.get("backbone"):
         note = bbmod.check_compatible(bb, run["backbone"], f"module {module_ref}", allow_backbone_mismatch)
-    from adapterx.methods import load_module
-    from adapterx.engine.rundir import module_folder
 
     module = load_module(module_folder(Path(path)), bb)
     encoder = encoder_from_module(module, tok, device, bf16, module_ref=module_ref, backbone=bb.record())
@@ -214,8 +211,6 @@ def embed_layers(
     default); ``skip_special_tokens=True`` leaves out the first and last real token (``--pool_skip_special_token``).
     ``progress(n_done)`` is called after each batch.
     """
-    from adapterx.engine.loop import autocast
-
     _check_pooling(pooling)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")

@@ -33,10 +33,17 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import check_device
 from adapterx.registry import check_choice
+from adapterx.data import synthetic
+from adapterx.evaluate.zero_shot import write_prediction_files
+from adapterx.hub.resolve import resolve_module_ref
+from adapterx.languages import averages, get_language
+from adapterx.languages import select_languages
+from adapterx.tasks import get_task
 
 __all__ = [
     "RETRIEVAL_TASKS",
@@ -74,6 +81,9 @@ class RetrieveRequest:
     pooling: str = "mean"
     direction: str = "tgt2src"  # Tatoeba only (search.DEFAULT_DIRECTION)
     split: str = "dev"  # BUCC split (XTREME calls the released "sample" set dev)
+    # BUCC: the split whose gold picks the mining threshold; None: the split itself, or dev where it has no gold
+    # (the official protocol: threshold chosen on dev, applied to test)
+    threshold_from: str | None = None
     k: int = 4  # BUCC margin neighbourhood (search.DEFAULT_K)
     mode: str = "max"  # BUCC mining mode (search.DEFAULT_MINING_MODE)
     batch_size: int = 64
@@ -86,6 +96,7 @@ class RetrieveRequest:
     synthetic_size: int | None = None
     seed: int = 0  # synthetic data and BUCC subsampling
     save_predictions: Path | None = None
+    xtreme_out: Path | None = None  # also write the predictions in XTREME's submission layout
     low_threshold: int = 2
     # layer sweep
     sweep: bool = False
@@ -103,7 +114,7 @@ class RetrieveRequest:
 class LanguageRetrieval:
     """One language pair's scores (0-100), predictions and counts."""
 
-    scores: dict[str, float]
+    scores: dict[str, float]  # empty: no gold (a BUCC test split), predictions only
     predictions: list[Any]  # Tatoeba: retrieved index per query; BUCC: (source_id, target_id, score) per pair
     n: int  # Tatoeba: queries; BUCC: gold pairs
     extra: dict[str, Any] = field(default_factory=dict)  # BUCC: threshold, n_candidates; sizes of both sides
@@ -115,8 +126,6 @@ def _r(x: float | None) -> float | None:
 
 def _averages(headline: Mapping[str, float], threshold: int) -> tuple[dict[str, float | None], list[str]]:
     """:func:`adapterx.languages.averages`, but codes without a resource class still count in the overall average."""
-    from adapterx.languages import averages, get_language
-
     known, unknown = {}, []
     for lang, v in headline.items():
         try:
@@ -152,9 +161,15 @@ class RetrievalResult:
     langs: dict[str, LanguageRetrieval] = field(default_factory=dict)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    split: str | None = None  # BUCC: the split mined; Tatoeba: "test"
+    complete: bool = True  # False where --max-sentences cut the data (the predictions cover part of it)
 
     def headline(self) -> dict[str, float]:
-        return {lang: r.scores[self.metric] for lang, r in self.langs.items()}
+        return {lang: r.scores[self.metric] for lang, r in self.langs.items() if self.metric in r.scores}
+
+    def unscored(self) -> list[str]:
+        """Languages mined without gold (a BUCC test split): predictions, no score."""
+        return [lang for lang, r in self.langs.items() if not r.scores]
 
     def averages(self, threshold: int = 2) -> dict[str, float | None]:
         return _averages(self.headline(), threshold)[0]
@@ -162,6 +177,8 @@ class RetrievalResult:
     def to_json(self, threshold: int = 2) -> dict[str, Any]:
         avg, notes = _averages(self.headline(), threshold)
         notes = list(self.notes) + notes
+        if self.unscored():
+            notes.append(f"no gold for {', '.join(self.unscored())} (split {self.split}): predictions written, no score")
         if avg["low_resource_average"] is None and self.langs:
             notes.append(f"no low-resource language (class <= {threshold}) evaluated: low_resource_average is null")
         if avg["high_resource_average"] is None and self.langs:
@@ -169,11 +186,12 @@ class RetrievalResult:
         out: dict[str, Any] = {
             "task": self.task,
             "metric": self.metric,
-            "scores": {lang: {k: round(v, 4) for k, v in r.scores.items()} for lang, r in self.langs.items()},
+            "scores": {lang: {k: round(v, 4) for k, v in r.scores.items()} for lang, r in self.langs.items() if r.scores},
             "average": _r(avg["average"]),
             "low_resource_average": _r(avg["low_resource_average"]),
             "high_resource_average": _r(avg["high_resource_average"]),
             "n_examples": {lang: r.n for lang, r in self.langs.items()},
+            **({"unscored": self.unscored()} if self.unscored() else {}),
             "layer": self.layer,
             "num_layers": self.num_layers,
             "pooling": self.pooling,
@@ -198,14 +216,17 @@ class RetrievalResult:
 
     def save_predictions(self, folder: Path) -> Path:
         """Write ``folder/<task>/<lang>.jsonl`` (see the module doc for the line format); returns the task folder."""
-        from adapterx.evaluate.zero_shot import write_prediction_files
-
         def lines(r: Any) -> Iterable[dict[str, Any]]:
             if self.task == "bucc":
                 return ({"id": sid, "prediction": tid, "score": round(float(score), 6)} for sid, tid, score in r.predictions)
             return ({"id": q, "prediction": int(j)} for q, j in enumerate(r.predictions))
 
-        return write_prediction_files(folder, self.task, {lang: lines(r) for lang, r in self.langs.items()})
+        manifest = {"split": self.split, "languages": {
+            lang: {"n": len(r.predictions), "n_total": None if self.task == "bucc" else len(r.predictions),
+                   "complete": self.complete, "labelled": bool(r.scores), "source": self.data,
+                   **({} if self.complete else {"why": "--max-sentences"})}
+            for lang, r in self.langs.items()}}
+        return write_prediction_files(folder, self.task, {lang: lines(r) for lang, r in self.langs.items()}, manifest)
 
 
 @dataclass
@@ -286,16 +307,12 @@ def _layer_json(res: RetrievalResult, threshold: int) -> dict[str, Any]:
 
 def synthetic_tatoeba(lang: str, n: int, seed: int = 0) -> ParallelCorpus:
     """Synthetic Tatoeba pair: ``n`` aligned sentences (:func:`adapterx.data.synthetic.parallel`)."""
-    from adapterx.data import synthetic
-
     return synthetic.parallel(lang, n, seed=seed, split="test")
 
 
 def synthetic_bucc(lang: str, n_gold: int, seed: int = 0) -> ParallelCorpus:
     """A BUCC-like corpus: ``n_gold`` translation pairs hidden among ``n_gold`` source-only and ``2 n_gold``
     English-only sentences, both sides shuffled, with BUCC-style ids (``<lang>-000123``, ``en-000456``)."""
-    from adapterx.data import synthetic
-
     par = synthetic.parallel(lang, 4 * n_gold, seed=seed, split="bucc")
     src = list(par.source[: 2 * n_gold])  # rows < n_gold have their translation on the English side
     tgt = list(par.target[:n_gold]) + list(par.target[2 * n_gold :])  # rows >= n_gold: no source counterpart
@@ -385,9 +402,6 @@ def _use_synthetic(req: RetrieveRequest, model_id: str) -> bool:
 
 def load_corpora(req: RetrieveRequest, model_id: str) -> tuple[dict[str, ParallelCorpus], str]:
     """The selected language pairs and a provenance string (``synthetic:<n>`` or ``dir:<folder>``)."""
-    from adapterx.languages import select_languages
-    from adapterx.tasks import get_task
-
     task = get_task(req.task)
     size = req.synthetic_size or SYNTHETIC_SIZE[req.task]
     if req.max_sentences is not None and (isinstance(req.max_sentences, bool) or req.max_sentences < 1):
@@ -422,11 +436,12 @@ def load_corpora(req: RetrieveRequest, model_id: str) -> tuple[dict[str, Paralle
             corpora = {}
             for lang in langs:
                 files = by_lang[lang]
-                if files.gold is None:
+                if files.gold is None and (req.threshold_from or "dev") == req.split:
                     raise DataError(
-                        f"{files.source}: split {req.split!r} has no .gold file, so it cannot be scored; "
-                        "use the dev (BUCC 'sample') split"
+                        f"{files.source}: split {req.split!r} has no .gold file, so neither a score nor a mining "
+                        "threshold can come from it; pass a split whose threshold --threshold-from can set"
                     )
+                # A split without gold (BUCC test) is mined with the threshold chosen on --threshold-from (dev).
                 corpora[lang] = read_bucc(files.source, files.target, files.gold, source_lang=lang)
         source = f"dir:{folder}"
     if not corpora:
@@ -446,9 +461,44 @@ def load_corpora(req: RetrieveRequest, model_id: str) -> tuple[dict[str, Paralle
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def threshold_split(req: RetrieveRequest, corpus: ParallelCorpus) -> str | None:
+    """The BUCC split whose gold sets ``corpus``'s mining threshold, None for the corpus's own gold (XTREME's
+    default on dev): ``--threshold-from``, else dev where the split has no gold (the official test protocol)."""
+    chosen = req.threshold_from or (None if corpus.gold_pairs else "dev")
+    return None if chosen in (None, req.split) else chosen
+
+
+def load_threshold_corpora(req: RetrieveRequest, model_id: str,
+                           corpora: Mapping[str, ParallelCorpus]) -> dict[str, ParallelCorpus]:
+    """For every BUCC language mined with another split's threshold, that split's corpus (with gold)."""
+    from adapterx.retrieval.data import read_bucc
+
+    need = {lang: threshold_split(req, c) for lang, c in corpora.items()}
+    need = {lang: sp for lang, sp in need.items() if sp is not None}
+    if req.task != "bucc" or not need:
+        return {}
+    out: dict[str, ParallelCorpus] = {}
+    if _use_synthetic(req, model_id):
+        size = req.synthetic_size or SYNTHETIC_SIZE[req.task]
+        out = {lang: synthetic_bucc(lang, size, req.seed + 1) for lang in need}
+    else:
+        folder_arg = Path(req.data) if req.data not in (None, "synthetic") else req.data_dir
+        assert folder_arg is not None
+        folder, found = _bucc_folder(folder_arg)
+        for lang, sp in need.items():
+            files = found.get((lang, sp))
+            if files is None or files.gold is None:
+                what = "files" if files is None else "gold file"
+                raise DataError(f"{folder}: no BUCC {lang}-en {sp} {what} to choose the mining threshold of split "
+                                f"{req.split!r} on; pass --threshold-from with a split that has gold")
+            out[lang] = read_bucc(files.source, files.target, files.gold, source_lang=lang)
+    if req.max_sentences is not None:
+        out = {lang: _subsample_bucc(c, req.max_sentences, req.seed) for lang, c in out.items()}
+    return out
+
+
 def _validate(req: RetrieveRequest) -> None:
     from adapterx.retrieval import search
-    from adapterx.tasks import get_task
 
     task = get_task(req.task)  # unknown names: ConfigError with did-you-mean
     if task.name not in RETRIEVAL_TASKS:
@@ -476,7 +526,8 @@ def _validate(req: RetrieveRequest) -> None:
             ) from None
 
 
-def _score_language(task: str, corpus: ParallelCorpus, src: Any, tgt: Any, req: RetrieveRequest) -> LanguageRetrieval:
+def _score_language(task: str, corpus: ParallelCorpus, src: Any, tgt: Any, req: RetrieveRequest,
+                    threshold: float | None = None) -> LanguageRetrieval:
     from adapterx.retrieval import search
 
     sizes = {"n_source": len(corpus.source), "n_target": len(corpus.target)}
@@ -485,17 +536,22 @@ def _score_language(task: str, corpus: ParallelCorpus, src: Any, tgt: Any, req: 
             src, tgt, direction=req.direction, backend=req.backend  # type: ignore[arg-type]
         )
         return LanguageRetrieval({"accuracy": acc}, preds, len(preds), sizes)
-    # search.evaluate_bucc's steps, keeping the candidates' scores for the predictions file.
-    if not corpus.gold_pairs:
+    # search.evaluate_bucc's steps, keeping the candidates' scores for the predictions file. ``threshold``: chosen
+    # on another split's gold (test mined with dev's threshold); None: optimised on this corpus's own gold.
+    if not corpus.gold_pairs and threshold is None:
         raise DataError(f"BUCC {corpus.source_lang}-en has no gold pairs: it cannot be scored")
     cands = search.bucc_candidates(
         src, tgt, corpus, k=req.k, mode=req.mode, backend=req.backend  # type: ignore[arg-type]
     )
-    threshold = search.optimise_threshold(cands, corpus.gold_pairs)
+    if threshold is None:
+        threshold = search.optimise_threshold(cands, corpus.gold_pairs)
     predicted = search.extract_pairs(cands, threshold)
-    p, r, f = search.bitext_f1(predicted, corpus.gold_pairs)
+    scores: dict[str, float] = {}
+    if corpus.gold_pairs:
+        p, r, f = search.bitext_f1(predicted, corpus.gold_pairs)
+        scores = {"f1": f, "precision": p, "recall": r}
     return LanguageRetrieval(
-        {"f1": f, "precision": p, "recall": r},
+        scores,
         [(s, t, cands[(s, t)]) for s, t in predicted],
         len(corpus.gold_pairs),
         {**sizes, "threshold": threshold, "n_candidates": len(cands)},
@@ -503,10 +559,11 @@ def _score_language(task: str, corpus: ParallelCorpus, src: Any, tgt: Any, req: 
 
 
 def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[int], req: RetrieveRequest,
-              data_source: str, progress: Progress | None, role: str = "module") -> dict[int, RetrievalResult]:
-    """Score every language at every layer in ``layers`` (each sentence embedded once for all of them)."""
+              data_source: str, progress: Progress | None, role: str = "module",
+              threshold_corpora: Mapping[str, ParallelCorpus] | None = None) -> dict[int, RetrievalResult]:
+    """Score every language at every layer in ``layers`` (each sentence embedded once for all of them). BUCC
+    languages in ``threshold_corpora`` are mined with the threshold that maximises F1 on that corpus's gold."""
     from adapterx.retrieval.encode import embed_layers
-    from adapterx.tasks import get_task
 
     task = get_task(req.task)
     t0 = time.perf_counter()
@@ -516,8 +573,12 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
             task=task.name, metric=task.metric, layer=layer, num_layers=encoder.num_layers, pooling=req.pooling,
             direction=req.direction if task.name == "tatoeba" else None, module=encoder.module,
             method=encoder.method, model=model_id, data=data_source, max_length=req.max_length, backend=req.backend,
-            mining={"k": req.k, "mode": req.mode, "threshold": "optimised on gold (XTREME)", "split": req.split}
+            mining={"k": req.k, "mode": req.mode, "split": req.split,
+                    "threshold": "optimised on gold (XTREME)" if not threshold_corpora else
+                    f"optimised on the gold of split {threshold_split(req, next(iter(corpora.values())))} "
+                    f"for {', '.join(threshold_corpora)}, applied to {req.split}"}
             if task.name == "bucc" else None,
+            split=req.split if task.name == "bucc" else "test", complete=req.max_sentences is None,
         )
         for layer in layers
     }
@@ -527,8 +588,19 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
             progress({"phase": "embed", "role": role, "lang": lang, "n": len(corpus.source) + len(corpus.target)})
         src_all = embed_layers(encoder, corpus.source, layers, req.pooling, **kw)  # type: ignore[arg-type]
         tgt_all = embed_layers(encoder, corpus.target, layers, req.pooling, **kw)  # type: ignore[arg-type]
+        thresholds: dict[int, float] = {}
+        other = (threshold_corpora or {}).get(lang)
+        if other is not None:
+            from adapterx.retrieval import search
+
+            o_src = embed_layers(encoder, other.source, layers, req.pooling, **kw)  # type: ignore[arg-type]
+            o_tgt = embed_layers(encoder, other.target, layers, req.pooling, **kw)  # type: ignore[arg-type]
+            for layer in layers:
+                cands = search.bucc_candidates(o_src[layer], o_tgt[layer], other, k=req.k, mode=req.mode,  # type: ignore[arg-type]
+                                               backend=req.backend)  # type: ignore[arg-type]
+                thresholds[layer] = search.optimise_threshold(cands, other.gold_pairs)
         for layer in layers:
-            res = _score_language(task.name, corpus, src_all[layer], tgt_all[layer], req)
+            res = _score_language(task.name, corpus, src_all[layer], tgt_all[layer], req, thresholds.get(layer))
             results[layer].langs[lang] = res
         if progress:
             progress({"phase": "eval", "role": role, "lang": lang,
@@ -541,39 +613,58 @@ def _evaluate(encoder: Any, corpora: Mapping[str, ParallelCorpus], layers: list[
 
 def run_request(req: RetrieveRequest, progress: Progress | None = None) -> RetrievalResult | SweepResult:
     """Run ``req``: :class:`SweepResult` when ``req.sweep``, else :class:`RetrievalResult`."""
-    from adapterx.hub.resolve import resolve_module_ref
     from adapterx.retrieval.encode import load_encoder
 
     _validate(req)
     # Cheap checks first (module reference, data), then the model.
     resolved = resolve_module_ref(req.module)
     run = resolved[1]
-    model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or "xlm-roberta-base"
+    model_id = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
     corpora, data_source = load_corpora(req, model_id)
+    thr_corpora = load_threshold_corpora(req, model_id, corpora)
+    no_gold = [lang for lang, c in corpora.items() if req.task == "bucc" and not c.gold_pairs]
+    if no_gold and not (req.save_predictions or req.xtreme_out):
+        raise DataError(f"BUCC {req.split} has no gold for {', '.join(no_gold)}: it is mined without a score; pass "
+                        "--save-predictions DIR or --xtreme-out DIR to keep the mined pairs")
+    if req.xtreme_out:
+        from adapterx.results.xtreme_export import check_exportable
+
+        check_exportable(req.task, None)
+        if req.max_sentences is not None:
+            raise ConfigError(f"--xtreme-out needs every sentence: drop --max-sentences ({req.max_sentences}), a "
+                              "submission must be complete")
     encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved,
                            allow_backbone_mismatch=req.allow_backbone_mismatch)
     chosen = encoder.resolve_layer(req.layer)
 
     if not req.sweep:
-        result = _evaluate(encoder, corpora, [chosen], req, data_source, progress)[chosen]
+        result = _evaluate(encoder, corpora, [chosen], req, data_source, progress, threshold_corpora=thr_corpora)[chosen]
         result.notes.extend(encoder.notes)
         if req.save_predictions:
             result.save_predictions(req.save_predictions)
+        if req.xtreme_out:
+            from adapterx.workflows.eval import write_xtreme
+
+            write_xtreme(result, req.xtreme_out)
         return result
 
     layers = list(range(encoder.num_layers + 1))
-    module_res = _evaluate(encoder, corpora, layers, req, data_source, progress, "module")
+    module_res = _evaluate(encoder, corpora, layers, req, data_source, progress, "module", thr_corpora)
     for res in module_res.values():
         res.notes.extend(encoder.notes)
     baseline_res = None
     if req.baseline and req.module != "none":
         del encoder
         base = load_encoder("none", model_id, req.device, req.bf16)
-        baseline_res = _evaluate(base, corpora, layers, req, data_source, progress, "none")
+        baseline_res = _evaluate(base, corpora, layers, req, data_source, progress, "none", thr_corpora)
     sweep = SweepResult(req.task, module_res[layers[0]].metric, layers, chosen, module_res, baseline_res,
                         low_threshold=req.low_threshold)
     if req.save_predictions:
         module_res[chosen].save_predictions(req.save_predictions)
+    if req.xtreme_out:
+        from adapterx.workflows.eval import write_xtreme
+
+        write_xtreme(module_res[chosen], req.xtreme_out)
     plot_path = req.plot
     if plot_path is None and req.save_predictions:
         plot_path = Path(req.save_predictions) / req.task / "layer_sweep.png"

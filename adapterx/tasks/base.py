@@ -19,20 +19,25 @@ KINDS: tuple[str, ...] = ("regression", "classification", "multiple_choice", "sp
 
 @dataclass(frozen=True)
 class HFSource:
-    """A Hugging Face ``datasets`` id and how its rows map to examples.
+    """Which Hugging Face data set each split comes from, and how its rows map to examples.
 
-    ``splits`` maps adapterx split names (train/dev/test) to the data set's; ``config`` may hold ``{lang}``
-    for per-language configurations (``xnli`` / ``{lang}``); ``row`` turns one row (a dict) and its index into an example.
+    ``splits`` maps adapterx split names (train/dev/test) to ``(data set key, split name there)``; the keys name
+    entries of :data:`adapterx.data.hf_sources.DATASETS`, which hold the ids, configs, revisions and columns (e.g.
+    XNLI: train ``("glue/mnli", "train")``, test ``("xnli", "test")``). ``row`` turns one row (a dict) and its index
+    into an example, or None to skip the row (no gold label).
     """
 
-    path: str
     row: Callable[[Mapping[str, Any], int], Any]
-    config: str | None = None
-    splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})
-    # Per split, a different id/config (e.g. XNLI's English training data is MNLI).
-    overrides: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    splits: Mapping[str, tuple[str, str]]
     # Keep only rows whose id starts with the language's English name (TyDiQA: "swahili-...").
     lang_prefix_ids: bool = False
+
+
+def hf_splits(key: str, train: str | None = "train", dev: str | None = "validation",
+              test: str | None = "test") -> dict[str, tuple[str, str]]:
+    """``HFSource.splits`` for a data set that serves every split itself (split names as the data set spells
+    them; None leaves the split out)."""
+    return {ours: (key, theirs) for ours, theirs in (("train", train), ("dev", dev), ("test", test)) if theirs}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,14 @@ def sick_row(row: Mapping[str, Any], i: int) -> PairExample:
     return PairExample(ex.id, ex.text_a, ex.text_b, (float(ex.label) - 1.0) * 5.0 / 4.0)
 
 
+def semrel_row(row: Mapping[str, Any], i: int) -> PairExample | None:
+    """SemRel2024: relatedness 0-1 scaled to STS-B's 0-5; -1 (the withheld Spanish test scores) is no label."""
+    ex = sts_row(row, i)
+    if float(ex.label) < 0:
+        return None
+    return PairExample(ex.id, ex.text_a, ex.text_b, float(ex.label) * 5.0)
+
+
 def nli_row(row: Mapping[str, Any], i: int) -> PairExample | None:
     lab = int(row["label"])
     if lab < 0:  # SNLI's and GLUE test's "no gold label"

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
-from adapterx.tasks.base import HFSource, TaskSpec
+from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
 _STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev")
 # The SemEval STS years released evaluation data only (2012 also a train set); their HF copies (MTEB) hold one split,
 # "test". adapterx trains on those pairs and selects checkpoints on STS-B's English dev set, never on the same pairs.
-_STSB_DEV = ("nyu-mll/glue", "stsb")
+_STSB_DEV = ("glue/stsb", "validation")
 
 register(TaskSpec(
     name="stsb",
     description="STS-B (STSbenchmark): English sentence-pair similarity, 0-5, Pearson/Spearman x100",
-    hf=HFSource("nyu-mll/glue", hf_rows.sts_row, config="stsb"),
+    hf=HFSource(hf_rows.sts_row, hf_splits("glue/stsb")),
     layout="stsb",
     intermediate=True,
     **_STS,
@@ -23,7 +23,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="sickr",
     description="SICK relatedness (1-5, mapped linearly to 0-5)",
-    hf=HFSource("RobZamp/sick", hf_rows.sick_row),
+    hf=HFSource(hf_rows.sick_row, hf_splits("sick")),
     intermediate=True,
     **_STS,
 ))
@@ -31,11 +31,7 @@ for year in (12, 13, 14, 15, 16):
     register(TaskSpec(
         name=f"sts{year}",
         description=f"SemEval STS 20{year} (all sub-corpora, 0-5)",
-        hf=HFSource(
-            f"mteb/sts{year}-sts", hf_rows.sts_row,
-            splits={"train": "test", "dev": "validation", "test": "test"},
-            overrides={"dev": _STSB_DEV},
-        ),
+        hf=HFSource(hf_rows.sts_row, {"train": (f"sts{year}", "test"), "dev": _STSB_DEV, "test": (f"sts{year}", "test")}),
         intermediate=True,
         notes="trains on the published evaluation pairs; dev = STS-B dev",
         **_STS,
@@ -52,7 +48,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="stsb-multi",
     description="Multilingual STS-B (machine-translated test sets): Spearman per language, a training-free probe",
-    hf=HFSource("PhilipMay/stsb_multi_mt", hf_rows.sts_row, config="{lang}", splits={"train": "train", "dev": "dev", "test": "test"}),
+    hf=HFSource(hf_rows.sts_row, hf_splits("stsb_multi_mt", dev="dev")),
     layout="stsb",
     languages=("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh"),
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
@@ -60,9 +56,9 @@ register(TaskSpec(
 register(TaskSpec(
     name="semrel",
     description="SemRel 2024 (SemEval task 1): semantic relatedness in 13 languages, incl. low-resource ones (0-1 -> 0-5)",
-    hf=HFSource("SemRel/SemRel2024", hf_rows.sts_row, config="{lang}", splits={"train": "train", "dev": "dev", "test": "test"}),
+    hf=HFSource(hf_rows.semrel_row, hf_splits("semrel", dev="dev")),
     languages=("af", "am", "ar", "en", "es", "ha", "hi", "id", "mr", "pa", "rw", "te"),
-    notes="HF id and columns from the SemRel 2024 card; not verifiable offline",
+    notes="configs are three-letter codes (es: esp); Spanish test scores are withheld (-1): no es test",
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
 ))
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
-from adapterx.tasks.base import HFSource, TaskSpec
+from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
 register(TaskSpec(
     name="mnli", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
     description="MultiNLI (matched dev), 3 labels, accuracy",
     labels=hf_rows.NLI,
-    hf=HFSource("nyu-mll/glue", hf_rows.nli_row, config="mnli", splits={"train": "train", "dev": "validation_matched", "test": "validation_matched"}),
+    hf=HFSource(hf_rows.nli_row, hf_splits("glue/mnli", dev="validation_matched", test="validation_matched")),
     synthetic=SyntheticSpec("nli"), eval_split="dev",
 ))
 register(TaskSpec(
@@ -20,11 +20,11 @@ register(TaskSpec(
     description="ANLI+: SNLI + MNLI + ANLI rounds 1-3 together (train); ANLI R3 dev selects",
     labels=hf_rows.NLI,
     hf=(
-        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r1", "dev": "dev_r3", "test": "dev_r3"}),
-        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r2"}),
-        HFSource("facebook/anli", hf_rows.nli_row, splits={"train": "train_r3"}),
-        HFSource("stanfordnlp/snli", hf_rows.nli_row, splits={"train": "train"}),
-        HFSource("nyu-mll/glue", hf_rows.nli_row, config="mnli", splits={"train": "train"}),
+        HFSource(hf_rows.nli_row, hf_splits("anli", train="train_r1", dev="dev_r3", test="dev_r3")),
+        HFSource(hf_rows.nli_row, hf_splits("anli", train="train_r2", dev=None, test=None)),
+        HFSource(hf_rows.nli_row, hf_splits("anli", train="train_r3", dev=None, test=None)),
+        HFSource(hf_rows.nli_row, hf_splits("snli", dev=None, test=None)),
+        HFSource(hf_rows.nli_row, hf_splits("glue/mnli", dev=None, test=None)),
     ),
     synthetic=SyntheticSpec("nli"), eval_split="dev",
 ))
@@ -32,26 +32,26 @@ register(TaskSpec(
     name="qqp", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
     description="Quora Question Pairs (duplicate 0/1), accuracy",
     labels=("0", "1"),
-    hf=HFSource("nyu-mll/glue", hf_rows.pair_row("question1", "question2"), config="qqp"),
+    hf=HFSource(hf_rows.pair_row("question1", "question2"), hf_splits("glue/qqp")),
     synthetic=SyntheticSpec("paraphrase"), eval_split="dev",
 ))
 register(TaskSpec(
     name="sst2", kind="classification", metric="accuracy", metric_kind="mean", intermediate=True,
     description="SST-2 sentiment (single sentence, 0/1), accuracy",
     labels=("0", "1"),
-    hf=HFSource("nyu-mll/glue", hf_rows.pair_row("sentence", None), config="sst2"),
+    hf=HFSource(hf_rows.pair_row("sentence", None), hf_splits("glue/sst2")),
     synthetic=SyntheticSpec("sentiment"), eval_split="dev",
 ))
 register(TaskSpec(
     name="squad", kind="span_qa", metric="score", metric_kind="mean", intermediate=True,
     description="SQuAD v1.1 extractive QA, EM/F1",
-    hf=HFSource("rajpurkar/squad", hf_rows.squad_row, splits={"train": "train", "dev": "validation", "test": "validation"}),
+    hf=HFSource(hf_rows.squad_row, hf_splits("squad", test="validation")),
     synthetic=SyntheticSpec("qa"), eval_split="dev",
 ))
 register(TaskSpec(
     name="hellaswag", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
     description="HellaSwag sentence completion (4 endings), accuracy",
-    hf=HFSource("Rowan/hellaswag", hf_rows.hellaswag_row),
+    hf=HFSource(hf_rows.hellaswag_row, hf_splits("hellaswag")),
     synthetic=SyntheticSpec("choice"), layout="hellaswag", eval_split="dev",
     notes="Official files (rowanz/hellaswag data/): --train-file hellaswag_train.jsonl --dev-file hellaswag_val.jsonl, "
           "--data hellaswag_train.jsonl (val beside it) or --data FOLDER ([hellaswag/][data/]hellaswag_*.jsonl). "
@@ -60,7 +60,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="cosmosqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=4,
     description="Cosmos QA reading comprehension with commonsense (4 options), accuracy",
-    hf=HFSource("allenai/cosmos_qa", hf_rows.cosmosqa_row),
+    hf=HFSource(hf_rows.cosmosqa_row, hf_splits("cosmosqa")),
     synthetic=SyntheticSpec("choice"), layout="cosmosqa", eval_split="dev",
     notes="Official files (wilburOne/cosmosqa data/): --train-file train.csv --dev-file valid.csv (or the .jsonl "
           "copies), --data train.csv (valid beside it) or --data FOLDER ([cosmosqa/][data/]{train,valid}.csv). "
@@ -69,7 +69,7 @@ register(TaskSpec(
 register(TaskSpec(
     name="commonsenseqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=5,
     description="CommonsenseQA (5 options), accuracy",
-    hf=HFSource("tau/commonsense_qa", hf_rows.commonsenseqa_row),
+    hf=HFSource(hf_rows.commonsenseqa_row, hf_splits("commonsenseqa")),
     synthetic=SyntheticSpec("choice"), layout="commonsenseqa", eval_split="dev",
     notes="Official files: --train-file train_rand_split.jsonl --dev-file dev_rand_split.jsonl, --data "
           "train_rand_split.jsonl (dev beside it) or --data FOLDER ([commonsenseqa/]*_rand_split.jsonl). The test file "
@@ -88,8 +88,7 @@ register(TaskSpec(
     name="siqa", kind="multiple_choice", metric="accuracy", metric_kind="mean", intermediate=True, num_choices=3,
     description="Social IQa: social commonsense QA (3 options), accuracy; XTREME-R trains it before COPA (XCOPA)",
     # No labelled test set is public (the leaderboard's): dev selects and is the evaluation split.
-    hf=HFSource("allenai/social_i_qa", hf_rows.siqa_row,
-                splits={"train": "train", "dev": "validation", "test": "validation"}),
+    hf=HFSource(hf_rows.siqa_row, hf_splits("siqa", test="validation")),
     layout="siqa", synthetic=SyntheticSpec("choice"), eval_split="dev",
     notes="Official download socialiqa-train-dev.zip: --train-file train.jsonl / --dev-file dev.jsonl read their "
           "labels from the sibling train-labels.lst / dev-labels.lst (1-based), --data FOLDER reads the unzipped "

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
-from adapterx.tasks.base import HFSource, TaskSpec
+from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
-_SQUAD_TRAIN = ("rajpurkar/squad", None)
+# XQuAD and MLQA train and select on English SQuAD v1.1
+_SQUAD = {"train": ("squad", "train"), "dev": ("squad", "validation")}
 
 register(TaskSpec(
     name="xnli", kind="classification", metric="accuracy", metric_kind="mean", target=True,
     description="XNLI: cross-lingual NLI (3 labels), trained on English MNLI, accuracy",
     labels=hf_rows.NLI,
     languages=tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
-    hf=HFSource("facebook/xnli", hf_rows.nli_row, config="{lang}", overrides={"train": ("nyu-mll/glue", "mnli")},
-                splits={"train": "train", "dev": "validation", "test": "test"}),
+    hf=HFSource(hf_rows.nli_row, {"train": ("glue/mnli", "train"), "dev": ("xnli", "validation"), "test": ("xnli", "test")}),
     layout="xnli", synthetic=SyntheticSpec("nli"),
 ))
 register(TaskSpec(
@@ -27,7 +27,7 @@ register(TaskSpec(
     description="PAWS-X: cross-lingual paraphrase identification (0/1), trained on English PAWS, accuracy",
     labels=("0", "1"),
     languages=tuple("de en es fr ja ko zh".split()),
-    hf=HFSource("google-research-datasets/paws-x", hf_rows.pair_row("sentence1", "sentence2"), config="{lang}"),
+    hf=HFSource(hf_rows.pair_row("sentence1", "sentence2"), hf_splits("pawsx")),
     layout="pawsx", synthetic=SyntheticSpec("paraphrase"),
 ))
 register(TaskSpec(
@@ -35,9 +35,8 @@ register(TaskSpec(
     description="XCOPA: causal commonsense reasoning (2 options), accuracy; XTREME-R trains on SIQA, then English "
                 "COPA (`adapterx stack siqa xcopa`)",
     languages=tuple("en et ht id it qu sw ta th tr vi zh".split()),
-    hf=HFSource("cambridgeltl/xcopa", hf_rows.copa_row, config="{lang}",
-                overrides={"train": ("aps/super_glue", "copa"), "dev": ("aps/super_glue", "copa")},
-                splits={"train": "train", "dev": "validation", "test": "test"}),
+    hf=HFSource(hf_rows.copa_row, {"train": ("super_glue/copa", "train"), "dev": ("super_glue/copa", "validation"),
+                                   "test": ("xcopa", "test")}),
     layout="xcopa", synthetic=SyntheticSpec("choice"), num_choices=2,
     notes="XTREME-R protocol: train on SIQA (33,410, 3 options), then on English COPA (400); `adapterx stack siqa "
           "xcopa` runs it (adapter: a new COPA adapter and head on the frozen SIQA adapter; lora: a new COPA LoRA and "
@@ -53,7 +52,7 @@ register(TaskSpec(
     languages=tuple(
         "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko lt mr nl pl pt ro ru ta te th tl tr uk ur vi wo yo zh".split()
     ),
-    hf=HFSource("google/xtreme", hf_rows.tags_row(hf_rows.UPOS, "pos_tags"), config="udpos.{langname}"),
+    hf=HFSource(hf_rows.tags_row(hf_rows.UPOS, "pos_tags"), hf_splits("xtreme/udpos")),
     layout="udpos", synthetic=SyntheticSpec("upos"),
 ))
 register(TaskSpec(
@@ -64,7 +63,7 @@ register(TaskSpec(
         ("af ar az bg bn de el en es et eu fa fi fr gu he hi hu id it ja jv ka kk ko lt ml mr ms my nl pa pl pt qu ro "
          "ru sw ta te th tl tr uk ur vi yo zh").split()
     ),
-    hf=HFSource("google/xtreme", hf_rows.tags_row(hf_rows.PANX, "ner_tags"), config="PAN-X.{lang}"),
+    hf=HFSource(hf_rows.tags_row(hf_rows.PANX, "ner_tags"), hf_splits("xtreme/panx")),
     layout="panx", synthetic=SyntheticSpec("ner"),
     eval_split="dev",  # public PAN-X test files carry no tags (XTREME strips them); dev is labelled
 ))
@@ -72,24 +71,21 @@ register(TaskSpec(
     name="xquad", kind="span_qa", metric="score", metric_kind="mean", target=True,
     description="XQuAD: SQuAD v1.1 dev translated into 11 languages, EM/F1, score = (EM+F1)/2",
     languages=tuple("ar de el en es hi ro ru th tr vi zh".split()),
-    hf=HFSource("google/xquad", hf_rows.squad_row, config="xquad.{lang}",
-                overrides={"train": _SQUAD_TRAIN, "dev": _SQUAD_TRAIN}, splits={"train": "train", "dev": "validation", "test": "validation"}),
+    hf=HFSource(hf_rows.squad_row, {**_SQUAD, "test": ("xtreme/xquad", "validation")}),
     layout="xquad", synthetic=SyntheticSpec("qa"),
 ))
 register(TaskSpec(
     name="mlqa", kind="span_qa", metric="score", metric_kind="mean", target=True, mlqa_normalisation=True,
     description="MLQA: extractive QA in 7 languages, MLQA's language-aware EM/F1, score = (EM+F1)/2",
     languages=tuple("ar de en es hi vi zh".split()),
-    hf=HFSource("facebook/mlqa", hf_rows.squad_row, config="mlqa.{lang}.{lang}",
-                overrides={"train": _SQUAD_TRAIN, "dev": _SQUAD_TRAIN}, splits={"train": "train", "dev": "validation", "test": "test"}),
+    hf=HFSource(hf_rows.squad_row, {**_SQUAD, "test": ("xtreme/mlqa", "test")}),
     layout="mlqa", synthetic=SyntheticSpec("qa"),
 ))
 register(TaskSpec(
     name="tydiqa", kind="span_qa", metric="score", metric_kind="mean", target=True,
     description="TyDiQA-GoldP: typologically diverse extractive QA (9 languages), EM/F1, score = (EM+F1)/2",
     languages=tuple("ar bn en fi id ko ru sw te".split()),
-    hf=HFSource("google-research-datasets/tydiqa", hf_rows.squad_row, config="secondary_task", lang_prefix_ids=True,
-                splits={"train": "train", "dev": "validation", "test": "validation"}),
+    hf=HFSource(hf_rows.squad_row, hf_splits("tydiqa", test="validation"), lang_prefix_ids=True),
     layout="tydiqa", synthetic=SyntheticSpec("qa"), eval_split="dev",
     notes="GoldP has no public test set: dev is the evaluation split (as in XTREME). English dev selects checkpoints.",
 ))

@@ -1,5 +1,6 @@
 """MAD-X language adapters: an invertible bottleneck adapter (``seq_bn_inv``) trained with masked language modelling
-on unlabelled text of one language, the backbone frozen (Pfeiffer et al. 2020).
+on unlabelled text of one language, the backbone frozen (Pfeiffer et al. 2020); or, with ``--method sft``, a language
+SFT: LT-SFT with the same MLM objective, the module a sparse difference of the body (Ansell et al. 2022).
 
 ``adapterx train-language sw --text FILE|DATASET_ID|synthetic`` writes a run directory whose ``module/`` is an
 ``adapters`` folder (no head). ``stack`` and ``fuse`` take them with ``--lang-adapters en=RUN,sw=RUN``: training
@@ -14,9 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterx import __version__
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import TrainConfig
+from adapterx.workflows.record import run_record
+from adapterx import backbone as bbmod
+from adapterx.data import synthetic
+from adapterx.data.readers import read_lines
+from adapterx.engine import distributed
+from adapterx.engine.loop import seed_everything, train
+from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output
+from adapterx.languages import get_language
+from adapterx.methods import AdapterSpec, Module, quiet_transformers
+from adapterx.methods import adapters_backend as ab
+from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.workflows.train import RunOutcome
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
 PREFIX = "lang_"  # adapter names of language adapters inside a composition: lang_en, lang_sw
@@ -27,8 +40,9 @@ class LanguageRequest:
     lang: str
     text: str = "synthetic"  # a text file (one sentence or paragraph per line), a HF datasets id, or "synthetic"
     text_config: str | None = None  # HF datasets configuration (e.g. "sw" for a multilingual corpus)
-    model: str = "xlm-roberta-base"
+    model: str = DEFAULT_MODEL
     reduction_factor: int = 2  # MAD-X language adapters: bottleneck hidden/2
+    method: Any = None  # None: a MAD-X language adapter; an SFTSpec: a language SFT (LT-SFT with MLM, Ansell et al.)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=1e-4, max_length=128))
     max_lines: int | None = None
     output: Path | None = None
@@ -37,13 +51,9 @@ class LanguageRequest:
 def read_text(req: LanguageRequest) -> tuple[list[str], str]:
     """Unlabelled lines for MLM and where they came from."""
     if req.text == "synthetic":
-        from adapterx.data import synthetic
-
         return synthetic.corpus(req.lang, req.max_lines or 2000, seed=0), "synthetic"
     path = Path(req.text).expanduser()
     if path.is_file():
-        from adapterx.data.readers import read_lines
-
         lines = [x.strip() for x in read_lines(path) if x.strip()]
         if not lines:
             raise DataError(f"{path}: no text lines in this file")
@@ -85,25 +95,15 @@ def mask_tokens(input_ids, tokenizer, generator=None):  # noqa: ANN001, ANN201
 
 def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
     """Train a language adapter with MLM; returns a RunOutcome."""
-    from adapterx.engine import distributed
-
     distributed.refuse("train-language")  # its run directory is not rank-aware; MLM on one GPU is quick anyway
     import torch
     from adapters import SeqBnInvConfig
 
-    from adapterx import backbone as bbmod
-    from adapterx.languages import get_language
-    from adapterx.methods import AdapterSpec, Module, quiet_transformers
-    from adapterx.methods import adapters_backend as ab
-    from adapterx.workflows.train import RunOutcome
-    from adapterx.engine.rundir import RunWriter, checkpoint_path, default_output, now_iso
-    from adapterx.tasks.kinds import Features, pad_batch
-    from adapterx.engine.loop import seed_everything, train
-
     code = get_language(req.lang).code
     cfg = req.train
     t0 = time.perf_counter()
-    writer = RunWriter(req.output or default_output(f"lang-{code}", "adapter"))
+    sft = req.method is not None and req.method.name == "sft"
+    writer = RunWriter(req.output or default_output(f"lang-{code}", "sft" if sft else "adapter"))
     try:
         lines, source = read_text(req)
         if len(lines) < 20:
@@ -118,17 +118,22 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         quiet_transformers()
         seed_everything(cfg.seed)
         name = PREFIX + code
-        model = ab.new_model(bb)
-        model.add_adapter(name, config=SeqBnInvConfig(reduction_factor=req.reduction_factor))
-        model.add_masked_lm_head(name)
-        model.train_adapter(name)
-        model.active_head = name
-        # The MLM head's decoder is tied to the word embeddings: train the head's transform, never the embeddings.
-        emb = model.get_input_embeddings().weight
-        for p in model.heads[name].parameters():
-            p.requires_grad_(p is not emb)
-        emb.requires_grad_(False)
-        module = Module(model, AdapterSpec(config="seq_bn", reduction_factor=req.reduction_factor), None, name)
+        if sft:  # the body's sparse difference, learned with an MLM head that is not kept
+            from adapterx.methods import sft_backend
+
+            module = sft_backend.build_language(bb, req.method, name)
+        else:
+            model = ab.new_model(bb)
+            model.add_adapter(name, config=SeqBnInvConfig(reduction_factor=req.reduction_factor))
+            model.add_masked_lm_head(name)
+            model.train_adapter(name)
+            model.active_head = name
+            # The MLM head's decoder is tied to the word embeddings: train the head's transform, never the embeddings.
+            emb = model.get_input_embeddings().weight
+            for p in model.heads[name].parameters():
+                p.requires_grad_(p is not emb)
+            emb.requires_grad_(False)
+            module = Module(model, AdapterSpec(config="seq_bn", reduction_factor=req.reduction_factor), None, name)
 
         def collate(items):  # noqa: ANN001, ANN202
             batch = pad_batch(items, tok.pad_token_id)
@@ -148,6 +153,7 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         def dev_eval() -> dict[str, float]:
             hit = total = 0
             loss = 0.0
+            model = module.model  # LT-SFT's phase 1 trains (and is scored on) a dense copy
             device = next(model.parameters()).device
             with torch.inference_mode():
                 for batch in dev_batches:
@@ -161,18 +167,23 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         result = train(module, feats, collate, dev_eval, "mlm_accuracy", cfg, progress, checkpoint=checkpoint_path(writer.output))
         folder = writer.path("module")
         folder.mkdir()
-        model.save_adapter(str(folder), name, with_head=False, use_safetensors=True)
         import json
 
-        meta = {"method": {"name": "adapter", "config": "seq_bn_inv", "reduction_factor": req.reduction_factor},
-                "task": "mlm", "name": name, "language": code}
+        if sft:
+            sft_backend.save(module, folder)
+            meta = {"method": req.method.model_dump(mode="json"), "task": "mlm", "name": name, "language": code,
+                    "sft": module.extra["meta"]["sft"]}
+        else:
+            module.model.save_adapter(str(folder), name, with_head=False, use_safetensors=True)
+            meta = {"method": {"name": "adapter", "config": "seq_bn_inv", "reduction_factor": req.reduction_factor},
+                    "task": "mlm", "name": name, "language": code}
         (folder / "adapterx_module.json").write_text(json.dumps(meta, indent=2))
         counts = module.parameter_counts()
-        run = {"adapterx_version": __version__, "command": "train-language", "created": now_iso(), "task": "mlm",
-               "language": code, "chain": [f"mlm-{code}"], "method": meta["method"], "composition": None,
-               "backbone": bb.record(), "data": {"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)},
-               "seed": cfg.seed, "hyperparameters": cfg.model_dump(mode="json"),
-               "wall_time_s": round(time.perf_counter() - t0, 3), "params": counts, "languages": [code]}
+        run = run_record(
+            command="train-language", task="mlm", chain=[f"mlm-{code}"], method=meta["method"], backbone=bb.record(),
+            data={"source": source, "train_size": len(train_lines), "dev_size": len(dev_lines)}, cfg=cfg, started=t0,
+            params=counts, languages=[code], extra={"language": code, **({"sft": meta["sft"]} if sft else {})},
+        )
         metrics = {"dev": result.best_dev, **result.to_json()}
         writer.write_json("run.json", run)
         writer.write_json("metrics.json", metrics)
@@ -195,7 +206,6 @@ def parse_lang_adapters(spec: str | None) -> dict[str, str]:
         if "=" not in part:
             raise ConfigError(f"--lang-adapters {spec!r}: use LANG=PATH pairs, e.g. en=runs/lang-en,sw=runs/lang-sw")
         k, v = part.split("=", 1)
-        from adapterx.languages import get_language
 
         out[get_language(k.strip()).code] = v.strip()
     if "en" not in out:

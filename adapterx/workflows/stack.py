@@ -12,14 +12,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, validate
-from adapterx.errors import ConfigError, ModelError
+from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, takes_language_modules, trains_in_sequence, validate
+from adapterx.errors import ConfigError
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
 from adapterx.engine.rundir import check_checkpoint
 from adapterx.hub.resolve import resolve_module_ref
 from adapterx.tasks import check_trainable
+from adapterx.methods import build_composed
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
+from adapterx import backbone as bbmod
+from adapterx.data.sources import load_split
+from adapterx.engine.rundir import module_folder, tree_sha256
+from adapterx.methods import read_meta
+from adapterx.methods import verify_module_folder
+from adapterx.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -40,23 +47,15 @@ def _is_reference(arg: str) -> bool:
 
 
 def module_ref(arg: str, task_hint: str | None) -> ModuleRef:
-    from adapterx.engine.rundir import module_folder, tree_sha256
-
-    from adapterx.methods import verify_module_folder
-
     path, run = resolve_module_ref(arg)
     assert path is not None
     folder = module_folder(path)
     verify_module_folder(folder)
     meta_method = (run.get("method") or {}).get("name")
     if meta_method is None:
-        from adapterx.methods import read_meta
-
         meta_method = read_meta(folder)["method"]["name"]
     task = run.get("task") or task_hint
     if task is None:
-        from adapterx.methods import read_meta
-
         task = read_meta(folder)["task"]
     return ModuleRef(task=task, path=str(folder), sha256=tree_sha256(folder), method=meta_method,
                      backbone=run.get("backbone") or {}, chain=tuple(run.get("chain") or ()))
@@ -97,13 +96,7 @@ def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN
     """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
-        import torch
-
-        from adapterx.methods import hf_backend, quiet_transformers
-
-        quiet_transformers()
-        torch.manual_seed(seed)
-        module = hf_backend.start_from(Path(prev.path), task, spec, task.name)
+        module = build_composed(spec, backbone, task, [(prev.task, Path(prev.path))], "chain", seed)
         return module, {"chain": chain, "composition": {"kind": "chain", "modules": [
             {"task": prev.task, "run": prev.path, "sha256": prev.sha256}]}}
 
@@ -112,10 +105,6 @@ def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN
 
 def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome:
     """Resolve or train the intermediates, build the composition, train the target on it, evaluate zero-shot."""
-    from adapterx import backbone as bbmod
-    from adapterx.data.sources import load_split
-    from adapterx.tasks import get_task
-
     tgt = req.target
     method = tgt.method.name
     target_task = get_task(tgt.task)
@@ -151,8 +140,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
     validate(comp, method)
-    if req.lang_adapters and method != "adapter":
-        raise ConfigError(f"--lang-adapters are bottleneck (MAD-X) adapters: they compose with --method adapter, not {method}")
+    if req.lang_adapters and not takes_language_modules(method):
+        raise ConfigError(f"--lang-adapters are MAD-X language adapters or language SFTs: they compose with --method"
+                          f" adapter or sft, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
     langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
@@ -160,6 +150,9 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         if ref.task != "mlm":
             raise ConfigError(f"--lang-adapters {code}={ref.path}: a {ref.task} module, not a language adapter "
                               "(train one with `adapterx train-language`)")
+        if ref.method != method:
+            raise ConfigError(f"--lang-adapters {code}={ref.path} was trained with --method {ref.method}; this stack uses"
+                              f" --method {method}: train it with `adapterx train-language {code} --method {method}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
     mismatches: list[str] = []  # modules of other backbone weights, allowed by the user: recorded in run.json
 
@@ -175,7 +168,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
     # intermediate starts from the one before, the target from the last. A given last module already holds the
     # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
-    sequential = method == "full" and len(names) > 1
+    sequential = trains_in_sequence(method) and len(names) > 1
     if sequential and given[-1] is not None:
         recorded = list(given[-1].chain)
         if recorded and recorded != names:
@@ -236,33 +229,11 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         record["composition"]["language_adapters"] = {c: {"run": r.path, "sha256": r.sha256} for c, r in langs.items()}
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
-        import torch
-
-        from adapterx.methods import quiet_transformers
-
-        quiet_transformers()
-        torch.manual_seed(seed)
-        folders = [(r.task, Path(r.path)) for r in refs]
-        try:
-            if method == "adapter":
-                from adapterx.methods import adapters_backend
-
-                module = adapters_backend.build_composed(backbone, task, tgt.method, task.name, folders, fuse=req.fuse,
-                                                         with_target=req.with_target_adapter,
-                                                         lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
-            elif method == "lora":
-                from adapterx.methods import peft_backend
-
-                module = peft_backend.build_composed(backbone, task, tgt.method, task.name, folders, mode)
-            else:
-                from adapterx.methods import hf_backend
-
-                module = hf_backend.start_from(folders[-1][1], task, tgt.method, task.name)  # the last stage holds all
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            # The folders were verified (module_ref); what the library still refuses is named in one line.
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelError(f"cannot compose {', '.join(str(f) for _, f in folders)}: {why}. Re-train or pull"
-                             " the module again") from None
+        # Through the methods layer, whatever the method: the backend builds what `mode` names (the full
+        # fine-tuning chain starts from the last stage, which holds all).
+        module = build_composed(tgt.method, backbone, task, [(r.task, Path(r.path)) for r in refs], mode, seed,
+                                with_target=req.with_target_adapter,
+                                lang_adapters=[(c, Path(r.path)) for c, r in langs.items()])
         return module, record
 
     command = ("fuse" if req.fuse else "stack") if tgt.command == "train" else tgt.command

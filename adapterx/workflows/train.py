@@ -12,16 +12,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
-from adapterx import __version__
-from adapterx.data.sources import DataOptions, load_split, with_model_defaults
+from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
 from adapterx.engine.rundir import check_checkpoint
 from adapterx.evaluate.fusion import fusion_weights
 from adapterx.methods.fit import check_fit
 from adapterx.tasks import check_trainable, get_task, with_discovered_labels
+from adapterx.results.xtreme_export import check_exportable
+from adapterx.workflows.record import run_record
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
+from adapterx import backbone as bbmod
+from adapterx.engine import distributed
+from adapterx.engine import tracking
+from adapterx.engine.loop import check_batch
+from adapterx.engine.loop import train
+from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
+from adapterx.evaluate.fusion import plot_fusion
+from adapterx.evaluate.zero_shot import predict
+from adapterx.methods import build_module
+from adapterx.tasks.kinds import ops_for
 
 
 
@@ -31,7 +43,7 @@ class TrainRequest:
 
     task: str
     method: Any  # AdapterSpec | LoRASpec | FullSpec
-    model: str = "xlm-roberta-base"
+    model: str = DEFAULT_MODEL
     revision: str | None = None
     data: DataOptions = field(default_factory=DataOptions)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -44,6 +56,7 @@ class TrainRequest:
     eval_batch_size: int = 32
     resume: bool = False  # continue from the checkpoint beside --output (left by a killed run)
     report_to: str | None = None  # experiment tracker: tensorboard | wandb | mlflow (logs in RUN/tracking/)
+    xtreme_out: Path | None = None  # also write the zero-shot predictions in XTREME's submission layout
 
 
 @dataclass
@@ -58,13 +71,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     """Train ``req.task`` with ``req.method`` on English, select on English dev, optionally evaluate zero-shot,
     and write the run directory. ``prepare(backbone, task, seed) -> (module, chain record)`` builds the module
     instead of a fresh one (compositions)."""
-    from adapterx import backbone as bbmod
-    from adapterx.evaluate.zero_shot import predict
-    from adapterx.methods import build_module
-    from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, now_iso, read_metrics, read_run
-    from adapterx.tasks.kinds import ops_for
-    from adapterx.engine.loop import train
-
     t_start = time.perf_counter()
     task = get_task(req.task)
     evaluate = task.target if req.evaluate is None else req.evaluate
@@ -72,14 +78,13 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     opts = with_model_defaults(req.data, req.model)
     cfg = req.train
     check_device(cfg.device)
-    from adapterx.engine import tracking
+    if req.xtreme_out:
+        check_exportable(task.name, req.data.max_eval_examples)
 
     tracking.check(req.report_to)
-    from adapterx.engine import distributed
 
     # Under `accelerate launch` every rank trains; rank 0 alone writes the run directory and evaluates, and the
     # others follow (adapterx.engine.distributed). They agree on the output folder first: a default one carries a timestamp.
-    from adapterx.engine.loop import check_batch
 
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
@@ -94,6 +99,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         raise
     distributed.settle()
     trained = False
+    reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
     try:
         eval_langs: list[str] = []
         if evaluate:
@@ -152,7 +158,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             writer.abort()
             if shard_eval:
                 distributed.settle()
-                zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples)
+                zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, opts.max_eval_examples,
+                               allow_unlabelled=True)
             distributed.settle()
             return RunOutcome(writer.output, read_run(writer.output), read_metrics(writer.output), None)
         module.save(writer.path("module"))
@@ -164,41 +171,33 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if evaluate:
             if shard_eval:
                 report = zero_shot_part(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size,
-                                         opts.max_eval_examples, progress)
+                                         opts.max_eval_examples, progress, allow_unlabelled=True)
             else:
+                # Unlabelled languages (XTREME's test files) are predicted without a score: the run keeps predictions.
                 report = zero_shot(module, task, tok, eval_langs, opts, cfg, req.eval_batch_size, progress,
-                                   opts.max_eval_examples)
+                                   opts.max_eval_examples, allow_unlabelled=True)
             metrics["eval"] = {task.name: report.to_json(req.low_threshold)}
             fusion = _fusion(module, task, tok, eval_langs, opts, cfg)
             if fusion:
-                from adapterx.evaluate.fusion import plot_fusion
-
                 metrics["fusion_attention"] = fusion
                 plot_fusion(fusion, writer.path("fusion_attention.png"))
             if req.save_predictions:
                 report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
-        run = {
-            "adapterx_version": __version__,
-            "command": req.command,
-            "created": now_iso(),
-            "task": task.name,
-            "chain": (chain_record or {}).get("chain", []) + [task.name],
-            "method": req.method.model_dump(mode="json"),
-            "composition": (chain_record or {}).get("composition"),
-            "backbone": bb.record(),
-            "data": {"source": train_prov.source, "train_size": len(train_ex),
-                     "dev_source": dev_prov.source, "dev_size": len(dev_ex)},
-            "seed": cfg.seed,
-            "hyperparameters": cfg.model_dump(mode="json"),
-            "wall_time_s": round(time.perf_counter() - t_start, 3),
-            "params": counts,
-            "languages": eval_langs,
-            "labels": list(task.labels),
-        }
+        extra = {}
+        if "sft" in module.extra.get("meta", {}):  # LT-SFT: K, eligible weights, the difference's stored size
+            extra["sft"] = module.extra["meta"]["sft"]
         if dist is not None:
-            run["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
+            extra["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
+        run = run_record(
+            command=req.command, task=task.name, chain=(chain_record or {}).get("chain", []) + [task.name],
+            method=req.method.model_dump(mode="json"), composition=(chain_record or {}).get("composition"),
+            backbone=bb.record(), cfg=cfg, started=t_start, params=counts, languages=eval_langs, labels=list(task.labels),
+            data={"source": train_prov.source, "train_size": len(train_ex), "dev_source": dev_prov.source,
+                  "dev_size": len(dev_ex)},
+            data_reads=reads, extra=extra,
+        )
         writer.write_json("run.json", run)
         # wall time and throughput differ between an interrupted and an uninterrupted run; the metrics do not
         writer.write_json("metrics.json", metrics)
@@ -212,6 +211,10 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             distributed.settle(exc)
         raise
     distributed.settle()  # done: the other ranks may now read the committed run directory
+    if req.xtreme_out and evaluate:
+        from adapterx.results.xtreme_export import export_xtreme
+
+        export_xtreme([out], req.xtreme_out)
     return RunOutcome(out, run, metrics, report)
 
 

@@ -60,8 +60,10 @@ def _nli_label(value: object, where: str) -> str:
 
 
 def _read_nli_jsonl(path: PathArg) -> list[PairExample]:
+    # ids are positions among the file's rows, skipped rows included, so predictions follow the file line for line
+    # (an official submission needs one line per row; a gap shows which rows had no prediction).
     out: list[PairExample] = []
-    for n, obj in read_jsonl(path):
+    for pos, (n, obj) in enumerate(read_jsonl(path)):
         where = f"{path}:{n}"
         a = next((obj[k] for k in ("premise", "sentence1") if k in obj), None)
         b = next((obj[k] for k in ("hypothesis", "sentence2") if k in obj), None)
@@ -71,7 +73,7 @@ def _read_nli_jsonl(path: PathArg) -> list[PairExample]:
         if raw == _NO_CONSENSUS or raw == -1:  # -1: Hugging Face's "no label"
             continue
         label = None if raw is None else _nli_label(raw, where)
-        out.append(PairExample(id=str(len(out)), text_a=a, text_b=b, label=label))
+        out.append(PairExample(id=str(pos), text_a=a, text_b=b, label=label))
     return out
 
 
@@ -83,6 +85,7 @@ def _read_nli_tsv(path: PathArg, lang: str | None) -> list[PairExample]:
     out: list[PairExample] = []
     if header is not None:
         width = len(rows[0][1])
+        pos = -1  # position among the rows of the language kept (ids: see _read_nli_jsonl)
         for n, fields in rows[1:]:
             where = f"{path}:{n}"
             if len(fields) != width:
@@ -92,11 +95,12 @@ def _read_nli_tsv(path: PathArg, lang: str | None) -> list[PairExample]:
                 )
             if lang is not None and "language" in header and fields[header["language"]].strip() != lang:
                 continue
+            pos += 1
             raw = fields[header["label"]] if "label" in header else None
             if raw is not None and raw.strip() == _NO_CONSENSUS:
                 continue
             label = None if raw is None else _nli_label(raw, where)
-            out.append(PairExample(str(len(out)), fields[header["text_a"]], fields[header["text_b"]], label))
+            out.append(PairExample(str(pos), fields[header["text_a"]], fields[header["text_b"]], label))
         return out
     width = len(rows[0][1])
     for n, fields in rows:

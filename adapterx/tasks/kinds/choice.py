@@ -10,6 +10,7 @@ from typing import Any
 
 from adapterx.errors import DataError
 from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.evaluate import metrics
 
 # COPA's two question types read as a natural-language prompt, as in jiant's and XTREME's COPA formatting.
 COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
@@ -58,8 +59,6 @@ class ChoiceOps:
         return [int(k.argmax()) for k in kept]
 
     def score(self, task, predictions: list[Any], examples: list, lang: str) -> tuple[dict[str, float], list[dict]]:
-        from adapterx.evaluate import metrics
-
         gold = [int(ex.label) for ex in examples]
         stats = [{"score": float(p == g)} for p, g in zip(predictions, gold)]
         return {"accuracy": metrics.accuracy(gold, predictions)}, stats

@@ -15,6 +15,7 @@ import numpy as np
 
 from adapterx.errors import ConfigError
 from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.evaluate import metrics
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30  # XTREME's run_squad default max_answer_length
@@ -84,8 +85,6 @@ class QAOps:
         return [text.strip() for _, text in best]
 
     def score(self, task, predictions: list[Any], examples: list, lang: str) -> tuple[dict[str, float], list[dict]]:
-        from adapterx.evaluate import metrics
-
         preds = {ex.id: p for ex, p in zip(examples, predictions)}
         scores = metrics.qa_scores(preds, examples, lang=lang, mlqa=task.mlqa_normalisation)
         stats = metrics.qa_per_example(preds, examples, lang=lang, mlqa=task.mlqa_normalisation)

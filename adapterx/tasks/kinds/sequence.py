@@ -6,6 +6,7 @@ from typing import Any
 
 from adapterx.errors import DataError
 from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.evaluate import metrics
 
 
 class SequenceOps:
@@ -48,8 +49,6 @@ class SequenceOps:
         return [task.labels[int(k.argmax())] for k in kept]
 
     def score(self, task, predictions: list[Any], examples: list, lang: str) -> tuple[dict[str, float], list[dict]]:
-        from adapterx.evaluate import metrics
-
         gold = [ex.label for ex in examples]
         if task.kind == "regression":
             gold_f = [float(g) for g in gold]

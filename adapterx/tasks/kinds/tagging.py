@@ -11,6 +11,7 @@ from typing import Any
 
 from adapterx.errors import DataError
 from adapterx.tasks.kinds import Features, pad_batch
+from adapterx.evaluate import metrics
 
 
 def fallback_tag(task) -> str:
@@ -66,8 +67,6 @@ class TaggingOps:
         return preds
 
     def score(self, task, predictions: list[Any], examples: list, lang: str) -> tuple[dict[str, float], list[dict]]:
-        from adapterx.evaluate import metrics
-
         gold = [list(ex.tags) for ex in examples]
         f1 = metrics.tagging_f1(gold, predictions)
         stats = metrics.tagging_per_example(gold, predictions)
