@@ -137,6 +137,25 @@ def _check_task(name: str) -> str:
 TaskName = Annotated[str, AfterValidator(_check_task)]
 
 
+def _check_target(name: str) -> str:
+    """A target trains on English and is evaluated zero-shot (a target task), or is a retrieval task that evaluates
+    the intermediate module as it is; an intermediate task as target would give an English-only "zero-shot" table,
+    and every cell would fail only after its intermediates trained."""
+    try:
+        from adapterx.tasks import get_task
+
+        task = get_task(name)
+    except Exception:  # noqa: BLE001 - a name outside the registry (tests patch known_tasks)
+        return name
+    if not task.target and task.kind != "retrieval":
+        raise ValueError(f"{name} is not a target task: put it under intermediates (targets are XTREME-R tasks such"
+                         " as xnli, panx, tydiqa, or retrieval tasks)")
+    return name
+
+
+TargetName = Annotated[str, AfterValidator(_check_task), AfterValidator(_check_target)]
+
+
 def _parse_chain(value: Any) -> Any:
     """``"none"`` -> (), ``"stsb"`` -> ("stsb",), ``"stsb+mnli"`` or ``[stsb, mnli]`` -> ("stsb", "mnli")."""
     if value is None or value == NONE_CHAIN:
@@ -328,7 +347,7 @@ class Recipe(_Strict):
     backbones: tuple[str, ...] = Field(min_length=1)
     methods: tuple[Method, ...] = Field(min_length=1)
     intermediates: tuple[Chain, ...] = Field(((),), min_length=1, description="default: no intermediate only")
-    targets: tuple[TaskName, ...] = Field(min_length=1)
+    targets: tuple[TargetName, ...] = Field(min_length=1)
     seeds: tuple[int, ...] = Field((42,), min_length=1)
     training: Training = Training()
     data: DataConfig = DataConfig()

@@ -119,3 +119,13 @@ def test_non_target_as_target_is_refused_before_anything_trains(args, needles, t
     one_line_error(ax(*args, *STACK, "--output", out), *needles)
     assert not train_calls, "an intermediate was trained for a target that is refused"
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be written (no .intermediate-* folder)"
+
+
+def test_recipe_with_a_non_target_task_as_target_is_refused_at_load(tmp_path):
+    """Not only each cell, after its intermediates trained: the recipe itself."""
+    from conftest import REPO
+
+    res = ax("run", REPO / "recipes" / "smoke-tiny.yaml", "--set", "targets=[xnli, stsb]", "--dry-run",
+             "--run-dir", tmp_path / "rd")
+    one_line_error(res, "targets[1]", "stsb is not a target task", "intermediates")
+    assert not (tmp_path / "rd").exists()
