@@ -28,7 +28,7 @@ from adapterx import backbone as bbmod
 from adapterx.engine import distributed
 from adapterx.engine import tracking
 from adapterx.engine.loop import check_batch
-from adapterx.engine.loop import train
+from adapterx.engine import loop
 from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
 from adapterx.evaluate.fusion import plot_fusion
 from adapterx.evaluate.zero_shot import predict
@@ -141,9 +141,10 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
                                        {"task": task.name, "method": req.method.name, "backbone": bb.id, **cfg.model_dump()})
         try:
-            result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
-                           ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
-                           resume=req.resume, identity=identity)
+            # Through the module: tests (and tools) replace the loop as adapterx.engine.loop.train.
+            result = loop.train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
+                                ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
+                                resume=req.resume, identity=identity)
         finally:
             if tracker is not None:
                 tracker.close()

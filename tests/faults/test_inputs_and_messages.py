@@ -20,7 +20,6 @@ TRAIN = ("train-intermediate", "stsb", "--model", "tiny", "--max-steps", "2", "-
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
     import adapterx.engine.loop
-    import adapterx.workflows.train
 
     calls: list = []
 
@@ -29,7 +28,6 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list:
         raise AssertionError("training started before the input was checked")
 
     monkeypatch.setattr(adapterx.engine.loop, "train", refuse)
-    monkeypatch.setattr(adapterx.workflows.train, "train", refuse)  # imported there by name
     return calls
 
 

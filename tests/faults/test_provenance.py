@@ -19,7 +19,6 @@ STACK = ("--model", "tiny", "--max-steps", "2", "--batch-size", "8", "--langs", 
 def train_calls(monkeypatch: pytest.MonkeyPatch) -> list:
     """Count calls of the training loop (the real one still runs)."""
     import adapterx.engine.loop
-    import adapterx.workflows.train
 
     calls: list = []
     real = adapterx.engine.loop.train
@@ -29,7 +28,6 @@ def train_calls(monkeypatch: pytest.MonkeyPatch) -> list:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(adapterx.engine.loop, "train", counting)
-    monkeypatch.setattr(adapterx.workflows.train, "train", counting)  # imported there by name
     return calls
 
 
