@@ -124,9 +124,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             ref = module_ref(req.modules[arg], arg) if arg in req.modules else None
             if ref is not None and arg not in ref.task.split("+"):  # a multi-task module holds "stsb+mnli"
                 chain = f" (chain {' -> '.join(ref.chain)})" if len(ref.chain) > 1 else ""
+                instead = ("" if ref.task == tgt.task else f", or name the module in the task list instead"
+                                                            f" (`adapterx stack {req.modules[arg]} {tgt.task}`)")
                 raise ConfigError(f"--module {arg}={req.modules[arg]}: that module was trained on {ref.task}{chain},"
-                                  f" not {arg}: give a {arg} module, or name the module in the task list instead"
-                                  f" (`adapterx stack {req.modules[arg]} {tgt.task}`)")
+                                  f" not {arg}: give a {arg} module{instead}")
             given.append(ref)
     unknown = set(req.modules) - set(names)
     if unknown:
