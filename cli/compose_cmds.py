@@ -84,7 +84,9 @@ def stack_cmd(
 
     adapter: adapters' Stack(intermediates..., target); lora: --lora-mode sum|merge|chain; full: the X-STILTs chain,
     one model trained on the tasks in order (`stack stsb siqa xcopa --method full`: SIQA from the STS-B model, COPA
-    from SIQA's); sft: the target's sparse difference trained on, and added to, the intermediates'. Intermediates not given with --module are trained first, beside --output."""
+    from SIQA's); par_bn, compacter(++), prefix: Stack; ia3: merge; bitfit, prompt: chain (the target starts from the
+    intermediate's biases / prompt); sft: the target's sparse difference trained on, and added to, the intermediates'.
+    `adapterx methods` has the table. Intermediates not given with --module are trained first, beside --output."""
     from adapterx.errors import ConfigError
 
     if len(tasks) < 2:

@@ -42,7 +42,7 @@ def _root(
 
 
 COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds", "data_cmds",
-                   "export_cmds")
+                   "export_cmds", "methods_cmds")
 
 
 def _register() -> None:

@@ -30,9 +30,9 @@ def train_config(**kw):  # noqa: ANN003, ANN201
 
     from adapterx.errors import ConfigError
     from adapterx.engine.loop import TrainConfig
-    from adapterx.methods.spec import default_lr
+    from adapterx.methods.catalog import default_lr
 
-    method, model = kw.pop("_method"), kw.pop("_model")
+    method, model = kw.pop("_method").partition(":")[0], kw.pop("_model")
     if kw.get("lr") is None:
         kw["lr"] = default_lr(method, model)
     try:
@@ -58,7 +58,7 @@ def eval_files(items: list[str] | None):  # noqa: ANN201
 def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter (bottleneck, adapters library), lora (peft), full (fine-tune everything) or sft (LT-SFT: a sparse difference of K weights)."),
+        method=typer.Option("adapter", "--method", "-m", help="adapter, par_bn, compacter, compacter++, prefix, prompt (adapters), lora, ia3 (peft), bitfit, sft (LT-SFT), full; options as NAME:KEY=VALUE,... (lora:dora=true); `adapterx methods` lists them."),
         model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
@@ -86,7 +86,7 @@ def _options() -> dict[str, Any]:
         early_stopping_patience=typer.Option(None, "--early-stopping-patience", help="Stop after N English dev evaluations without a better score (default: never)."),
         device=typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda when present)."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
-        reduction_factor=typer.Option(None, "--reduction-factor", help="adapter: hidden size / bottleneck size (default 16)."),
+        reduction_factor=typer.Option(None, "--reduction-factor", help="adapter, par_bn, compacter(++): hidden size / bottleneck size (default 16; par_bn 2)."),
         lora_rank=typer.Option(None, "--lora-rank", help="lora: rank r (default 8)."),
         lora_alpha=typer.Option(None, "--lora-alpha", help="lora: alpha (default 16)."),
         lora_dropout=typer.Option(None, "--lora-dropout", help="lora: dropout (default 0.1)."),

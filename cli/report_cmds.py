@@ -112,6 +112,10 @@ def run_cmd(
         extra = f" ({outcome.seconds:.1f}s)" if outcome.status == "done" else f": {outcome.error}" if outcome.error else ""
         err.print(f"[{counter['n']}/{total['n']}] [{style}]{outcome.status}[/{style}] {outcome.label}{extra}")
 
+    if (executor.value if executor else recipe.execution.executor) == "slurm":
+        from adapterx.grid.slurm import check_reachable
+
+        check_reachable()  # before the plan line: an unreachable Slurm is the one line printed
     plan = make_plan(recipe, folder)
     total["n"] = len(plan.todo)
     if not as_json:
@@ -186,6 +190,9 @@ def report_cmd(
     include_scored: Optional[list[Path]] = typer.Option(
         None, "--include-scored", help="A folder written by `adapterx score ... --per-example` (repeatable): that "
         "system's scores beside the run's conditions, as scored/<name>."),
+    html: bool = typer.Option(False, "--html", help="Also write report.html: one self-contained page (the answer,"
+                              " per-language tables and plots as inline SVG, provenance of every cell) that opens"
+                              " from a file:// URL without the network."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (or the answer) as JSON instead of tables."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
@@ -202,6 +209,12 @@ def report_cmd(
     if bad:
         raise ConfigError(f"--formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out_dir = out or run_dir / "report"
+    from adapterx.grid.executors import collect_slurm
+    from adapterx.results.store import ResultsStore
+
+    if (run_dir / "results.sqlite").is_file() or any(run_dir.glob("cells/*/record.json.gz")):
+        # cells a `run --no-wait` left on Slurm: sacct's record and the failures of killed jobs, then ingested
+        collect_slurm(run_dir, ResultsStore.for_run(run_dir), wait_s=5.0)
     report = build_report(run_dir, ReportOptions(n_boot=n_boot, ci=ci, seed=seed, low_resource_threshold=low_threshold,
                                                  include_scored=tuple(include_scored or ())))
 
@@ -225,6 +238,12 @@ def report_cmd(
         from adapterx.results.plots import write_plots
 
         written += write_plots(report, out_dir)
+    if html:
+        from adapterx.results.html import write_html
+
+        # the matplotlib figures (their SVG) ride along, collapsed, below the page's own inline plots
+        figures = {p.stem: p.read_text(encoding="utf-8") for p in written if p.suffix == ".svg"}
+        written.append(write_html(report, run_dir, out_dir, intermediate=intermediate, figures=figures))
     if as_json:
         print_json(report)
         return

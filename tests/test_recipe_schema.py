@@ -23,7 +23,9 @@ from adapterx.grid.recipe import (
     expand,
     validate_recipe,
 )
-from adapterx.methods.spec import SPEC_CLASSES, parse_method
+from adapterx.methods.spec import parse_method, spec_classes
+
+SPEC_CLASSES = spec_classes()
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,13 +131,20 @@ def test_every_stage_key_reaches_the_cells(stage: str, key: str) -> None:
         f"training.per_task.{task}.{key} changes no cell"
 
 
+# Fields whose other value needs a companion (the spec refuses one without the other).
+COMPANIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("prompt", "init"): {"init": "from_string", "init_text": "a task prompt"},
+    ("prompt", "init_text"): {"init": "from_string", "init_text": "a task prompt"},
+}
+
+
 @pytest.mark.parametrize("method", sorted(SPEC_CLASSES))
 def test_every_method_field_reaches_the_cells(method: str) -> None:
     fields = {n: f for n, f in SPEC_CLASSES[method].model_fields.items() if n != "name"}
     for name, f in fields.items():
-        value = _alternative(f.annotation, f.default)
-        def mutate(d: dict[str, Any], name: str = name, value: Any = value) -> None:
-            d["methods"] = [m for m in d["methods"] if m != method] + [{"name": method, name: value}]
+        entry = COMPANIONS.get((method, name)) or {name: _alternative(f.annotation, f.default)}
+        def mutate(d: dict[str, Any], entry: dict[str, Any] = entry) -> None:
+            d["methods"] = [m for m in d["methods"] if m != method] + [{"name": method, **entry}]
         assert _changed(mutate), f"methods[].{name} of {method} changes no cell"
     for key, value in (("lr", 0.25), ("label", "renamed")):
         assert _changed(lambda d: d.update(methods=[{"name": method, key: value}])), f"methods[].{key} changes no cell"

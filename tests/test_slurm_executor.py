@@ -26,10 +26,15 @@ from typing import Any
 import pytest
 from conftest import REPO, run_cli
 from test_results import fake_run_cell, small_recipe
+from test_slurm_real import _reachable as _real_slurm_missing
 
 from adapterx.grid.recipe import cell_hash, expand, recipe_to_yaml, validate_recipe
 
 pytest.importorskip("submitit")
+# Where a real Slurm answers, what a one-node cluster shows is tested there (tests/test_slurm_real.py); the fake keeps
+# what one node cannot show (a GPU partition, an account, the exact sbatch script) and a worker killed outright.
+on_real_slurm = pytest.mark.skipif(
+    _real_slurm_missing() is None, reason="shown on the real Slurm that answers here (tests/test_slurm_real.py)")
 if sys.platform == "win32":
     pytest.skip("the fake Slurm needs a POSIX shell", allow_module_level=True)
 
@@ -70,7 +75,7 @@ def _fake_slurm_dirs(tmp_path_factory: pytest.TempPathFactory) -> Any:
     is shared by every job of this process and caches finished ones by id."""
     bin_dir = tmp_path_factory.mktemp("fake-slurm-bin")
     state = tmp_path_factory.mktemp("fake-slurm-state")
-    for name in ("sbatch", "srun", "sacct"):
+    for name in ("sbatch", "srun", "sacct", "scontrol"):
         shim = bin_dir / name
         shim.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(FAKE_DIR)!r})\n"
                         f"import fake_slurm\nfake_slurm.main({name!r})\n")
@@ -169,6 +174,7 @@ def test_grid_runs_as_one_job_array_and_rerun_skips_it(tmp_path: Path, slurm: Fa
     assert len(slurm.calls()) == n_calls + 1
 
 
+@on_real_slurm
 def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path, slurm: FakeSlurm,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """--no-wait while the array is still queued; once it ran, `report` ingests the records and the failures the
@@ -220,6 +226,7 @@ def test_no_wait_returns_at_once_and_a_report_then_a_run_collect(tmp_path: Path,
     assert {h for (h,) in _db(run_dir, "SELECT cell_hash FROM cells")} == _hashes(recipe)
 
 
+@on_real_slurm
 def test_a_run_while_the_array_is_queued_waits_for_it_instead_of_submitting_again(
         tmp_path: Path, slurm: FakeSlurm, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe, run_dir = _recipe(tmp_path), tmp_path / "run"
@@ -267,10 +274,13 @@ def test_a_worker_that_dies_is_a_failure_naming_its_job(tmp_path: Path, slurm: F
     job_id = slurm.calls()[-1]["job_id"]
     assert slurm.wait_idle(job_id) == {f"{job_id}_0": "COMPLETED", f"{job_id}_1": "FAILED"}  # cells in grid order
     [failed] = [o for o in summary["outcomes"] if o["status"] == "failed"]
-    assert failed["error"].startswith("worker died: UncompletedJobError") and "oom_kill" in failed["error"], failed
+    assert failed["error"].startswith(f"worker died: slurm job {job_id}_1 ended FAILED"), failed
+    assert "UncompletedJobError" in failed["error"] and "oom_kill" in failed["error"], failed
     [(h, error, prov)] = _db(run_dir, "SELECT cell_hash, error, provenance_json FROM failures")
     assert h in _hashes(recipe, "panx") and error == failed["error"]
-    assert json.loads(prov) == {"executor": "slurm", "job_id": f"{job_id}_1"}
+    prov = json.loads(prov)
+    assert (prov["executor"], prov["slurm_array_job"], prov["failure_kind"]) == ("slurm", f"{job_id}_1", "crashed")
+    assert (prov["slurm"]["job_id"], prov["slurm"]["state"]) == (f"{job_id}_1", "FAILED")
     assert {h for (h,) in _db(run_dir, "SELECT cell_hash FROM cells")} == _hashes(recipe, "xnli")
 
 
@@ -290,6 +300,7 @@ execution: {slurm: {gpus_per_node: 0, cpus_per_task: 1, mem_gb: 2, timeout_min: 
 """
 
 
+@on_real_slurm
 def test_a_worker_trains_a_real_cell(tmp_path: Path, slurm: FakeSlurm, tiny) -> None:  # noqa: ANN001
     """The real adapterx.grid.cell.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
     synthetic data, and the driver ingests its record."""

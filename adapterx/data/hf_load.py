@@ -102,16 +102,22 @@ def _failure(ds: HFDataset, config: str | None, split: str, revision: str, exc: 
     return DataError(f"cannot load {where} ({text})")
 
 
+def _prepare(ds: HFDataset, split: str, lang: str | None, revisions: tuple[str, ...]):  # noqa: ANN202
+    """What a read needs, checked before the library is asked: the config, the revision, where the repository is
+    (the Hub or a local copy) and the quieted ``datasets`` module."""
+    config = ds.config_for(lang)
+    ds.check_split(split)
+    revision = resolve_revision(ds, revisions)
+    path, local = _location(ds)
+    return config, revision, path, local, _quiet_datasets()
+
+
 def load_rows(ds: HFDataset, split: str, lang: str | None = None,
               revisions: tuple[str, ...] = ()) -> tuple[Any, HFRead]:
     """The rows of ``split`` of ``ds`` (for ``lang`` where it is per-language) as a ``datasets.Dataset``, and the
     :class:`HFRead` describing them. Failures (offline, a language or split the data set lacks, a broken
     repository) raise :class:`DataError` with one line."""
-    config = ds.config_for(lang)
-    ds.check_split(split)
-    revision = resolve_revision(ds, revisions)
-    path, local = _location(ds)
-    datasets = _quiet_datasets()
+    config, revision, path, local, datasets = _prepare(ds, split, lang, revisions)
     try:
         builder = datasets.load_dataset_builder(path, **_load_kwargs(ds, config, split, revision, local))
         builder.download_and_prepare()
@@ -130,11 +136,7 @@ def load_rows(ds: HFDataset, split: str, lang: str | None = None,
 def first_row(ds: HFDataset, split: str, lang: str | None = None,
               revisions: tuple[str, ...] = ()) -> dict[str, Any]:
     """The first row of a split, streamed (nothing is downloaded but what that row needs)."""
-    config = ds.config_for(lang)
-    ds.check_split(split)
-    revision = resolve_revision(ds, revisions)
-    path, local = _location(ds)
-    datasets = _quiet_datasets()
+    config, revision, path, local, datasets = _prepare(ds, split, lang, revisions)
     try:
         stream = datasets.load_dataset(path, split=split, streaming=True,
                                        **_load_kwargs(ds, config, split, revision, local))

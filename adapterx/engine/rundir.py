@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from adapterx.engine import distributed
 from adapterx.errors import ConfigError, ModelError
 
 RUN_JSON = "run.json"
@@ -174,3 +175,16 @@ def tree_sha256(folder: Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return h.hexdigest()
+
+
+def reserve_output(output: Path):  # noqa: ANN201 - RunWriter | FollowerWriter
+    """The run's writer, agreed by every data-parallel rank: they take rank 0's folder name (a default one carries a
+    timestamp), rank 0 reserves it (failing before anything trains if it cannot), the others get a follower."""
+    output = Path(distributed.broadcast_object(str(output)))
+    try:
+        writer = RunWriter(output) if distributed.is_main() else FollowerWriter(output)
+    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
+        distributed.settle(exc)
+        raise
+    distributed.settle()
+    return writer

@@ -21,7 +21,7 @@ from adapterx.methods.spec import parse_method
 from adapterx.engine import distributed
 from adapterx.tasks import get_task
 from adapterx.workflows.stack import StackRequest, stack_run
-from adapterx.workflows.stack import full_chain_start, module_ref
+from adapterx.workflows.stack import chain_start, module_ref
 from adapterx.workflows.train import TrainRequest, train_run
 
 def method_spec(method: dict[str, Any]):  # noqa: ANN201
@@ -82,11 +82,11 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 # against this cell's), never silently restarted.
                 req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
                                    evaluate=False, command="run (intermediate)", resume=True)
-                # Full fine-tuning trains the chain in order, each stage from the one before (adapters and LoRA train
+                # Chain methods train the tasks in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None
                 if trains_in_sequence(spec.name) and i > 0:
-                    start = full_chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
+                    start = chain_start(module_ref(str(cache / inters[i - 1]), inters[i - 1]), inters[:i], spec)
                 try:
                     train_run(req, prepare=start)
                 except ConfigError:

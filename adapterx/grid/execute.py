@@ -129,6 +129,12 @@ def _provenance(executor: str, started: float, finished: float, result: dict[str
     return prov
 
 
+def _slurm_timeout(exc: BaseException) -> bool:
+    """submitit's warning signal shortly before a Slurm job's time limit raises this in a worker whose function
+    cannot checkpoint: the cell timed out, it did not crash."""
+    return type(exc).__name__ == "UncompletedJobError" and "timed-out" in str(exc)
+
+
 @dataclass(frozen=True)
 class CellOutcome:
     cell_hash: str
@@ -232,9 +238,13 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of a cell is recorded and the grid goes on
         msg = str(exc) if isinstance(exc, AdapterxError) else f"{type(exc).__name__}: {exc}"
+        kind = "timeout" if _slurm_timeout(exc) else "error"
+        prov = {**_provenance(executor, started, time.time(), None), "failure_kind": kind}
+        if kind == "timeout":
+            msg = (f"timed out: slurm job {prov['slurm_array_job'] or prov['slurm_job_id']} reached its time limit"
+                   " (execution.slurm.timeout_min); a rerun runs this cell again")
         tb = traceback.format_exc()
         (out_dir / "error.txt").write_text(tb, encoding="utf-8")
-        prov = _provenance(executor, started, time.time(), None)
         if store is not None:
             store.record_failure(h, cell, msg, tb, prov)
         else:  # a worker without the database: the driver (or the next run / report) ingests this file

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,8 @@ from adapterx.errors import ConfigError
 from adapterx.grid.recipe import Recipe, cell_hash
 from adapterx.grid.cellfn import CellFn, importable_in_workers
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
+from adapterx.grid.slurm import (JOBS_FILE, QUEUED, annotate_store, failure_kind, failure_message, in_queue,
+                                 report_dead_jobs, signal_delay_s, slurm_entry, wait_accounting, write_failure_file)
 from adapterx.results.store import ResultsStore
 
 
@@ -125,19 +126,53 @@ def _job_outcome(job: Any, cell: dict[str, Any], run_dir: Path, write_failure: b
         return CellOutcome(h, "failed", cell_label(cell), 0.0, msg)
 
 
+def _slurm_outcome(job: Any, cell: dict[str, Any], run_dir: Path, timeout_min: int) -> CellOutcome:
+    """The worker's outcome, or, when Slurm ended the job before the worker returned (scancel, the time limit, out
+    of memory, a node failure), a failure file naming the Slurm state, with sacct's record in its provenance."""
+    try:
+        return job.result()  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - submitit raises its own UncompletedJobError etc.
+        h = cell_hash(cell)
+        info = wait_accounting([job.job_id]).get(job.job_id)
+        last = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else ""
+        if info:
+            msg = failure_message(job.job_id, info, timeout_min, detail=f"{type(exc).__name__}: {last}")
+        else:  # no accounting: submitit's words
+            msg = f"worker died: {type(exc).__name__}: {last}"
+        write_failure_file(run_dir / "cells" / h, cell, msg, str(exc),
+                           {"executor": "slurm", "slurm_array_job": job.job_id,
+                            "slurm": slurm_entry(job.job_id, info or {}),
+                            "failure_kind": failure_kind((info or {}).get("state", ""))})
+        return CellOutcome(h, "failed", cell_label(cell), 0.0, msg)
+
+
+def collect_slurm(run_dir: str | Path, store: ResultsStore, wait_s: float = 30.0) -> int:
+    """Bring what Slurm jobs of this run left into the store: a failure file for each job that ended without a
+    word from its worker, the records and failure files ingested, then sacct's record of each job into the rows'
+    provenance. A later ``run`` or ``report`` after ``--no-wait`` calls this; a no-op for runs that never used
+    Slurm. Returns the number of cells ingested."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "submitit" / JOBS_FILE).is_file():
+        return 0
+    report_dead_jobs(run_dir, store.done_hashes())
+    n = store.ingest_records(run_dir)
+    annotate_store(store, run_dir, wait_s=wait_s)
+    return n
+
+
 def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dict[str, Any]],
                cell_fn: str | CellFn | None, max_parallel: int | None, wait: bool, summary: RunSummary,
                emit: Callable[[CellOutcome], None], processes: int = 1) -> None:
     submitit = require_submitit()
-    if shutil.which("sbatch") is None:
-        raise ConfigError("--executor slurm needs slurm's sbatch on PATH: run on the cluster's login node"
-                          " (or use --executor local)")
     cfg = recipe.execution.slurm
     ex = submitit.AutoExecutor(folder=str(run_dir / "submitit"), cluster="slurm")
     params: dict[str, Any] = {
         "timeout_min": cfg.timeout_min, "cpus_per_task": cfg.cpus_per_task,
         "mem_gb": cfg.mem_gb, "slurm_array_parallelism": max_parallel or cfg.array_parallelism,
         "name": f"adapterx-{recipe.name}",
+        # the worker's warning before the time limit, when it records a timeout (not submitit's fixed 90 s, which
+        # would fire at once for a limit of a minute)
+        "slurm_signal_delay_s": signal_delay_s(cfg.timeout_min),
     }
     if cfg.gpus_per_node:  # CPU-only partitions: no GPU line at all (some sites reject a gres request of 0)
         params["gpus_per_node"] = cfg.gpus_per_node
@@ -149,7 +184,7 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
     # Cells an earlier `--no-wait` (or interrupted) run submitted and slurm still has queued or running are not
     # submitted again: that run's job is collected instead. A second job would train the same cell in the same
     # cells/<hash>/ at once, or wipe the first one's output (the cell lock does not hold across NFS hosts).
-    jobs_file = run_dir / "submitit" / "slurm_jobs.json"
+    jobs_file = run_dir / "submitit" / JOBS_FILE
     try:
         submitted: dict[str, str] = json.loads(jobs_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -158,13 +193,14 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
                for h in map(cell_hash, todo) if h in submitted}
     if earlier:
         submitit.SlurmJob.watcher.update()  # one sacct call for all of them
-    alive = {"READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED"}  # not UNKNOWN: an id sacct forgot
     queued: list[tuple[Any, dict[str, Any]]] = []
     to_submit: list[dict[str, Any]] = []
     for cell in todo:
         job = earlier.get(cell_hash(cell))
         state = submitit.SlurmJob.watcher.get_state(job.job_id, mode="cache") if job is not None else ""
-        if job is not None and not job.paths.result_pickle.exists() and (state.split() or [""])[0] in alive:
+        # UNKNOWN: sacct does not list it, an id it forgot or one submitted a moment ago (the queue decides)
+        if job is not None and not job.paths.result_pickle.exists() and (
+                (state.split() or [""])[0] in QUEUED or (state.startswith("UNKNOWN") and in_queue(job.job_id))):
             queued.append((job, cell))
         else:
             to_submit.append(cell)
@@ -173,11 +209,16 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
         # Workers may sit on other hosts with the run folder on NFS, where SQLite's WAL is unsafe: they write record
         # files only, and this process (or the next `adapterx run` / `adapterx report`) ingests them.
         with importable_in_workers():
-            jobs = ex.map_array(
-                functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False,
-                                  executor="slurm", processes=processes),
-                to_submit,
-            )
+            try:
+                jobs = ex.map_array(
+                    functools.partial(execute_cell, run_dir=str(run_dir), cell_fn=cell_fn, write_db=False,
+                                      executor="slurm", processes=processes),
+                    to_submit,
+                )
+            except Exception as exc:  # noqa: BLE001 - submitit passes sbatch's refusal on as various errors
+                said = " ".join(str(getattr(exc, "stderr", None) or exc).split())[-300:]
+                raise ConfigError(f"slurm check failed: sbatch refused the array job: {said}; check"
+                                  " execution.slurm (partition, gpus_per_node, cpus_per_task, mem_gb)") from None
         submitted.update({cell_hash(c): job.job_id for c, job in zip(to_submit, jobs)})
         tmp = jobs_file.with_name(f".{jobs_file.name}.{os.getpid()}")
         tmp.write_text(json.dumps(submitted, indent=1) + "\n", encoding="utf-8")
@@ -186,9 +227,10 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
         summary.submitted_only = True
         return
     for job, cell in [*queued, *zip(jobs, to_submit)]:
-        outcome = _job_outcome(job, cell, run_dir, write_failure=True, executor="slurm")
-        # A cell that raised left cells/<hash>/failure.json (the worker has no database access): ingested here with
-        # the records, as the next `adapterx run` or `adapterx report` would.
+        outcome = _slurm_outcome(job, cell, run_dir, cfg.timeout_min)
+        # The worker (no database access) left cells/<hash>/record.json.gz or failure.json: the store ingests it,
+        # as the next `adapterx run` or `adapterx report` would, then sacct's record of the job joins its provenance.
         store.ingest_records(run_dir)
+        annotate_store(store, run_dir)
         summary.outcomes.append(outcome)
         emit(outcome)

@@ -84,8 +84,9 @@ from pydantic import (
 
 from adapterx.engine.loop import TrainConfig
 from adapterx.errors import ConfigError
+from adapterx.methods.catalog import default_lr
 from adapterx.methods.compose import transfers
-from adapterx.methods.spec import SPEC_CLASSES, MethodSpec, default_lr
+from adapterx.methods.spec import method_spec_union, spec_classes
 from adapterx.registry import suggest
 
 CELL_SCHEMA_VERSION = 2  # 2: stages carry every TrainConfig key, methods the spec's own keys
@@ -177,6 +178,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MethodSpec = method_spec_union()  # every method spec, discriminated by `name` (methods/spec.py)
+
 # Keys of a recipe's method entry that are not the method's own (everything else is the method spec of
 # adapterx.methods.spec: the same schema `--method`/`--lora-rank`/... build on the command line).
 RECIPE_METHOD_KEYS = ("label", "lr", "transfer")
@@ -195,7 +198,7 @@ def _method_entry(value: Any) -> Any:
 class MethodEntry(_Strict):
     """One method of the grid: its spec (the one schema the commands use) plus the recipe's own keys."""
 
-    spec: MethodSpec
+    spec: MethodSpec  # type: ignore[valid-type]
     label: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="condition name in reports")
     lr: float | None = Field(None, gt=0, description="learning rate for this method in every stage")
     transfer: str = Field("continue", description="how the target stage builds on the intermediate module(s)")
@@ -204,9 +207,9 @@ class MethodEntry(_Strict):
     @classmethod
     def _transfer_fits(cls, value: str, info: ValidationInfo) -> str:
         spec = info.data.get("spec")
-        if spec is not None and value not in transfers(spec.name):
+        if spec is not None and value not in transfers(spec.name, spec):
             raise ValueError(f"{value!r} is not a composition of method {spec.name}; use one of "
-                             f"{', '.join(transfers(spec.name))}")
+                             f"{', '.join(transfers(spec.name, spec))}")
         return value
 
     @property
@@ -221,7 +224,7 @@ class MethodEntry(_Strict):
 
 
 Method = Annotated[MethodEntry, BeforeValidator(_method_entry)]
-METHOD_CLASSES = SPEC_CLASSES
+METHOD_CLASSES = spec_classes()
 
 # A training stage's keys are TrainConfig's (adapterx.engine.loop: the schema the commands fill from their flags),
 # less the cell's own seed and the machine's device, plus two spellings recipes have always used.

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,9 +38,10 @@ from typing import Any, Literal
 
 from adapterx.errors import ConfigError
 from adapterx.grid.cellfn import CellFn, resolve_cell_fn
-from adapterx.grid.executors import require_submitit, run_local, run_slurm
+from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
+from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
 from adapterx.engine.tracking import check
 
@@ -172,17 +175,21 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     check_report_to(recipe.report_to)
     if executor != "inline":
         require_submitit()
+    if executor == "slurm":
+        check_reachable()
     resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--run-dir {run_dir}: cannot write there ({exc.strerror}); choose a writable folder") from None
     store = ResultsStore.for_run(run_dir)
+    collect_slurm(run_dir, store)  # what an earlier --no-wait submission has finished since
     plan = make_plan(recipe, run_dir)
     (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,
-                             "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo)}) + "\n")
+                             "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo),
+                             "command": _command_line()}) + "\n")
     summary = RunSummary(run_dir, len(plan.cells), plan.n_done)
     emit = on_event or (lambda _o: None)
     todo = plan.todo
@@ -205,6 +212,14 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     else:
         raise ConfigError(f"--executor {executor!r}: choose inline, local or slurm")
     return summary
+
+
+def _command_line() -> str:
+    """How this process was started, for the run's provenance (``adapterx run ...`` from the CLI)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("adapterx", "__main__.py"):
+        argv[0] = "adapterx"
+    return shlex.join(argv)
 
 
 def resolve_run_dir(recipe: Recipe, run_dir: str | Path | None) -> Path:

@@ -16,10 +16,14 @@ from typing import Any
 
 from adapterx.hub.ids import slug
 from adapterx.errors import AdapterxError
+from adapterx.methods import catalog
 from adapterx.tasks import get_task
 from adapterx.tasks.kinds import ops_for
 
-LIBRARY_BY_METHOD = {"adapter": "adapters", "lora": "peft", "full": "transformers", "sft": "transformers"}
+# The library that loads a method's module without adapterx (the catalogue's; BitFit's and LT-SFT's torch files load
+# into a transformers model, which is what the Hub's library_name can say).
+LIBRARY_BY_METHOD = {n: "transformers" if catalog.get(n).library == "torch" else catalog.get(n).library
+                     for n in catalog.names()}
 # peft task types and HF architecture suffixes -> the Auto class that rebuilds the right head.
 _AUTO_BY_PEFT_TASK = {
     "SEQ_CLS": "AutoModelForSequenceClassification",
@@ -205,6 +209,8 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
     if method_name(run) == "sft":
         layout.auto_class, layout.num_labels = _composed_head(run)
         layout.sft_folders = _sft_order(files, run)
+    if "module/bitfit.safetensors" in files:
+        layout.auto_class, layout.num_labels = _composed_head(run)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
@@ -468,6 +474,13 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
             ]
         )
         lib = "[`peft`](https://github.com/huggingface/peft)"
+    elif method_name(run) == "bitfit":
+        head = (f'model = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
+                if layout.num_labels else f'model = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained')
+        plain = "\n".join([fetch, "", "from safetensors.torch import load_file", f"from transformers import {layout.auto_class}",
+                           "", head, "# the trained biases and head over the pretrained weights",
+                           'model.load_state_dict(load_file(f"{path}/module/bitfit.safetensors"), strict=False)'])
+        lib = "[`transformers`](https://github.com/huggingface/transformers) + safetensors"
     else:
         plain = "\n".join(
             [

@@ -1,8 +1,10 @@
 """Methods: how a task module is attached to the backbone, trained, saved and loaded.
 
 Every call into ``adapters`` goes through :mod:`adapters_backend`, every call into ``peft`` through
-:mod:`peft_backend`, and full fine-tuning through :mod:`hf_backend` (plain ``transformers``), so a library
-upgrade touches one place; LT-SFT (sparse differences, plain torch) lives in :mod:`sft_backend`. :class:`Module` is what the rest of adapterx holds: the model plus how to save it.
+:mod:`peft_backend`, full fine-tuning through :mod:`hf_backend` (plain ``transformers``) and BitFit through
+:mod:`bitfit_backend` (plain torch), so a library upgrade touches one place; :mod:`catalog` says which backend builds
+which method and what each composes with. :class:`Module` is what the rest of adapterx holds: the model plus how to
+save it.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError, ModelError
+from adapterx.methods import catalog
+from adapterx.methods.compose import trains_in_sequence
 from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
 from adapterx.methods.spec import AdapterSpec, FullSpec, LoRASpec, SFTSpec, method_from_options, parse_method
 from adapterx.methods.multitask import load_multitask
 from adapterx.tasks import get_task
 
-def build_module(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, seed: int, name: str | None = None) -> Module:
+backend_of = backend_for  # the name the method families' code uses
+
+def build_module(method: Any, backbone, task, seed: int, name: str | None = None) -> Module:
     """Attach a fresh ``method`` module and a fresh head for ``task`` to ``backbone``; only they are trainable."""
     quiet_transformers()
     import torch
@@ -43,9 +49,12 @@ def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, in
     import torch
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
+    backend = backend_for(method.name)
     try:
-        return backend_for(method.name).build_composed(backbone, task, method, name or task.name, intermediates, mode,
-                                                       with_target=with_target, lang_adapters=lang_adapters)
+        if mode == "chain" and trains_in_sequence(method.name):  # one set of weights: the last stage holds the chain
+            return backend.chain_from(backbone, task, method, name or task.name, intermediates[-1][1])
+        return backend.build_composed(backbone, task, method, name or task.name, intermediates, mode,
+                                      with_target=with_target, lang_adapters=lang_adapters)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         # The folders were verified before (verify_module_folder); what the library still refuses is one line.
         why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
@@ -127,8 +136,8 @@ def _expected_files(folder: Path) -> list[str]:
     meta = read_meta(folder)
     if meta.get("composition") or meta.get("multitask"):
         return []
-    return {"adapter": ["adapter_config.json"], "lora": ["adapter_config.json", "adapter_model.safetensors"],
-            "full": ["config.json"], "sft": ["sft.safetensors"]}.get(meta["method"]["name"], [])
+    name = meta["method"]["name"]
+    return list(catalog.get(name).native_files) if name in catalog.METHODS else []
 
 
 def check_safetensors(path: Path) -> None:
@@ -181,5 +190,5 @@ def read_meta(folder: Path) -> dict[str, Any]:
     raise ModelError(f"{folder}: no {MODULE_META} here. Is this the module/ folder of an adapterx run?")
 
 
-__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "backend_for", "build_composed",
-           "build_module", "load_module", "method_from_options", "parse_method", "quiet_transformers"]
+__all__ = ["MODULE_META", "AdapterSpec", "FullSpec", "LoRASpec", "Module", "SFTSpec", "backend_for", "backend_of",
+           "build_composed", "build_module", "load_module", "method_from_options", "parse_method", "quiet_transformers"]

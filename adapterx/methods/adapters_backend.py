@@ -1,21 +1,51 @@
-"""Bottleneck adapters through the ``adapters`` library: the only module of adapterx that imports it.
+"""The ``adapters`` library's methods: the only module of adapterx that imports it.
 
-The model is an ``AutoAdapterModel`` with flexible heads; a module is one adapter plus a head of the same name, saved
-with ``save_adapter(..., with_head=True, use_safetensors=True)`` so that plain
-``AutoAdapterModel.from_pretrained(base).load_adapter(path, use_safetensors=True)`` restores both.
+Bottleneck adapters (``adapter``: seq_bn / double_seq_bn, ``par_bn``, ``compacter``, ``compacter++``), prefix tuning
+(``prefix``) and prompt tuning (``prompt``). The model is an ``AutoAdapterModel`` with flexible heads; a module is one
+adapter plus a head of the same name, saved with ``save_adapter(..., with_head=True, use_safetensors=True)`` so that
+plain ``AutoAdapterModel.from_pretrained(base).load_adapter(path, use_safetensors=True)`` restores both.
+
+Prompt tuning and token-level heads: ``adapters`` puts the prompt vectors before the embedded input (after the
+position embeddings, so real tokens keep their positions) and its heads see ``prompt_length`` extra positions in
+front. Sequence heads read position 0 (the first prompt vector), as the library does. For tagging and QA adapterx
+drops those positions from the logits after the forward and shifts QA span labels by the prompt length before it
+(:func:`_prompt_hooks`), so predictions, losses and the zero-shot postprocessing line up with the input tokens;
+retrieval drops them from the hidden states (``Module.extra["strip_positions"]``).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from adapterx.methods.module import Module
 
 
 def adapter_config(spec):  # noqa: ANN201
-    from adapters import DoubleSeqBnConfig, SeqBnConfig
+    """The ``adapters`` config object of a spec (every method of this backend)."""
+    import adapters
 
-    cls = SeqBnConfig if spec.config == "seq_bn" else DoubleSeqBnConfig
+    if spec.name == "adapter":
+        cls = adapters.SeqBnConfig if spec.config == "seq_bn" else adapters.DoubleSeqBnConfig
+    else:
+        cls = {"par_bn": adapters.ParBnConfig, "compacter": adapters.CompacterConfig,
+               "compacter++": adapters.CompacterPlusPlusConfig, "prefix": adapters.PrefixTuningConfig,
+               "prompt": adapters.PromptTuningConfig}[spec.name]
     return cls(**spec.library_config())
+
+
+def check_fits(model, spec) -> None:  # noqa: ANN001
+    """Shape constraints of a method on this backbone, as one ConfigError naming the field (before training)."""
+    from adapterx.errors import ConfigError
+
+    hidden = model.config.hidden_size
+    if spec.name in ("compacter", "compacter++"):
+        bottleneck = hidden // spec.reduction_factor
+        if bottleneck < 1 or bottleneck % spec.phm_dim or hidden % spec.phm_dim:
+            raise ConfigError(
+                f"method.reduction_factor: hidden size {hidden} / {spec.reduction_factor} = {bottleneck} is not a "
+                f"multiple of phm_dim {spec.phm_dim}: choose a reduction_factor (or phm_dim) that divides it")
+    elif hasattr(spec, "reduction_factor") and hidden // spec.reduction_factor < 1:
+        raise ConfigError(f"method.reduction_factor: {spec.reduction_factor} exceeds the hidden size {hidden}")
 
 
 def add_head(model, task, name: str) -> None:
@@ -49,29 +79,102 @@ def new_model(backbone):  # noqa: ANN201
 def build(backbone, task, spec, name: str):  # noqa: ANN201
 
     model = new_model(backbone)
+    check_fits(model, spec)
     model.add_adapter(name, config=adapter_config(spec))
     add_head(model, task, name)
     model.train_adapter(name)
     model.active_head = name
     only_head_trainable(model, name)
-    return Module(model, spec, task, name)
+    return _finish(Module(model, spec, task, name))
+
+
+def _finish(module):  # noqa: ANN001, ANN202
+    """Prompt tuning: hooks that keep token-level outputs aligned with the input (module doc)."""
+    if module.method.name == "prompt":
+        n = module.method.prompt_length
+        module.extra["strip_positions"] = n
+        if module.task is not None and module.task.kind in ("tagging", "span_qa"):
+            _prompt_hooks(module.model, n)
+    return module
+
+
+def _prompt_hooks(model, n: int) -> None:  # noqa: ANN001
+    def before(_mod, args, kwargs):  # noqa: ANN001, ANN202
+        # QA labels index the input tokens; with the prompt in front, token i is at position n + i.
+        for key in ("start_positions", "end_positions"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = kwargs[key] + n
+        return args, kwargs
+
+    def after(_mod, _args, _kwargs, out):  # noqa: ANN001, ANN202
+        # adapters' tagging head pads its labels with n ignored positions itself; the logits keep them: drop them.
+        for key in ("logits", "start_logits", "end_logits"):
+            value = out.get(key) if hasattr(out, "get") else None
+            if value is not None and value.dim() >= 2:
+                out[key] = value[:, n:]
+        return out
+
+    model.register_forward_pre_hook(before, with_kwargs=True)
+    model.register_forward_hook(after, with_kwargs=True)
 
 
 def save(module, folder: Path) -> None:
     if module.extra.get("composition"):
         return save_composed(module, folder)
     # save_adapter does not create missing parent folders (library notes): the caller made `folder`.
-    module.model.save_adapter(str(folder), module.name, with_head=True, use_safetensors=True)
+    with _prefix_aliases_dropped():
+        module.model.save_adapter(str(folder), module.name, with_head=True, use_safetensors=True)
+
+
+@contextmanager
+def _prefix_aliases_dropped():  # noqa: ANN202
+    """adapters 1.3 registers each prefix-tuning tensor under three names (the model's pool and each layer's view of
+    it), and safetensors refuses to write aliased tensors. The layers' views are dropped from what is written: loading
+    the pool's names sets the one tensor they share (save -> load gives identical predictions: the contract tests)."""
+    import adapters.loading as loading
+
+    write = loading.save_file
+
+    def save_file(state, path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        return write({k: v for k, v in state.items() if ".pool.prefix_tunings." not in k}, path, *args, **kwargs)
+
+    loading.save_file = save_file
+    try:
+        yield
+    finally:
+        loading.save_file = write
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
 
-    if comp:
+    if comp and comp.get("kind") != "chain":  # a prompt chained from an intermediate's is a plain module
         return load_composed(folder, backbone, task, spec, name, comp)
     model = new_model(backbone)
     model.load_adapter(str(folder), load_as=name, with_head=True, use_safetensors=True, set_active=True)
     model.active_head = name
-    return Module(model, spec, task, name)
+    return _finish(Module(model, spec, task, name))
+
+
+def chain_from(backbone, task, spec, name: str, folder: Path):  # noqa: ANN201
+    """Prompt tuning on top of an intermediate prompt (SPoT, Vu et al. 2022): a fresh target prompt and head whose
+    prompt starts from the intermediate's trained vectors; the result is a plain single prompt module."""
+    import torch
+
+    from adapterx.errors import ConfigError
+
+    module = build(backbone, task, spec, name)
+    model = module.model
+    src = model.load_adapter(str(folder), load_as="chain_source", with_head=False, use_safetensors=True)
+    tunings = model.base_model.prompt_tuning.prompt_tunings
+    have, want = tunings[src].prompt_embedding.weight, tunings[name].prompt_embedding.weight
+    if have.shape != want.shape:
+        raise ConfigError(f"method.prompt_length: the intermediate prompt in {folder} has {have.shape[0]} vectors, "
+                          f"this one {want.shape[0]}: use the same prompt_length")
+    with torch.no_grad():
+        want.copy_(have)
+    model.delete_adapter(src)
+    model.active_adapters = name
+    return module
 
 
 # --------------------------------------------------------------------------- compositions
@@ -149,7 +252,8 @@ def _switcher(model, comp: dict):  # noqa: ANN001, ANN202
 
 def save_composed(module, folder: Path) -> None:
     comp = module.extra["composition"]
-    module.model.save_adapter_setup(str(folder), _setup(comp, "en"), head_setup=module.name, use_safetensors=True)
+    with _prefix_aliases_dropped():
+        module.model.save_adapter_setup(str(folder), _setup(comp, "en"), head_setup=module.name, use_safetensors=True)
     for code, _ in module.extra.get("lang_folders", {}).items():
         if code != "en":  # en is part of the saved setup
             sub = folder / "lang_adapters" / code

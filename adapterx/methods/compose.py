@@ -1,8 +1,9 @@
 """Compositions as plain data, validated before any training starts.
 
 ``Stack`` puts a new target module on frozen intermediate modules; ``Fuse`` trains an AdapterFusion layer over
-frozen adapters. What each method allows is the table :data:`ALLOWED`; :func:`validate` enforces it (the
-``adapters`` library declares a similar table but only fails at forward time, with a bare NotImplementedError).
+frozen adapters. What each method allows is the catalogue's table (:mod:`adapterx.methods.catalog`, printed by
+``adapterx methods``); :func:`validate` enforces it before anything trains (the ``adapters`` library declares a
+similar table but only fails at forward time, with a bare NotImplementedError).
 
 LoRA modes, side by side (h: the input of an adapted projection W; dW_i = (alpha/r) B_i A_i):
 - ``sum``   : W h + dW_int h + dW_tgt h  -- the intermediate LoRA stays active and frozen; peft's multi-adapter
@@ -23,43 +24,46 @@ from adapterx.errors import ConfigError
 
 LoraMode = Literal["sum", "merge", "chain"]
 
-# method -> compositions it supports (and, for LoRA, the modes)
-ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
-    "adapter": {"stack": ("stack",), "fuse": ("fuse",)},
-    "lora": {"stack": ("sum", "merge", "chain")},
-    "full": {"stack": ("chain",)},  # X-STILTs: fine-tune on the intermediate task, then on the target from it
-    "sft": {"stack": ("sum",)},  # LT-SFT: the target's sparse difference added to the intermediate's (Ansell et al.)
-}
+
+def allowed(method: str, spec: Any = None) -> tuple[str, ...]:
+    """The compositions ``method`` supports (configured as ``spec``, which may narrow them): the catalogue's table."""
+    from adapterx.methods import catalog
+
+    info = catalog.get(method)
+    return info.modes_for(spec) if spec is not None else info.modes
 
 
-# Methods whose several intermediates train one after another in one model (X-STILTs chains: each stage starts
-# from the one before, and the target from the last), so every stage trains the same weights again. The others
-# train each intermediate module on the frozen base and compose them.
-IN_SEQUENCE = frozenset({"full"})
-# Methods that compose with MAD-X language modules (`--lang-adapters`).
-LANGUAGE_MODULES = frozenset({"adapter", "sft"})
+def _instead(kind: str) -> str:
+    from adapterx.methods import catalog
+
+    return ", ".join(catalog.who_can(kind)) or "none"
 
 
 def trains_in_sequence(method: str) -> bool:
-    """True where a chain of intermediates is one model trained in order (see :data:`IN_SEQUENCE`)."""
-    return method in IN_SEQUENCE
+    """Methods whose composition is ``chain`` with one set of weights (full fine-tuning, BitFit, prompt tuning: not
+    LoRA, whose ``chain`` feeds deltas): the tasks train in order, each stage starting from the one before, and the
+    last stage holds them all."""
+    return method != "lora" and "chain" in allowed(method)
 
 
 def takes_language_modules(method: str) -> bool:
-    """True where ``method`` composes with language modules (:data:`LANGUAGE_MODULES`)."""
-    return method in LANGUAGE_MODULES
+    """True where ``method`` composes with language modules (MAD-X adapters, language SFTs): the catalogue says."""
+    from adapterx.methods import catalog
+
+    return catalog.get(method).language_modules
 
 
-def transfers(method: str) -> tuple[str, ...]:
-    """How a recipe's target stage may build on the intermediate module(s) of ``method``: ``continue`` (the method's
-    own default: adapter stack, LoRA sum, full chain) or any composition mode the method supports."""
-    modes = [m for kind in ALLOWED.get(method, {}).values() for m in kind]
-    return ("continue", *dict.fromkeys(modes))
+def transfers(method: str, spec: Any = None) -> tuple[str, ...]:
+    """How a recipe's target stage may build on the intermediate module(s) of ``method`` (configured as ``spec``):
+    ``continue`` (the method's own default, :func:`continue_mode`) or any composition mode it supports."""
+    return ("continue", *allowed(method, spec))
 
 
 def continue_mode(method: str) -> str:
-    """What ``transfer: continue`` means for ``method``: its first stack mode."""
-    return ALLOWED[method]["stack"][0]
+    """What ``transfer: continue`` means for ``method`` (the catalogue's ``continue_as``)."""
+    from adapterx.methods import catalog
+
+    return catalog.get(method).continue_as or allowed(method)[0]
 
 
 @dataclass(frozen=True)
@@ -88,26 +92,44 @@ class Fuse:
     with_target_adapter: bool = False
 
 
-def mode_for(method: str, lora_mode: str | None) -> str:
+def mode_for(method: str, lora_mode: str | None, spec: Any = None) -> str:
     """The composition mode a method uses for ``stack`` (``--lora-mode`` only for LoRA)."""
+    modes = [m for m in allowed(method, spec) if m != "fuse"]
     if method == "lora":
-        mode = lora_mode or "sum"
-        if mode not in ALLOWED["lora"]["stack"]:
+        mode = lora_mode or ("sum" if "sum" in modes else modes[0])
+        if mode not in ("sum", "merge", "chain"):
             raise ConfigError(f"--lora-mode {mode!r}: use sum, merge or chain")
+        if mode not in modes:
+            raise ConfigError(f"--lora-mode {mode}: not with this LoRA ({_lora_variant(spec)}); use --lora-mode {' or '.join(modes)}")
         return mode
     if lora_mode is not None:
         raise ConfigError(f"--lora-mode applies to --method lora, not --method {method}")
-    return ALLOWED[method]["stack"][0]
+    if not modes:
+        raise ConfigError(f"stack is not available for --method {method}: it composes only by fuse; "
+                          f"methods that stack: {_instead('stack')}")
+    return modes[0]
 
 
-def validate(comp: Stack | Fuse, method: str) -> None:
+def _lora_variant(spec: Any) -> str:
+    return "init=pissa" if getattr(spec, "init", None) == "pissa" else "dora" if getattr(spec, "dora", False) else "lora"
+
+
+def validate(comp: Stack | Fuse, method: str, spec: Any = None) -> None:
     """Raise :class:`ConfigError` for a composition the method cannot run; called before any training."""
     kind = "fuse" if isinstance(comp, Fuse) else "stack"
-    if kind not in ALLOWED.get(method, {}):
+    modes = allowed(method, spec)
+    if kind == "fuse" and "fuse" not in modes:
         raise ConfigError(
-            f"{kind} is not available for --method {method}: AdapterFusion needs bottleneck adapters "
-            "(--method adapter); for lora or full use `adapterx stack`"
+            f"fuse is not available for --method {method}: AdapterFusion needs bottleneck adapters "
+            f"(--method {' / '.join(m for m in _instead('fuse').split(', '))}); for {method} use `adapterx stack` "
+            f"({' / '.join(m for m in modes if m != 'fuse') or 'nothing'})"
         )
+    if kind == "stack":
+        if not [m for m in modes if m != "fuse"]:
+            raise ConfigError(f"stack is not available for --method {method}; methods that stack: {_instead('stack')}")
+        if comp.mode not in modes and comp.mode != "stack":
+            raise ConfigError(f"{comp.mode} is not available for --method {method}: it composes by "
+                              f"{' / '.join(modes)}; {comp.mode} works with {_instead(comp.mode)}")
     if not comp.intermediates:
         raise ConfigError(f"{kind} needs at least one intermediate module")
     for ref in comp.intermediates:

@@ -43,3 +43,8 @@ def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
         p.requires_grad_(True)
     comp = {"kind": "chain", "adapters": []}
     return Module(model, spec, task, name, extra={"meta": {"composition": comp}})
+
+
+def chain_from(backbone, task, spec, name: str, folder: Path):  # noqa: ANN201
+    """The ``chain`` composition (see :func:`start_from`; the backbone is the folder's own model)."""
+    return start_from(folder, task, spec, name)

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterx.errors import ModelError
-from adapterx.registry import suggest
+from adapterx.methods import catalog
 
 MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
 
@@ -55,21 +54,11 @@ class Module:
         return self
 
 
-# method name -> the backend module that builds, saves, loads and composes it (one registration per method). Imported
-# on first use: a backend module imports this one (for Module), and nothing here needs a backend at import time.
-BACKENDS: dict[str, str] = {
-    "adapter": "adapterx.methods.adapters_backend",
-    "lora": "adapterx.methods.peft_backend",
-    "full": "adapterx.methods.hf_backend",
-    "sft": "adapterx.methods.sft_backend",
-}
-
-
 def backend_for(name: str):  # noqa: ANN201
-    """The backend module of method ``name`` (build, save, load, build_composed, load_composed)."""
-    if name not in BACKENDS:
-        raise ModelError(suggest(name, tuple(BACKENDS), "method"))
-    return importlib.import_module(BACKENDS[name])
+    """The backend module of method ``name`` (build, save, load; build_composed / chain_from where it composes), as
+    its registration in :mod:`adapterx.methods.catalog` names it. Imported on first use: a backend imports this
+    module (for Module)."""
+    return importlib.import_module(f"adapterx.methods.{catalog.get(name).backend}")
 
 
 def quiet_transformers() -> None:

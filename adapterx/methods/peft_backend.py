@@ -1,6 +1,6 @@
-"""LoRA through peft: the only module of adapterx that imports peft.
+"""LoRA (with its DoRA / rsLoRA / PiSSA options) and (IA)^3 through peft: the only module of adapterx that imports peft.
 
-A single-task LoRA is saved as a plain peft folder (``adapter_config.json`` + ``adapter_model.safetensors``) with the
+A single-task module is saved as a plain peft folder (``adapter_config.json`` + ``adapter_model.safetensors``) with the
 task head in ``modules_to_save``, so ``PeftModel.from_pretrained(AutoModelFor<Task>.from_pretrained(base, ...), path)``
 loads it without adapterx.
 """
@@ -19,6 +19,23 @@ _HEAD_MODULES = {"multiple_choice": ["classifier"]}
 
 
 def lora_config(spec, task):  # noqa: ANN201
+    """The peft config of a spec (LoRA or (IA)^3), with the task's head in ``modules_to_save``."""
+    return _config(spec, _TASK_TYPE.get(task.kind), _HEAD_MODULES.get(task.kind))
+
+
+# (IA)^3 scales the input of each layer's FFN output projection ("layer.N.output.dense", not the attention's
+# "attention.output.dense", which a plain "output.dense" suffix would also match).
+_FFN_OUT = r"layer\.\d+\.output\.dense"
+
+
+def _config(spec, task_type, modules_to_save):  # noqa: ANN001, ANN202
+    if spec.name == "ia3":
+        from peft import IA3Config
+
+        names = "|".join(spec.target_modules)
+        targets = rf".*\.({names})$" + (rf"|.*\.{_FFN_OUT}$" if spec.feedforward else "")
+        return IA3Config(target_modules=targets, feedforward_modules=rf".*\.{_FFN_OUT}$" if spec.feedforward else [],
+                         task_type=task_type, modules_to_save=modules_to_save)
     from peft import LoraConfig
 
     return LoraConfig(
@@ -26,8 +43,11 @@ def lora_config(spec, task):  # noqa: ANN201
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=list(spec.target_modules),
-        task_type=_TASK_TYPE.get(task.kind),
-        modules_to_save=_HEAD_MODULES.get(task.kind),
+        use_dora=spec.dora,
+        use_rslora=spec.rslora,
+        init_lora_weights={"default": True, "gaussian": "gaussian", "pissa": "pissa"}[spec.init],
+        task_type=task_type,
+        modules_to_save=modules_to_save,
     )
 
 
@@ -35,14 +55,68 @@ def build(backbone, task, spec, name: str):  # noqa: ANN201
     from peft import get_peft_model
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
+    _check_targets(base, spec)
     model = get_peft_model(base, lora_config(spec, task))
-    return Module(model, spec, task, name)
+    return _remember_init(Module(model, spec, task, name))
+
+
+def _check_targets(base, spec) -> None:  # noqa: ANN001
+    """Module names that match nothing fail here as one line naming the field (peft's own error is a traceback)."""
+    from adapterx.errors import ConfigError
+
+    names = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
+    missing = [t for t in spec.target_modules if t not in names]
+    if missing:
+        raise ConfigError(f"method.target_modules: {', '.join(missing)} names no module of this backbone "
+                          f"(e.g. query, key, value, dense)")
+
+
+# --------------------------------------------------------------------------- PiSSA
+# PiSSA (Meng et al. 2024) initialises A, B from the top-r singular triplets of W and trains them on the residual
+# W_res = W - s B0 A0, which peft writes into the base weights. What the trained module amounts to over the original W
+# is the rank-2r LoRA  s (B A - B0 A0) = s [B | -B0] [A ; A0]: adapterx saves that, so the saved folder is a plain
+# LoRA that loads on the untouched backbone (peft, adapterx, composition by merge) like any other.
+
+
+def _remember_init(module):  # noqa: ANN001, ANN202
+    if getattr(module.method, "init", None) == "pissa":
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(module.model)
+        module.extra["pissa_init"] = {k: v.detach().clone() for k, v in state.items() if "lora_" in k}
+    return module
+
+
+def _save_single(module, folder: Path) -> None:
+    init = module.extra.get("pissa_init")
+    if init is None:
+        module.model.save_pretrained(str(folder), safe_serialization=True)
+        return
+    import copy
+    import math
+
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    state = {k: v.detach() for k, v in get_peft_model_state_dict(module.model).items()}
+    for key, v0 in init.items():
+        if "lora_A" in key:
+            state[key] = torch.cat([state[key], v0], dim=0)
+        elif "lora_B" in key:
+            state[key] = torch.cat([state[key], -v0], dim=1)
+    cfg = copy.deepcopy(module.model.peft_config["default"])
+    cfg.r *= 2
+    cfg.lora_alpha = cfg.lora_alpha * (math.sqrt(2) if cfg.use_rslora else 2)  # the same scaling at rank 2r
+    cfg.init_lora_weights = True
+    cfg.save_pretrained(str(folder))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(Path(folder) / "adapter_model.safetensors"))
 
 
 def save(module, folder: Path) -> None:
     if module.extra.get("composition"):
         return save_composed(module, folder)
-    module.model.save_pretrained(str(folder), safe_serialization=True)
+    _save_single(module, folder)
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
@@ -69,10 +143,10 @@ def _head_prefix(task) -> str:
 
 
 def _bare_config(folder: Path):  # noqa: ANN202
-    """An intermediate LoRA's config without its task type and head: only its lora_A/lora_B deltas are reused."""
-    from peft import LoraConfig
+    """An intermediate module's config (LoRA or (IA)^3) without its task type and head: only its deltas are reused."""
+    from peft import PeftConfig
 
-    cfg = LoraConfig.from_pretrained(str(folder))
+    cfg = PeftConfig.from_pretrained(str(folder))
     cfg.task_type = None
     cfg.modules_to_save = None
     cfg.inference_mode = False
@@ -85,7 +159,8 @@ def _bare_config(folder: Path):  # noqa: ANN202
 def _lora_weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
-    return {k: v for k, v in load_file(str(Path(folder) / "adapter_model.safetensors")).items() if "lora_" in k}
+    return {k: v for k, v in load_file(str(Path(folder) / "adapter_model.safetensors")).items()
+            if "lora_" in k or "ia3_" in k}
 
 
 def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
@@ -100,12 +175,13 @@ def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
     missing = set_peft_model_state_dict(pm, _lora_weights(folder), adapter_name=name)
     unexpected = getattr(missing, "unexpected_keys", [])
     if unexpected:
-        raise ModelError(f"{folder}: LoRA weights do not fit this backbone ({unexpected[0]} ...)")
+        raise ModelError(f"{folder}: the module's weights do not fit this backbone ({unexpected[0]} ...)")
     return pm
 
 
 def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN201
-    """Fold each intermediate LoRA into the base weights: W <- W + (alpha/r) B A (peft's merge_and_unload)."""
+    """Fold each intermediate module into the base weights: LoRA W <- W + (alpha/r) B A, (IA)^3 W <- W diag(l)
+    (peft's merge_and_unload)."""
     for name, folder in folders:
         base = _attach(base, name, folder).merge_and_unload()
     return base
@@ -116,20 +192,19 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     """``sum``: intermediate LoRAs frozen and active, a new target LoRA and head train on top.
     ``chain``: the same modules, the target LoRA fed the intermediates' deltas (see :func:`activate`).
     ``merge``: intermediate LoRAs merged into the base, then a plain single-task LoRA trains on it."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     comp = {"kind": mode, "adapters": [t.replace("+", "_") for t, _ in intermediates] + [name]}
     intermediates = [(t.replace("+", "_"), f) for t, f in intermediates]
     if mode == "merge":
         model = get_peft_model(merge_into_base(base, intermediates), lora_config(spec, task))
-        return Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
-                                                       "intermediates": intermediates})
+        return _remember_init(Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
+                                                                      "intermediates": intermediates}))
     pm = base
     for t, folder in intermediates:
         pm = _attach(pm, t.replace("+", "_"), folder)
-    pm.add_adapter(name, LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                                    target_modules=list(spec.target_modules)))
+    pm.add_adapter(name, _config(spec, None, None))
     activate(pm, comp["adapters"], mode)
     head = _head_prefix(task)
     for n, p in pm.named_parameters():
@@ -180,7 +255,7 @@ def save_composed(module, folder: Path) -> None:
         if not dst.exists():
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("adapterx_module.json"))
     if comp["kind"] == "merge":
-        module.model.save_pretrained(str(folder), safe_serialization=True)
+        _save_single(module, folder)
         return
     module.model.save_pretrained(str(folder / "peft"), safe_serialization=True, selected_adapters=[module.name])
     head = _head_prefix(module.task)
@@ -209,10 +284,13 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
 
 def inject_shared_lora(model, spec):  # noqa: ANN001, ANN201
     """LoRA (task_type None: the heads stay the caller's) injected into ``model`` in place; returns the PeftModel."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=list(spec.target_modules))
-    return get_peft_model(model, cfg)
+    if getattr(spec, "init", None) == "pissa":
+        from adapterx.errors import ConfigError
+
+        raise ConfigError("method.init: pissa is for single-task LoRA modules; multi-task training uses init=default")
+    return get_peft_model(model, _config(spec, None, None))
 
 
 def load_pretrained(base, folder: Path):  # noqa: ANN001, ANN201

@@ -4,7 +4,10 @@
   languages first (marked ``*``), a diverging colour scale centred on zero;
 - ``low_vs_high``: per target (and overall), the low- and high-resource average gain of each intermediate condition,
   with its bootstrap interval as error bars;
-- ``score_vs_params``: overall score against trainable parameters (log scale), one point per condition.
+- ``score_vs_params``: overall score against trainable parameters (log scale), one point per condition;
+- ``pareto``: the families side by side: overall score against trainable parameters and against training compute
+  (mean wall time per cell), one colour per method family, the Pareto front (no other condition is both cheaper and
+  better) drawn through each panel. Parameter counts and times are the cells' run records'.
 """
 
 from __future__ import annotations
@@ -146,6 +149,61 @@ def score_vs_params(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates (cost no higher and score no lower, one of them strictly),
+    in increasing cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def pareto(report: dict[str, Any], out_dir: Path) -> list[Path]:
+    panels = [("trainable_params", "trainable parameters"), ("train_time_s_mean", "training time per cell (s)")]
+    rows = [(cid, o) for cid, o in report["overall"].items() if o["score"]["all"] is not None]
+    if not any(o.get(key) for _, o in rows for key, _ in panels):
+        return []
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
+    names = short_names(report)
+    conds = report["conditions"]
+    families = sorted({conds[cid]["method_name"] for cid, _ in rows})
+    chains = sorted({conds[cid]["intermediate"] for cid, _ in rows}, key=lambda c: (c != "none", c))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(families)}
+    markers = {c: "o^sDvP*Xph"[i % 10] for i, c in enumerate(chains)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(11.0, 4.4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        pts = [(cid, float(o[key]), float(o["score"]["all"])) for cid, o in rows if o.get(key)]
+        for cid, x, y in pts:
+            ax.scatter(x, y, color=colours[conds[cid]["method_name"]], marker=markers[conds[cid]["intermediate"]], s=45,
+                       edgecolor="black", linewidth=0.5, zorder=3)
+        front = [pts[i] for i in pareto_front([(x, y) for _, x, y in pts])]
+        for cid, x, y in front:  # only the front is named: the rest is read from colour and marker
+            ax.annotate(names[cid], (x, y), fontsize=7, xytext=(3, 4), textcoords="offset points")
+        if len(front) > 1:
+            ax.step([x for _, x, _ in front], [y for _, _, y in front], where="post", color="grey", linestyle="--",
+                    linewidth=1, zorder=2)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(label)
+        ax.set_ylabel("overall score")
+    for m in families:
+        axes[0][-1].scatter([], [], color=colours[m], label=m)
+    for c in chains:
+        axes[0][-1].scatter([], [], color="grey", marker=markers[c], label=f"intermediate: {c}")
+    axes[0][-1].plot([], [], color="grey", linestyle="--", label="Pareto front")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("score against trainable parameters and training compute, per method family")
+    fig.tight_layout()
+    paths = _save(fig, out_dir, "pareto")
+    plt.close(fig)
+    return paths
+
+
 def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Every figure of the report into ``out_dir``; returns the files written."""
     out_dir = Path(out_dir)
@@ -155,4 +213,5 @@ def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
         paths += heatmap(report, target, out_dir)
     paths += low_vs_high(report, out_dir)
     paths += score_vs_params(report, out_dir)
+    paths += pareto(report, out_dir)
     return paths

@@ -35,7 +35,7 @@ import random
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -367,6 +367,39 @@ class ResultsStore:
 
     def cell_specs(self) -> dict[str, dict[str, Any]]:
         return {h: json.loads(s) for h, s in self._query("SELECT cell_hash, spec_json FROM cells")}
+
+    def cell_provenance(self) -> list[tuple[str, dict[str, Any], dict[str, Any], str | None]]:
+        """(cell hash, spec, provenance, run dir) of every finished cell, in report order."""
+        got = self._query("SELECT cell_hash, spec_json, provenance_json, run_dir FROM cells"
+                          " ORDER BY target, backbone, method, intermediate, seed")
+        return [(h, json.loads(s), json.loads(p), r) for h, s, p, r in got]
+
+    def slurm_provenance(self, settled: Callable[[str | None], bool]) -> tuple[
+            list[tuple[str, dict[str, Any]]], list[tuple[int, str, dict[str, Any]]]]:
+        """(cell hash, provenance) of finished cells and (failure id, cell hash, provenance) of failures that ran on Slurm
+        and whose recorded Slurm state (None: none yet) is not ``settled``: what
+        :func:`adapterx.grid.slurm.annotate_store` completes. Only those rows' provenance is parsed."""
+        state = "json_extract(provenance_json, '$.slurm.state')"
+        slurm = "json_extract(provenance_json, '$.executor') = 'slurm'"
+        cells = [h for h, st in self._query(f"SELECT cell_hash, {state} FROM cells WHERE {slurm}") if not settled(st)]
+        fails = [(i, h) for i, h, st in self._query(f"SELECT id, cell_hash, {state} FROM failures WHERE {slurm}")
+                 if not settled(st)]
+        out_cells = [(h, json.loads(self._query("SELECT provenance_json FROM cells WHERE cell_hash = ?", (h,))[0][0]))
+                     for h in cells]
+        out_fails = [(i, h, json.loads(self._query("SELECT provenance_json FROM failures WHERE id = ?", (i,))[0][0]))
+                     for i, h in fails]
+        return out_cells, out_fails
+
+    def set_provenance(self, provenance: dict[str, Any], *, cell_hash: str | None = None,
+                       failure_id: int | None = None) -> None:
+        """Replace the provenance of a finished cell (its cell and result rows) or of one failure."""
+        prov = _dumps(provenance)
+        with self._transaction() as con:
+            if cell_hash is not None:
+                con.execute("UPDATE cells SET provenance_json = ? WHERE cell_hash = ?", (prov, cell_hash))
+                con.execute("UPDATE results SET provenance_json = ? WHERE cell_hash = ?", (prov, cell_hash))
+            if failure_id is not None:
+                con.execute("UPDATE failures SET provenance_json = ? WHERE id = ?", (prov, failure_id))
 
     def count_cells(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM cells")[0][0])

@@ -71,6 +71,9 @@ class Encoder:
     method: str | None = None  # adapter | lora | full, None for the bare backbone
     backbone: dict[str, Any] = field(default_factory=dict)  # Backbone.record()
     bf16: bool = False
+    # Positions the module puts before the input (prompt tuning's soft prompt): dropped from every hidden state, so
+    # pooling sees the sentence's tokens only, aligned with the attention mask.
+    skip_positions: int = 0
     notes: list[str] = field(default_factory=list)  # e.g. a module of other backbone weights, allowed by the user
 
     @property
@@ -121,7 +124,8 @@ def encoder_from_module(module: Any, tokenizer: Any, device: str | None = None, 
     model.eval()
     model.to(dev)
     body = body_of(model)
-    return Encoder(body, tokenizer, _num_layers(body), dev, module_ref, module.method.name, backbone or {}, bf16)
+    return Encoder(body, tokenizer, _num_layers(body), dev, module_ref, module.method.name, backbone or {}, bf16,
+                   skip_positions=int(module.extra.get("strip_positions", 0)))
 
 
 def bare_encoder(bb: Any, tokenizer: Any, device: str | None = None, bf16: bool = False) -> Encoder:
@@ -248,7 +252,7 @@ def embed_layers(
             pool_mask = content_mask(mask) if skip_special_tokens else mask
             index = torch.tensor(rows, dtype=torch.long)
             for layer in wanted:
-                h = hidden_states[layer]
+                h = hidden_states[layer][:, encoder.skip_positions:]
                 vec = (mean_pool(h, pool_mask) if pooling == "mean" else cls_pool(h).float()).cpu()
                 if dim is None:
                     dim = vec.shape[1]

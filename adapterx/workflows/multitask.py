@@ -27,7 +27,7 @@ from adapterx.data import cache as feature_cache
 from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
 from adapterx.engine import distributed, tracking
 from adapterx.engine.loop import Progress, TrainConfig, check_batch, train
-from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
+from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.errors import ConfigError
 from adapterx.methods.multitask import ModuleView, SharedModule
 from adapterx.tasks import get_task, with_discovered_labels
@@ -156,9 +156,12 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             raise ConfigError(f"{t.name} has no training data (retrieval)")
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
-    if req.method.name == "sft":  # its mask comes from a dense first phase, which this loop does not run
-        raise ConfigError("multi-task training does not support --method sft: train the tasks one after another"
-                          " (`adapterx stack A B --method sft` adds their differences), or use adapter, lora or full")
+    from adapterx.methods import catalog
+
+    if not catalog.get(req.method.name).multitask:
+        shared = [n for n in catalog.names() if catalog.get(n).multitask]
+        raise ConfigError(f"multi-task training (one module, a head per task) is not available for --method "
+                          f"{req.method.name}: use --method {' / '.join(shared)}, or train the tasks one by one")
     cfg, opts = req.train, with_model_defaults(req.data, req.model)
     sampling_probabilities([1], req.temperature)  # a bad temperature fails before anything loads
     tracking.check(req.report_to)  # before the output folder is reserved and anything loads
@@ -166,14 +169,7 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     dist = distributed.setup(cfg.device)
     main = distributed.is_main()
     chain_name = "+".join(t.name for t in tasks)
-    output = Path(distributed.broadcast_object(str(req.output or default_output(chain_name.replace("+", "-"),
-                                                                                req.method.name))))
-    try:
-        writer = RunWriter(output) if main else FollowerWriter(output)
-    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
-        distributed.settle(exc)
-        raise
-    distributed.settle()
+    writer = reserve_output(req.output or default_output(chain_name.replace("+", "-"), req.method.name))
 
     tracker = None
     trained = False

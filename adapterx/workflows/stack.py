@@ -14,6 +14,7 @@ from typing import Any
 
 from adapterx.methods.compose import Fuse, ModuleRef, Stack, mode_for, takes_language_modules, trains_in_sequence, validate
 from adapterx.errors import ConfigError
+from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
 from adapterx.engine.rundir import check_checkpoint
@@ -92,8 +93,8 @@ def _check_leftover_settings(out: Path, cfg: Any, spec: Any) -> None:
                           f" {differ[1]}: remove it to train it again, or give the earlier settings")
 
 
-def full_chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
-    """``prepare`` for a full fine-tuning stage that continues from ``prev`` (the chain trained so far)."""
+def chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
+    """``prepare`` for a ``chain`` stage that continues from ``prev`` (the chain trained so far)."""
 
     def prepare(backbone, task, seed: int):  # noqa: ANN001, ANN202
         module = build_composed(spec, backbone, task, [(prev.task, Path(prev.path))], "chain", seed)
@@ -109,7 +110,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     method = tgt.method.name
     target_task = get_task(tgt.task)
     check_trainable(target_task, target=tgt.evaluate is not False)  # before any intermediate trains for it
-    mode = "fuse" if req.fuse else mode_for(method, req.lora_mode)
+    mode = "fuse" if req.fuse else mode_for(method, req.lora_mode, tgt.method)
     # 1. What is given, what must be trained.
     given: list[ModuleRef | None] = []
     names: list[str] = []
@@ -140,10 +141,10 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # 2. The composition table and the modules' methods, before anything trains (placeholders for missing ones).
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
-    validate(comp, method)
+    validate(comp, method, tgt.method)
     if req.lang_adapters and not takes_language_modules(method):
-        raise ConfigError(f"--lang-adapters are MAD-X language adapters or language SFTs: they compose with --method"
-                          f" adapter or sft, not {method}")
+        raise ConfigError(f"--lang-adapters are language modules (MAD-X adapters, language SFTs): they compose with "
+                          f"--method {' / '.join(who_can('language-module'))}, not {method}")
     if req.lang_adapters and "en" not in req.lang_adapters:
         raise ConfigError("--lang-adapters needs en=PATH: the English language adapter sits under the target during training")
     langs = {code: module_ref(ref, f"mlm-{code}") for code, ref in req.lang_adapters.items()}
@@ -214,12 +215,12 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                                    train=cfg, output=out, evaluate=False, command="stack (intermediate)",
                                    resume=tgt.resume)
                 # Full fine-tuning: this stage starts from the previous stage's model.
-                start = full_chain_start(refs[-1], so_far, tgt.method) if so_far else None
+                start = chain_start(refs[-1], so_far, tgt.method) if so_far else None
                 train_run(sub, progress=progress, prepare=start)
                 g = module_ref(str(out), n)
         refs.append(g)
     comp = (Fuse(tuple(refs), tgt.task, req.with_target_adapter) if req.fuse else Stack(tuple(refs), tgt.task, mode))
-    validate(comp, method)
+    validate(comp, method, tgt.method)
     record = {
         "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},

@@ -29,7 +29,7 @@ from adapterx.engine import distributed
 from adapterx.engine import tracking
 from adapterx.engine.loop import check_batch
 from adapterx.engine import loop
-from adapterx.engine.rundir import FollowerWriter, RunWriter, checkpoint_path, default_output, read_metrics, read_run
+from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.evaluate.fusion import plot_fusion
 from adapterx.evaluate.zero_shot import predict
 from adapterx.methods import build_module
@@ -89,15 +89,10 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
     main = distributed.is_main()
-    output = Path(distributed.broadcast_object(str(req.output or default_output(task.name, req.method.name))))
-    check_checkpoint(output, req.resume)
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
-    try:
-        writer = RunWriter(output) if main else FollowerWriter(output)
-    except ConfigError as exc:  # only rank 0 checks the folder: every rank must leave with its error
-        distributed.settle(exc)
-        raise
-    distributed.settle()
+    if req.output is not None:  # a killed run's checkpoint there is continued with --resume only
+        check_checkpoint(Path(req.output), req.resume)
+    writer = reserve_output(req.output or default_output(task.name, req.method.name))
     trained = False
     reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
     try:

@@ -14,8 +14,8 @@ The test writes three executables ``sbatch``, ``srun``, ``sacct`` into a folder 
 - ``sacct -o JobID,State,NodeList --parsable2 -j ID [-j ID...]`` prints each task's state: PENDING, RUNNING,
   COMPLETED or FAILED (the script's exit status), from the marker files the background process writes.
 
-``%A %a %j %t`` in output paths are expanded as Slurm does. Nothing else of Slurm exists here (no scancel, squeue,
-scontrol: submitit calls them only to cancel, requeue or signal jobs).
+``%A %a %j %t`` in output paths are expanded as Slurm does. ``scontrol ping`` answers UP. Nothing else of Slurm
+exists here (no scancel, squeue: submitit calls them only to cancel, requeue or signal jobs).
 
 State lives in ``$FAKE_SLURM_STATE``: ``next_id`` (the job id counter), ``sbatch.jsonl`` (one line per call: argv
 and job id), and per job ``<id>/`` holding ``script.sh``, ``runner.pid`` and ``task_<i>.state``. When
@@ -174,8 +174,17 @@ def sacct(args: list[str]) -> int:
     return 0
 
 
+def scontrol(args: list[str]) -> int:
+    """Only ``scontrol ping`` (adapterx's reachability check): the controller is always up here."""
+    if args[:1] != ["ping"]:
+        print(f"fake scontrol: only `scontrol ping` is imitated, got {args}", file=sys.stderr)
+        return 1
+    print("Slurmctld(primary) at localhost is UP")
+    return 0
+
+
 def main(name: str) -> None:
-    commands = {"sbatch": sbatch, "srun": srun, "sacct": sacct}
+    commands = {"sbatch": sbatch, "srun": srun, "sacct": sacct, "scontrol": scontrol}
     if name == "run":
         sys.exit(run(Path(sys.argv[2])))
     sys.exit(commands[name](sys.argv[1:]))

@@ -1,0 +1,194 @@
+"""The method catalogue: one registration per method (spec, backend, library, compositions).
+
+Everything that asks "which methods are there, what can each do" reads this table: which backend builds a method,
+the composition checks before anything trains (:mod:`adapterx.methods.compose`), recipes' ``transfer``, ``adapterx
+methods`` and the README table. A new method is a spec in :mod:`adapterx.methods.spec` (parsing finds it by its
+``name``), a backend module (``build`` / ``save`` / ``load``, plus ``chain_from`` or ``build_composed`` where it
+composes) and one :func:`register` call at the bottom of this file.
+
+Composition kinds (the columns of ``adapterx methods``):
+
+- ``stack``: frozen intermediate module(s) active under a new target module (``adapters``' ``Stack``);
+- ``fuse``: an AdapterFusion layer over frozen intermediate adapters;
+- ``sum``: intermediate LoRA(s) frozen and active, the target's delta added (peft multi-adapter);
+- ``merge``: the intermediate folded into the base weights, a fresh target module trained on that;
+- ``chain``: the target starts from the intermediate's trained weights (full fine-tuning, X-STILTs; BitFit: the
+  intermediate's biases; prompt tuning: the intermediate's prompt, SPoT-style). LoRA's ``chain`` feeds the
+  intermediate's delta into the target's A (see :mod:`adapterx.methods.compose`);
+- ``continue``: what a recipe's default ``transfer: continue`` means for the method (one of the above);
+- ``language-module``: MAD-X language adapters (``train-language``) stack under the task module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapterx.methods import spec as S
+from adapterx.registry import Registry
+
+COMPOSITIONS = ("stack", "fuse", "sum", "merge", "chain")  # + continue, language-module (see the module doc)
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """One method: its spec class, where its library calls live, and what it composes with."""
+
+    name: str
+    spec: type[BaseModel]
+    backend: str  # module under adapterx.methods holding build/save/load (imported on use)
+    library: str  # adapters | peft | transformers | torch: what loads its saved module without adapterx
+    summary: str
+    modes: tuple[str, ...] = ()  # subset of COMPOSITIONS
+    continue_as: str | None = None  # a recipe's `transfer: continue`
+    language_modules: bool = False
+    multitask: bool = False  # `train-intermediate A B` (one module, a head per task)
+    native_files: tuple[str, ...] = ()  # files of a single-task module folder, checked before loading
+    plain_load: str = ""  # how to load a saved module without adapterx ("" where no library can)
+    notes: str = ""
+    default_lr: tuple[float, float] = (1e-4, 3e-3)  # the CLI's --lr default: (pretrained backbone, tiny model)
+
+    def modes_for(self, spec: Any) -> tuple[str, ...]:
+        """The compositions a configured method supports (a spec may narrow them: DoRA, PiSSA)."""
+        narrow = getattr(spec, "stack_modes", None)
+        return tuple(m for m in self.modes if narrow is None or m in narrow() or m == "fuse")
+
+    def row(self) -> dict[str, Any]:
+        """What ``adapterx methods --json`` prints for it."""
+        return {"method": self.name, "library": self.library, "summary": self.summary,
+                "compositions": {**{m: m in self.modes for m in COMPOSITIONS}, "continue": self.continue_as,
+                                 "language-module": self.language_modules},
+                "options": sorted(k for k in self.spec.model_fields if k != "name"), "notes": self.notes}
+
+
+METHODS: Registry[MethodInfo] = Registry("method")
+_ORDER: list[str] = []  # registration order: families together in listings
+
+
+def register(info: MethodInfo) -> MethodInfo:
+    if info.spec.model_fields["name"].default != info.name:
+        raise ValueError(f"{info.name}: its spec {info.spec.__name__} is named {info.spec.model_fields['name'].default!r}")
+    if info.continue_as is not None and info.continue_as not in info.modes:
+        raise ValueError(f"{info.name}: continue_as {info.continue_as!r} is not among its modes")
+    _ORDER.append(info.name)
+    return METHODS.register(info.name, info)
+
+
+def get(name: str) -> MethodInfo:
+    """The method called ``name``; an unknown name is a ConfigError with a close match."""
+    return METHODS.get(name)
+
+
+def names() -> tuple[str, ...]:
+    """Every method's name, in registration order (bottleneck adapters, prefix / prompt, LoRA, ..., full)."""
+    return tuple(_ORDER)
+
+
+def who_can(kind: str) -> list[str]:
+    """Methods supporting composition ``kind`` (for "use X instead" in errors)."""
+    if kind == "language-module":
+        return [n for n in _ORDER if METHODS.get(n).language_modules]
+    return [n for n in _ORDER if kind in METHODS.get(n).modes]
+
+
+def table(model: str | None = None, task: str = "stsb", methods: list[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of ``adapterx methods``: every method (or ``methods``) with its compositions; with ``model``, its
+    trainable and total parameters on that backbone with ``task``'s head (each method built once with its defaults)."""
+    wanted = methods or list(names())
+    for n in wanted:
+        get(n)  # unknown names fail before any model loads
+    rows = [get(n).row() for n in wanted]
+    if model is None:
+        return rows
+    import gc
+
+    from adapterx import backbone as bbmod
+    from adapterx.methods import build_module
+    from adapterx.tasks import get_task
+
+    bb, t = bbmod.resolve(model), get_task(task)
+    for row in rows:
+        module = build_module(get(row["method"]).spec(), bb, t, seed=0)
+        row["params"] = {**module.parameter_counts(), "backbone": bb.id, "task": t.name}
+        del module
+        gc.collect()
+    return rows
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+_BN_FILES = ("adapter_config.json",)
+_PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+_ADAPTERS_LOAD = "AutoAdapterModel.from_pretrained(base).load_adapter(path, use_safetensors=True, set_active=True)"
+_PEFT_LOAD = "PeftModel.from_pretrained(AutoModelFor<Task>.from_pretrained(base, ...), path)"
+
+register(MethodInfo(
+    "adapter", S.AdapterSpec, "adapters_backend", "adapters",
+    "bottleneck adapter: seq_bn (Pfeiffer) or double_seq_bn (Houlsby)",
+    modes=("stack", "fuse"), continue_as="stack", language_modules=True, multitask=True, native_files=_BN_FILES,
+    plain_load=_ADAPTERS_LOAD,
+))
+register(MethodInfo(
+    "par_bn", S.ParBnSpec, "adapters_backend", "adapters", "parallel bottleneck adapter beside the FFN (scaled)",
+    modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+))
+register(MethodInfo(
+    "compacter", S.CompacterSpec, "adapters_backend", "adapters", "Compacter: Houlsby adapters of Kronecker-product (PHM) layers",
+    modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+))
+register(MethodInfo(
+    "compacter++", S.CompacterPPSpec, "adapters_backend", "adapters", "Compacter++: one PHM adapter after the FFN",
+    modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+))
+register(MethodInfo(
+    "prefix", S.PrefixSpec, "adapters_backend", "adapters", "prefix tuning: trained key/value prefixes in every layer",
+    modes=("stack",), continue_as="stack", native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    notes="stack: the intermediate's and the target's prefixes are both attended to; no fusion (adapters has none for prefixes)",
+))
+register(MethodInfo(
+    "prompt", S.PromptSpec, "adapters_backend", "adapters", "prompt tuning: trained soft-prompt embeddings before the input",
+    modes=("chain",), continue_as="chain", native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    default_lr=(3e-2, 3e-2),  # soft prompts want a large rate (Lester et al.: 0.3 with Adafactor)
+    notes="chain: the target prompt starts from the intermediate's (SPoT); adapters applies one prompt only, so no stack; "
+          "token tasks drop the prompt positions (a plain-adapters load keeps them: logits[:, prompt_length:])",
+))
+register(MethodInfo(
+    "lora", S.LoRASpec, "peft_backend", "peft", "LoRA (options: dora, rslora, init=pissa|gaussian)",
+    modes=("sum", "merge", "chain"), continue_as="sum", multitask=True, native_files=_PEFT_FILES, plain_load=_PEFT_LOAD,
+    notes="dora: sum, merge; init=pissa: merge (saved as the equivalent rank-2r LoRA over the original weights)",
+))
+register(MethodInfo(
+    "ia3", S.IA3Spec, "peft_backend", "peft", "(IA)^3: trained rescaling of keys, values and FFN activations",
+    modes=("merge",), continue_as="merge", native_files=_PEFT_FILES, plain_load=_PEFT_LOAD,
+    default_lr=(3e-3, 1e-2),  # (IA)^3 vectors start at 1 and want a larger rate than LoRA (Liu et al.: 3e-3)
+    notes="merge: the intermediate's vectors folded into the weights, fresh vectors on top",
+))
+register(MethodInfo(
+    "bitfit", S.BitFitSpec, "bitfit_backend", "torch", "BitFit: only the backbone's bias terms (and the head) train",
+    modes=("chain",), continue_as="chain", native_files=("bitfit.safetensors",), default_lr=(1e-3, 3e-3),
+    plain_load="AutoModelFor<Task>.from_pretrained(base, ...).load_state_dict(safetensors.torch.load_file(path/'bitfit.safetensors'), strict=False)",
+    notes="chain: the target's biases start from the intermediate's",
+))
+register(MethodInfo(
+    "full", S.FullSpec, "hf_backend", "transformers", "full fine-tuning of every weight (the baseline)",
+    modes=("chain",), continue_as="chain", multitask=True, native_files=("config.json",), default_lr=(2e-5, 1e-3),
+    plain_load="AutoModelFor<Task>.from_pretrained(path)",
+))
+register(MethodInfo(
+    "sft", S.SFTSpec, "sft_backend", "torch", "LT-SFT: a sparse difference of K weights (lottery-ticket sparse fine-tuning)",
+    modes=("sum",), continue_as="sum", language_modules=True, native_files=("sft.safetensors",),
+    default_lr=(2e-5, 1e-3),  # its phase 1 is full fine-tuning: the paper's 2e-5 serves both phases
+    plain_load="AutoModelFor<Task>.from_pretrained(base); add module/sft.safetensors' values at their indices (model card)",
+    notes="sum: the differences add (language SFT, intermediates, target: Ansell et al. 2022); language SFTs from "
+          "`train-language --method sft`",
+))
+
+
+def default_lr(method: str, model: str) -> float:
+    """The peak learning rate a method trains with unless told otherwise (the commands and recipes alike): its
+    registration's rate for a pretrained backbone, or for the tiny random model (which needs far larger ones:
+    measured on synthetic STS-B, 1e-4 barely moves it, 3e-3 / 1e-3 learn)."""
+    pretrained, tiny = get(method).default_lr
+    return tiny if model == "tiny" else pretrained
