@@ -383,8 +383,10 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_compatible(bb: Backbone, other: dict[str, Any], what: str) -> None:
-    """Raise :class:`ModelError` when a module recorded for backbone ``other`` cannot run on ``bb``."""
+def check_compatible(bb: Backbone, other: dict[str, Any], what: str, allow_mismatch: bool = False) -> str | None:
+    """Raise :class:`ModelError` when a module recorded for backbone ``other`` cannot run on ``bb`` (another shape),
+    or was trained on other weights of the same shape (another sha256 fingerprint) unless ``allow_mismatch``; then
+    the returned note says so, for the run's record (None: the same backbone)."""
     for key in ("model_type", "hidden_size", "vocab_size", "num_layers"):
         theirs = other.get(key)
         if theirs is not None and theirs != getattr(bb, key):
@@ -392,3 +394,13 @@ def check_compatible(bb: Backbone, other: dict[str, Any], what: str) -> None:
                 f"{what} was trained on another backbone ({other.get('id')}: {key}={theirs}, "
                 f"here {bb.id}: {key}={getattr(bb, key)}). Use --model {other.get('id')} or retrain it."
             )
+    theirs = other.get("sha256")
+    if not theirs or not bb.sha256 or theirs == bb.sha256:
+        return None
+    # Same shape, other weights: the module loads and runs, but its weights were learned on another base.
+    note = (f"{what} was trained on other backbone weights ({other.get('id')}, sha256 {str(theirs)[:12]}; here"
+            f" {bb.id}, sha256 {bb.sha256[:12]})")
+    if not allow_mismatch:
+        raise ModelError(f"{note}. Use --model {other.get('id')}, or pass --allow-backbone-mismatch if this is"
+                         " deliberate (it is recorded)")
+    return note

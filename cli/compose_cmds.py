@@ -28,7 +28,7 @@ def _modules(items: list[str] | None) -> dict[str, str]:
 def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
          doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters=None, resume=False,
-         data_revision=None, xtreme_out=None, sft_k=None):  # noqa: ANN001, ANN202
+         data_revision=None, xtreme_out=None, sft_k=None, allow_backbone_mismatch=False):  # noqa: ANN001, ANN202
     from adapterx.data.sources import DataOptions
     from adapterx.workflows.train import TrainRequest
     from adapterx.workflows.stack import StackRequest, stack_run
@@ -50,7 +50,7 @@ def _run(tasks, target, fuse, with_target_adapter, module, lora_mode, intermedia
                         save_predictions=save_predictions, resume=resume, xtreme_out=xtreme_out)
     req = StackRequest(intermediates=tuple(tasks), target=treq, modules=_modules(module), lora_mode=lora_mode, fuse=fuse,
                        with_target_adapter=with_target_adapter, intermediate_train=inter_cfg,
-                       lang_adapters=parse_lang_adapters(lang_adapters))
+                       lang_adapters=parse_lang_adapters(lang_adapters), allow_backbone_mismatch=allow_backbone_mismatch)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = stack_run(req, progress=prog)
     show_run(outcome, target, as_json)
@@ -78,7 +78,7 @@ def stack_cmd(
     lora_rank: Optional[int] = OPTIONS["lora_rank"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
     lang_adapters: Optional[str] = LANG_OPT, resume: bool = OPTIONS["resume"], sft_k: Optional[int] = OPTIONS["sft_k"],
     data_revision: Optional[list[str]] = OPTIONS["data_revision"], xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
-    debug: bool = OPTIONS["debug"],
+    allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"], debug: bool = OPTIONS["debug"],
 ) -> None:
     """Train a target module stacked on frozen intermediate module(s) and evaluate it zero-shot on every language.
 
@@ -94,7 +94,7 @@ def stack_cmd(
     _run(tasks[:-1], tasks[-1], False, False, module, lora_mode, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
          doc_stride, bf16, device, reduction_factor, lora_rank, as_json, quiet, lang_adapters, resume, data_revision,
-         xtreme_out, sft_k)
+         xtreme_out, sft_k, allow_backbone_mismatch)
 
 
 @app.command("fuse")
@@ -114,13 +114,15 @@ def fuse_cmd(
     device: Optional[str] = OPTIONS["device"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], lang_adapters: Optional[str] = LANG_OPT,
     resume: bool = OPTIONS["resume"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
+    allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
     debug: bool = OPTIONS["debug"],
 ) -> None:
     """AdapterFusion over frozen intermediate adapters: train the fusion layer and a head on the target task, then
     evaluate zero-shot on every language (adapters only)."""
     _run(tasks, target, True, with_target_adapter, module, None, intermediate_steps, method, model, data, data_dir,
          eval_file, output, langs, save_predictions, seed, lr, batch_size, max_steps, epochs, eval_steps, max_length,
-         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume, data_revision)
+         doc_stride, bf16, device, reduction_factor, None, as_json, quiet, lang_adapters, resume, data_revision,
+         allow_backbone_mismatch=allow_backbone_mismatch)
 
 
 @app.command("train-language")
@@ -144,7 +146,6 @@ def train_language_cmd(
     language SFT (the same MLM; the module is a sparse difference of K body weights), for `stack --method sft`."""
     from adapterx.errors import ConfigError
     from adapterx.workflows.language import LanguageRequest, train_language
-    from adapterx.engine.loop import TrainConfig
     from cli.common import print_json
     from cli.render import TrainProgress, summary_table
 
@@ -155,8 +156,8 @@ def train_language_cmd(
     if method not in ("adapter", "sft"):
         raise ConfigError(f"--method {method}: train-language trains a MAD-X adapter (adapter) or a language SFT (sft)")
     spec = method_spec(method, None, reduction_factor, None, None, None, None, sft_k)  # flags of the other method fail
-    cfg = TrainConfig(lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
-                      max_length=max_length, seed=seed, bf16=bf16, device=device)
+    cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+                       eval_steps=eval_steps, max_length=max_length, seed=seed, bf16=bf16, device=device)
     req = LanguageRequest(lang=lang, text=text, text_config=text_config, model=model, reduction_factor=reduction_factor or 2,
                           train=cfg, max_lines=max_lines, output=output, method=spec if method == "sft" else None)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:

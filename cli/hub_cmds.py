@@ -55,6 +55,8 @@ def push_cmd(
     revision: Optional[str] = typer.Option(None, "--revision", help="HF branch to push to (created if needed)."),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="HF commit message."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the exact files and the card; publish nothing."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Folder hub: replace a repository of that name that holds another module."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
@@ -80,7 +82,8 @@ def push_cmd(
         typer.echo(plan.card)
         return
     result = hub.push(
-        run_dir, to, name=name, private=private, revision=revision, trust_pickle=trust_pickle, message=message
+        run_dir, to, name=name, private=private, revision=revision, trust_pickle=trust_pickle, message=message,
+        overwrite=overwrite,
     )
     if as_json:
         print_json({"id": result.id, "location": result.location, "entry": result.entry})

@@ -84,8 +84,8 @@ def _options() -> dict[str, Any]:
         report_to=typer.Option(None, "--report-to", help="Experiment tracker: tensorboard, wandb or mlflow (logs in RUN/tracking/)."),
         gradient_checkpointing=typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, ~1.7x slower steps."),
         early_stopping_patience=typer.Option(None, "--early-stopping-patience", help="Stop after N English dev evaluations without a better score (default: never)."),
-        device=typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-        group_by_length=typer.Option(None, "--group-by-length/--no-group-by-length", help="Batches of similar-length examples (less padding; default: on where random batches would be >= 10% padding)."),
+        device=typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda when present)."),
+        group_by_length=typer.Option(None, "--group-by-length/--no-group-by-length", help="Batches of similar-length examples (less padding; default: on where random batches would be >= 10% padding and length says little of the label)."),
         compile=typer.Option(False, "--compile", help="torch.compile each transformer layer (training and evaluation); slower on CPU for typical runs: see benchmarks."),
         adapter_config=typer.Option(None, "--adapter-config", help="adapter: seq_bn (pfeiffer, default) or houlsby (double_seq_bn)."),
         reduction_factor=typer.Option(None, "--reduction-factor", help="adapter, par_bn, compacter(++): hidden size / bottleneck size (default 16; par_bn 2)."),
@@ -97,6 +97,7 @@ def _options() -> dict[str, Any]:
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
         resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),
+        allow_backbone_mismatch=typer.Option(False, "--allow-backbone-mismatch", help="Use a module trained on other backbone weights of the same shape (another sha256); the run records it."),
         debug=typer.Option(False, "--debug", help=DEBUG_HELP),
     )
 

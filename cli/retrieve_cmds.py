@@ -75,7 +75,9 @@ def retrieve_cmd(
     skip_special: bool = typer.Option(False, "--skip-special-tokens", help="Mean pooling without <s> and </s>."),
     use_faiss: bool = typer.Option(False, "--faiss", help="Search with faiss (IndexFlatIP, exact) instead of torch."),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast where the hardware supports it."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda when present)."),
+    allow_backbone_mismatch: bool = typer.Option(
+        False, "--allow-backbone-mismatch", help="Use a module trained on other backbone weights of the same shape."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
@@ -95,6 +97,7 @@ def retrieve_cmd(
         max_length=max_length, skip_special_tokens=skip_special, device=device, bf16=bf16,
         backend="faiss" if use_faiss else "torch", max_sentences=max_sentences, synthetic_size=synthetic_size,
         seed=seed, save_predictions=save_predictions, sweep=layer_sweep, baseline=not no_baseline, plot=plot,
+        allow_backbone_mismatch=allow_backbone_mismatch,
     )
     out = run_request(req, progress=None if (as_json or quiet) else _progress)
     if isinstance(out, SweepResult):

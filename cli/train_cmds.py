@@ -183,6 +183,7 @@ def eval_cmd(
     batch_size: int = typer.Option(32, "--batch-size"), bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     max_examples: Optional[int] = typer.Option(None, "--max-examples", min=1, help="Only the first N examples of each language (a quick look; noted in the output)."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="Also evaluate this module (or 'none') and print both side by side with the difference (repeatable)."),
+    allow_backbone_mismatch: bool = OPTIONS["allow_backbone_mismatch"],
     data_revision: Optional[list[str]] = OPTIONS["data_revision"],
     as_json: bool = OPTIONS["as_json"], debug: bool = OPTIONS["debug"], compile: bool = OPTIONS["compile"],
 ) -> None:
@@ -196,7 +197,8 @@ def eval_cmd(
     opts = DataOptions(data=data, data_dir=data_dir, eval_files=eval_files(eval_file), data_revisions=tuple(data_revision or ()))
     req = EvalRequest(task=task, module=module, model=model, data=opts, langs=langs, seed=seed, max_length=max_length,
                       doc_stride=doc_stride, batch_size=batch_size, bf16=bf16, device=device, save_predictions=save_predictions,
-                      max_examples=max_examples, split=split, xtreme_out=xtreme_out, compile=compile)
+                      max_examples=max_examples, split=split, xtreme_out=xtreme_out, compile=compile,
+                      allow_backbone_mismatch=allow_backbone_mismatch)
     report = eval_run(req)
     ev = report.to_json()
     if compare:

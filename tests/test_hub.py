@@ -315,11 +315,14 @@ def test_published_run_records_carry_no_local_paths(tmp_path: Path) -> None:
     assert hub.pull(res.id).is_dir()  # the manifest verifies the redacted copy
 
 
-def test_repush_replaces_the_repository_and_its_entry(tmp_path: Path) -> None:
+def test_repush_with_overwrite_replaces_the_repository_and_its_entry(tmp_path: Path) -> None:
     hub_dir = tmp_path / "hub"
     first = hub.push(make_run(tmp_path), str(hub_dir), name="m")
     run2 = make_run(tmp_path, "run2", extra={"stsb/extra.json": b"{}"})
-    second = hub.push(run2, str(hub_dir), name="m")
+    with pytest.raises(HubError, match="--overwrite"):  # another module under the same name: refused by default
+        hub.push(run2, str(hub_dir), name="m")
+    assert not (hub_dir / "m/module/stsb/extra.json").exists()
+    second = hub.push(run2, str(hub_dir), name="m", overwrite=True)
     assert first.entry and second.entry
     assert first.entry["manifest_sha256"] != second.entry["manifest_sha256"]
     index = FolderHub(hub_dir).read_index()

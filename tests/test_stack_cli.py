@@ -79,7 +79,8 @@ def test_fuse_over_two_intermediate_adapters(tmp_path):
         (["stack", "stsb", "xnli", "--method", "lora", "--lora-mode", "prod"], "use sum, merge or chain"),
         (["stack", "stbs", "xnli", "--method", "adapter"], "Did you mean 'stsb'"),
         (["stack", "xnli"], "needs an intermediate task and a target task"),
-        (["stack", "stsb", "ccg", "--data", "hf"], "ccg has no Hugging Face data set"),  # target data missing
+        (["stack", "stsb", "xnli", "--data", "no-such-file.tsv"], "no such file or folder"),  # target data missing
+        (["stack", "stsb", "ccg"], "ccg is not a target task"),
     ],
 )
 def test_compositions_are_checked_before_training(args, needle, tmp_path):

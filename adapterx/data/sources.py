@@ -72,6 +72,9 @@ def start_read_log() -> list[dict[str, Any]]:
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
     """Read one file in the task's official format (chosen by task and file suffix)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
+                        " (an XTREME-style download folder)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = "".join(path.suffixes[-1:]).lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapterx.engine import batching, speed
-from adapterx.errors import AdapterxError
+from adapterx.errors import AdapterxError, ConfigError
 from adapterx.engine import distributed
 
 
@@ -62,6 +63,11 @@ class TrainConfig(BaseModel):
     )
 
 
+# Settings a resumed run may change: they do not change the result (device placement; gradient checkpointing
+# recomputes the same activations). Every other hyperparameter must match the checkpoint's.
+RESUME_FREE = frozenset({"device", "gradient_checkpointing"})
+
+
 class TrainingError(AdapterxError):
     """Training stopped on a fault (NaN loss, a data error): the message names the step."""
 
@@ -94,10 +100,37 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+_DEVICE = re.compile(r"(cpu|mps|cuda)(:(\d+))?")
+
+
+def check_device(name: str | None) -> None:
+    """``--device`` names a device this torch can use (cpu, cuda, cuda:N, mps); :class:`ConfigError` otherwise.
+
+    Checked before anything loads: torch's own answers are an AssertionError ("Torch not compiled with CUDA
+    enabled") or a RuntimeError listing every device type it knows, after the model is built."""
+    if name is None:
+        return
+    m = _DEVICE.fullmatch(name)
+    if m is None or (m.group(1) == "cpu" and m.group(2)):
+        raise ConfigError(f"--device {name!r}: use cpu, cuda, cuda:N or mps (default: cuda when present, else cpu)")
+    import torch
+
+    if m.group(1) == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ConfigError(f"--device {name}: {why}; drop --device (cpu is used) or pass --device cpu")
+        count = torch.cuda.device_count()
+        if m.group(3) is not None and int(m.group(3)) >= count:
+            raise ConfigError(f"--device {name}: {count} GPU(s) visible, use cuda:0 .. cuda:{count - 1}")
+    if m.group(1) == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: MPS (Apple GPU) is not available here; drop --device or pass --device cpu")
+
+
 def pick_device(name: str | None) -> str:
     import torch
 
     if name:
+        check_device(name)
         return name
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -195,6 +228,7 @@ def train(
     progress: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Path | None = None,
     resume: bool = False,
+    identity: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``module`` on ``train_features``; keep the trainable weights of the best dev score and restore them.
 
@@ -207,6 +241,10 @@ def train(
     example order and builds batches itself (:class:`adapterx.workflows.multitask.MultiTaskData`: every batch from one
     task). ``selection_metric`` names the dev score to maximise, or computes it from the dev dict. With
     ``cfg.early_stopping_patience`` training stops after that many evaluations without a better score.
+
+    ``identity`` (task, method, backbone, data, hyperparameters: whatever decides the result) is stored in the
+    checkpoint; ``resume`` refuses a checkpoint whose identity differs, naming the fields, so that a run is never
+    continued under other settings and recorded as if it had used them throughout.
     """
     import torch
 
@@ -259,9 +297,14 @@ def train(
     pos = 0  # the next example of `order`
     running = 0.0
     if resume and checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)  # our own file, never a download
+        state = load_checkpoint(checkpoint, device)
+        differ = identity_diff(state.get("identity"), identity)
+        if differ:
+            raise TrainingError(f"--resume: {checkpoint} was written with {differ[0]}; this command gives {differ[1]}."
+                                f" Resume with the same settings, or remove {checkpoint.parent} to start over")
         if state["total"] != total or set(state["weights"]) != set(named):
-            raise TrainingError(f"{checkpoint}: written by a run with other settings; drop --resume or remove it")
+            raise TrainingError(f"--resume: {checkpoint} was written by a run with other settings; resume with the"
+                                f" same settings, or remove {checkpoint.parent} to start over")
         with torch.no_grad():
             for k, v in state["weights"].items():
                 named[k].copy_(v)
@@ -335,7 +378,7 @@ def train(
                     progress({"step": step, "total": total, "dev": dev})
                 if checkpoint is not None and step < total:
                     _save_checkpoint(checkpoint, {
-                        "total": total, "step": step, "micro": micro, "seen": seen, "order": order, "pos": pos,
+                        "identity": identity, "total": total, "step": step, "micro": micro, "seen": seen, "order": order, "pos": pos,
                         "weights": {k: v.detach().clone() for k, v in named.items()},
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _get_rng(gen),
                         "best_score": best_score, "best_state": best_state, "best_step": result.best_step,
@@ -376,6 +419,50 @@ def _set_rng(state: dict[str, Any], gen) -> None:  # noqa: ANN001
     gen.set_state(state["generator"])
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+_STATE_KEYS = ("total", "step", "micro", "seen", "order", "pos", "weights", "optimizer", "scheduler", "rng",
+               "best_score", "best_state", "best_step", "best_dev", "loss_curve", "dev_curve")
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """The training state :func:`train` wrote; :class:`TrainingError` naming the file when it is cut or not one."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)  # our own file, never a download
+    except Exception as exc:  # noqa: BLE001 - a cut file raises OSError, EOFError, RuntimeError, UnpicklingError...
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrainingError(f"--resume: {path} is damaged ({why}); remove {path.parent} and run the command without"
+                            " --resume to start over") from None
+    if not isinstance(state, dict) or any(k not in state for k in _STATE_KEYS):
+        raise TrainingError(f"--resume: {path} is not a training checkpoint of adapterx; remove {path.parent} and"
+                            " run the command without --resume to start over")
+    return state
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        return {prefix: obj}
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def identity_diff(stored: dict[str, Any] | None, given: dict[str, Any] | None) -> tuple[str, str] | None:
+    """``("lr=0.003", "lr=0.01")``: the fields on which a checkpoint's identity and this run's differ (None: same,
+    or either side unknown, as with a checkpoint of an adapterx that stored none)."""
+    if stored is None or given is None:
+        return None
+    a, b = _flat(stored), _flat(given)
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    # Another method altogether: its name says it, the options of either method would only add noise.
+    renamed = {k[: -len(".name")] for k in keys if k.endswith(".name")}
+    keys = [k for k in keys if k.endswith(".name") or k.rsplit(".", 1)[0] not in renamed]
+    if not keys:
+        return None
+    return ", ".join(f"{k}={a.get(k)}" for k in keys), ", ".join(f"{k}={b.get(k)}" for k in keys)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

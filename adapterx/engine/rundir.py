@@ -32,6 +32,9 @@ class RunWriter:
         self.output = Path(output)
         if self.output.exists():
             raise ConfigError(f"--output {self.output} already exists: choose another folder or remove it")
+        # Folders made here for the output (the default runs/) are removed again by abort() while empty, so a
+        # command that fails leaves nothing behind.
+        self.made = [d for d in (self.output.parent, *self.output.parent.parents) if not d.exists()]
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = self.output.parent / f".{self.output.name}.partial-{os.getpid()}"
@@ -70,6 +73,11 @@ class RunWriter:
             except OSError:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
+        for folder in self.made:  # innermost first; one that holds anything (another run) stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 class FollowerWriter:
@@ -99,6 +107,14 @@ def checkpoint_path(output: Path) -> Path:
     """Where a run's resumable training state lives: beside the output, named as partial, removed on success."""
     output = Path(output)
     return output.parent / f"{output.name}.partial-checkpoint" / "checkpoint.pt"
+
+
+def check_checkpoint(output: Path, resume: bool) -> None:
+    """A killed run of ``output`` left its checkpoint: only ``--resume`` may use it, and nothing else replaces it."""
+    ckpt = checkpoint_path(output)
+    if ckpt.is_file() and not resume:
+        raise ConfigError(f"{ckpt.parent} holds the checkpoint of an unfinished run of --output {output}: add --resume"
+                          " to continue it, or remove that folder to start over")
 
 
 def _remove_stale(output: Path) -> None:

@@ -78,8 +78,10 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             # differently, so rank 0's view is everyone's.
             if not distributed.broadcast_object(folder.exists()):
                 cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
+                # resume: a killed worker's checkpoint of this shared module is continued (its settings are checked
+                # against this cell's), never silently restarted.
                 req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
-                                   evaluate=False, command="run (intermediate)")
+                                   evaluate=False, command="run (intermediate)", resume=True)
                 # Chain methods train the tasks in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).
                 start = None

@@ -138,6 +138,25 @@ def _check_task(name: str) -> str:
 TaskName = Annotated[str, AfterValidator(_check_task)]
 
 
+def _check_target(name: str) -> str:
+    """A target trains on English and is evaluated zero-shot (a target task), or is a retrieval task that evaluates
+    the intermediate module as it is; an intermediate task as target would give an English-only "zero-shot" table,
+    and every cell would fail only after its intermediates trained."""
+    try:
+        from adapterx.tasks import get_task
+
+        task = get_task(name)
+    except Exception:  # noqa: BLE001 - a name outside the registry (tests patch known_tasks)
+        return name
+    if not task.target and task.kind != "retrieval":
+        raise ValueError(f"{name} is not a target task: put it under intermediates (targets are XTREME-R tasks such"
+                         " as xnli, panx, tydiqa, or retrieval tasks)")
+    return name
+
+
+TargetName = Annotated[str, AfterValidator(_check_task), AfterValidator(_check_target)]
+
+
 def _parse_chain(value: Any) -> Any:
     """``"none"`` -> (), ``"stsb"`` -> ("stsb",), ``"stsb+mnli"`` or ``[stsb, mnli]`` -> ("stsb", "mnli")."""
     if value is None or value == NONE_CHAIN:
@@ -331,7 +350,7 @@ class Recipe(_Strict):
     backbones: tuple[str, ...] = Field(min_length=1)
     methods: tuple[Method, ...] = Field(min_length=1)
     intermediates: tuple[Chain, ...] = Field(((),), min_length=1, description="default: no intermediate only")
-    targets: tuple[TaskName, ...] = Field(min_length=1)
+    targets: tuple[TargetName, ...] = Field(min_length=1)
     seeds: tuple[int, ...] = Field((42,), min_length=1)
     training: Training = Training()
     data: DataConfig = DataConfig()
@@ -537,8 +556,20 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return out
 
 
+def _folder_given(path: Path) -> str:
+    """What to do when RECIPE is a folder: a grid's run folder (it keeps the recipe it ran), or one of recipes."""
+    if (path / "recipe.yaml").is_file() and ((path / "results.sqlite").exists() or (path / "cells").is_dir()):
+        return (f"{path} is the run folder of a grid, not a recipe: continue it with `adapterx run {path / 'recipe.yaml'}"
+                f" --run-dir {path}`, or report it with `adapterx report {path}`")
+    found = sorted(p.name for p in path.glob("*.y*ml"))[:3]
+    hint = f", e.g. {path / found[0]}" if found else ""
+    return f"recipe {path} is a folder: give a recipe YAML file{hint}"
+
+
 def read_recipe_data(path: Path) -> dict[str, Any]:
     """Parse a recipe file with ``yaml.safe_load`` (never the unsafe loader: recipes are shared files)."""
+    if path.is_dir():
+        raise ConfigError(_folder_given(path))
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist (recipes ship in recipes/, e.g. recipes/smoke-tiny.yaml)")
     try:

@@ -87,9 +87,11 @@ def push(
     revision: str | None = None,
     trust_pickle: bool = False,
     message: str | None = None,
+    overwrite: bool = False,
 ) -> PushResult:
     """Publish the run dir's module, run.json, metrics.json, card and manifest to ``to`` (``hf:USER[/REPO]`` or a
-    folder hub path); returns the id it is published under."""
+    folder hub path); returns the id it is published under. A folder hub's repository that holds another module is
+    replaced only with ``overwrite`` (an HF repository keeps its history: a push is a new commit)."""
     plan = prepare_push(run_dir, to, name=name, revision=revision, trust_pickle=trust_pickle)
     if is_hf_id(to):
         from adapterx.hub import hf
@@ -103,7 +105,7 @@ def push(
         return PushResult(id=plan.target, location=url)
     if private:
         raise HubError("--private applies to hf: targets only; a folder hub is as private as its folder.")
-    ident, entry = FolderHub(Path(to).expanduser()).publish(plan)
+    ident, entry = FolderHub(Path(to).expanduser()).publish(plan, overwrite=overwrite)
     return PushResult(id=ident, location=ident, entry=entry)
 
 

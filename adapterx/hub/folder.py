@@ -428,11 +428,31 @@ class FolderHub:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def publish(self, plan: PushPlan) -> tuple[str, dict[str, Any]]:
+    def _check_replace(self, name: str, manifest: dict[str, Any] | None, overwrite: bool) -> None:
+        """A repository ``name`` that holds another module is replaced only with ``overwrite``: a folder hub keeps one
+        version per repository, so replacing it loses the earlier module. The same files again are no loss."""
+        final = self.root / name
+        if overwrite or not final.exists():
+            return
+        try:
+            old = {k: v.get("sha256") for k, v in read_manifest(final)["files"].items() if k != CARD_NAME}
+        except HubError:
+            old = None
+        new = None if manifest is None else {k: v.get("sha256") for k, v in manifest["files"].items() if k != CARD_NAME}
+        if manifest is not None and old == new:
+            return
+        raise HubError(f"{final} already holds {'another' if manifest is not None else 'a'} module: pushing would"
+                       " replace it (a folder hub keeps one version per repository). Pass --overwrite to replace it,"
+                       " or --name to publish under another name.")
+
+    def publish(self, plan: PushPlan, overwrite: bool = False) -> tuple[str, dict[str, Any]]:
         """Copy the plan's repository into the hub and index it; returns (id, index entry).
 
-        A repository that already exists is replaced as a whole (like a new commit on the Hub).
+        A repository that already exists with other files is refused unless ``overwrite``; then it is replaced as a
+        whole (like a new commit on the Hub, without the history).
         """
+        if not overwrite and (self.root / plan.name).exists():
+            self._check_replace(plan.name, plan.manifest(), overwrite)  # before copying anything
         self.ensure()
         staging = self.root / f".staging-{plan.name}-{uuid.uuid4().hex[:12]}"
         trash = self.root / f".trash-{plan.name}-{uuid.uuid4().hex[:12]}"
@@ -441,6 +461,7 @@ class FolderHub:
             manifest = stage_repo(plan, staging)
             entry = index_entry(plan.name, plan.run, plan.metrics, manifest)
             with self._lock():
+                self._check_replace(plan.name, manifest, overwrite)  # again: another push may have come first
                 repos = self.read_index()
                 final = self.root / plan.name
                 replaced = final.exists()

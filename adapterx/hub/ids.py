@@ -80,6 +80,15 @@ def is_code_file(name: str) -> bool:
     return name.lower().endswith(CODE_SUFFIXES)
 
 
+class PickleRefused(HubError):
+    """Pickle weights refused; ``where`` holds ``file``. Commands that load modules give their own advice: only push
+    and pull have --trust-pickle."""
+
+    def __init__(self, message: str, where: str, file: str) -> None:
+        super().__init__(message)
+        self.where, self.file = where, file
+
+
 def check_file_policy(names: list[str], trust_pickle: bool, where: str) -> None:
     """Refuse code files always and pickle files unless ``trust_pickle``; the message names the first offender."""
     code = [n for n in names if is_code_file(n)]
@@ -91,10 +100,10 @@ def check_file_policy(names: list[str], trust_pickle: bool, where: str) -> None:
     pickles = [n for n in names if is_pickle_file(n)]
     if pickles and not trust_pickle:
         more = f" (and {len(pickles) - 1} more)" if len(pickles) > 1 else ""
-        raise HubError(
+        raise PickleRefused(
             f"{where} contains pickle file {pickles[0]!r}{more}: loading pickle can run arbitrary code. Re-save the "
             "module as safetensors (use_safetensors=True / safe_serialization=True), or pass --trust-pickle "
-            "(trust_pickle=True) if you trust its author."
+            "(trust_pickle=True) if you trust its author.", where, pickles[0]
         )
 
 

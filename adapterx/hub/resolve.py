@@ -29,6 +29,7 @@ from adapterx.hub.ids import (
     MANIFEST_NAME,
     FolderRef,
     HfRef,
+    PickleRefused,
     check_file_policy,
     is_folder_hub,
     is_hf_id,
@@ -264,5 +265,11 @@ def resolve_module_ref(ref: str) -> tuple[Path | None, dict[str, Any]]:
     if ref == "none":
         return None, {}
     # Local folders too: resolve_module refuses pickle weights and checks a manifest where there is one.
-    path = Path(resolve_module(ref))
+    try:
+        path = Path(resolve_module(ref))
+    except PickleRefused as exc:  # the commands that load modules have no --trust-pickle: they load safetensors only
+        raise HubError(f"{exc.where} contains pickle file {exc.file!r}: adapterx loads module weights from safetensors"
+                       " only (loading pickle can run arbitrary code). Re-save the module as safetensors"
+                       " (save_adapter(..., use_safetensors=True) / save_pretrained(..., safe_serialization=True))"
+                       ) from None
     return path, read_run(path)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapterx.errors import ModelError
+from adapterx.errors import ConfigError, ModelError
 from adapterx.methods import catalog
 from adapterx.methods.compose import trains_in_sequence
 from adapterx.methods.module import MODULE_META, Module, backend_for, quiet_transformers
@@ -39,7 +39,14 @@ def build_module(method: Any, backbone, task, seed: int, name: str | None = None
     import torch
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
-    return backend_for(method.name).build(backbone, task, method, name or task.name)
+    try:
+        return backend_for(method.name).build(backbone, task, method, name or task.name)
+    except ValueError as exc:  # the library refuses the method's options (e.g. LoRA targets the model lacks)
+        why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
+        targets = getattr(method, "target_modules", None)
+        hint = (f" --lora-targets {','.join(targets)}: name modules of {backbone.id} (query,key,value,dense)"
+                if targets else "")
+        raise ConfigError(f"cannot attach a {method.name} module to {backbone.id}: {why}.{hint}") from None
 
 
 def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, intermediates: list[tuple[str, Path]],  # noqa: ANN001
@@ -53,10 +60,16 @@ def build_composed(method: AdapterSpec | LoRASpec | FullSpec, backbone, task, in
 
     torch.manual_seed(seed)  # head and module initialisation follow the run's seed
     backend = backend_for(method.name)
-    if mode == "chain" and trains_in_sequence(method.name):  # one set of weights: the last stage holds the chain
-        return backend.chain_from(backbone, task, method, name or task.name, intermediates[-1][1])
-    return backend.build_composed(backbone, task, method, name or task.name, intermediates, mode,
-                                  with_target=with_target, lang_adapters=lang_adapters)
+    try:
+        if mode == "chain" and trains_in_sequence(method.name):  # one set of weights: the last stage holds the chain
+            return backend.chain_from(backbone, task, method, name or task.name, intermediates[-1][1])
+        return backend.build_composed(backbone, task, method, name or task.name, intermediates, mode,
+                                      with_target=with_target, lang_adapters=lang_adapters)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        # The folders were verified before (verify_module_folder); what the library still refuses is one line.
+        why = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(".")
+        raise ModelError(f"cannot compose {', '.join(str(f) for _, f in intermediates)}: {why}. Re-train or pull"
+                         " the module again") from None
 
 
 def load_module(folder: Path, backbone, task=None) -> Module:
@@ -86,6 +99,47 @@ def verify_module_folder(folder: Path) -> None:
     for name in _expected_files(folder):
         if not (folder / name).is_file():
             raise ModelError(f"{folder / name} is missing: the module folder is incomplete; re-train or pull it again")
+    for path in missing_weights(folder):
+        raise ModelError(f"{path} is missing: the module folder has its config but not its weights; re-train or pull"
+                         " it again")
+
+
+# A config file and the weights the library loads beside it (safetensors first; the pickle names count as present,
+# the hub's pickle policy decides about them): with the weights gone, the libraries name other files
+# ("No file pytorch_adapter.bin or no file adapter_config.json").
+_WEIGHTS_OF = {
+    "adapters": ("adapter.safetensors", "pytorch_adapter.bin"),
+    "peft": ("adapter_model.safetensors", "adapter_model.bin"),
+    "head": ("model_head.safetensors", "pytorch_model_head.bin"),
+    "model": ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"),
+}
+
+
+def missing_weights(folder: Path) -> list[Path]:
+    """The weight files missing beside the configs anywhere under ``folder`` (each named by its first choice)."""
+    import json as _json
+
+    missing = []
+    for cfg in sorted(Path(folder).rglob("*.json")):
+        if cfg.name == "head_config.json":
+            kind = "head"
+        elif cfg.name in ("adapter_config.json", "config.json"):
+            try:
+                data = _json.loads(cfg.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # the loader names an unreadable config itself
+            if not isinstance(data, dict):
+                continue
+            if cfg.name == "config.json":
+                kind = "model" if "model_type" in data else ""
+            else:
+                kind = "peft" if "peft_type" in data else "adapters"
+        else:
+            continue
+        names = _WEIGHTS_OF.get(kind, ())
+        if names and not any((cfg.parent / n).is_file() for n in names):
+            missing.append(cfg.parent / names[0])
+    return missing
 
 
 def _expected_files(folder: Path) -> list[str]:

@@ -27,6 +27,7 @@ Schema (``meta.schema_version`` = 1)::
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -181,17 +182,35 @@ class ResultsStore:
         return cls(Path(run_dir) / DB_NAME)
 
     # -- connections -------------------------------------------------------------------------------------------
+    @contextmanager
+    def _intact(self) -> Iterator[None]:
+        """A damaged database file (cut, overwritten, not SQLite) is one DataError naming it and the way back: every
+        finished cell also wrote ``cells/<hash>/record.json.gz``, from which a new database is built."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+                raise  # locks, full disks: not damage to the file
+            cells = self.path.parent / "cells"
+            raise DataError(f"{self.path} is damaged ({exc}): move it aside (mv {self.path} {self.path}.damaged);"
+                            f" `adapterx run` and `adapterx report` rebuild it from {cells}/*/{RECORD_NAME}") from None
+
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer takes the lock up front instead of
         # upgrading a read lock later (the upgrade is what deadlocks two writers and returns "database is locked").
         con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        con.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-        try:
-            con.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:  # another process is switching the mode right now; it will be WAL
-            if "locked" not in str(exc):
+        with self._intact():
+            try:
+                con.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+                try:
+                    con.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError as exc:  # another process is switching the mode right now: WAL soon
+                    if "locked" not in str(exc):
+                        raise
+                con.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                con.close()
                 raise
-        con.execute("PRAGMA synchronous = NORMAL")
         return con
 
     @contextmanager
@@ -202,8 +221,12 @@ class ResultsStore:
         while True:
             con = self._connect()
             try:
-                con.execute("BEGIN IMMEDIATE")
+                with self._intact():
+                    con.execute("BEGIN IMMEDIATE")
                 break
+            except DataError:
+                con.close()
+                raise
             except sqlite3.OperationalError as exc:
                 con.close()
                 if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
@@ -211,10 +234,12 @@ class ResultsStore:
                 attempt += 1
                 time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
         try:
-            yield con
-            con.execute("COMMIT")
+            with self._intact():
+                yield con
+                con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse the rollback too
+                con.execute("ROLLBACK")
             raise
         finally:
             con.close()
@@ -222,7 +247,8 @@ class ResultsStore:
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         con = self._connect()
         try:
-            return con.execute(sql, params).fetchall()
+            with self._intact():
+                return con.execute(sql, params).fetchall()
         finally:
             con.close()
 

@@ -74,6 +74,7 @@ class Encoder:
     # Positions the module puts before the input (prompt tuning's soft prompt): dropped from every hidden state, so
     # pooling sees the sentence's tokens only, aligned with the attention mask.
     skip_positions: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. a module of other backbone weights, allowed by the user
 
     @property
     def default_layer(self) -> int:
@@ -143,7 +144,8 @@ def bare_encoder(bb: Any, tokenizer: Any, device: str | None = None, bf16: bool 
 
 
 def load_encoder(module_ref: str, model: str | None = None, device: str | None = None,
-                 bf16: bool = False, resolved: tuple[Path | None, dict[str, Any]] | None = None) -> Encoder:
+                 bf16: bool = False, resolved: tuple[Path | None, dict[str, Any]] | None = None,
+                 allow_backbone_mismatch: bool = False) -> Encoder:
     """Resolve ``--module`` (a run directory, a module folder, a hub id, or ``none``) and ``--model`` to an encoder.
 
     The backbone defaults to the one the module's ``run.json`` records, ``xlm-roberta-base`` for ``none``; a module
@@ -156,11 +158,15 @@ def load_encoder(module_ref: str, model: str | None = None, device: str | None =
     tok = bbmod.load_tokenizer(bb)
     if path is None:
         return bare_encoder(bb, tok, device, bf16)
+    note = None
     if run.get("backbone"):
-        bbmod.check_compatible(bb, run["backbone"], f"module {module_ref}")
+        note = bbmod.check_compatible(bb, run["backbone"], f"module {module_ref}", allow_backbone_mismatch)
 
     module = load_module(module_folder(Path(path)), bb)
-    return encoder_from_module(module, tok, device, bf16, module_ref=module_ref, backbone=bb.record())
+    encoder = encoder_from_module(module, tok, device, bf16, module_ref=module_ref, backbone=bb.record())
+    if note:
+        encoder.notes.append(f"{note}; evaluated with --allow-backbone-mismatch")
+    return encoder
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import Any
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.examples import ParallelCorpus
 from adapterx.errors import ConfigError, DataError
+from adapterx.engine.loop import check_device
 from adapterx.registry import check_choice
 from adapterx.data import synthetic
 from adapterx.evaluate.zero_shot import write_prediction_files
@@ -101,6 +102,7 @@ class RetrieveRequest:
     sweep: bool = False
     baseline: bool = True  # sweep: also sweep the bare backbone, to show where the module helps
     plot: Path | None = None
+    allow_backbone_mismatch: bool = False  # a module trained on other weights of the same shape (noted in the result)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -513,6 +515,7 @@ def _validate(req: RetrieveRequest) -> None:
     check_choice(req.backend, search.BACKENDS, "search backend")
     search._positive(req.k, "--k")
     search._positive(req.batch_size, "--batch-size")
+    check_device(req.device)
     if req.backend == "faiss":
         try:
             import faiss  # noqa: F401
@@ -630,11 +633,13 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
         if req.max_sentences is not None:
             raise ConfigError(f"--xtreme-out needs every sentence: drop --max-sentences ({req.max_sentences}), a "
                               "submission must be complete")
-    encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved)
+    encoder = load_encoder(req.module, model_id, req.device, req.bf16, resolved=resolved,
+                           allow_backbone_mismatch=req.allow_backbone_mismatch)
     chosen = encoder.resolve_layer(req.layer)
 
     if not req.sweep:
         result = _evaluate(encoder, corpora, [chosen], req, data_source, progress, threshold_corpora=thr_corpora)[chosen]
+        result.notes.extend(encoder.notes)
         if req.save_predictions:
             result.save_predictions(req.save_predictions)
         if req.xtreme_out:
@@ -645,6 +650,8 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
 
     layers = list(range(encoder.num_layers + 1))
     module_res = _evaluate(encoder, corpora, layers, req, data_source, progress, "module", thr_corpora)
+    for res in module_res.values():
+        res.notes.extend(encoder.notes)
     baseline_res = None
     if req.baseline and req.module != "none":
         del encoder

@@ -7,6 +7,7 @@ al.'s intermediate tasks) and :mod:`retrieval`; each definition is one ``TaskSpe
 
 from __future__ import annotations
 
+from adapterx.errors import ConfigError
 from adapterx.registry import Registry
 from adapterx.tasks.base import KINDS, HFSource, TaskSpec, with_discovered_labels
 
@@ -30,6 +31,27 @@ def task_names(kind: str | None = None) -> list[str]:
     return [n for n, t in TASKS.items() if kind is None or t.kind == kind]
 
 
+def target_names() -> list[str]:
+    """The XTREME-R target tasks that train on English and evaluate zero-shot (retrieval targets train nothing)."""
+    _load()
+    return [n for n, t in TASKS.items() if t.target and t.kind != "retrieval"]
+
+
+def check_trainable(task: TaskSpec, target: bool) -> None:
+    """Refuse, before anything loads, a task that cannot be trained as asked: a retrieval task (no training data),
+    or a non-target task trained as a target (its English-only "zero-shot" table would answer nothing)."""
+    if task.kind == "retrieval":
+        raise ConfigError(f"{task.name} is a retrieval task without training data: evaluate a trained module on it"
+                          f" with `adapterx retrieve {task.name} --module RUN`")
+    if target and not task.target:
+        if task.intermediate:
+            hint = (f"train it with `adapterx train-intermediate {task.name}`, or under a target task:"
+                    f" `adapterx stack {task.name} xnli`")
+        else:
+            hint = f"it is an evaluation probe: `adapterx eval {task.name} --module RUN`"
+        raise ConfigError(f"{task.name} is not a target task ({', '.join(target_names())}): {hint}")
+
+
 _loaded = False
 
 
@@ -40,4 +62,5 @@ def _load() -> None:
         from adapterx.tasks import retrieval, sts, xstilts, xtreme  # noqa: F401  (registration on import)
 
 
-__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "get_task", "register", "task_names", "with_discovered_labels"]
+__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "check_trainable", "get_task", "register", "target_names",
+           "task_names", "with_discovered_labels"]

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.engine import speed
 from adapterx.data.sources import DataOptions, available_languages, load_split, with_model_defaults
 from adapterx.errors import AdapterxError, ConfigError, DataError
-from adapterx.engine.loop import Progress, TrainConfig
+from adapterx.engine.loop import Progress, TrainConfig, check_device
 from adapterx.hub.resolve import resolve_module_ref
+from adapterx.methods.fit import check_fit
 from adapterx import backbone as bbmod
 from adapterx.data import layout
 from adapterx.data.readers import has_labels
@@ -141,6 +144,7 @@ class EvalRequest:
     save_predictions: Path | None = None
     low_threshold: int = 2
     max_examples: int | None = None
+    allow_backbone_mismatch: bool = False  # a module trained on other weights of the same shape (noted in the report)
     split: str | None = None  # default: the task's evaluation split
     xtreme_out: Path | None = None  # also write the predictions in XTREME's submission layout
     compile: bool = False  # torch.compile the transformer layers (adapterx.engine.speed)
@@ -151,11 +155,18 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     distributed.refuse("adapterx eval")  # evaluation only: every rank would evaluate and write the same files
 
     task = get_task(req.task)
+    check_device(req.device)
+    if req.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {req.batch_size}")
     module_path, run = resolve_module_ref(req.module)
     model = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
     opts = with_model_defaults(req.data, model)
-    cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16, device=req.device,
-                      compile=req.compile)
+    try:
+        cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16,
+                          device=req.device, compile=req.compile)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     if req.xtreme_out:
         from adapterx.results.xtreme_export import check_exportable
 
@@ -168,12 +179,14 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         req = replace(req, split=canonical_split(req.split))
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold, req.split)
     bb = bbmod.resolve(model)
+    check_fit(bb, max_length=req.max_length)
     tok = bbmod.load_tokenizer(bb)
+    note = None
     if module_path is None:
         module = build_module(FullSpec(), bb, task, req.seed)
     else:
         if run.get("backbone"):
-            bbmod.check_compatible(bb, run["backbone"], f"module {req.module}")
+            note = bbmod.check_compatible(bb, run["backbone"], f"module {req.module}", req.allow_backbone_mismatch)
 
         module = load_module(module_folder(module_path), bb)
         if module.task.name != task.name:
@@ -184,6 +197,8 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
                 )
     report = zero_shot(module, task, tok, langs, opts, cfg, req.batch_size, progress, req.max_examples,
                        allow_unlabelled=bool(req.save_predictions or req.xtreme_out), split=req.split)
+    if note:
+        report.notes.append(f"{note}; evaluated with --allow-backbone-mismatch")
     if req.save_predictions:
         report.save_predictions(req.save_predictions)
     if req.xtreme_out:

@@ -59,6 +59,8 @@ def read_text(req: LanguageRequest) -> tuple[list[str], str]:
         if not lines:
             raise DataError(f"{path}: no text lines in this file")
         return lines[: req.max_lines] if req.max_lines else lines, f"file:{path}"
+    if path.is_dir():
+        raise DataError(f"--text {req.text} is a folder: give one text file (one sentence or paragraph a line)")
     if path.exists() or "/" not in req.text:
         raise DataError(f"--text {req.text}: no such file (or pass a Hugging Face data set id, or 'synthetic')")
     try:

@@ -25,9 +25,11 @@ from adapterx.methods.compose import (
 from adapterx.errors import ConfigError
 from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
-from adapterx.engine.loop import Progress
+from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
+from adapterx.engine.rundir import check_checkpoint
 from adapterx.hub.resolve import resolve_module_ref
-from adapterx.methods import build_composed
+from adapterx.tasks import check_trainable
+from adapterx.methods import build_composed, for_backbone
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
 from adapterx import backbone as bbmod
 from adapterx.data.sources import load_split
@@ -47,6 +49,7 @@ class StackRequest:
     with_target_adapter: bool = False
     intermediate_train: Any = None  # TrainConfig for intermediates trained here (default: the target's)
     lang_adapters: dict[str, str] = field(default_factory=dict)  # MAD-X: language code -> language adapter ref
+    allow_backbone_mismatch: bool = False  # modules trained on other weights of the same shape (recorded in run.json)
 
 
 def _is_reference(arg: str) -> bool:
@@ -81,6 +84,24 @@ def _check_leftover(out: Path, ref: ModuleRef, expected: list[str]) -> None:
                           f" {' -> '.join(expected)}: remove it, or choose another --output")
 
 
+def _check_leftover_settings(out: Path, cfg: Any, spec: Any) -> None:
+    """A leftover intermediate is reused only if it was trained as this command would train it: same method and
+    hyperparameters (its run.json says), else the stack would silently rest on a module of other settings."""
+    from adapterx.engine.rundir import read_run
+
+    run = read_run(out)
+    if not run.get("hyperparameters"):
+        return  # not written by an adapterx training command: nothing recorded to compare
+    stored = {"method": run.get("method"),
+              **{k: v for k, v in run["hyperparameters"].items() if k not in RESUME_FREE}}
+    given = {"method": spec.model_dump(mode="json"),
+             **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
+    differ = identity_diff(stored, given)
+    if differ:
+        raise ConfigError(f"{out} was left by an earlier run with {differ[0]}; this command would train it with"
+                          f" {differ[1]}: remove it to train it again, or give the earlier settings")
+
+
 def chain_start(prev: ModuleRef, chain: list[str], spec: Any):  # noqa: ANN202
     """``prepare`` for a ``chain`` stage that continues from ``prev`` (the chain trained so far)."""
 
@@ -97,6 +118,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     tgt = req.target
     method = tgt.method.name
     target_task = get_task(tgt.task)
+    check_trainable(target_task, target=tgt.evaluate is not False)  # before any intermediate trains for it
     mode = "fuse" if req.fuse else mode_for(method, req.lora_mode, tgt.method)
     # 1. What is given, what must be trained.
     given: list[ModuleRef | None] = []
@@ -109,12 +131,22 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         else:
             get_task(arg)
             names.append(arg)
-            given.append(module_ref(req.modules[arg], arg) if arg in req.modules else None)
+            ref = module_ref(req.modules[arg], arg) if arg in req.modules else None
+            if ref is not None and arg not in ref.task.split("+"):  # a multi-task module holds "stsb+mnli"
+                chain = f" (chain {' -> '.join(ref.chain)})" if len(ref.chain) > 1 else ""
+                instead = ("" if ref.task == tgt.task else f", or name the module in the task list instead"
+                                                            f" (`adapterx stack {req.modules[arg]} {tgt.task}`)")
+                raise ConfigError(f"--module {arg}={req.modules[arg]}: that module was trained on {ref.task}{chain},"
+                                  f" not {arg}: give a {arg} module{instead}")
+            given.append(ref)
     unknown = set(req.modules) - set(names)
     if unknown:
         raise ConfigError(f"--module {sorted(unknown)[0]}=...: that task is not among the intermediates {', '.join(names)}")
     if target_task.name in names:
         raise ConfigError(f"{target_task.name} is both an intermediate and the target task")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{twice[0]} is named twice among the intermediates ({', '.join(names)}): give each task once")
     # 2. The composition table and the modules' methods, before anything trains (placeholders for missing ones).
     placeholders = tuple(g or ModuleRef(n, "", "", method) for g, n in zip(given, names))
     comp = (Fuse(placeholders, tgt.task, req.with_target_adapter) if req.fuse else Stack(placeholders, tgt.task, mode))
@@ -135,13 +167,19 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
                               f" --method {method}, whose language modules are {want}: train it with"
                               f" `adapterx train-language {code} --method {want}`")
     bb = bbmod.resolve(tgt.model, tgt.revision)
-    from adapterx.methods import for_backbone
-
     # The architecture must serve the method and the composition: refused here, before any intermediate trains.
     tgt = replace(tgt, method=for_backbone(tgt.method, bb, target_task, mode))
+    mismatches: list[str] = []  # modules of other backbone weights, allowed by the user: recorded in run.json
+
+    def check_backbone(g: ModuleRef) -> None:
+        if g.backbone:
+            note = bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})", req.allow_backbone_mismatch)
+            if note:
+                mismatches.append(note)
+
     for g in [*given, *langs.values()]:
-        if g is not None and g.backbone:
-            bbmod.check_compatible(bb, g.backbone, f"module {g.task} ({g.path})")
+        if g is not None:
+            check_backbone(g)
     # Full fine-tuning is one model trained on the chain in order (X-STILTs: STS-B, then SIQA, then COPA): each
     # intermediate starts from the one before, the target from the last. A given last module already holds the
     # earlier tasks, which its run.json chain must show; the earlier ones are then not needed.
@@ -160,11 +198,14 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():
         raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
+    if tgt.output is not None:
+        check_checkpoint(Path(tgt.output), tgt.resume)
     if sequential and not any(given):  # leftovers of another chain are refused before anything trains
         for k, n in enumerate(names):
             out = _intermediate_output(tgt, mode, n)
             if out.exists():
                 _check_leftover(out, module_ref(str(out), n), names[: k + 1])
+                _check_leftover_settings(out, req.intermediate_train or tgt.train, tgt.method)
     refs: list[ModuleRef] = []
     for k, (g, n) in enumerate(zip(given, names)):
         if sequential and given[-1] is not None and k < len(names) - 1:
@@ -176,13 +217,16 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
             if out.exists():
                 g = module_ref(str(out), n)  # trained by an earlier invocation: reuse it, if it is what this needs
                 _check_leftover(out, g, [*so_far, n])
+                _check_leftover_settings(out, req.intermediate_train or tgt.train, tgt.method)
+                check_backbone(g)
             else:
                 if progress:
                     progress({"phase": "intermediate", "task": n})
                 cfg = req.intermediate_train or tgt.train
                 sub = TrainRequest(task=n, method=tgt.method, model=tgt.model, revision=tgt.revision,
                                    data=replace(tgt.data, train_file=None, dev_file=None, eval_files=(), data_dir=None),
-                                   train=cfg, output=out, evaluate=False, command="stack (intermediate)")
+                                   train=cfg, output=out, evaluate=False, command="stack (intermediate)",
+                                   resume=tgt.resume)
                 # Full fine-tuning: this stage starts from the previous stage's model.
                 start = chain_start(refs[-1], so_far, tgt.method) if so_far else None
                 train_run(sub, progress=progress, prepare=start)
@@ -194,6 +238,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
         "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
     }
+    if mismatches:
+        record["composition"]["backbone_mismatch"] = mismatches
     if langs:
         record["composition"]["language_adapters"] = {c: {"run": r.path, "sha256": r.sha256} for c, r in langs.items()}
 

@@ -15,11 +15,12 @@ from typing import Any
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data import cache as feature_cache
 from adapterx.data.sources import DataOptions, load_split, start_read_log, with_model_defaults
-from adapterx.errors import ConfigError
 from adapterx.engine import speed
-from adapterx.engine.loop import Progress, TrainConfig
+from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
+from adapterx.engine.rundir import check_checkpoint
 from adapterx.evaluate.fusion import fusion_weights
-from adapterx.tasks import get_task, with_discovered_labels
+from adapterx.methods.fit import check_fit
+from adapterx.tasks import check_trainable, get_task, with_discovered_labels
 from adapterx.results.xtreme_export import check_exportable
 from adapterx.workflows.record import run_record
 from adapterx.workflows.eval import eval_split, select_eval_languages, zero_shot, zero_shot_part
@@ -27,7 +28,7 @@ from adapterx import backbone as bbmod
 from adapterx.engine import distributed
 from adapterx.engine import tracking
 from adapterx.engine.loop import check_batch
-from adapterx.engine.loop import train
+from adapterx.engine import loop
 from adapterx.engine.rundir import checkpoint_path, default_output, read_metrics, read_run, reserve_output
 from adapterx.evaluate.fusion import plot_fusion
 from adapterx.evaluate.zero_shot import predict
@@ -72,11 +73,11 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     instead of a fresh one (compositions)."""
     t_start = time.perf_counter()
     task = get_task(req.task)
-    if task.kind == "retrieval":
-        raise ConfigError(f"{task.name} is a retrieval task without training data: use `adapterx retrieve {task.name}`")
+    evaluate = task.target if req.evaluate is None else req.evaluate
+    check_trainable(task, target=evaluate)
     opts = with_model_defaults(req.data, req.model)
     cfg = req.train
-    evaluate = task.target if req.evaluate is None else req.evaluate
+    check_device(cfg.device)
     if req.xtreme_out:
         check_exportable(task.name, req.data.max_eval_examples)
 
@@ -89,6 +90,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     dist = distributed.setup(cfg.device)
     main = distributed.is_main()
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
+    if req.output is not None:  # a killed run's checkpoint there is continued with --resume only
+        check_checkpoint(Path(req.output), req.resume)
     writer = reserve_output(req.output or default_output(task.name, req.method.name))
     trained = False
     reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
@@ -97,6 +100,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if evaluate:
             eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
         bb = bbmod.resolve(req.model, req.revision)
+        check_fit(bb, req.method, cfg.max_length)
         # What the architecture cannot serve is refused here, before any data loads; its defaults are filled in.
         method = for_backbone(req.method, bb, task, "composed" if prepare is not None else None)
         tok = bbmod.load_tokenizer(bb)
@@ -124,14 +128,20 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             return ops.score(task, preds, dev_ex, "en")[0]
 
         ckpt = checkpoint_path(writer.output)
+        # What decides the result: a checkpoint is resumed only by a run that agrees on all of it.
+        identity = {"task": task.name, "method": req.method.model_dump(mode="json"), "backbone": bb.sha256,
+                    "data": train_prov.source, "train_size": len(train_ex),
+                    "modules": [m.get("sha256") for m in ((chain_record or {}).get("composition") or {}).get("modules", [])],
+                    **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
         tracker = None
         if req.report_to and main:
             tracker = tracking.Tracker(req.report_to, writer.path("tracking"), writer.output.name,
                                        {"task": task.name, "method": req.method.name, "backbone": bb.id, **cfg.model_dump()})
         try:
-            result = train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
-                           ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
-                           resume=req.resume)
+            # Through the module: tests (and tools) replace the loop as adapterx.engine.loop.train.
+            result = loop.train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), dev_eval,
+                                ops.selection_metric(task), cfg, tracking.chain(progress, tracker), checkpoint=ckpt,
+                                resume=req.resume, identity=identity)
         finally:
             if tracker is not None:
                 tracker.close()

@@ -17,6 +17,33 @@ from adapterx.errors import DataError
 PathArg = str | PathLike[str]
 
 
+# Byte-order marks of the encodings a spreadsheet or Windows editor saves "Unicode text" in: (mark, name, iconv name).
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian, with a byte-order mark)", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian, with a byte-order mark)", "UTF-32"),
+    (b"\xff\xfe", "UTF-16 (little-endian, with a byte-order mark)", "UTF-16"),
+    (b"\xfe\xff", "UTF-16 (big-endian, with a byte-order mark)", "UTF-16"),
+)
+
+
+def _wide_encoding(raw: bytes) -> tuple[str, str] | None:
+    """(name, iconv name) of a UTF-16/32 file: by its byte-order mark, or by NUL bytes, which no text file in UTF-8
+    holds but every ASCII character of UTF-16 does (every other byte: even offsets big-endian, odd little-endian)."""
+    for bom, name, iconv in _BOMS:
+        if raw.startswith(bom):
+            return name, iconv
+    head = raw[:4096]
+    if b"\x00" not in head:
+        return None
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd > len(head) // 4 and even < odd // 4:
+        return "UTF-16 (little-endian, without a byte-order mark)", "UTF-16LE"
+    if even > len(head) // 4 and odd < even // 4:
+        return "UTF-16 (big-endian, without a byte-order mark)", "UTF-16BE"
+    return "not text (it holds NUL bytes)", ""
+
+
 def read_text(path: PathArg) -> str:
     """The whole file as text: UTF-8 (a leading BOM is dropped), line ends untouched.
 
@@ -31,13 +58,19 @@ def read_text(path: PathArg) -> str:
         raise DataError(f"{p}: is a directory, expected a data file.") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot be read ({exc.strerror}).") from None
+    wide = _wide_encoding(raw)
+    if wide is not None:
+        name, iconv = wide
+        fix = (f"re-encode it as UTF-8: iconv -f {iconv} -t UTF-8 {p} > {p.stem}-utf8{p.suffix}" if iconv
+               else "check that this is the data file")
+        raise DataError(f"{p}: the file is {name}, not UTF-8; {fix}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{p}:{line}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+            "re-encode it as UTF-8 from its encoding (Latin-1 / Windows-1252 files: iconv -f cp1252 -t utf-8)."
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
