@@ -17,6 +17,7 @@ half an entry. ``ADAPTERX_FEATURE_CACHE=0`` turns the cache off.
 from __future__ import annotations
 
 import hashlib
+import weakref
 import os
 import pickle
 import tempfile
@@ -25,7 +26,7 @@ from typing import Any
 from adapterx.backbone import cache_dir
 from adapterx.data import columnar
 
-_TOKENIZER_KEYS: dict[int, str] = {}
+_TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def enabled() -> bool:
@@ -39,12 +40,20 @@ def folder() -> Path:
 def tokenizer_key(tokenizer: Any) -> str:
     """sha256 of the tokenizer's complete serialisation (vocabulary, normaliser, templates) and of the inputs it
     returns (``model_input_names``: with or without ``token_type_ids``), memoised per object."""
-    key = _TOKENIZER_KEYS.get(id(tokenizer))
+    # Memoised by the object itself (weakly), not by id(): an id is reused once its object is collected, and a stale
+    # key would hand one tokenizer's cached features to another (seen: a DeBERTa run reading a BERT run's ids).
+    try:
+        key = _TOKENIZER_KEYS.get(tokenizer)
+    except TypeError:  # not weak-referenceable or not hashable: no memo
+        key = None
     if key is None:
         blob = tokenizer.backend_tokenizer.to_str() if hasattr(tokenizer, "backend_tokenizer") else repr(tokenizer)
         blob += repr(list(getattr(tokenizer, "model_input_names", [])))
         key = hashlib.sha256(blob.encode()).hexdigest()
-        _TOKENIZER_KEYS[id(tokenizer)] = key
+        try:
+            _TOKENIZER_KEYS[tokenizer] = key
+        except TypeError:
+            pass
     return key
 
 

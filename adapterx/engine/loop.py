@@ -356,7 +356,9 @@ def train(
             result.loss_curve.append((step, round(running, 6)))
             elapsed = time.perf_counter() - t0
             if progress:
-                progress({"step": step, "total": total, "loss": running, "examples_per_s": seen / max(elapsed, 1e-9)})
+                event = {"step": step, "total": total, "loss": running, "examples_per_s": seen / max(elapsed, 1e-9)}
+                tag = getattr(data, "last_task", None)  # multi-task: the task of this step's (last) batch
+                progress({**event, "task": tag} if tag else event)
             running = 0.0
             if step % eval_every == 0 or step == total:
                 model.eval()

@@ -86,6 +86,7 @@ class MultiTaskData:
         # Per task: its current shuffled order and the next position in it (carried across epochs and checkpoints).
         self.streams: list[tuple[list[int], int]] = [([], 0) for _ in tasks]
         self.batches = [0] * len(tasks)  # batches drawn per task (reported as steps_per_task)
+        self.last_task: str | None = None
 
     def __len__(self) -> int:
         return sum(len(f) for f in self.features)
@@ -123,6 +124,7 @@ class MultiTaskData:
         if any(bisect.bisect_right(self.offsets, j) - 1 != i for j in idx):  # cannot happen with epoch_order's runs
             raise RuntimeError("a multi-task batch mixes tasks")
         self.batches[i] += 1
+        self.last_task = self.tasks[i].name  # the loop reports it with the step's loss (trackers: train/loss/<task>)
         return {**self.collates[i](items), "task": torch.tensor(i)}
 
     def state(self) -> dict[str, Any]:

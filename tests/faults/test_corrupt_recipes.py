@@ -20,7 +20,7 @@ data: {source: synthetic}
     [
         ("methods: [lora]\nseeds: one\n", "seeds:", "valid"),
         ('methods: [{name: lora, rank: "x"}]\nseeds: [1]\n', "methods[0].rank:", "integer"),
-        ("methods: [adapter, {name: lora, rank: 4, alpha: many}]\nseeds: [1]\n", "methods[1].alpha:", "valid number"),
+        ("methods: [adapter, {name: lora, rank: 4, alpha: many}]\nseeds: [1]\n", "methods[1].alpha:", "valid integer"),
         ("methods: [lora]\nseeds: [1]\nbogus_key: 3\n", "bogus_key:", "unknown key"),
         ("methods: [lora]\nseeds: [1]\ntraining: {target: {max_stepz: 3}}\n", "training.target.max_stepz:", "max_steps"),
         ("methods: [lora]\nseeds: [1]\ntraining: {target: {max_steps: lots}}\n", "training.target.max_steps:", "integer"),
