@@ -30,6 +30,8 @@ from adapterx.data.sources import DataOptions, load_split
 from adapterx.data.writers import WRITERS
 from adapterx.errors import ConfigError, DataError
 from adapterx.languages import get_language
+from adapterx.tasks import get_task
+from adapterx.tasks import task_names
 
 MANIFEST = "adapterx-download.json"
 
@@ -92,8 +94,6 @@ class FileResult:
 
 
 def _task(name: str):
-    from adapterx.tasks import get_task
-
     return get_task(name.strip().lower())
 
 
@@ -268,8 +268,6 @@ def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None,
 
 
 def _downloadable() -> list[str]:
-    from adapterx.tasks import task_names
-
     return [n for n in task_names() if _task(n).layout in TARGETS and _sources(_task(n))]
 
 
@@ -319,8 +317,6 @@ def check(tasks: list[str] | None = None, revisions: tuple[str, ...] = (),
           progress: Callable[[CheckRow], None] | None = None) -> list[CheckRow]:
     """Stream the first row of every config and split ``tasks`` (default: every task with Hugging Face data)
     read, and check the columns their converters use. Needs the network (or ``ADAPTERX_HF_ROOT``)."""
-    from adapterx.tasks import task_names
-
     names = tasks or [n for n in task_names() if _sources(_task(n))]
     specs = [_task(n) for n in names]
     for spec in specs:

@@ -23,6 +23,8 @@ from adapterx.data.readers import read_stsb
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
 from adapterx.tasks import get_task
+from adapterx.data.hf_load import load_rows
+from adapterx.data.hf_sources import get_dataset
 
 SYNTHETIC = "synthetic"
 HF = "hf"
@@ -240,9 +242,6 @@ def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # no
 def _load_hf(task, split: str, lang: str, revisions: tuple[str, ...] = ()) -> tuple[list, Provenance]:  # noqa: ANN001
     """The task's Hugging Face data for one split and language: every source of the split (ANLI+ has several),
     each read at its pinned revision (or ``--data-revision``) from :mod:`adapterx.data.hf_sources`."""
-    from adapterx.data.hf_load import load_rows
-    from adapterx.data.hf_sources import get_dataset
-
     sources = task.hf if isinstance(task.hf, tuple) else (task.hf,) if task.hf else ()
     if not sources:
         raise DataError(

@@ -19,6 +19,7 @@ from pathlib import Path
 from adapterx.data.examples import ChoiceExample, PairExample, QAExample, TagExample
 from adapterx.data.readers.choice import SIQA_ANSWERS
 from adapterx.errors import DataError
+from adapterx.data.readers.choice import siqa_labels_path
 
 
 def _flat(text: object) -> str:
@@ -98,8 +99,6 @@ def write_copa(examples: Sequence[ChoiceExample], path: Path) -> None:
 
 def write_siqa(examples: Sequence[ChoiceExample], path: Path) -> None:
     """Social IQa as its official zip unpacks: ``<split>.jsonl`` and the 1-based labels in ``<split>-labels.lst``."""
-    from adapterx.data.readers.choice import siqa_labels_path
-
     objs, labels = [], []
     for ex in examples:
         _label(ex, "Social IQa")

@@ -32,6 +32,9 @@ from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
 from adapterx.results import xtreme_format as xf
 from adapterx.retrieval.data import find_bucc, find_tatoeba, read_bucc, read_tatoeba
 from adapterx.tasks import get_task
+from adapterx import __version__
+from adapterx.engine.rundir import now_iso
+from adapterx.results.xtreme_export import seqeval_version
 
 FORMATS = ("xtreme", "adapterx")
 
@@ -290,10 +293,6 @@ def per_example(scored: Sequence[ScoredTask]) -> dict[str, dict[str, list[dict]]
 def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, name: str | None = None) -> Path:
     """Write ``out/scored.json`` (the eval JSON of every task, with provenance) and ``out/per_example.json``, the
     input of ``adapterx report --include-scored``."""
-    from adapterx import __version__
-    from adapterx.engine.rundir import now_iso
-    from adapterx.results.xtreme_export import seqeval_version
-
     out.mkdir(parents=True, exist_ok=True)
     doc = {
         "name": name or Path(req.predictions).name,

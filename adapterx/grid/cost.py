@@ -37,6 +37,19 @@ from typing import Any
 
 from adapterx import backbone as bbmod
 from adapterx.errors import ConfigError
+from adapterx.data import synthetic
+from adapterx.data.sources import DataOptions
+from adapterx.engine.batching import item_lengths
+from adapterx.engine.loop import TrainConfig
+from adapterx.engine.loop import make_optimizer
+from adapterx.engine.loop import pick_device
+from adapterx.grid.runner import TRAIN_SIZES
+from adapterx.methods import build_module
+from adapterx.methods.spec import method_from_options
+from adapterx.tasks import get_task
+from adapterx.tasks.kinds import ops_for
+from adapterx.workflows.eval import zero_shot
+from adapterx.workflows.train import TrainRequest, train_run
 
 CALIBRATION_VERSION = 6
 # Architectures of Hub backbones a grid names without having them here (config.json of the released checkpoints).
@@ -105,8 +118,6 @@ def calibration_key(model: str, shape: dict[str, Any], methods: list[str], devic
 def cached_calibration(model: str, methods: list[str], device: str | None = None,
                        targets: list[str] | tuple[str, ...] = ()) -> dict[str, Any] | None:
     """The cached calibration of ``model`` for ``methods`` on this machine, or None."""
-    from adapterx.engine.loop import pick_device
-
     shape = backbone_shape(model)
     if shape is None:
         return None
@@ -123,8 +134,6 @@ def calibrate(model: str, methods: list[str], device: str | None = None, *, targ
               refresh: bool = False) -> dict[str, Any]:
     """Measure (or read from the cache) this machine's speed for ``model``'s architecture under each method, and
     the evaluation cost per example of each target task in ``targets``."""
-    from adapterx.engine.loop import pick_device
-
     device = pick_device(device)
     shape = backbone_shape(model)
     if shape is None:
@@ -196,11 +205,6 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 def _measure_method(bb, method: str, device: str, tmp: Path) -> dict[str, Any]:  # noqa: ANN001
     import torch
 
-    from adapterx.engine.loop import TrainConfig, make_optimizer
-    from adapterx.methods import build_module
-    from adapterx.methods.spec import method_from_options
-    from adapterx.tasks import get_task
-
     task = get_task("stsb")
     t = time.perf_counter()
     module = build_module(method_from_options(method), bb, task, seed=0)
@@ -271,11 +275,6 @@ def _measure_overheads(bb, method: str, rates: dict[str, Any], device: str, tmp:
     minus the first is the cost of a language (data, featurization, scoring, prediction files); the third minus the
     first, per step, less the model's step time, is the loop's own cost per step (collation, logging); the rest of the
     first, less the module's build and save, is a stage's fixed cost."""
-    from adapterx.data.sources import DataOptions
-    from adapterx.engine.loop import TrainConfig
-    from adapterx.methods.spec import method_from_options
-    from adapterx.workflows.train import TrainRequest, train_run
-
     walls = []
     for i, (steps, langs) in enumerate(((1, _PROBE_LANGS[0]), (1, _PROBE_LANGS[1]), (_PROBE_STEPS, _PROBE_LANGS[0]))):
         cfg = TrainConfig(max_steps=steps, batch_size=_CAL_BATCH, eval_steps=1000, seed=0, device=device)
@@ -288,7 +287,6 @@ def _measure_overheads(bb, method: str, rates: dict[str, Any], device: str, tmp:
         walls.append(time.perf_counter() - t)
     per_lang = max(0.0, (walls[1] - walls[0]) / (len(_PROBE_LANGS[1]) - len(_PROBE_LANGS[0])))
     step_real = max(0.0, (walls[2] - walls[0]) / (_PROBE_STEPS - 1))
-    from adapterx.tasks import get_task
 
     tok = _synthetic_tokens_with(get_task("xnli"), bbmod.load_tokenizer(bb), 128)
     step_model = rates["train_a"] + rates["train_b"] * _CAL_BATCH * tok
@@ -304,13 +302,6 @@ def _measure_overheads(bb, method: str, rates: dict[str, Any], device: str, tmp:
 def _measure_eval(bb, method: str, target: str, rates: dict[str, Any], device: str, tmp: Path) -> float | None:  # noqa: ANN001
     """Seconds per example that evaluating ``target`` costs besides its forwards (data, featurization, decoding,
     scoring, prediction files), from synthetic data: 1 language against 4."""
-    from adapterx.data.sources import DataOptions
-    from adapterx.engine.loop import TrainConfig
-    from adapterx.methods import build_module
-    from adapterx.methods.spec import method_from_options
-    from adapterx.tasks import get_task
-    from adapterx.workflows.eval import zero_shot
-
     task = get_task(target)
     langs = [lang for lang in task.languages if lang != "en"]
     if task.kind == "retrieval" or task.synthetic is None or len(langs) < 2:
@@ -348,10 +339,6 @@ def _measure_startup() -> float:
 
 def _measure_featurize(bb) -> float:  # noqa: ANN001
     """Seconds per example to featurize synthetic XNLI pairs with the backbone's tokenizer."""
-    from adapterx.data import synthetic
-    from adapterx.tasks import get_task
-    from adapterx.tasks.kinds import ops_for
-
     tok = bbmod.load_tokenizer(bb)
     ex = synthetic.nli("en", 512, seed=0)
     task = get_task("xnli")
@@ -365,7 +352,6 @@ def _measure_featurize(bb) -> float:  # noqa: ANN001
 
 
 def _train_size(task, data: dict[str, Any]) -> int:  # noqa: ANN001
-    from adapterx.grid.runner import TRAIN_SIZES
 
     size = task.synthetic.train_size if data.get("source") == "synthetic" and task.synthetic else TRAIN_SIZES.get(task.name, 50_000)
     if data.get("max_train_examples"):
@@ -407,9 +393,6 @@ def _synthetic_tokens(task, backbone: str, max_length: int) -> float:  # noqa: A
 
 
 def _synthetic_tokens_with(task, tok, max_length: int) -> float:  # noqa: ANN001
-    from adapterx.data import synthetic
-    from adapterx.engine.batching import item_lengths
-    from adapterx.tasks.kinds import ops_for
 
     ex = synthetic.generate(task.synthetic, "en", "train", seed=0)[:128]
     feats = ops_for(task.kind).featurize(task, ex, tok, max_length, max(8, min(64, max_length // 4)), train=True)
@@ -450,8 +433,6 @@ def _eval_languages(task, cell: dict[str, Any]) -> list[str]:  # noqa: ANN001
 def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """Seconds per stage for ``cells`` from per-(backbone, method) calibrations; cells without one are left out and
     counted in ``uncalibrated``."""
-    from adapterx.tasks import get_task
-
     stages = {"intermediate": 0.0, "target": 0.0, "zero_shot": 0.0}
     steps = 0
     seen: set[str] = set()

@@ -18,6 +18,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 from adapterx.methods.module import Module
+from adapterx.errors import ConfigError
+from adapterx.errors import ModelError
 
 
 _HEAD_TYPES = {"regression": "classification", "classification": "classification", "multiple_choice": "multiple_choice",
@@ -28,8 +30,6 @@ def for_backbone(spec, backbone, task=None, composition: str | None = None):  # 
     """Refuse (one line) an architecture the ``adapters`` library has no model for, or a task head its model class
     lacks; the spec needs no architecture defaults. Stack and Fuse work on every architecture it supports."""
     from adapters.models.auto.adapter_model import ADAPTER_MODEL_MAPPING_NAMES
-
-    from adapterx.errors import ModelError
 
     if backbone.model_type not in ADAPTER_MODEL_MAPPING_NAMES:
         what = "compositions" if composition else "adapters"
@@ -62,8 +62,6 @@ def adapter_config(spec):  # noqa: ANN201
 
 def check_fits(model, spec) -> None:  # noqa: ANN001
     """Shape constraints of a method on this backbone, as one ConfigError naming the field (before training)."""
-    from adapterx.errors import ConfigError
-
     hidden = model.config.hidden_size
     if spec.name in ("compacter", "compacter++"):
         bottleneck = hidden // spec.reduction_factor
@@ -186,8 +184,6 @@ def chain_from(backbone, task, spec, name: str, folder: Path):  # noqa: ANN201
     """Prompt tuning on top of an intermediate prompt (SPoT, Vu et al. 2022): a fresh target prompt and head whose
     prompt starts from the intermediate's trained vectors; the result is a plain single prompt module."""
     import torch
-
-    from adapterx.errors import ConfigError
 
     module = build(backbone, task, spec, name)
     model = module.model

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.errors import ModelError
+from adapterx.methods import Module
 
 WEIGHTS = "bitfit.safetensors"
 # BitFit's smaller variant (the paper's Table 3): the query biases and the FFN's intermediate biases only.
@@ -42,7 +44,6 @@ def _freeze(model, spec) -> None:  # noqa: ANN001
 
 
 def build(backbone, task, spec, name: str):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     _freeze(model, spec)
@@ -61,15 +62,12 @@ def save(module, folder: Path) -> None:
 def _apply(model, folder: Path) -> None:  # noqa: ANN001
     from safetensors.torch import load_file
 
-    from adapterx.errors import ModelError
-
     _missing, unexpected = model.load_state_dict(load_file(str(Path(folder) / WEIGHTS)), strict=False)
     if unexpected:
         raise ModelError(f"{folder}: BitFit weights do not fit this backbone ({unexpected[0]} ...)")
 
 
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
-    from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     _apply(model, folder)
@@ -80,8 +78,6 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
 def chain_from(backbone, task, spec, name: str, folder: Path):  # noqa: ANN201
     """The ``chain`` composition: a fresh head, the biases the intermediate module trained (its head is left out)."""
     from safetensors.torch import load_file
-
-    from adapterx.methods import Module
 
     model = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     prefix = model.base_model_prefix + "."

@@ -21,21 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapterx.errors import ConfigError
+from adapterx.methods import catalog
 
 LoraMode = Literal["sum", "merge", "chain"]
 
 
 def allowed(method: str, spec: Any = None) -> tuple[str, ...]:
     """The compositions ``method`` supports (configured as ``spec``, which may narrow them): the catalogue's table."""
-    from adapterx.methods import catalog
-
     info = catalog.get(method)
     return info.modes_for(spec) if spec is not None else info.modes
 
 
 def _instead(kind: str) -> str:
-    from adapterx.methods import catalog
-
     return ", ".join(catalog.who_can(kind)) or "none"
 
 
@@ -48,8 +45,6 @@ def trains_in_sequence(method: str) -> bool:
 
 def takes_language_modules(method: str) -> bool:
     """True where ``method`` composes with language modules (MAD-X adapters, language SFTs): the catalogue says."""
-    from adapterx.methods import catalog
-
     return catalog.get(method).language_modules
 
 
@@ -67,8 +62,6 @@ def transfers(method: str, spec: Any = None) -> tuple[str, ...]:
 
 def continue_mode(method: str) -> str:
     """What ``transfer: continue`` means for ``method`` (the catalogue's ``continue_as``)."""
-    from adapterx.methods import catalog
-
     return catalog.get(method).continue_as or allowed(method)[0]
 
 

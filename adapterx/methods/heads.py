@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 from adapterx.tasks.kinds import ops_for
+from adapterx.errors import ModelError
 
 
 def auto_class(task):  # noqa: ANN201
@@ -19,8 +20,6 @@ def check_head(backbone, task, method: str) -> None:
     if task is None:
         return
     from transformers import AutoConfig
-
-    from adapterx.errors import ModelError
 
     cls = auto_class(task)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from adapterx.errors import ModelError
 from adapterx.methods.heads import auto_class, check_head, head_kwargs, new_head_modules
 from adapterx.methods.module import Module
+from adapterx.errors import ConfigError
 
 # peft task types wrap the head in modules_to_save; multiple choice has none, so its head is named explicitly.
 _TASK_TYPE = {"regression": "SEQ_CLS", "classification": "SEQ_CLS", "span_qa": "QUESTION_ANS", "tagging": "TOKEN_CLS"}
@@ -138,8 +139,6 @@ def build(backbone, task, spec, name: str):  # noqa: ANN201
 
 def _check_targets(base, spec) -> None:  # noqa: ANN001
     """Module names that match nothing fail here as one line naming the field (peft's own error is a traceback)."""
-    from adapterx.errors import ConfigError
-
     names = {n.rsplit(".", 1)[-1] for n, _ in base.named_modules()}
     missing = [t for t in _targets(spec, base) if t not in names]
     if missing:
@@ -369,8 +368,6 @@ def inject_shared_lora(model, spec):  # noqa: ANN001, ANN201
     from peft import get_peft_model
 
     if getattr(spec, "init", None) == "pissa":
-        from adapterx.errors import ConfigError
-
         raise ConfigError("method.init: pissa is for single-task LoRA modules; multi-task training uses init=default")
     return get_peft_model(model, _config(spec, None, None, model))
 

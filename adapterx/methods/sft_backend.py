@@ -66,6 +66,7 @@ from typing import Any
 from adapterx.engine import distributed
 from adapterx.errors import ConfigError, ModelError
 from adapterx.methods.heads import auto_class, head_kwargs
+from adapterx.methods.module import Module
 
 DIFF_FILE = "sft.safetensors"
 HEAD_FILE = "head.safetensors"
@@ -427,8 +428,6 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
                    mode: str = "sum", with_target: bool = False, lang_adapters: list[tuple[str, Path]] | None = None):
     """A target SFT trained on the backbone plus the intermediates' differences (and English's language SFT, with
     ``lang_adapters``); only its K entries and the head train."""
-    from adapterx.methods.module import Module
-
     comp_state = _Composition(backbone, task, intermediates, lang_adapters or [])
     model = comp_state.plain()
     _install(model, spec)
@@ -492,8 +491,6 @@ def save(module, folder: Path) -> None:
 def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None):  # noqa: ANN201
     from safetensors.torch import load_file
 
-    from adapterx.methods.module import Module
-
     folder = Path(folder)
     comp = comp or {}
     inters = [(t, folder / "intermediates" / t) for t in (comp.get("adapters") or [])[:-1]]
@@ -536,8 +533,6 @@ def _untie_decoder(model) -> None:  # noqa: ANN001
 
 def build_language(backbone, spec, name: str):  # noqa: ANN001, ANN201
     """A language SFT: MLM on the backbone; the module is the body's difference (the MLM head is not kept)."""
-    from adapterx.methods.module import Module
-
     comp_state = _Composition(backbone, None, [], [], mlm=True)
     model = comp_state.plain()
     _install(model, spec)  # the word embeddings' original stays tied to the decoder: frozen, as the paper's

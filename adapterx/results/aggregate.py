@@ -33,6 +33,7 @@ import numpy as np
 
 from adapterx.errors import AdapterxError, DataError
 from adapterx.results.store import ResultRow, ResultsStore
+from adapterx.results.scored import add_scored
 
 GROUPS = ("all", "low", "high")
 
@@ -222,8 +223,6 @@ def build_report(source: ResultsStore | str | Path, options: ReportOptions = Rep
     for target in store.targets():
         report["targets"][target] = _target_section(store, target, threshold, options, report["conditions"], notes)
     if options.include_scored:
-        from adapterx.results.scored import add_scored
-
         add_scored(report, options.include_scored, notes)
     report["overall"] = _overall(report, notes)
     return report

@@ -44,6 +44,8 @@ from adapterx.hub.resolve import resolve_module_ref
 from adapterx.languages import averages, get_language
 from adapterx.languages import select_languages
 from adapterx.tasks import get_task
+from adapterx.results.xtreme_export import check_exportable
+from adapterx.workflows.eval import write_xtreme
 
 __all__ = [
     "RETRIEVAL_TASKS",
@@ -627,8 +629,6 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
         raise DataError(f"BUCC {req.split} has no gold for {', '.join(no_gold)}: it is mined without a score; pass "
                         "--save-predictions DIR or --xtreme-out DIR to keep the mined pairs")
     if req.xtreme_out:
-        from adapterx.results.xtreme_export import check_exportable
-
         check_exportable(req.task, None)
         if req.max_sentences is not None:
             raise ConfigError(f"--xtreme-out needs every sentence: drop --max-sentences ({req.max_sentences}), a "
@@ -643,8 +643,6 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
         if req.save_predictions:
             result.save_predictions(req.save_predictions)
         if req.xtreme_out:
-            from adapterx.workflows.eval import write_xtreme
-
             write_xtreme(result, req.xtreme_out)
         return result
 
@@ -662,8 +660,6 @@ def run_request(req: RetrieveRequest, progress: Progress | None = None) -> Retri
     if req.save_predictions:
         module_res[chosen].save_predictions(req.save_predictions)
     if req.xtreme_out:
-        from adapterx.workflows.eval import write_xtreme
-
         write_xtreme(module_res[chosen], req.xtreme_out)
     plot_path = req.plot
     if plot_path is None and req.save_predictions:

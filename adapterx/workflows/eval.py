@@ -26,6 +26,9 @@ from adapterx.evaluate.zero_shot import evaluate_languages
 from adapterx.languages import select_languages
 from adapterx.methods import FullSpec, build_module, load_module
 from adapterx.tasks import get_task
+from adapterx.data.layout import canonical_split
+from adapterx.results.xtreme_export import check_exportable
+from adapterx.results.xtreme_export import export_xtreme
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2,  # noqa: ANN001
@@ -168,13 +171,9 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         err = exc.errors()[0]
         raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     if req.xtreme_out:
-        from adapterx.results.xtreme_export import check_exportable
-
         check_exportable(task.name, req.max_examples)
     if req.split is not None:
         from dataclasses import replace
-
-        from adapterx.data.layout import canonical_split
 
         req = replace(req, split=canonical_split(req.split))
     langs = select_eval_languages(task, req.langs, opts, req.low_threshold, req.split)
@@ -210,8 +209,6 @@ def write_xtreme(report: Any, folder: Path) -> Any:
     """Write an evaluation's predictions (an EvalReport or a RetrievalResult) into ``folder`` in XTREME's
     submission layout; the export's checks apply (complete languages only). Returns the ExportSummary."""
     import tempfile
-
-    from adapterx.results.xtreme_export import export_xtreme
 
     with tempfile.TemporaryDirectory(prefix="adapterx-xtreme-") as tmp:
         report.save_predictions(Path(tmp))

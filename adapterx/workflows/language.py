@@ -31,6 +31,7 @@ from adapterx.methods import AdapterSpec, Module, quiet_transformers
 from adapterx.methods import adapters_backend as ab
 from adapterx.tasks.kinds import Features, pad_batch
 from adapterx.workflows.train import RunOutcome
+from adapterx.methods import sft_backend
 
 MLM_PROBABILITY = 0.15  # BERT/XLM-R: 15% of tokens; of those 80% <mask>, 10% a random token, 10% unchanged
 PREFIX = "lang_"  # adapter names of language adapters inside a composition: lang_en, lang_sw
@@ -120,7 +121,6 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         seed_everything(cfg.seed)
         name = PREFIX + code
         if sft:  # the body's sparse difference, learned with an MLM head that is not kept
-            from adapterx.methods import sft_backend
 
             module = sft_backend.build_language(bb, req.method, name)
         else:

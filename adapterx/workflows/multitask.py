@@ -38,6 +38,8 @@ from adapterx import backbone as bbmod
 from adapterx.engine.loop import pick_device, seed_everything
 from adapterx.evaluate.zero_shot import predict
 from adapterx.methods import MODULE_META, quiet_transformers
+from adapterx.methods import catalog
+from adapterx.methods import for_backbone
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,6 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
             raise ConfigError(f"{t.name} has no training data (retrieval)")
     if len({t.name for t in tasks}) != len(tasks):
         raise ConfigError(f"a task appears twice: {' '.join(req.tasks)}")
-    from adapterx.methods import catalog
 
     if not catalog.get(req.method.name).multitask:
         shared = [n for n in catalog.names() if catalog.get(n).multitask]
@@ -177,7 +178,6 @@ def train_multitask(req: MultiTaskRequest, progress: Progress | None = None) -> 
     trained = False
     try:
         bb = bbmod.resolve(req.model, req.revision)
-        from adapterx.methods import for_backbone
 
         req = replace(req, method=for_backbone(req.method, bb))  # refused before data loads; defaults filled in
         tok = bbmod.load_tokenizer(bb)

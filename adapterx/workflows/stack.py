@@ -37,6 +37,7 @@ from adapterx.engine.rundir import module_folder, tree_sha256
 from adapterx.methods import read_meta
 from adapterx.methods import verify_module_folder
 from adapterx.tasks import get_task
+from adapterx.engine.rundir import read_run
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,6 @@ def _check_leftover(out: Path, ref: ModuleRef, expected: list[str]) -> None:
 def _check_leftover_settings(out: Path, cfg: Any, spec: Any) -> None:
     """A leftover intermediate is reused only if it was trained as this command would train it: same method and
     hyperparameters (its run.json says), else the stack would silently rest on a module of other settings."""
-    from adapterx.engine.rundir import read_run
-
     run = read_run(out)
     if not run.get("hyperparameters"):
         return  # not written by an adapterx training command: nothing recorded to compare

@@ -34,6 +34,7 @@ from adapterx.evaluate.fusion import plot_fusion
 from adapterx.evaluate.zero_shot import predict
 from adapterx.methods import build_module, for_backbone
 from adapterx.tasks.kinds import ops_for
+from adapterx.results.xtreme_export import export_xtreme
 
 
 
@@ -210,8 +211,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         raise
     distributed.settle()  # done: the other ranks may now read the committed run directory
     if req.xtreme_out and evaluate:
-        from adapterx.results.xtreme_export import export_xtreme
-
         export_xtreme([out], req.xtreme_out)
     return RunOutcome(out, run, metrics, report)
 
