@@ -11,7 +11,7 @@ from adapterx.backbone import DEFAULT_MODEL
 from cli.common import DEBUG_HELP
 
 MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local model folder, or 'tiny' (built-in)."
-DATA_HELP = "Training data: 'hf' (the task's Hugging Face data set), 'synthetic', a file, or an XTREME-style folder. Default: hf; synthetic with --model tiny."
+DATA_HELP = "Training data: 'hf' (the task's Hugging Face data set), 'synthetic', a file, or an XTREME-style folder. Default: hf; synthetic with the built-in models (--model tiny, --model minilm)."
 
 
 def method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k=None):  # noqa: ANN001, ANN201

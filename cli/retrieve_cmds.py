@@ -25,7 +25,7 @@ def retrieve_cmd(
     ),
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
     data: Optional[str] = typer.Option(
-        None, "--data", help="'synthetic' (default with --model tiny and no --data-dir) or a data folder."
+        None, "--data", help="'synthetic' (default with the built-in models tiny and minilm, without --data-dir) or a data folder."
     ),
     data_dir: Optional[Path] = typer.Option(
         None, "--data-dir", help="XTREME-style folder: DIR, DIR/tatoeba (or DIR/tatoeba/v1) and DIR/bucc2018 (or DIR/bucc/bucc2018) are searched."

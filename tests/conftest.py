@@ -71,3 +71,17 @@ def store_contents(run_dir: Path) -> tuple[list[str], list[tuple], list[tuple], 
     finally:
         con.close()
     return cells, pairs, stats, failures
+
+
+def import_fake_cell_module() -> None:
+    """The fake cell function of tests/test_results.py, imported under a stable name (``adapterx_test_fake``) so a
+    grid's ``--cell-fn adapterx_test_fake:fake_run_cell`` can name it."""
+    import importlib.util
+    import sys
+
+    if "adapterx_test_fake" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("adapterx_test_fake", Path(__file__).resolve().parent / "test_results.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["adapterx_test_fake"] = module
+        spec.loader.exec_module(module)

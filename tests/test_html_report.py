@@ -7,9 +7,7 @@ The grid is the fake one of test_results (no training): 3 methods x 2 intermedia
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from typer.testing import CliRunner
 
 from adapterx.results.store import ResultsStore
 from cli.main import app
+from conftest import import_fake_cell_module
 
 TESTS = Path(__file__).resolve().parent
 FAKE = "adapterx_test_fake:fake_run_cell"
@@ -28,12 +27,7 @@ runner = CliRunner()
 
 def _fake_module() -> None:
     # The fake lives in test_results.py; imported under a stable name so --cell-fn can name it.
-    if "adapterx_test_fake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("adapterx_test_fake", TESTS / "test_results.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["adapterx_test_fake"] = module
-        spec.loader.exec_module(module)
+    import_fake_cell_module()
 
 
 @pytest.fixture(scope="module")

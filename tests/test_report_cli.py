@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
+from conftest import import_fake_cell_module
 
 TESTS = Path(__file__).resolve().parent
 RECIPES = TESTS.parent / "recipes"
@@ -22,12 +23,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The fake lives in test_results.py; import it under a stable name so --cell-fn can name it.
-    if "adapterx_test_fake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("adapterx_test_fake", TESTS / "test_results.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["adapterx_test_fake"] = module
-        spec.loader.exec_module(module)
+    import_fake_cell_module()
     monkeypatch.setenv("COLUMNS", "220")  # rich tables: no folding in the captured output
 
 

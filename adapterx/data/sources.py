@@ -11,7 +11,7 @@ Every loader returns the examples and a :class:`Provenance` that the run records
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -281,10 +281,13 @@ def _lang_name(code: str) -> str:
     return get_language(code).name
 
 
-def with_model_defaults(opts: DataOptions, model: str) -> DataOptions:
-    """The tiny model trains on synthetic data unless the user named a data source."""
-    if model == "tiny" and opts.data is None and opts.train_file is None:
-        from dataclasses import replace
+# The built-in models (the tiny random XLM-R, the packaged real MiniLM) run without any download: their default data
+# is synthetic too, so every quickstart command runs offline with either; --data / --train-file name real data.
+BUILT_IN_MODELS = ("tiny", "minilm")
 
+
+def with_model_defaults(opts: DataOptions, model: str) -> DataOptions:
+    """A built-in model trains on synthetic data unless the user named a data source."""
+    if model in BUILT_IN_MODELS and opts.data is None and opts.train_file is None:
         return replace(opts, default_synthetic=True)
     return opts

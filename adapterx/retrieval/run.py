@@ -35,6 +35,7 @@ from typing import Any
 
 from adapterx.backbone import DEFAULT_MODEL
 from adapterx.data.examples import ParallelCorpus
+from adapterx.data.sources import BUILT_IN_MODELS
 from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import check_device
 from adapterx.registry import check_choice
@@ -393,7 +394,7 @@ def _use_synthetic(req: RetrieveRequest, model_id: str) -> bool:
             raise ConfigError("--data synthetic and --data-dir exclude each other: pick one")
         return True
     if req.data is None and req.data_dir is None:
-        if model_id == "tiny":
+        if model_id in BUILT_IN_MODELS:
             return True
         raise ConfigError(
             f"{req.task} needs data: pass --data-dir (an XTREME-style folder, e.g. the one holding "

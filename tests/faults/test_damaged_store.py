@@ -4,15 +4,14 @@ store is rebuilt from the cells' record files."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ._cli import ax, truncate
+from conftest import import_fake_cell_module
 
 TESTS = Path(__file__).resolve().parents[1]
 FAKE = "adapterx_test_fake:fake_run_cell"
@@ -21,12 +20,7 @@ FAKE = "adapterx_test_fake:fake_run_cell"
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A finished two-cell grid (the fake cell function of tests/test_results.py): (recipe, run folder)."""
-    if "adapterx_test_fake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("adapterx_test_fake", TESTS / "test_results.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["adapterx_test_fake"] = module
-        spec.loader.exec_module(module)
+    import_fake_cell_module()
     tmp = tmp_path_factory.mktemp("store")
     recipe = tmp / "r.yaml"
     recipe.write_text(yaml.safe_dump({"name": "s", "backbones": ["tiny"], "methods": ["adapter"],

@@ -15,22 +15,6 @@ from ._cli import ax, clone, edit_json, one_line_error, partials
 STACK = ("--model", "tiny", "--max-steps", "2", "--batch-size", "8", "--langs", "en", "-q")
 
 
-@pytest.fixture
-def train_calls(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Count calls of the training loop (the real one still runs)."""
-    import adapterx.engine.loop
-
-    calls: list = []
-    real = adapterx.engine.loop.train
-
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(adapterx.engine.loop, "train", counting)
-    return calls
-
-
 def _as_xnli(run: Path) -> None:
     """What an XNLI run's run.json says (the module loads as any adapter: the record is what is checked)."""
     edit_json(run / "run.json", lambda obj: obj.update(task="xnli", chain=["xnli"]))

@@ -19,22 +19,6 @@ def _train(out: Path, *extra) -> object:  # noqa: ANN002
               "--output", out, "-q", *extra)
 
 
-@pytest.fixture
-def train_calls(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Count calls of the training loop (the real one still runs)."""
-    import adapterx.engine.loop
-
-    calls: list = []
-    real = adapterx.engine.loop.train
-
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(adapterx.engine.loop, "train", counting)
-    return calls
-
-
 # ---------------------------------------------------------------------------------------------- NaN / inf loss
 
 
