@@ -81,6 +81,12 @@ def _ci_text(ci: Sequence[float] | None) -> str:
     return f"[{_f(ci[0], sign=True)}, {_f(ci[1], sign=True)}]" if ci else "-"
 
 
+def _delta_and_ci(d: dict[str, Any] | None, scale: float, condition: str) -> list[str]:
+    """A condition's delta cell and its interval cell (per language and per resource group alike)."""
+    return [_delta_cell(d, scale, f' data-condition="{_e(condition)}"'),
+            f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>']
+
+
 def _delta_cell(d: Mapping[str, Any] | None, scale: float, extra: str = "") -> str:
     """A delta as a table cell: class pos/neg by sign, shade by size, interval on hover and in data-lo/hi."""
     if not d or d.get("mean") is None:
@@ -201,9 +207,7 @@ def _target_section(report: dict[str, Any], target: str) -> str:
                 out.append(f'<td class="score" data-condition="{_e(c)}" data-score="{_attr(mean)}"'
                            f' title="{_e(c)}: {_f(mean)}{std}, {s["n_seeds"] if s else 0} seed(s)">{_f(mean)}</td>')
                 if c in t["deltas"]:
-                    d = t["deltas"][c]["languages"].get(lang)
-                    out.append(_delta_cell(d, scale, f' data-condition="{_e(c)}"'))
-                    out.append(f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>')
+                    out += _delta_and_ci(t["deltas"][c]["languages"].get(lang), scale, c)
             out.append("</tr>")
         out.append("</tbody>")
     out.append("<tbody>")
@@ -214,9 +218,7 @@ def _target_section(report: dict[str, Any], target: str) -> str:
             out.append(f'<td class="score" data-condition="{_e(c)}" data-score="{_attr(a["mean"] if a else None)}">'
                        f'{_f(a["mean"] if a else None)}</td>')
             if c in t["deltas"]:
-                d = t["deltas"][c]["groups"].get(g)
-                out.append(_delta_cell(d, scale, f' data-condition="{_e(c)}"'))
-                out.append(f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>')
+                out += _delta_and_ci(t["deltas"][c]["groups"].get(g), scale, c)
         out.append("</tr>")
     out.append("</tbody></table>")
     out.append(f'<p class="note">Mean over seeds per language; Δ against the same method without intermediate task,'
