@@ -88,4 +88,4 @@ def test_script_groups() -> None:
     assert groups["latin"] == ["sw", "fi", "jv"]
     assert groups["other_script"] == ["ar", "ko"]
     assert groups["low_latin"] == ["sw", "jv"]
-    assert groups["low"] == ["sw", "jv"]
+    assert groups["low"] == ["sw", "jv"] and groups["english"] == ["en"]

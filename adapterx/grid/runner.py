@@ -74,12 +74,15 @@ TRAIN_SIZES: dict[str, int] = {
 # Seconds per optimizer step at batch 8 x 128 tokens on the 2-core CPU of shared/design/library-notes.md
 # (XLM-R base size); "peft" covers adapters and LoRA. Large is ~3.5x base, the tiny test model ~1/100.
 _S_PER_STEP = {"full": 3.9, "peft": 1.6}
-_SIZE_SCALE = {"tiny": 0.01, "base": 1.0, "large": 3.5}
+# MiniLM-L6 (6 x 384, ~11M body weights against base's 85M): ~1/8 of base's matmul work per token.
+_SIZE_SCALE = {"tiny": 0.01, "minilm": 0.125, "base": 1.0, "large": 3.5}
 _GPU_SPEEDUP = 40.0  # a single modern GPU against that CPU, as an order of magnitude
 
 
 def _size_of(backbone: str) -> str:
     name = backbone.lower()
+    if "minilm" in name:
+        return "minilm"
     return "tiny" if "tiny" in name else "large" if "large" in name else "base"
 
 

@@ -35,13 +35,14 @@ from adapterx.errors import AdapterxError, DataError
 from adapterx.results.store import ResultRow, ResultsStore
 from adapterx.results.scored import add_scored
 
-GROUPS = ("all", "low", "high", "zero_shot", "latin", "other_script", "low_latin")
+GROUPS = ("all", "low", "high", "english", "zero_shot", "latin", "other_script", "low_latin")
 """Language groups of every report, in display order (:func:`language_groups`)."""
 
 GROUP_DESCRIPTIONS = {
     "all": "every evaluated language, English included",
     "low": "low-resource: Joshi class <= the threshold",
     "high": "the other languages",
+    "english": "English alone (the training language; its evaluation split)",
     "zero_shot": "every language but English (the training language)",
     "latin": "Latin-script languages but English",
     "other_script": "languages in any other script",
@@ -66,6 +67,7 @@ def language_groups(langs: Sequence[str], threshold: int = 2) -> dict[str, list[
     latin = [lang for lang in langs if lang != "en" and _script(lang) == "Latn"]
     return {
         "all": list(langs), "low": low, "high": [lang for lang in langs if lang not in low],
+        "english": [lang for lang in langs if lang == "en"],
         "zero_shot": [lang for lang in langs if lang != "en"], "latin": latin,
         "other_script": [lang for lang in langs if lang != "en" and lang not in latin],
         "low_latin": [lang for lang in latin if lang in low],
