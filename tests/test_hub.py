@@ -220,7 +220,7 @@ def test_default_names() -> None:
 @pytest.mark.parametrize(
     "method,library,snippet",
     [
-        ("adapter", "adapters", 'load_adapter(f"{path}/module/stsb", load_as="stsb", use_safetensors=True)'),
+        ("adapter", "adapters", 'load_adapter(f"{path}/stsb", load_as="stsb", use_safetensors=True)'),
         ("lora", "peft", "PeftModel.from_pretrained(base"),
         ("full", "transformers", "AutoModelForSequenceClassification.from_pretrained"),
     ],
@@ -259,7 +259,7 @@ def test_card_for_a_stack_lists_the_chain(tmp_path: Path) -> None:
     plan = hub.prepare_push(run, str(tmp_path / "hub"))
     assert plan.name == "tydiqa-from-stsb-stack-adapter-xlm-roberta-base"
     assert "stsb -> tydiqa" in plan.card and 'Stack("stsb", "tydiqa")' in plan.card
-    assert plan.card.index("module/stsb") < plan.card.index("module/tydiqa")  # intermediate loaded first
+    assert plan.card.index('{path}/stsb"') < plan.card.index('{path}/tydiqa"')  # intermediate loaded first
     assert "chain-stsb-tydiqa" in plan.card
 
 
@@ -321,13 +321,13 @@ def test_repush_with_overwrite_replaces_the_repository_and_its_entry(tmp_path: P
     run2 = make_run(tmp_path, "run2", extra={"stsb/extra.json": b"{}"})
     with pytest.raises(HubError, match="--overwrite"):  # another module under the same name: refused by default
         hub.push(run2, str(hub_dir), name="m")
-    assert not (hub_dir / "m/module/stsb/extra.json").exists()
+    assert not (hub_dir / "m/stsb/extra.json").exists()
     second = hub.push(run2, str(hub_dir), name="m", overwrite=True)
     assert first.entry and second.entry
     assert first.entry["manifest_sha256"] != second.entry["manifest_sha256"]
     index = FolderHub(hub_dir).read_index()
     assert list(index) == ["m"] and index["m"]["files"] == second.entry["files"]
-    assert (hub_dir / "m/module/stsb/extra.json").is_file()
+    assert (hub_dir / "m/stsb/extra.json").is_file()
     assert not [p for p in hub_dir.iterdir() if p.name.startswith((".staging", ".trash"))]
     assert (hub.pull(second.id) / "module/stsb/extra.json").is_file()  # new version, new cache folder
 
@@ -386,17 +386,17 @@ def published(tmp_path: Path) -> Path:
 
 
 def test_changed_byte_fails_the_pull(published: Path) -> None:
-    path = published / "module/stsb/adapter.safetensors"
+    path = published / "stsb/adapter.safetensors"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(HubError, match="module/stsb/adapter.safetensors does not match its sha256"):
+    with pytest.raises(HubError, match="stsb/adapter.safetensors does not match its sha256"):
         hub.pull(str(published))
     assert cache_is_clean("m")
 
 
 def test_truncated_file_fails_the_pull(published: Path) -> None:
-    path = published / "module/stsb/model_head.safetensors"
+    path = published / "stsb/model_head.safetensors"
     path.write_bytes(path.read_bytes()[:10])
     with pytest.raises(HubError, match="model_head.safetensors is truncated"):
         hub.resolve_module(str(published))
@@ -404,7 +404,7 @@ def test_truncated_file_fails_the_pull(published: Path) -> None:
 
 
 def test_missing_file_fails_the_pull(published: Path) -> None:
-    (published / "module/stsb/head_config.json").unlink()
+    (published / "stsb/head_config.json").unlink()
     with pytest.raises(HubError, match="head_config.json is listed in manifest.json but missing"):
         hub.pull(str(published))
     assert cache_is_clean("m")
@@ -432,7 +432,7 @@ def test_path_traversal_in_a_manifest_is_refused(published: Path, tmp_path: Path
 def test_symlink_out_of_a_repository_is_refused(published: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.json"
     secret.write_text("{}")
-    target = published / "module/stsb/head_config.json"
+    target = published / "stsb/head_config.json"
     target.unlink()
     target.symlink_to(secret)
     with pytest.raises(HubError, match="link"):
@@ -489,10 +489,10 @@ def test_hf_dry_run_plan_lists_exact_files(tmp_path: Path) -> None:
             "manifest.json",
             "metrics.json",
             "run.json",
-            "module/stsb/adapter.safetensors",
-            "module/stsb/adapter_config.json",
-            "module/stsb/head_config.json",
-            "module/stsb/model_head.safetensors",
+            "stsb/adapter.safetensors",
+            "stsb/adapter_config.json",
+            "stsb/head_config.json",
+            "stsb/model_head.safetensors",
         ]
     )
     assert 'revision="exp1"' in plan.card
@@ -511,6 +511,7 @@ class FakeHub:
         from huggingface_hub import errors as hf_errors
 
         fake = self
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the fake stands for a reachable Hub
 
         def upload_folder(self_api: Any, *, repo_id: str, folder_path: str, **kw: Any) -> Any:
             fake.calls.append(("upload_folder", {"repo_id": repo_id, **kw}))
@@ -572,7 +573,7 @@ def test_hf_push_and_pull_round_trip_with_a_fake_hub(tmp_path: Path, monkeypatch
     assert hub.resolve_module(res.id) == pulled  # through refs/main: no Hub call needed
 
     # A new commit with a changed byte: the pull fails and leaves nothing behind.
-    w = remote / "module/stsb/adapter.safetensors"
+    w = remote / "stsb/adapter.safetensors"
     w.write_bytes(w.read_bytes()[:-1] + b"\x00")
     fake.commits["me/stsb-adapter-xlm-roberta-base"] = "f" * 40
     with pytest.raises(HubError, match="adapter.safetensors"):

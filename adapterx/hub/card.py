@@ -539,6 +539,14 @@ def _citation(run: dict[str, Any], layout: ModuleLayout) -> str:
     )
 
 
+def at_repo_root(snippet: str) -> str:
+    """The load snippets name the run dir's files (``{path}/module/X``); a published repository holds the module at
+    its root (folder.py), so there they are ``{path}/X``. adapterx's own lines (a pulled copy is a run dir) keep
+    ``module/``."""
+    snippet = re.sub(r"\{path\}/module(?=[/\"])", "{path}", snippet)
+    return snippet.replace("see module/setup.json", "see setup.json").replace("from module/languages/", "from languages/")
+
+
 def render_card(
     run: dict[str, Any],
     metrics: dict[str, Any] | None,
@@ -585,7 +593,7 @@ def render_card(
             intro,
             _training_section(run),
             _results_section(metrics),
-            _usage_section(run, layout, ref, hf_repo_id),
+            at_repo_root(_usage_section(run, layout, ref, hf_repo_id)),
             _citation(run, layout),
         ]
     )
