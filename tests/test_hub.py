@@ -634,3 +634,78 @@ def test_hf_search_uses_tag_filters(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert found[0]["eval"]["xnli"]["low_resource_average"] == 58.375
     hub.search("hf:me")
     assert seen["author"] == "me"
+
+
+# ------------------------------------------------------------------------------- layout, weights, endpoints
+
+
+def test_a_published_repository_holds_the_module_at_its_root_and_pulls_as_a_run_dir(tmp_path: Path) -> None:
+    run = make_run(tmp_path, method="lora", extra={"README.md": b"# peft's own card\n"})
+    repo = Path(hub.push(run, str(tmp_path / "hub"), name="m").id)
+    top = {p.name for p in repo.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "run.json", "metrics.json", "README.md",
+            "manifest.json"} == top  # as peft publishes: PeftModel.from_pretrained(base, REPO) loads it
+    assert (repo / "README.md").read_text().startswith("---\nlibrary_name: peft")  # the card, not peft's README
+    assert 'PeftModel.from_pretrained(base, f"{path}")' in (repo / "README.md").read_text()
+    assert json.loads((repo / "manifest.json").read_text())["adapterx_manifest"] == 2
+    pulled = hub.pull(str(repo))
+    assert {p.relative_to(pulled).as_posix() for p in pulled.rglob("*") if p.is_file()} == {
+        "README.md", "manifest.json", "run.json", "metrics.json", "module/adapter_config.json",
+        "module/adapter_model.safetensors"}
+    assert manifest.read_manifest(pulled)["adapterx_manifest"] == 1  # the cache copy's own, same hashes
+    assert hub.resolve_module(str(pulled)) == pulled.resolve()
+
+
+def test_a_repository_in_the_old_module_layout_still_pulls(tmp_path: Path) -> None:
+    repo = Path(hub.push(make_run(tmp_path), str(tmp_path / "hub"), name="m").id)
+    old = manifest.read_manifest(repo)
+    (repo / "module").mkdir()
+    (repo / "stsb").rename(repo / "module" / "stsb")  # what earlier versions published
+    files = {("module/" + n if n not in manifest.RUN_FILES else n): e for n, e in old["files"].items()}
+    manifest.write_manifest(repo, {"adapterx_manifest": 1, "files": files})
+    pulled = hub.pull(str(repo))
+    assert (pulled / "module/stsb/adapter.safetensors").is_file() and not (pulled / "stsb").exists()
+
+
+def test_pull_loads_the_weights_too(published: Path) -> None:
+    # Hashes that match a truncated file (what an older push could publish): the header check refuses it.
+    path = published / "stsb/adapter.safetensors"
+    path.write_bytes(path.read_bytes()[:-4])
+    m = manifest.read_manifest(published)
+    m["files"]["stsb/adapter.safetensors"] = {"sha256": manifest.sha256_file(path), "size": path.stat().st_size}
+    manifest.write_manifest(published, m)
+    with pytest.raises(HubError, match=r"stsb/adapter.safetensors is truncated: tensor 'w' ends at byte 48"):
+        hub.pull(str(published))
+    assert cache_is_clean("m")
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda b: b[:6], "no header"),
+    (lambda b: b[:20], "its header needs"),
+    (lambda b: b + b"\0", "1 bytes after its last tensor"),
+    (lambda b: b[:8] + b"{" * (len(b) - 8), "not JSON"),
+])
+def test_safetensors_check_names_each_kind_of_damage(tmp_path: Path, damage: Any, message: str) -> None:
+    from adapterx.hub.weights import check_safetensors
+
+    path = tmp_path / "w.safetensors"
+    save_file({"w": np.zeros((4, 3), np.float32), "b": np.zeros(2, np.int64)}, str(path))
+    check_safetensors(path, "w")  # whole: fine
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(HubError, match=message):
+        check_safetensors(path, "w")
+
+
+def test_the_cache_is_keyed_by_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapterx.hub import hf
+    from adapterx.hub.resolve import hf_cache_dir
+
+    ref = ids.parse_hf("hf:org/m")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert hf.endpoint_of() == "https://huggingface.co"
+    hub_dir = hf_cache_dir(ref, hf.endpoint_of())
+    assert hub_dir == cache_root() / "hf/org/m"  # the Hub's copies where earlier versions put them
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:8090/")
+    a, b = hf_cache_dir(ref, hf.endpoint_of()), hf_cache_dir(ref, "http://127.0.0.1:8091")
+    assert len({hub_dir, a, b}) == 3 and a.parts[-4] == "hf-mirror"
+    assert a.parts[-3].startswith("127.0.0.1-8090-")

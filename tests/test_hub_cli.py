@@ -157,3 +157,27 @@ def test_reindex_rebuilds_a_damaged_index(tmp_path: Path) -> None:
 def test_help_is_light() -> None:
     res = runner.invoke(app, ["push", "--help"])
     assert res.exit_code == 0 and "--dry-run" in res.stdout and "--trust-pickle" in res.stdout
+
+
+@pytest.mark.parametrize("to", ["folder", "hf:me"])
+def test_push_refuses_a_truncated_weight_file_and_publishes_nothing(tmp_path: Path, to: str) -> None:
+    run = make_run(tmp_path)
+    weights = run / "module/stsb/adapter.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-5])  # header intact, the last tensor's bytes cut short
+    target = str(tmp_path / "hub") if to == "folder" else to
+    for extra in ([], ["--dry-run"]):
+        res = runner.invoke(app, ["push", str(run), "--to", target, *extra])
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+        assert "adapter.safetensors is truncated" in res.stderr and "push again" in res.stderr
+    assert not (tmp_path / "hub").exists()
+
+
+def test_endpoint_flag_is_checked_and_applies_to_hf_ids_only(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["pull", "hf:me/x", "--endpoint", "ftp://mirror"])
+    assert res.exit_code == 2 and "--endpoint 'ftp://mirror' is not a server URL" in res.stderr
+    res = runner.invoke(app, ["hub", "ls", "--hub", str(tmp_path), "--endpoint", "http://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--endpoint applies to --hub hf only" in res.stderr
+    res = runner.invoke(app, ["push", str(make_run(tmp_path)), "--to", str(tmp_path / "hub"), "--endpoint",
+                              "http://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--endpoint applies to hf: targets only" in res.stderr
+    assert not (tmp_path / "hub").exists()

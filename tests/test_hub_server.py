@@ -223,6 +223,8 @@ def test_stack_and_eval_on_a_hub_id(served: SimpleNamespace, tmp_path: Path) -> 
     module = json.loads((out / "run.json").read_text())["composition"]["modules"][0]
     used = Path(module["run"])  # the verified copy of the tag's commit, pulled from this server
     assert w.shas["v1"] in used.parts and "hf-mirror" in used.parts and module["sha256"] == tree_sha256(used)
+    assert module["source"] == {"id": f"hf:{w.org}/adapter", "revision": "v1", "commit": w.shas["v1"],
+                                "endpoint": w.endpoint}  # the run records the server its module came from
     assert (used / "adapter.safetensors").read_bytes() == \
         (w.runs["adapter"] / "module" / "adapter.safetensors").read_bytes()
     proc = _cli(w, "eval", "stsb", "--module", f"hf:{w.org}/lora", "--langs", "en", "--max-examples", "8",

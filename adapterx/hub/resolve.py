@@ -143,7 +143,7 @@ def _pull_folder(ref: FolderRef, trust_pickle: bool, refresh: bool) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
 
 
-def _hf_dir(ref: HfRef, endpoint: str) -> Path:
+def hf_cache_dir(ref: HfRef, endpoint: str) -> Path:
     """The cache folder of ``ref`` as served by ``endpoint`` (the Hub's keeps the layout of earlier versions)."""
     if hf.is_default_endpoint(endpoint):
         return cache_root() / "hf" / ref.user / ref.repo
@@ -165,7 +165,7 @@ def _pull_hf(ref: HfRef, trust_pickle: bool, endpoint: str | None = None) -> Pat
     commit = hf.resolve_commit(ref, url)
     if not _COMMIT.fullmatch(commit):
         raise HubError(f"{ref}: the Hub returned an unexpected commit id {commit[:50]!r}; retry.")
-    dest = _hf_dir(ref, url) / commit
+    dest = hf_cache_dir(ref, url) / commit
     if dest.is_dir():
         try:
             manifest = read_manifest(dest)
@@ -190,7 +190,7 @@ def _pull_hf(ref: HfRef, trust_pickle: bool, endpoint: str | None = None) -> Pat
 
 
 def _write_ref(ref: HfRef, commit: str, endpoint: str) -> None:
-    refs = _hf_dir(ref, endpoint) / "refs"
+    refs = hf_cache_dir(ref, endpoint) / "refs"
     refs.mkdir(parents=True, exist_ok=True)
     tmp = refs / f".{uuid.uuid4().hex}.tmp"
     tmp.write_text(commit + "\n", encoding="utf-8")
@@ -204,13 +204,13 @@ def _cached_hf(ref: HfRef, endpoint: str, full: bool = False) -> Path | None:
     if _COMMIT.fullmatch(rev):
         commit = rev
     else:
-        pointer = _hf_dir(ref, endpoint) / "refs" / revision_key(rev)
+        pointer = hf_cache_dir(ref, endpoint) / "refs" / revision_key(rev)
         if not pointer.is_file():
             return None
         commit = pointer.read_text(encoding="utf-8").strip()
         if not _COMMIT.fullmatch(commit):
             return None
-    path = _hf_dir(ref, endpoint) / commit
+    path = hf_cache_dir(ref, endpoint) / commit
     if full and path.is_dir():
         verify(path, read_manifest(path), str(path))  # a damaged copy is named, not silently replaced: offline
         return path
@@ -293,6 +293,20 @@ def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
         f"no module at {ref!r}: expected a run dir, an adapters/peft folder, HUB_PATH/REPO of a folder hub or "
         "hf:USER/REPO[@REV]."
     )
+
+
+def hub_source(module_folder: Path) -> dict[str, Any]:
+    """``{"source": {id, revision, commit, endpoint}}`` for a module pulled from a mirror (its cached copy's
+    source.json, beside ``module/``), else ``{}``: a run that used it records which server it came from."""
+    for folder in (module_folder, module_folder.parent):
+        path = folder / SOURCE_NAME
+        if path.is_file() and cache_root().resolve() in path.resolve().parents:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            return {"source": data} if isinstance(data, dict) else {}
+    return {}
 
 
 def resolve_module_ref(ref: str) -> tuple[Path | None, dict[str, Any]]:

@@ -86,8 +86,15 @@ mirrors-path = ["$STATE/mirrors"]
 [accessibility]
 offline = true
 TOML
-    (cd "$STATE" && setsid "$VENV/bin/olah-cli" -c "$STATE/configs.toml" >"$STATE/olah.log" 2>&1 </dev/null &
-     echo $! >"$STATE/olah.pid")
+    # Started in a session of its own, detached from this shell; the pid recorded is olah's own (stop kills it).
+    "$PY" - "$VENV/bin/olah-cli" "$STATE" <<'PYEOF' >"$STATE/olah.pid"
+import subprocess, sys
+cli, state = sys.argv[1], sys.argv[2]
+with open(f"{state}/olah.log", "ab") as log:
+    proc = subprocess.Popen([cli, "-c", f"{state}/configs.toml"], cwd=state, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+print(proc.pid)
+PYEOF
     for _ in $(seq 150); do
         answers "http://127.0.0.1:$port" && break
         running || die "olah exited at start (see $STATE/olah.log)"
