@@ -709,3 +709,34 @@ def test_the_cache_is_keyed_by_endpoint(monkeypatch: pytest.MonkeyPatch) -> None
     a, b = hf_cache_dir(ref, hf.endpoint_of()), hf_cache_dir(ref, "http://127.0.0.1:8091")
     assert len({hub_dir, a, b}) == 3 and a.parts[-4] == "hf-mirror"
     assert a.parts[-3].startswith("127.0.0.1-8090-")
+
+
+def test_offline_pull_serves_the_cached_copy_and_names_what_is_missing(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeHub(tmp_path / "remote")
+    fake.install(monkeypatch)
+    res = hub.push(make_run(tmp_path), "hf:me", revision="v1")
+    pulled = hub.pull(res.id)
+    commit = fake.commits["me/stsb-adapter-xlm-roberta-base"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake.commits.clear()  # the server is gone: only the cache can answer
+    assert hub.pull(res.id) == pulled  # by the tag it was pulled as
+    assert hub.pull(f"hf:me/stsb-adapter-xlm-roberta-base@{commit}") == pulled
+    assert hub.resolve_module(res.id) == pulled
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set and no copy of it is in the cache"):
+        hub.pull("hf:me/stsb-adapter-xlm-roberta-base@v2")
+    (pulled / "module/stsb/adapter.safetensors").write_bytes(b"x")  # damaged: named, not silently used
+    with pytest.raises(HubError, match="adapter.safetensors is truncated"):
+        hub.pull(res.id)
+
+
+def test_a_server_without_a_models_listing_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    def list_models(self_api: Any, **kw: Any) -> Any:
+        yield from ()
+        json.loads("")  # what an empty response body gives
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_models", list_models)
+    with pytest.raises(HubError, match=r"cannot search http://127.0.0.1:9: the server has no models listing"):
+        hub.search("hf", endpoint="http://127.0.0.1:9")
