@@ -40,7 +40,7 @@ from adapterx.errors import ConfigError
 from adapterx.grid.cellfn import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
-from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
+from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
 from adapterx.engine.tracking import check
@@ -107,7 +107,7 @@ def estimate_cost(cells: list[dict[str, Any]]) -> dict[str, Any]:
         if cell["intermediate"] and cell["intermediate_key"] not in seen:
             seen.add(cell["intermediate_key"])
             for task, cfg in zip(cell["intermediate"], cell["training"]["intermediate"]):
-                s, t = _stage_cost(task, cfg, data, be, mname)
+                s, t = _stage_cost(task, cfg, stage_data(cell, task), be, mname)
                 steps, cpu_s = steps + s, cpu_s + t
         s, t = _stage_cost(cell["target"], cell["training"]["target"], data, be, mname)
         steps, cpu_s = steps + s, cpu_s + t

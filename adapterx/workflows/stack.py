@@ -192,7 +192,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
-        load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model))
+        load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model, target_task))
     # 4. Train the missing intermediates with the same backbone and method -- after checking that the target's
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():
