@@ -6,7 +6,8 @@ For each target (TyDiQA-GoldP, PAN-X, UD-POS) the cell ``minilm full none -> TAR
 - by adapterx (``adapterx run RECIPE --run-dir DIR --set ...``, the grid restricted to that one cell, zero-shot
   evaluation restricted to English: the English dev selection does not depend on it);
 - by the loop below: plain ``transformers`` (AutoModelForQuestionAnswering / AutoModelForTokenClassification),
-  ``torch.optim.AdamW``, ``transformers.get_linear_schedule_with_warmup``, gradient clipping, evaluation on English
+  ``torch.optim.AdamW`` (default implementation), linear warmup and decay (adapterx's warmup line by default,
+  ``--schedule hf`` for ``transformers.get_linear_schedule_with_warmup``), gradient clipping, evaluation on English
   dev every ``eval_every`` steps keeping the best, official metrics written out here. It imports no adapterx code:
   the only use of adapterx is the ``adapterx`` command for the other side (and, without ``--model-dir``, one call of
   ``adapterx.backbone.resolve("minilm")`` to find the extracted MiniLM folder).
@@ -351,7 +352,7 @@ def decode_tags(outputs, feats, examples, labels: list[str], fallback: str) -> t
 
 
 def plain_run(target: str, s: dict[str, Any], model_dir: Path, data_root: Path, device: str,
-              group_hint: bool | None) -> dict[str, Any]:
+              group_hint: bool | None, schedule: str = "adapterx") -> dict[str, Any]:
     """Train the cell with plain transformers; the best English dev score over the evaluations and the curve."""
     import numpy as np
     import torch
@@ -397,7 +398,12 @@ def plain_run(target: str, s: dict[str, Any], model_dir: Path, data_root: Path, 
     groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": s["weight_decay"]},
               {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=s["lr"])
-    sched = get_linear_schedule_with_warmup(opt, int(s["warmup_ratio"] * total), total)
+    warmup = int(s["warmup_ratio"] * total)
+    if schedule == "hf":  # transformers' own: lr 0 at the first step, the peak after `warmup` steps
+        sched = get_linear_schedule_with_warmup(opt, warmup, total)
+    else:  # adapterx's linear_schedule (engine/loop.py), written out: the same line one step earlier in warmup
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda k: (k + 1) / max(1, warmup) if k < warmup else max(0.0, (total - k) / max(1, total - warmup)))
     lengths = [len(f["input_ids"]) for f in feats]
     grouped = s["group_by_length"]
     if grouped is None:  # auto: on where random batches are >= 10% padding (token labels / spans: no label check)
@@ -517,6 +523,9 @@ def main() -> None:
     ap.add_argument("--max-dev", type=int, help="override max_eval_examples on both sides (quick checks)")
     ap.add_argument("--group-by-length", choices=("recipe", "auto", "on", "off"), default="recipe",
                     help="training batch grouping on both sides (default: the recipe's; it sets none: auto)")
+    ap.add_argument("--schedule", choices=("adapterx", "hf"), default="adapterx",
+                    help="plain loop's learning-rate schedule: adapterx's warmup ((k+1)/warmup at step k, default) or"
+                         " transformers' get_linear_schedule_with_warmup (k/warmup: lr 0 at the first step)")
     ap.add_argument("--model-dir", type=Path, help="the extracted MiniLM folder (default: adapterx's minilm)")
     ap.add_argument("--run-dir", type=Path, help="adapterx's run folders go under it (default: a temporary one)")
     ap.add_argument("--skip", default="", help="adapterx or plain: leave that side out")
@@ -566,7 +575,7 @@ def main() -> None:
         res["load_between"] = load_avg()
         if "plain" not in skip:
             hint = res.get("adapterx", {}).get("group_by_length")
-            res["plain"] = plain_run(target, s, model_dir, data_root, device, hint)
+            res["plain"] = plain_run(target, s, model_dir, data_root, device, hint, args.schedule)
             p = res["plain"]
             if hint is not None and hint != p["group_by_length"]:
                 print(f"  WARNING: adapterx grouped by length: {hint}, the plain loop: {p['group_by_length']}")
@@ -580,7 +589,7 @@ def main() -> None:
         f"Plain-loop sanity check: `{recipe_path.name}`, cell `minilm full none -> TARGET seed 1`, English dev "
         f"(best of the evaluations). {platform.node()}, {device}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}, {os.cpu_count()} cores. Overrides: steps {args.steps or 'recipe'}, "
-        f"eval_every {args.eval_every or 'recipe'}, "
+        f"eval_every {args.eval_every or 'recipe'}, plain loop's schedule {args.schedule}, "
         f"max-train {args.max_train or 'recipe'}, max-dev {args.max_dev or 'recipe'}, group_by_length "
         f"{args.group_by_length}.",
         "",
