@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from adapterx import __version__
 from adapterx.errors import AdapterxError, DataError
+from adapterx.fsio import exclusive_lock
 from adapterx.grid.cell_worker import run_launched
 from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
 from adapterx.grid.recipe import QA_TASKS, cell_hash, chain_name
@@ -183,21 +184,8 @@ def _cell_lock(out_dir: Path) -> Iterator[bool]:
     """Hold ``cells/<hash>/.lock`` while the cell runs; yields False when another process holds it (it is running
     this cell now: two ``adapterx run`` on one grid). The OS releases the lock when its holder dies, even by SIGKILL."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): run unlocked
-        yield True
-        return
-    with open(out_dir / ".lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            locked = False
-        except OSError:  # a filesystem without locks (some NFS mounts): run unlocked
-            locked = True
-        else:
-            locked = True
-        yield locked
+    with exclusive_lock(out_dir / ".lock") as other:
+        yield other is None
 
 
 def _clear_attempt(out_dir: Path) -> None:

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from adapterx.errors import HubError
+from adapterx.fsio import exclusive_lock
 from adapterx.hub import card as _card
 from adapterx.hub.ids import (
     CARD_NAME,
@@ -315,43 +315,12 @@ def index_entry(
 
 @contextlib.contextmanager
 def _file_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """An exclusive lock on ``path`` (flock / msvcrt), released when the holder exits, even by a crash."""
-    fh = open(path, "a+b")  # noqa: SIM115 - closed in finally
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if os.name == "nt":  # pragma: no cover - Windows
-                    import msvcrt
-
-                    fh.seek(0)
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-                else:
-                    import fcntl
-
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise HubError(
-                        f"{path} has been held by another push for {timeout:.0f} s: wait for it to finish and retry."
-                    ) from None
-                time.sleep(0.05)
+    """An exclusive lock on ``path`` (adapterx.fsio's filelock), released when the holder exits, even by a crash."""
+    with exclusive_lock(path, timeout=timeout) as other:
+        if other is not None:
+            raise HubError(f"{path} has been held by another push ({other}) for {timeout:.0f} s: wait for it to "
+                           "finish and retry.")
         yield
-    finally:
-        try:
-            if os.name == "nt":  # pragma: no cover - Windows
-                import msvcrt
-
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        except OSError:
-            pass
-        fh.close()
 
 
 class FolderHub:
