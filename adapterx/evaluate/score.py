@@ -17,7 +17,6 @@ file, ids that are not in the gold) are collected over all files and raised toge
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from adapterx.retrieval.data import find_bucc, find_tatoeba, read_bucc, read_tat
 from adapterx.tasks import get_task
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
+from adapterx.fsio import atomic_write_json
 from adapterx.results.xtreme_export import seqeval_version
 
 FORMATS = ("xtreme", "adapterx")
@@ -305,7 +305,5 @@ def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, nam
         "eval": {s.task: s.to_json(req.low_threshold) for s in scored},
     }
     for fname, obj in (("scored.json", doc), ("per_example.json", per_example(scored))):
-        tmp = out / f".{fname}.tmp"
-        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(out / fname)
+        atomic_write_json(out / fname, obj)
     return out

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from adapterx import __version__
 from adapterx.errors import AdapterxError, DataError
-from adapterx.fsio import exclusive_lock
+from adapterx.fsio import atomic_write_json, exclusive_lock
 from adapterx.grid.cell_worker import run_launched
 from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
 from adapterx.grid.recipe import QA_TASKS, cell_hash, chain_name
@@ -218,7 +218,7 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         record = record_from_result(cell, h, result, _provenance(executor, started, time.time(), result))
         write_record_file(record, out_dir)
         summary = {k: v for k, v in record.to_json().items() if k != "per_example"}
-        (out_dir / "result.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_json(out_dir / "result.json", summary, indent=2)
         if store is not None:
             store.record_cell(record)
         return CellOutcome(h, "done", label, time.time() - started)
@@ -236,10 +236,8 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         if store is not None:
             store.record_failure(h, cell, msg, tb, prov)
         else:  # a worker without the database: the driver (or the next run / report) ingests this file
-            tmp = out_dir / f".{FAILURE_NAME}.tmp"
-            tmp.write_text(json.dumps({"spec": cell, "error": msg, "traceback": tb, "provenance": prov},
-                                      ensure_ascii=False), encoding="utf-8")
-            tmp.replace(out_dir / FAILURE_NAME)
+            atomic_write_json(out_dir / FAILURE_NAME, {"spec": cell, "error": msg, "traceback": tb,
+                                                       "provenance": prov}, indent=None)
         return CellOutcome(h, "failed", label, time.time() - started, msg)
 
 

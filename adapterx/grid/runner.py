@@ -44,6 +44,7 @@ from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
 from adapterx.engine.tracking import check
+from adapterx.fsio import atomic_write_text
 
 Executor = Literal["inline", "local", "slurm"]
 
@@ -185,7 +186,7 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     store = ResultsStore.for_run(run_dir)
     collect_slurm(run_dir, store)  # what an earlier --no-wait submission has finished since
     plan = make_plan(recipe, run_dir)
-    (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    atomic_write_text(run_dir / "recipe.yaml", recipe_to_yaml(recipe))
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,
                              "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo),

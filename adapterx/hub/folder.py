@@ -31,7 +31,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from adapterx.errors import HubError
-from adapterx.fsio import exclusive_lock
+from adapterx.fsio import atomic_write_json, exclusive_lock
 from adapterx.hub import card as _card
 from adapterx.hub.ids import (
     CARD_NAME,
@@ -385,17 +385,8 @@ class FolderHub:
 
     def _write_index(self, repos: dict[str, dict[str, Any]]) -> None:
         """Atomic replace: write a temp file in the hub, fsync, rename over index.json."""
-        tmp = self.root / f".{INDEX_NAME}.{uuid.uuid4().hex}.tmp"
-        data = json.dumps({"adapterx_hub": INDEX_FORMAT, "repos": dict(sorted(repos.items()))}, indent=2)
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(data + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.index_path)
-            fsync_dir(self.root)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_json(self.index_path, {"adapterx_hub": INDEX_FORMAT, "repos": dict(sorted(repos.items()))},
+                          indent=2, ensure_ascii=True, fsync=True)
 
     def _check_replace(self, name: str, manifest: dict[str, Any] | None, overwrite: bool) -> None:
         """A repository ``name`` that holds another module is replaced only with ``overwrite``: a folder hub keeps one

@@ -24,6 +24,7 @@ from typing import Any
 
 from adapterx.engine.rundir import read_run
 from adapterx.errors import HubError
+from adapterx.fsio import atomic_write_text
 from adapterx.hub.ids import (
     CARD_NAME,
     MANIFEST_NAME,
@@ -164,9 +165,7 @@ def _pull_hf(ref: HfRef, trust_pickle: bool) -> Path:
 def _write_ref(ref: HfRef, commit: str) -> None:
     refs = _hf_dir(ref) / "refs"
     refs.mkdir(parents=True, exist_ok=True)
-    tmp = refs / f".{uuid.uuid4().hex}.tmp"
-    tmp.write_text(commit + "\n", encoding="utf-8")
-    os.replace(tmp, refs / revision_key(ref.revision or "main"))
+    atomic_write_text(refs / revision_key(ref.revision or "main"), commit + "\n")
 
 
 def _cached_hf(ref: HfRef) -> Path | None:

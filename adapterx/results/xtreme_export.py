@@ -23,6 +23,7 @@ from typing import Any
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_json
 from adapterx.results import xtreme_format as xf
 
 METADATA = "adapterx_export.json"
@@ -184,9 +185,7 @@ def _write_metadata(summary: ExportSummary) -> None:
         "tasks": tasks,
         "missing_official_languages": missing,
     })
-    tmp = path.with_name(f".{METADATA}.tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, meta)
 
 
 __all__ = ["METADATA", "ExportSummary", "check_exportable", "export_xtreme", "seqeval_version"]
