@@ -232,6 +232,9 @@ def report_cmd(
     if bad:
         raise ConfigError(f"--formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out_dir = out or run_dir / "report"
+    from adapterx.fsio import check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before the report is built: /dev/full or a path under a file fails first
     from adapterx.grid.executors import collect_slurm
     from adapterx.results.store import ResultsStore
 
@@ -242,14 +245,12 @@ def report_cmd(
                                                  include_scored=tuple(include_scored or ())))
 
     if question:
-        import json
-
+        from adapterx.fsio import atomic_write_json, atomic_write_text
         from adapterx.results.question import answer, render_text
 
         ans = answer(report, intermediate=intermediate)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "question.md").write_text(render_text(ans), encoding="utf-8")
-        (out_dir / "question.json").write_text(json.dumps(ans, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_text(out_dir / "question.md", render_text(ans))
+        atomic_write_json(out_dir / "question.json", ans, indent=2)
         if as_json:
             print_json(ans)
         else:

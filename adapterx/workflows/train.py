@@ -18,7 +18,9 @@ from adapterx.data.sources import DataOptions, load_split, start_read_log, with_
 from adapterx.engine import speed
 from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
 from adapterx.engine.rundir import check_checkpoint
+from adapterx.errors import AdapterxError, WriteError
 from adapterx.evaluate.fusion import fusion_weights
+from adapterx.fsio import check_output_dir, write_error
 from adapterx.methods.fit import check_fit
 from adapterx.tasks import check_trainable, get_task, with_discovered_labels
 from adapterx.results.xtreme_export import check_exportable
@@ -93,6 +95,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
     if req.output is not None:  # a killed run's checkpoint there is continued with --resume only
         check_checkpoint(Path(req.output), req.resume)
+    for option, path in (("--save-predictions", req.save_predictions), ("--xtreme-out", req.xtreme_out)):
+        if path is not None:  # outputs outside the run directory: checked before anything trains
+            check_output_dir(path, option)
     writer = reserve_output(req.output or default_output(task.name, req.method.name))
     trained = False
     reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
@@ -180,8 +185,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             if fusion:
                 metrics["fusion_attention"] = fusion
                 plot_fusion(fusion, writer.path("fusion_attention.png"))
-            if req.save_predictions:
-                report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
         extra = {"speed": speed.record(module.model, result)}  # what ran: grouping resolved, compile, attention
@@ -210,9 +213,22 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             distributed.settle(exc)
         raise
     distributed.settle()  # done: the other ranks may now read the committed run directory
+    # Copies outside the run directory come after it is committed: a bad path never loses a finished run.
+    if req.save_predictions and report is not None:
+        _after_commit(out, req.save_predictions, lambda: report.save_predictions(req.save_predictions))
     if req.xtreme_out and evaluate:
-        export_xtreme([out], req.xtreme_out)
+        _after_commit(out, req.xtreme_out, lambda: export_xtreme([out], req.xtreme_out))
     return RunOutcome(out, run, metrics, report)
+
+
+def _after_commit(out: Path, dest: Path, write: Any) -> None:
+    """Run ``write`` (a copy of a committed run's results elsewhere); its failure says the run itself is kept."""
+    try:
+        write()
+    except OSError as exc:
+        raise WriteError(f"{write_error(exc.filename or dest, exc)} (the run itself is saved in {out})") from None
+    except AdapterxError as exc:
+        raise type(exc)(f"{exc} (the run itself is saved in {out})") from None
 
 
 def _fusion(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig):  # noqa: ANN001, ANN202
