@@ -10,6 +10,7 @@ Every loader returns the examples and a :class:`Provenance` that the run records
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from adapterx.data import layout
 from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
+from adapterx.data.readers.files import record_origins
+from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
 from adapterx.tasks import get_task
@@ -136,7 +139,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     else:
         explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
     if explicit is not None:
-        return _checked(read_task_file(task, explicit, lang), task, f"file:{explicit}", explicit)
+        return _checked(lambda: read_task_file(task, explicit, lang), task, split, f"file:{explicit}", explicit)
     data = opts.data
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
@@ -168,7 +171,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
             if sibling is None:
                 raise DataError(f"{path}: found no dev file beside it (e.g. *-dev.csv, dev.tsv); pass --dev-file")
             path = sibling
-        return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
+        return _checked(lambda: read_task_file(task, path, lang), task, split, f"file:{path}", path)
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
@@ -182,19 +185,22 @@ def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[l
     if task.name == "sickr":
         if not path.is_file():
             raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
-        ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
-        return _checked(ex, task, f"file:{path}", path)
+        return _checked(lambda: sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split)),
+                        task, split, f"file:{path}", path)
     if split == "dev":
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
                             "stsb-en-dev.csv) to select checkpoints")
 
-        return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
+        return _checked(lambda: read_stsb(opts.dev_file), task, split, f"file:{opts.dev_file}", opts.dev_file)
     if not path.is_dir():
         raise DataError(f"--data {path}: pass the folder of an STS year (STS.input.*.txt and STS.gs.*.txt)")
-    parts = sts_readers.load_sts_folder(path)
-    ex = [e for name in sorted(parts) for e in parts[name]]
-    return _checked(ex, task, f"dir:{path}", path)
+
+    def read() -> list:
+        parts = sts_readers.load_sts_folder(path)
+        return [e for name in sorted(parts) for e in parts[name]]
+
+    return _checked(read, task, split, f"dir:{path}", path)
 
 
 def _dev_sibling(train: Path) -> Path | None:
@@ -210,9 +216,15 @@ def _dev_sibling(train: Path) -> Path | None:
     return None
 
 
-def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Provenance]:  # noqa: ANN001
+def _checked(read: Callable[[], list], task, split: str, source: str,  # noqa: ANN001
+             path: Path) -> tuple[list, Provenance]:
+    """Read local data with ``read`` and apply the task's record rules (adapterx.data.rules): every local read goes
+    through here, so a record that breaks them is named by file:line before anything trains or downloads."""
+    with record_origins() as origins:
+        examples = read()
     if not examples:
         raise DataError(f"{path}: no examples in this file")
+    check_records(task, examples, split, str(path), origins)
     return examples, Provenance(source, len(examples))
 
 
@@ -220,8 +232,8 @@ def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenan
 
     if task.layout is None:
         raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
-    examples = layout.read_split(task.layout, Path(folder), split, lang)
-    return _checked(examples, task, f"dir:{folder}", Path(folder))
+    return _checked(lambda: layout.read_split(task.layout, Path(folder), split, lang), task, split, f"dir:{folder}",
+                    Path(folder))
 
 
 def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # noqa: ANN001

@@ -25,6 +25,8 @@ from typing import Any
 from adapterx.data import layout
 from adapterx.data.examples import Answer, QAExample
 from adapterx.data.readers import has_labels
+from adapterx.data.readers.files import record_origins
+from adapterx.data.rules import check_records
 from adapterx.errors import ConfigError, DataError
 from adapterx.evaluate import metrics
 from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
@@ -147,9 +149,11 @@ def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
             raise DataError(f"{files.source}: split {split!r} has no .gold file: no gold to score against")
         corpus = read_bucc(files.source, files.target, files.gold, source_lang=lang)
         return Gold(list(corpus.gold_pairs), str(files.gold), (frozenset(corpus.source_ids), frozenset(corpus.target_ids)))
-    examples = layout.read_split(spec.layout, root, split, lang)
+    with record_origins() as origins:
+        examples = layout.read_split(spec.layout, root, split, lang)
     src = layout.find_split_sources(spec.layout, root, split)[lang]
     where = ", ".join(str(p) for p in src.paths)
+    check_records(spec, examples, split, where, origins)  # the task's own rules, as for training data
     if not has_labels(examples):
         raise DataError(f"{where}: {spec.name} {split} ({lang}) has examples without gold labels: nothing to score "
                         "against (XTREME strips test labels; pass a labelled copy or a gold folder)")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adapterx.data.rules import RecordRules
 from adapterx.data.synthetic import SyntheticSpec
 
 Kind = Literal["regression", "classification", "multiple_choice", "span_qa", "tagging", "retrieval"]
@@ -61,6 +62,9 @@ class TaskSpec:
     target: bool = False  # an XTREME-R target task
     notes: str = ""  # where a public source is missing, what stands in for it
     members: tuple[str, ...] = ()  # a union task: its training data is its members' (dev: the first member's)
+    # What its records must satisfy (score range, unique ids, examples its metric needs): checked on every read
+    # (adapterx.data.rules); the kind adds its own (tags in ``labels``, QA answers inside their context).
+    rules: RecordRules = field(default_factory=RecordRules)
 
     @property
     def num_labels(self) -> int:

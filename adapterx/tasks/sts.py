@@ -3,11 +3,14 @@ and multilingual STS-B as a training-free probe of what an intermediate module d
 
 from __future__ import annotations
 
+from adapterx.data.rules import RecordRules
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
 from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
-_STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev")
+_STS_RULES = RecordRules(value_range=(0.0, 5.0))  # every STS score adapterx reads is on the 0-5 scale (SICK, SemRel mapped)
+_STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev",
+            rules=_STS_RULES)
 # The SemEval STS years released evaluation data only (2012 also a train set); their HF copies (MTEB) hold one split,
 # "test". adapterx trains on those pairs and selects checkpoints on STS-B's English dev set, never on the same pairs.
 _STSB_DEV = ("glue/stsb", "validation")
@@ -52,6 +55,7 @@ register(TaskSpec(
     layout="stsb",
     languages=("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh"),
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
 ))
 register(TaskSpec(
     name="semrel",
@@ -60,6 +64,7 @@ register(TaskSpec(
     languages=("af", "am", "ar", "en", "es", "ha", "hi", "id", "mr", "pa", "rw", "te"),
     notes="configs are three-letter codes (es: esp); Spanish test scores are withheld (-1): no es test",
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
 ))
 
 STS_ALL_MEMBERS = ("stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -216,3 +218,29 @@ def csv_rows(path: PathArg) -> list[tuple[int, list[str]]]:
             "double the quotes inside them, and close every quote (re-download if the file was cut short)."
         ) from None
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# where each example was read: the task's record rules (adapterx.data.rules) name it in their one-line errors
+
+_ORIGINS: ContextVar[list[str] | None] = ContextVar("adapterx_record_origins", default=None)
+
+
+def note_origin(where: str) -> None:
+    """Note where the example a reader just appended was read (``path:line``; for JSON, the path and record id).
+    A no-op unless :func:`record_origins` is collecting: readers stay plain functions."""
+    log = _ORIGINS.get()
+    if log is not None:
+        log.append(where)
+
+
+@contextmanager
+def record_origins() -> Iterator[list[str]]:
+    """Collect :func:`note_origin` calls of the readers run in the block: one entry per example, in order."""
+    log: list[str] = []
+    token = _ORIGINS.set(log)
+    try:
+        yield log
+    finally:
+        _ORIGINS.reset(token)
+
