@@ -42,6 +42,7 @@ from adapterx.data.readers import (
     read_token_tags,
     read_xnli,
 )
+from adapterx.data.readers.signature import check_signature
 from adapterx.errors import ConfigError, DataError
 from adapterx.languages import LANGUAGES, get_language
 from adapterx.registry import suggest
@@ -375,6 +376,7 @@ def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) 
     src = sources[code]
     examples: list[Example] = []
     for path in src.paths:
+        check_signature(path, src.reader, task)  # a file of another task's format under this task's name
         if src.reader == "conllu":
             examples.extend(read_conllu(path, mode="xtreme", lang=code))
         else:

@@ -94,14 +94,14 @@ def _problem(task: Any, rules: RecordRules, labels: set[str], ex: Any) -> str | 
         return None
     if isinstance(ex, QAExample):
         if not ex.context.strip() or not ex.question.strip():
-            return f"question {ex.id}: an empty context or question"
+            return "an empty context or question"
         for a in ex.answers:
             end = a.start + len(a.text)
             if a.start < 0 or end > len(ex.context):
-                return (f"question {ex.id}: answer {a.text!r} at answer_start {a.start} lies beyond its context "
+                return (f"answer {a.text!r} at answer_start {a.start} lies beyond its context "
                         f"({len(ex.context)} characters); fix answer_start")
             if a.text not in ex.context:
-                return f"question {ex.id}: answer {a.text!r} is not in its context; fix the answer or the context"
+                return f"answer {a.text!r} is not in its context; fix the answer or the context"
         return None
     if isinstance(ex, ChoiceExample):
         if any(not str(c).strip() for c in ex.choices):

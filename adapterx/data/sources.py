@@ -22,6 +22,7 @@ from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
 from adapterx.data.readers.files import record_origins
+from adapterx.data.readers.signature import check_signature
 from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
@@ -83,6 +84,7 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = "".join(path.suffixes[-1:]).lower()
+    check_signature(path, _reader_of(task, suffix), task.name)  # a file of another task's format: said up front
     kind = task.kind
     if kind == "span_qa":
         return readers.read_squad(path)
@@ -109,6 +111,21 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
             return readers.read_mnli(path)
         return readers.read_xnli(path, lang=lang)
     raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
+
+
+def _reader_of(task, suffix: str) -> str:  # noqa: ANN001
+    """The reader (a key of adapterx.data.readers.signature.READS) that :func:`read_task_file` uses for ``task``."""
+    if task.kind == "span_qa":
+        return "squad"
+    if task.kind == "multiple_choice":
+        return task.name if task.name in ("siqa", "hellaswag", "cosmosqa", "commonsenseqa") else "copa"
+    if task.kind == "tagging":
+        return "conllu" if suffix == ".conllu" else "token_tags"
+    if task.kind == "regression":
+        return "" if task.name == "sickr" else "stsb"
+    if task.kind == "classification":
+        return "pawsx" if task.name in ("pawsx", "qqp") else "" if task.name == "sst2" else "xnli"
+    return ""
 
 
 def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0,  # noqa: ANN001

@@ -105,13 +105,22 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         eval_langs: list[str] = []
         if evaluate:
             eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
+        # Local files first: one that breaks the task's rules is named before any model download.
+        local = bool(opts.train_file or opts.dev_file or (opts.data and opts.data not in ("synthetic", "hf")))
+        if local:
+            train_ex, train_prov = load_split(task, "train", "en", opts)
+            dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        for lang, _ in opts.eval_files if evaluate else ():  # explicit evaluation files: checked before training
+            if lang in eval_langs:
+                load_split(task, eval_split(task, opts), lang, opts, for_eval=True)
         bb = bbmod.resolve(req.model, req.revision)
         check_fit(bb, req.method, cfg.max_length)
-        # What the architecture cannot serve is refused here, before any data loads; its defaults are filled in.
+        # What the architecture cannot serve is refused here, before the Hub's data loads; its defaults are filled in.
         method = for_backbone(req.method, bb, task, "composed" if prepare is not None else None)
         tok = bbmod.load_tokenizer(bb)
-        train_ex, train_prov = load_split(task, "train", "en", opts)
-        dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        if not local:
+            train_ex, train_prov = load_split(task, "train", "en", opts)
+            dev_ex, dev_prov = load_split(task, "dev", "en", opts)
         train_ex = train_ex[: opts.max_train_examples] if opts.max_train_examples else train_ex
         dev_ex = dev_ex[: opts.max_eval_examples] if opts.max_eval_examples else dev_ex
         task = with_discovered_labels(task, train_ex)
