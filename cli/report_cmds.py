@@ -132,6 +132,13 @@ def run_cmd(
     if not as_json:
         err.print(f"{recipe.name}: {len(plan.cells)} cells, {plan.n_done} already done, {total['n']} to run"
                   f" in {folder}")
+        if plan.stale:
+            first = next(iter(plan.stale.values()))[0]
+            err.print(f"note: {len(plan.stale)} recorded cell(s) run again: a data file they read changed ({first})",
+                      soft_wrap=True)
+        if plan.unchecked:
+            err.print(f"note: {plan.unchecked} recorded cell(s) predate data fingerprints (an older adapterx): a "
+                      "changed data file is not detected for them", soft_wrap=True)
     summary = run_recipe(recipe, folder, executor=executor.value if executor else None, cell_fn=cell_fn,
                          max_parallel=max_parallel, fail_fast=fail_fast, wait=not no_wait, on_event=on_event)
     if as_json:

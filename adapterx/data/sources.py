@@ -21,7 +21,7 @@ from adapterx.data import layout
 from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
-from adapterx.data.readers.files import record_origins
+from adapterx.data.readers.files import record_files, record_origins
 from adapterx.data.readers.signature import check_signature
 from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
@@ -56,14 +56,48 @@ class Provenance:
     size: int
     # Hugging Face reads behind ``source``: repo, config, split, revision, resolved commit, datasets fingerprint
     hf: tuple[dict[str, Any], ...] = ()
+    # Local files behind ``source``: {"path", "bytes", "sha256"} of each file read (changed data is detected by them)
+    files: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out["hf"] = list(self.hf)
+        out["files"] = list(self.files)
         return out
 
 
 _READ_LOG: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_data_reads", default=None)
+
+
+def data_files(reads: list[dict[str, Any]]) -> dict[str, str]:
+    """``{path: sha256}`` of the local files behind a run.json's ``data_reads``."""
+    return {f["path"]: f["sha256"] for r in reads or () for f in r.get("files") or ()}
+
+
+def changed_files(files: dict[str, str], cache: dict[str, str | None] | None = None) -> list[str]:
+    """The paths of ``files`` (``{path: sha256}``) whose content is no longer that sha256 (or that are gone).
+    ``cache`` keeps the sha256 of each path across calls (a grid plan hashes each file once)."""
+    cache = {} if cache is None else cache
+    out = []
+    for path, sha in files.items():
+        if path not in cache:
+            try:
+                cache[path] = _sha256_file(Path(path))
+            except OSError:
+                cache[path] = None
+        if cache[path] != sha:
+            out.append(path)
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def start_read_log() -> list[dict[str, Any]]:
@@ -166,7 +200,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
         parts = [_load_split(get_task(m), split, lang, opts, synthetic_seed, False) for m in names]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
-                                    tuple(r for _, p in parts for r in p.hf))
+                                    tuple(r for _, p in parts for r in p.hf), tuple(f for _, p in parts for f in p.files))
     if data == SYNTHETIC:
         if task.synthetic is None:
             raise DataError(f"task {task.name} has no synthetic stand-in")
@@ -237,12 +271,12 @@ def _checked(read: Callable[[], list], task, split: str, source: str,  # noqa: A
              path: Path) -> tuple[list, Provenance]:
     """Read local data with ``read`` and apply the task's record rules (adapterx.data.rules): every local read goes
     through here, so a record that breaks them is named by file:line before anything trains or downloads."""
-    with record_origins() as origins:
+    with record_origins() as origins, record_files() as files:
         examples = read()
     if not examples:
         raise DataError(f"{path}: no examples in this file")
     check_records(task, examples, split, str(path), origins)
-    return examples, Provenance(source, len(examples))
+    return examples, Provenance(source, len(examples), files=tuple(files))
 
 
 def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapterx import __version__
+from adapterx.data.sources import data_files
 from adapterx.errors import AdapterxError, DataError
 from adapterx.fsio import atomic_write_json, exclusive_lock
 from adapterx.grid.cell_worker import run_launched
@@ -127,6 +128,11 @@ def _provenance(executor: str, started: float, finished: float, result: dict[str
             prov["run_json"] = json.loads(run_json.read_text(encoding="utf-8"))
         except ValueError:
             prov["run_json"] = None
+    if result is not None:
+        # {path: sha256} of every local file the cell read (its intermediates' too): a later `adapterx run` re-runs
+        # the cell when one of them changed (adapterx.grid.runner.make_plan). Absent: recorded before this existed.
+        prov["data_files"] = {**(result.get("data_files") or {}),
+                              **data_files((prov.get("run_json") or {}).get("data_reads") or [])}
     return prov
 
 

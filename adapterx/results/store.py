@@ -285,6 +285,12 @@ class ResultsStore:
                     )
         return True
 
+    def forget_cell(self, cell_hash: str) -> None:
+        """Remove a finished cell's rows (its data changed: it runs again) in one transaction."""
+        with self._transaction() as con:
+            for table in ("cells", "results", "example_stats"):
+                con.execute(f"DELETE FROM {table} WHERE cell_hash = ?", (cell_hash,))  # noqa: S608 - fixed names
+
     def record_failure(self, cell_hash: str, spec: dict[str, Any], error: str, traceback: str | None,
                        provenance: dict[str, Any] | None = None) -> None:
         with self._transaction() as con:

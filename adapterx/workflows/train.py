@@ -146,6 +146,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         # What decides the result: a checkpoint is resumed only by a run that agrees on all of it.
         identity = {"task": task.name, "method": req.method.model_dump(mode="json"), "backbone": bb.sha256,
                     "data": train_prov.source, "train_size": len(train_ex),
+                    # what was read, not only where: a file changed in place (same path, same rows) is other data
+                    **({"data_sha256": ",".join(f["sha256"][:16] for f in train_prov.files)} if train_prov.files else {}),
                     "modules": [m.get("sha256") for m in ((chain_record or {}).get("composition") or {}).get("modules", [])],
                     **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
         tracker = None

@@ -6,6 +6,7 @@ Every problem becomes a :class:`DataError` whose message starts with ``path:line
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ def read_text(path: PathArg) -> str:
         raise DataError(f"{p}: is a directory, expected a data file.") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot be read ({exc.strerror}).") from None
+    _note_file(p, raw)
     wide = _wide_encoding(raw)
     if wide is not None:
         name, iconv = wide
@@ -232,6 +234,27 @@ def note_origin(where: str) -> None:
     log = _ORIGINS.get()
     if log is not None:
         log.append(where)
+
+
+_FILES: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_files_read", default=None)
+
+
+def _note_file(path: Path, raw: bytes) -> None:
+    log = _FILES.get()
+    if log is not None and not any(f["path"] == str(path) for f in log):
+        log.append({"path": str(path), "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+@contextmanager
+def record_files() -> Iterator[list[dict[str, Any]]]:
+    """Collect ``{"path", "bytes", "sha256"}`` of every file the readers read in the block (what a run records in
+    run.json, and what decides whether a resumed run or a grid cell still has the data it was made with)."""
+    log: list[dict[str, Any]] = []
+    token = _FILES.set(log)
+    try:
+        yield log
+    finally:
+        _FILES.reset(token)
 
 
 @contextmanager
