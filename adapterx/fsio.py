@@ -242,6 +242,10 @@ def output_lock(folder: str | Path, what: str = "--output") -> Iterator[None]:
     """Hold the lock of output ``folder`` for the block. A second writer is refused at once with one line naming
     the first (pid and host). The lock file (a hidden sibling) is removed on release."""
     path = lock_path(Path(folder))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {folder}: cannot write there ({_why(exc)}); choose a writable folder") from None
     with exclusive_lock(path) as other:
         if other is not None:
             raise ConfigError(f"{what} {folder} is being written by {other} (lock {path}): wait for it to finish or "
