@@ -152,9 +152,10 @@ def _first_existing(path: Path) -> Path:
 
 def _writable_folder(folder: Path, shown: Path, what: str) -> None:
     if not folder.is_dir():
-        raise ConfigError(f"{what} {shown}: {folder} is a file, not a folder: choose a path in a folder")
+        raise ConfigError(f"{what} {shown}: cannot write there ({folder} is a file, not a folder); choose a writable "
+                          "folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {shown}: {folder} is not writable: choose a writable place")
+        raise ConfigError(f"{what} {shown}: cannot write there ({folder} is not writable); choose a writable folder")
 
 
 def check_output_dir(path: str | Path, what: str = "--output", *, may_exist: bool = True) -> Path:

@@ -46,7 +46,7 @@ def _target(tmp_path: Path, task: str, *extra: object):  # noqa: ANN202
 
 def test_a_panx_file_as_an_xnli_eval_file_is_not_read_as_pairs(tmp_path: Path, files: dict, train_calls: list) -> None:
     """Was: read as unlabelled XNLI pairs, predictions written, exit 0."""
-    res = _target(tmp_path, "xnli", "--eval-file", f"en={files['panx.tsv']}")
+    res = _target(tmp_path, "xnli", "--data", "synthetic", "--eval-file", f"en={files['panx.tsv']}")
     one_line_error(res, str(files["panx.tsv"]), "looks like token<TAB>tag lines", "xnli reads NLI pairs")
     assert train_calls == [] and not (tmp_path / "out").exists() and partials(tmp_path) == []
 
