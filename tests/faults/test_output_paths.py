@@ -139,3 +139,11 @@ def test_check_output_paths(tmp_path: Path, a_file: Path) -> None:
     with pytest.raises(ConfigError, match="not a regular file"):
         fsio.check_output_file(Path("/dev/full"))
     json.dumps(str(fsio.check_output_file(tmp_path / "r.json")))
+
+
+@pytest.mark.parametrize("option", ["--save-predictions", "--xtreme-out", "--plot"])
+def test_retrieve_output_paths_are_checked_before_encoding(tmp_path: Path, a_file: Path, option: str) -> None:
+    res = ax("retrieve", "tatoeba", "--module", "none", "--model", "tiny", "--data", "synthetic", "--layer-sweep",
+             option, a_file / "sub")
+    one_line_error(res, option, str(a_file), "cannot write there")
+    assert os.listdir(a_file.parent) == [a_file.name]
