@@ -110,8 +110,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         if local:
             train_ex, train_prov = load_split(task, "train", "en", opts)
             dev_ex, dev_prov = load_split(task, "dev", "en", opts)
-        for lang, _ in opts.eval_files if evaluate else ():  # explicit evaluation files: checked before training
-            if lang in eval_langs:
+        if evaluate and (opts.eval_files or opts.data_dir):  # local evaluation files: their rules before training
+            for lang in eval_langs:
                 load_split(task, eval_split(task, opts), lang, opts, for_eval=True)
         bb = bbmod.resolve(req.model, req.revision)
         check_fit(bb, req.method, cfg.max_length)

@@ -132,3 +132,14 @@ def test_rules_are_declared_once_on_the_task() -> None:
     for name in ("stsb", "sickr", "sts12", "sts-all", "stsb-multi", "semrel"):
         assert get_task(name).rules == RecordRules(value_range=(0.0, 5.0)), name
     assert get_task("xnli").rules == RecordRules()
+
+
+def test_a_data_dir_evaluation_file_is_checked_before_training(tmp_path: Path, no_training: list) -> None:
+    folder = tmp_path / "download" / "panx"
+    folder.mkdir(parents=True)
+    for split in ("dev", "test"):
+        _write(folder / f"{split}-sw.tsv", "EU\tB-ORG\n\nGerman\tB-MISC\n")
+    res = ax("train-target", "panx", "--model", "tiny", "--data", "synthetic", "--data-dir", tmp_path / "download",
+             "--langs", "sw", "--max-steps", "1", "--output", tmp_path / "out", "-q")
+    one_line_error(res, "-sw.tsv:3", "'B-MISC'")
+    _nothing_left(tmp_path, no_training)
