@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-import adapterx.grid.recipe as recipe_mod
+import adapterx.grid.recipe_schema as recipe_mod
 from adapterx.errors import ConfigError
 from adapterx.grid.recipe import (
     FALLBACK_TASKS,
