@@ -193,3 +193,19 @@ def test_score_refuses_predictions_of_part_of_the_examples(data, tmp_path):
     sub.mkdir(parents=True)
     (sub / "test-en.tsv").write_text("".join(f"{g}\n" for g in gold[:-3]))
     one_line_error(ax("score", tmp_path / "sub", "--gold", data), f"{len(gold) - 3} lines for {len(gold)}")
+
+
+@pytest.mark.parametrize("data_field", [{"source": "synthetic"}, {"stsb": {"source": "synthetic"}, "mnli": {"source": "hf:glue"}}])
+def test_hub_card_publishes_no_scores_of_synthetic_data(data_field):
+    """A module trained on synthetic data (the built-in models' default): its card says so in one line, and neither
+    its body nor its metadata carries the numbers (a real data source keeps them)."""
+    from adapterx.hub import card
+
+    run = {"task": "stsb", "method": {"name": "adapter"}, "backbone": {"id": "tiny"}, "data": data_field}
+    metrics = {"dev": {"spearman": 91.25}, "eval": {"xnli": {"metric": "accuracy", "scores": {"sw": {"accuracy": 61.5}},
+                                                             "average": 61.5, "low_resource_average": 61.5}}}
+    text = card.render_card(run, metrics, {}, "me/stsb")
+    assert "61.5" not in text and "91.25" not in text
+    assert "Not published: this module was trained and evaluated on synthetic data" in text
+    real = card.render_card({**run, "data": {"source": "dir:/data"}}, metrics, {}, "me/stsb")
+    assert "61.5" in real and "91.25" in real
