@@ -60,7 +60,8 @@ only.
 
 The module is the recipe's front door: it reads a file and re-exports the parts, each in its own module
 (:mod:`~adapterx.grid.recipe_schema` the models, :mod:`~adapterx.grid.recipe_errors` the one-line errors,
-:mod:`~adapterx.grid.recipe_set` ``--set`` overrides, :mod:`~adapterx.grid.expand` cells and their hashes).
+:mod:`~adapterx.grid.recipe_set` ``--set`` overrides, :mod:`~adapterx.grid.expand` cells and their hashes,
+:mod:`~adapterx.grid.recipe_check` what every cell needs, resolved when the grid is planned).
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ import yaml
 
 from adapterx.errors import ConfigError
 from adapterx.grid.expand import CELL_SCHEMA_VERSION, UNHASHED_KEYS, cell_hash, condition_id, expand
+from adapterx.grid.recipe_check import MAX_RECIPE_VALUES, check_recipe, check_size
 from adapterx.grid.recipe_errors import format_loc, validate_recipe
 from adapterx.grid.recipe_schema import (
     FALLBACK_TASKS,
+    MAX_CELLS,
     METHOD_CLASSES,
     NONE_CHAIN,
     QA_TASKS,
@@ -95,9 +98,9 @@ from adapterx.grid.recipe_schema import (
 from adapterx.grid.recipe_set import apply_overrides
 
 __all__ = [
-    "CELL_SCHEMA_VERSION", "FALLBACK_TASKS", "METHOD_CLASSES", "NONE_CHAIN", "QA_TASKS", "RECIPE_METHOD_KEYS",
+    "CELL_SCHEMA_VERSION", "FALLBACK_TASKS", "MAX_CELLS", "MAX_RECIPE_VALUES", "METHOD_CLASSES", "NONE_CHAIN", "QA_TASKS", "RECIPE_METHOD_KEYS",
     "RETRIEVAL_OPTIONS", "STAGE_KEYS", "UNHASHED_KEYS", "DataConfig", "EvalConfig", "ExecutionConfig", "MethodEntry",
-    "Recipe", "SlurmConfig", "Training", "apply_overrides", "cell_hash", "chain_name", "condition_id", "expand",
+    "Recipe", "SlurmConfig", "Training", "apply_overrides", "cell_hash", "chain_name", "check_recipe", "condition_id", "expand",
     "format_loc", "known_tasks", "load_recipe", "read_recipe_data", "recipe_to_yaml", "validate_recipe",
 ]
 
@@ -132,6 +135,7 @@ def read_recipe_data(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe is a YAML mapping (name, backbones, methods, targets, ...)")
+    check_size(data, str(path))  # before anything walks it: aliases can make a small file stand for 10^8 values
     return data
 
 

@@ -72,10 +72,11 @@ def _format_error(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if err.get("type") == "value_error" and loc and loc[0] in ("training", "task_options"):
-        key = re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg, flags=re.S)
-        if key:  # a stage's / task's own key: part of the path
-            loc, msg = (*loc, *key.group(1).split(".")), key.group(2)
+    if err.get("type") == "value_error" and loc and loc[0] in ("training", "task_options", "eval", "data"):
+        key = re.match(r"^([A-Za-z_][\w.]*|\d+): (.*)$", msg, flags=re.S)
+        if key:  # a stage's / task's own key, or an item's index: part of the path
+            parts = [int(k) if k.isdigit() else k for k in key.group(1).split(".")]
+            loc, msg = (*loc, *parts), key.group(2)
     if err.get("type") == "extra_forbidden":
         parent = _model_at(loc[:-1])
         if parent is not None:

@@ -6,6 +6,7 @@ What a recipe means and the cell dict it expands into are documented in :mod:`ad
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,8 @@ from pydantic import (
 )
 
 from adapterx.engine.loop import TrainConfig
+from adapterx.errors import ConfigError
+from adapterx.languages import normalize_code
 from adapterx.methods.compose import transfers
 from adapterx.methods.spec import method_spec_union, spec_classes
 from adapterx.registry import suggest
@@ -35,6 +38,10 @@ FALLBACK_TASKS: tuple[str, ...] = (
 # Span-QA tasks: their score is (EM + F1) / 2 (XTREME-R convention).
 QA_TASKS = frozenset({"xquad", "mlqa", "tydiqa", "squad"})
 NONE_CHAIN = "none"
+MAX_SEED = 2**32 - 1  # numpy's seed range: a larger seed fails in the cell, after its intermediate trained
+MAX_CELLS = 10_000
+"""The most cells one recipe may expand to (3 backbones x 5 methods x 4 chains x 12 targets x 5 seeds is 3,600),
+checked from the grid's factors before anything is expanded."""
 
 
 def known_tasks() -> tuple[str, ...]:
@@ -220,10 +227,30 @@ class DataConfig(StrictModel):
     max_train_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)
 
+    @model_validator(mode="after")
+    def _root_for_xtreme(self) -> DataConfig:
+        if self.source == "xtreme" and not self.root:
+            raise ValueError("root: the XTREME download folder is needed with data.source: xtreme")
+        return self
+
+
+def _language_codes(value: Any) -> Any:
+    """Each language in any form the commands accept (``sw``, ``swh``, ``Swahili``) as its ISO 639-1 code, so a
+    cell filters its target's languages by code: a name no resolver knows is refused with a did-you-mean."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(normalize_code(str(item)))
+        except ConfigError as exc:
+            raise ValueError(f"{i}: {exc}") from None
+    return tuple(out)
+
 
 class EvalConfig(StrictModel):
     split: Literal["test", "dev"] = "test"
-    languages: tuple[str, ...] | None = Field(
+    languages: Annotated[tuple[str, ...] | None, BeforeValidator(_language_codes)] = Field(
         None, min_length=1, description="evaluate only these (those a task has); None: all of the task's"
     )
     low_resource_threshold: int = Field(2, ge=0, le=5, description="Joshi class <= this counts as low-resource")
@@ -282,7 +309,7 @@ class Recipe(StrictModel):
     methods: tuple[Method, ...] = Field(min_length=1)
     intermediates: tuple[Chain, ...] = Field(((),), min_length=1, description="default: no intermediate only")
     targets: tuple[TargetName, ...] = Field(min_length=1)
-    seeds: tuple[int, ...] = Field((42,), min_length=1)
+    seeds: tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...] = Field((42,), min_length=1)
     training: Training = Training()
     data: DataConfig = DataConfig()
     eval: EvalConfig = EvalConfig()
@@ -297,6 +324,34 @@ class Recipe(StrictModel):
             if _task_kind(task) not in (None, "retrieval"):
                 raise ValueError(f"task_options.{task}: only retrieval tasks (tatoeba, bucc) take options; "
                                  f"set {task}'s hyperparameters under training.per_task.{task}")
+        return self
+
+    @model_validator(mode="after")
+    def _grid_size(self) -> Recipe:
+        n = math.prod(len(x) for x in (self.backbones, self.methods, self.intermediates, self.targets, self.seeds))
+        if n > MAX_CELLS:
+            raise ValueError(
+                f"the grid has {n:,} cells (backbones {len(self.backbones)} x methods {len(self.methods)} x "
+                f"intermediates {len(self.intermediates)} x targets {len(self.targets)} x seeds {len(self.seeds)}), "
+                f"over the limit of {MAX_CELLS:,}; split it into several recipes")
+        return self
+
+    @model_validator(mode="after")
+    def _languages_of_targets(self) -> Recipe:
+        if not self.eval.languages:
+            return self
+        have: set[str] = set()
+        for target in self.targets:
+            try:
+                from adapterx.tasks import get_task
+
+                have.update(get_task(target).languages)
+            except Exception:  # noqa: BLE001 - a name outside the registry (tests patch known_tasks)
+                return self
+        for i, lang in enumerate(self.eval.languages):
+            if lang not in have:
+                raise ValueError(f"eval.languages[{i}]: {lang} is not a language of any target "
+                                 f"({', '.join(self.targets)}); they have {', '.join(sorted(have))}")
         return self
 
     @model_validator(mode="after")
