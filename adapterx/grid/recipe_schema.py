@@ -245,7 +245,7 @@ def _language_codes(value: Any) -> Any:
             out.append(normalize_code(str(item)))
         except ConfigError as exc:
             raise ValueError(f"{i}: {exc}") from None
-    return tuple(out)
+    return tuple(dict.fromkeys(out))  # Swahili and swh are one language
 
 
 class EvalConfig(StrictModel):
