@@ -160,7 +160,7 @@ def make_plan(recipe: Recipe, run_dir: str | Path, check: bool = True) -> Plan:
         check_recipe(recipe, cells)
     done: set[str] = set()
     db = run_dir / "results.sqlite"
-    if db.is_file():
+    if db.exists():  # a folder in its place is refused by the store, as a damaged file is
         store = ResultsStore(db)
         store.ingest_records(run_dir)
         done = store.done_hashes()
