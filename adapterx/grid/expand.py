@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from adapterx.engine.loop import TrainConfig
@@ -53,8 +54,11 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
     That order keeps cells sharing an intermediate module next to each other, so a cache of it stays warm.
     """
     cells: list[dict[str, Any]] = []
-    data = recipe.data.model_dump(mode="json")
-    evaluation = recipe.eval.model_dump(mode="json")
+    # A recipe without per-task caps expands to the cells it always did (same hashes); with them, a cell's "data"
+    # carries its target's caps and, under "intermediate_caps", each intermediate's (data_options(cell, task)).
+    data = recipe.data.model_dump(mode="json", exclude={"per_task"})
+    per_task = bool(recipe.data.per_task)
+    evaluation = recipe.eval.model_dump(mode="json", exclude={"per_task"})
     for backbone in recipe.backbones:
         for method in recipe.methods:
             mdict = {"name": method.name, "label": method.display(), "transfer": method.transfer, "config": method.config()}
@@ -73,8 +77,9 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
                             "seed": seed,
                             "training": {"intermediate": copy.deepcopy(inter_cfg),
                                          "target": _stage(recipe, recipe.training.target, method, target, backbone)},
-                            "data": dict(data),
-                            "eval": dict(evaluation),
+                            "data": _cell_data(recipe, data, chain, target) if per_task else dict(data),
+                            "eval": {**evaluation, **(recipe.eval.per_task[target].model_dump(mode="json")
+                                                      if target in recipe.eval.per_task else {})},
                             "task_options": {t: dict(recipe.task_options[t]) for t in tasks if t in recipe.task_options},
                             "intermediate_key": None,
                             "report_to": recipe.report_to,
@@ -82,8 +87,27 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
                         if chain:
                             cell["intermediate_key"] = _digest({
                                 "backbone": backbone, "method": mdict, "intermediate": list(chain), "seed": seed,
-                                "training": inter_cfg, "data": data,
+                                "training": inter_cfg,
+                                "data": ({**data, **{"max_train_examples": None, "max_eval_examples": None},
+                                          "intermediate_caps": {t: recipe.data.caps(t) for t in chain}}
+                                         if per_task else data),
                                 "task_options": {t: recipe.task_options[t] for t in chain if t in recipe.task_options},
                             })
                         cells.append(cell)
     return cells
+
+
+def _cell_data(recipe: Recipe, data: dict[str, Any], chain: Sequence[str], target: str) -> dict[str, Any]:
+    """A cell's data section where the recipe caps tasks one by one: the target's caps at the top (as without
+    per-task caps) and every intermediate's under ``intermediate_caps``."""
+    out = {**data, **recipe.data.caps(target)}
+    if chain:
+        out["intermediate_caps"] = {t: recipe.data.caps(t) for t in chain}
+    return out
+
+
+def stage_data(cell: dict[str, Any], task: str) -> dict[str, Any]:
+    """The data section that applies to ``task``'s stage of a cell: the cell's, with an intermediate's own caps."""
+    data = dict(cell.get("data") or {})
+    own = (data.pop("intermediate_caps", None) or {}).get(task) if task != cell.get("target") else None
+    return {**data, **own} if own else data

@@ -41,7 +41,9 @@ The cell dict (the contract with ``adapterx.grid.cell.run_cell``; ``schema_versi
                                                    # warmup_ratio, weight_decay, max_length, eval_every,
                                                    # early_stopping_patience, precision (fp32 | bf16 | fp16)
       "data": {"source": "auto"|"synthetic"|"xtreme"|"hf", "root": str|None,
-               "max_train_examples": int|None, "max_eval_examples": int|None},
+               "max_train_examples": int|None, "max_eval_examples": int|None,   # the target's caps
+               "intermediate_caps": {task: {"max_train_examples", "max_eval_examples"}}},  # only where the recipe
+                                                   # sets data.per_task (cells of other recipes hash as before)
       "eval": {"split": "test"|"dev", "languages": [str]|None, "low_resource_threshold": int,
                "save_predictions": bool},
       "task_options": {task: {...}},           # free-form per-task options of the tasks in this cell (e.g. tatoeba's
@@ -73,7 +75,7 @@ from typing import Any
 import yaml
 
 from adapterx.errors import ConfigError
-from adapterx.grid.expand import CELL_SCHEMA_VERSION, UNHASHED_KEYS, cell_hash, condition_id, expand
+from adapterx.grid.expand import CELL_SCHEMA_VERSION, UNHASHED_KEYS, cell_hash, condition_id, expand, stage_data
 from adapterx.grid.recipe_check import MAX_RECIPE_VALUES, check_recipe, check_size
 from adapterx.grid.recipe_errors import format_loc, validate_recipe
 from adapterx.grid.recipe_schema import (
@@ -85,8 +87,10 @@ from adapterx.grid.recipe_schema import (
     RECIPE_METHOD_KEYS,
     RETRIEVAL_OPTIONS,
     STAGE_KEYS,
+    DataCaps,
     DataConfig,
     EvalConfig,
+    EvalTask,
     ExecutionConfig,
     MethodEntry,
     Recipe,
@@ -99,9 +103,9 @@ from adapterx.grid.recipe_set import apply_overrides
 
 __all__ = [
     "CELL_SCHEMA_VERSION", "FALLBACK_TASKS", "MAX_CELLS", "MAX_RECIPE_VALUES", "METHOD_CLASSES", "NONE_CHAIN", "QA_TASKS", "RECIPE_METHOD_KEYS",
-    "RETRIEVAL_OPTIONS", "STAGE_KEYS", "UNHASHED_KEYS", "DataConfig", "EvalConfig", "ExecutionConfig", "MethodEntry",
+    "RETRIEVAL_OPTIONS", "STAGE_KEYS", "UNHASHED_KEYS", "DataCaps", "DataConfig", "EvalConfig", "EvalTask", "ExecutionConfig", "MethodEntry",
     "Recipe", "SlurmConfig", "Training", "apply_overrides", "cell_hash", "chain_name", "check_recipe", "condition_id", "expand",
-    "format_loc", "known_tasks", "load_recipe", "read_recipe_data", "recipe_to_yaml", "validate_recipe",
+    "format_loc", "known_tasks", "load_recipe", "read_recipe_data", "recipe_to_yaml", "stage_data", "validate_recipe",
 ]
 
 

@@ -151,17 +151,23 @@ def check_recipe(recipe: Recipe, cells: list[dict[str, Any]] | None = None) -> N
                 for_backbone(spec, bb, get_task(task), "composed" if cell["intermediate"] else None)
             except AdapterxError as exc:
                 raise _keyed(mkey, exc) from None
-        if root is not None and recipe.data.source == "xtreme":
-            for task in [*cell["intermediate"], cell["target"]]:
-                if ("files", task) not in done and get_task(task).kind != "retrieval":
-                    done.add(("files", task))
-                    _check_training_files(recipe, root, task)
+        for task in [*cell["intermediate"], cell["target"]]:
+            if ("data", cell["backbone"], task) in done or get_task(task).kind == "retrieval":
+                continue
+            done.add(("data", cell["backbone"], task))
+            if root is not None and recipe.data.source == "xtreme":
+                _check_training_files(recipe, root, task)
+            try:  # a built-in model's default data source, and the mix of synthetic training and real evaluation
+                with_model_defaults(data_options(cell, task if task != cell["target"] else None), cell["backbone"],
+                                    get_task(task))
+            except ConfigError as exc:
+                raise _keyed("data.root", exc) from None
         target = get_task(cell["target"])
-        if target.kind == "retrieval" or ("langs", target.name) in done:
+        if target.kind == "retrieval" or ("langs", cell["backbone"], target.name) in done:
             continue
-        done.add(("langs", target.name))
+        done.add(("langs", cell["backbone"], target.name))
         wanted = [lang for lang in recipe.eval.languages or () if lang in target.languages]  # as run_cell selects
-        opts = with_model_defaults(data_options(cell), cell["backbone"])
+        opts = with_model_defaults(data_options(cell), cell["backbone"], target)
         try:
             select_eval_languages(target, ",".join(wanted) if wanted else "all", opts,
                                   recipe.eval.low_resource_threshold)

@@ -221,11 +221,30 @@ class Training(StrictModel):
     per_task: dict[TaskName, Stage] = Field(default_factory=dict)
 
 
+class DataCaps(StrictModel):
+    """Example caps of one task (``data.per_task.<task>``): they override the recipe-wide caps for that task."""
+
+    max_train_examples: int | None = Field(None, ge=1, description="train on the first N training examples")
+    max_eval_examples: int | None = Field(None, ge=1, description="evaluate the first N examples of each language")
+
+
 class DataConfig(StrictModel):
     source: Literal["auto", "synthetic", "xtreme", "hf"] = "auto"
-    root: str | None = Field(None, description="folder of downloaded data (xtreme source)")
+    root: str | None = Field(None, description="folder of downloaded data (xtreme source); a relative path is read "
+                                               "from the directory `adapterx run` starts in, and kept relative in "
+                                               "the cells, so their hashes are the same in any clone")
     max_train_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)
+    per_task: dict[TaskName, DataCaps] = Field(
+        default_factory=dict, description="caps per task (intermediate or target), over the recipe-wide ones")
+
+    def caps(self, task: str) -> dict[str, int | None]:
+        """The effective caps of ``task``: the recipe-wide ones, overridden by ``per_task.<task>`` where set."""
+        out = {"max_train_examples": self.max_train_examples, "max_eval_examples": self.max_eval_examples}
+        own = self.per_task.get(task)
+        if own is not None:
+            out.update({k: v for k, v in own.model_dump().items() if v is not None})
+        return out
 
     @model_validator(mode="after")
     def _root_for_xtreme(self) -> DataConfig:
@@ -248,8 +267,16 @@ def _language_codes(value: Any) -> Any:
     return tuple(dict.fromkeys(out))  # Swahili and swh are one language
 
 
+class EvalTask(StrictModel):
+    """Evaluation settings of one target (``eval.per_task.<task>``), over the recipe-wide ones."""
+
+    split: Literal["test", "dev"] = Field(description="dev where the task's public test files carry no labels "
+                                                      "(PAN-X's XTREME test files)")
+
+
 class EvalConfig(StrictModel):
     split: Literal["test", "dev"] = "test"
+    per_task: dict[TaskName, EvalTask] = Field(default_factory=dict, description="per-target settings: split")
     languages: Annotated[tuple[str, ...] | None, BeforeValidator(_language_codes)] = Field(
         None, min_length=1, description="evaluate only these (those a task has); None: all of the task's"
     )

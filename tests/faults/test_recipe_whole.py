@@ -24,8 +24,10 @@ BASE: dict[str, Any] = {"name": "w", "backbones": ["tiny"], "methods": ["full"],
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``eval``: xnli test files for en and de only (no training files); ``file``: a regular file."""
+    """``eval``: xnli test files for en and de, English train and dev; ``file``: a regular file."""
     tmp = tmp_path_factory.mktemp("roots")
+    write_task(tmp / "eval", "xnli", "en", "train")
+    write_task(tmp / "eval", "xnli", "en", "dev")
     write_task(tmp / "eval", "xnli", "en", "test")
     write_task(tmp / "eval", "xnli", "de", "test")
     (tmp / "file").write_text("not a folder\n")
@@ -85,8 +87,15 @@ def test_root_without_a_language_the_recipe_evaluates(roots, tmp_path):
 
 
 def test_xtreme_source_whose_root_lacks_training_files(roots, tmp_path):
-    _refused(_recipe(tmp_path, data={"source": "xtreme", "root": str(roots["eval"])}), tmp_path,
-             "data.root", "no English train file of xnli")
+    _refused(_recipe(tmp_path, targets=["panx"], data={"source": "xtreme", "root": str(roots["eval"])}), tmp_path,
+             "data.root", "no English train file of panx")
+
+
+def test_built_in_model_with_evaluation_files_only(roots, tmp_path):
+    """A built-in model would train on synthetic data and be scored on real files: the cell refuses that mix at
+    its start (an intermediate stsb has no files in the folder), so planning the grid does."""
+    _refused(_recipe(tmp_path, intermediates=["stsb"], data={"root": str(roots["eval"])}), tmp_path,
+             "data.root", "stsb")
 
 
 def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
