@@ -126,3 +126,49 @@ def test_overwritten_feature_cache_entry_is_recomputed(tmp_path, monkeypatch, ti
     assert len(calls) == 3 and len(again) == len(first) == 16
     assert [dict(x) for x in again.items] == [dict(x) for x in first.items]
     assert feature_cache.featurize(Counting(), task, a, tiny_tokenizer, 64, 16, False) is not None and len(calls) == 3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# model folders adapterx did not build: named in one line, with what to delete
+
+
+@pytest.fixture
+def user_model(tmp_path, tiny) -> Path:  # noqa: ANN001
+    folder = tmp_path / "my-model"
+    shutil.copytree(Path(tiny.path), folder, ignore=shutil.ignore_patterns(".*"))
+    return folder
+
+
+@pytest.mark.parametrize("how,needles", [
+    ("truncated weights", ("model.safetensors: damaged weights file", "save the model to")),
+    ("weights header garbage", ("model.safetensors: damaged weights file",)),
+    ("broken tokenizer", ("cannot load the model's tokenizer", "save the model to")),
+    ("broken config", ("config.json: unreadable", "save the model to")),
+])
+def test_damaged_model_folder_is_one_line(how, needles, user_model, tmp_path):
+    from ._cli import one_line_error
+
+    if how == "truncated weights":
+        truncate(user_model / "model.safetensors")
+    elif how == "weights header garbage":
+        with (user_model / "model.safetensors").open("r+b") as fh:
+            fh.write(b"\xff" * 16)
+    elif how == "broken tokenizer":
+        (user_model / "tokenizer.json").write_text("garbage")
+    else:
+        (user_model / "config.json").write_text("{")
+    res = ax("eval", "xnli", "--module", "none", "--model", user_model, "--langs", "en", "--max-examples", "4")
+    one_line_error(res, *needles)
+
+
+def test_damaged_hub_snapshot_names_the_cache_entry_to_delete(user_model, tmp_path):
+    """A snapshot's files link to blobs: the whole models--* folder must go, or the download relinks the damage."""
+    from adapterx import backbone
+    from adapterx.errors import ModelError
+
+    snap = tmp_path / "hub" / "models--org--name" / "snapshots" / "abc123"
+    shutil.copytree(user_model, snap)
+    truncate(snap / "model.safetensors")
+    with pytest.raises(ModelError) as exc:
+        backbone.check_weights_files(snap, "org/name")
+    assert f"delete {tmp_path / 'hub' / 'models--org--name'}" in str(exc.value)
