@@ -57,8 +57,21 @@ class _Item:
     refuse: str | None = None  # why this language cannot be part of a submission
 
 
-def check_exportable(task: str, max_examples: int | None = None) -> None:
-    """Refuse, before anything runs, an evaluation whose predictions cannot become a submission file."""
+def evaluates_synthetic(opts: Any) -> bool:
+    """Whether data options (``adapterx.data.sources.DataOptions``) evaluate on synthetic data: no evaluation
+    folder or files, and synthetic data named or the built-in models' default."""
+    if opts is None or getattr(opts, "data_dir", None) is not None or getattr(opts, "eval_files", ()):
+        return False
+    data = getattr(opts, "data", None)
+    return data == "synthetic" or (data is None and bool(getattr(opts, "default_synthetic", False)))
+
+
+def check_exportable(task: str, max_examples: int | None = None, opts: Any = None) -> None:
+    """Refuse, before anything runs, an evaluation whose predictions cannot become a submission file (``opts``:
+    the run's data options; synthetic evaluation data never reaches a submission)."""
+    if evaluates_synthetic(opts):
+        raise ConfigError("--xtreme-out: this run evaluates on synthetic data (the built-in models' default), and "
+                          "a submission holds predictions of the real test files: pass --data-dir")
     if task not in xf.XTREME_TASKS:
         raise ConfigError(f"--xtreme-out: {task} is not a task of XTREME's layout "
                           f"({', '.join(xf.XTREME_TASKS)})")
@@ -208,4 +221,4 @@ def _write_metadata(summary: ExportSummary) -> None:
     tmp.replace(path)
 
 
-__all__ = ["METADATA", "ExportSummary", "check_exportable", "export_xtreme", "seqeval_version"]
+__all__ = ["METADATA", "ExportSummary", "check_exportable", "evaluates_synthetic", "export_xtreme", "seqeval_version"]

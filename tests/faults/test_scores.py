@@ -209,3 +209,13 @@ def test_hub_card_publishes_no_scores_of_synthetic_data(data_field):
     assert "Not published: this module was trained and evaluated on synthetic data" in text
     real = card.render_card({**run, "data": {"source": "dir:/data"}}, metrics, {}, "me/stsb")
     assert "61.5" in real and "91.25" in real
+
+
+@pytest.mark.parametrize("command", ["eval", "train-target"])
+def test_xtreme_out_on_synthetic_data_is_refused_before_it_runs(command, tmp_path, train_calls):
+    """A built-in model defaults to synthetic data: `--xtreme-out` is refused before anything trains or is written."""
+    args = (["eval", "pawsx", "--module", "none"] if command == "eval"
+            else ["train-target", "pawsx", "--max-steps", "1", "--output", tmp_path / "run"])
+    res = ax(*args, "--model", "tiny", "--xtreme-out", tmp_path / "sub")
+    one_line_error(res, "--xtreme-out", "synthetic data")
+    assert not (tmp_path / "sub").exists() and not (tmp_path / "run").exists() and not train_calls
