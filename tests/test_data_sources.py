@@ -12,7 +12,7 @@ import hf_standins
 import pytest
 from conftest import run_cli
 
-from adapterx.data import download as dl
+from adapterx.workflows import download as dl
 from adapterx.data.hf_load import LOCAL_ROOT_ENV, HFRead
 from adapterx.data.hf_sources import DATASETS, EXPORT_REF, get_dataset, resolve_revision
 from adapterx.data.sources import DataOptions, load_split, start_read_log

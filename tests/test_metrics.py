@@ -1,4 +1,4 @@
-"""adapterx.evaluate.metrics against reference implementations (sklearn, scipy, seqeval), hand-made SQuAD/MLQA
+"""adapterx.tasks.metrics against reference implementations (sklearn, scipy, seqeval), hand-made SQuAD/MLQA
 cases, per-example statistics, and gold predictions on every real file (which must score 100)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from adapterx.data.examples import Answer, PairExample, QAExample, TagExample
 from adapterx.data.layout import SPLITS, TASKS, find_split_files, read_split
 from adapterx.data.readers import has_labels
 from adapterx.errors import ConfigError, DataError
-from adapterx.evaluate.metrics import (
+from adapterx.tasks.metrics import (
     METRIC_KINDS,
     accuracy,
     exact_match_score,

@@ -22,7 +22,6 @@ from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
-from adapterx.tasks import get_task
 from adapterx.data.hf_load import load_rows
 from adapterx.data.hf_sources import get_dataset
 
@@ -142,8 +141,8 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
         data = SYNTHETIC if opts.default_synthetic else HF
     if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
 
-        names = task.members if split == "train" else task.members[:1]
-        parts = [_load_split(get_task(m), split, lang, opts, synthetic_seed, False) for m in names]
+        members = task.member_tasks() if split == "train" else task.member_tasks()[:1]
+        parts = [_load_split(m, split, lang, opts, synthetic_seed, False) for m in members]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
                                     tuple(r for _, p in parts for r in p.hf))

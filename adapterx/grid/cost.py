@@ -37,6 +37,7 @@ from typing import Any
 
 from adapterx import backbone as bbmod
 from adapterx.errors import ConfigError
+from adapterx.paths import cache_dir
 from adapterx.data import synthetic
 from adapterx.data.sources import DataOptions
 from adapterx.engine.batching import item_lengths
@@ -83,7 +84,7 @@ _CAL_REPS = 2  # timed repetitions after one warm-up (base-size full fine-tuning
 
 
 def cache_folder() -> Path:
-    return bbmod.cache_dir() / "calibration"
+    return cache_dir() / "calibration"
 
 
 def backbone_shape(model: str) -> dict[str, Any] | None:

@@ -46,7 +46,7 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def cache_root() -> Path:
-    """The hub cache; the same root as adapterx's other caches (``adapterx.backbone.cache_dir``) plus ``hub``."""
+    """The hub cache; the same root as adapterx's other caches (``adapterx.paths.cache_dir``) plus ``hub``."""
     env = os.environ.get("ADAPTERX_CACHE")
     if env:
         return Path(env).expanduser() / "hub"

@@ -40,13 +40,13 @@ from adapterx.errors import ConfigError, DataError
 from adapterx.engine.loop import check_device
 from adapterx.registry import check_choice
 from adapterx.data import synthetic
-from adapterx.evaluate.zero_shot import write_prediction_files
+from adapterx.results.predictions import write_prediction_files
 from adapterx.hub.resolve import resolve_module_ref
 from adapterx.languages import averages, get_language
 from adapterx.languages import select_languages
 from adapterx.tasks import get_task
 from adapterx.results.xtreme_export import check_exportable
-from adapterx.workflows.eval import write_xtreme
+from adapterx.results.predictions import write_xtreme
 
 __all__ = [
     "RETRIEVAL_TASKS",

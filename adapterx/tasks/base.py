@@ -62,6 +62,13 @@ class TaskSpec:
     notes: str = ""  # where a public source is missing, what stands in for it
     members: tuple[str, ...] = ()  # a union task: its training data is its members' (dev: the first member's)
 
+    def member_tasks(self) -> tuple[TaskSpec, ...]:
+        """A union task's members, resolved in the registry (the data layer reads their data without importing
+        the registry)."""
+        from adapterx.tasks import get_task
+
+        return tuple(get_task(m) for m in self.members)
+
     @property
     def num_labels(self) -> int:
         if self.kind == "regression":
