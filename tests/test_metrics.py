@@ -17,7 +17,7 @@ from seqeval.metrics.sequence_labeling import get_entities as seqeval_get_entiti
 from sklearn.metrics import accuracy_score
 
 from adapterx.data.examples import Answer, PairExample, QAExample, TagExample
-from adapterx.data.layout import SPLITS, TASKS, find_split_files, read_split
+from adapterx.data.layout import SPLITS, find_split_files, layout_names, read_split
 from adapterx.data.readers import has_labels
 from adapterx.errors import ConfigError, DataError
 from adapterx.tasks.metrics import (
@@ -336,7 +336,7 @@ def test_stats_errors() -> None:
 def _real() -> list[tuple[str, str, str]]:
     if not SHARED.is_dir():
         return []
-    return [(t, s, lang) for t in TASKS for s in SPLITS for lang in find_split_files(t, SHARED, s)]
+    return [(t, s, lang) for t in layout_names() for s in SPLITS for lang in find_split_files(t, SHARED, s)]
 
 
 REAL = _real()

@@ -17,7 +17,6 @@ from typing import Any
 
 from adapterx.errors import ConfigError, DataError
 from adapterx.data import layout
-from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
 from adapterx.data.readers import sts as sts_readers
@@ -71,40 +70,16 @@ def start_read_log() -> list[dict[str, Any]]:
 
 
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
-    """Read one file in the task's official format (chosen by task and file suffix)."""
+    """Read one file in the task's official format (its record's ``file_reader``; some choose by file suffix)."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
                         " (an XTREME-style download folder)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = "".join(path.suffixes[-1:]).lower()
-    kind = task.kind
-    if kind == "span_qa":
-        return readers.read_squad(path)
-    if kind == "multiple_choice":
-        if task.name == "siqa":  # labels from the sibling <split>-labels.lst of the official download
-            return readers.read_siqa(path)
-        if task.name == "hellaswag":
-            return readers.read_hellaswag(path, num_choices=task.num_choices)
-        if task.name == "cosmosqa":  # CSV or JSON lines, sniffed
-            return readers.read_cosmosqa(path, num_choices=task.num_choices)
-        if task.name == "commonsenseqa":
-            return readers.read_commonsenseqa(path, num_choices=task.num_choices)
-        return readers.read_copa(path)
-    if kind == "tagging":
-        return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
-    if kind == "regression":
-        if task.name == "sickr":
-            return sts_readers.read_sick(path)
-        return readers.read_stsb(path)
-    if kind == "classification":
-        if task.name == "pawsx" or task.name == "qqp":
-            return readers.read_pawsx(path)
-        if task.name in ("mnli", "anli") and suffix == ".tsv":
-            return readers.read_mnli(path)
-        return readers.read_xnli(path, lang=lang)
-    raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
+    if task.file_reader is None:
+        raise ConfigError(f"task {task.name} ({task.kind}) reads no files of its own")
+    return task.file_reader(path, lang)
 
 
 def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0,  # noqa: ANN001

@@ -235,7 +235,7 @@ def _default_split(task: str, fmt: str, manifest: Mapping[str, Any]) -> str:
     if manifest.get("split"):
         return str(manifest["split"])
     if fmt == "xtreme":
-        return "dev" if task == "tydiqa" else "test"
+        return spec.xtreme.gold_split if spec.xtreme else "test"
     return spec.eval_split
 
 

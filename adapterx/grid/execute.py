@@ -26,8 +26,9 @@ from adapterx import __version__
 from adapterx.errors import AdapterxError, DataError
 from adapterx.grid.cell_worker import run_launched
 from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
-from adapterx.grid.recipe import QA_TASKS, cell_hash, chain_name
+from adapterx.grid.recipe import cell_hash, chain_name
 from adapterx.results.store import FAILURE_NAME, RECORD_NAME, CellRecord, ResultsStore, write_record_file
+from adapterx.tasks import get_task
 
 METRIC_KINDS = ("mean", "f1", "correlation")
 
@@ -36,12 +37,8 @@ METRIC_KINDS = ("mean", "f1", "correlation")
 
 
 def _is_qa(target: str) -> bool:
-    try:
-        from adapterx.tasks import get_task
-
-        return str(get_task(target).kind) == "span_qa"
-    except Exception:  # noqa: BLE001 - no task registry (yet): the constant list decides
-        return target in QA_TASKS
+    """Span QA (its score is (EM + F1) / 2, the XTREME-R convention): the task record's kind."""
+    return get_task(target).kind == "span_qa"
 
 
 def report_score(target: str, eval_json: dict[str, Any], lang_scores: dict[str, Any]) -> tuple[str, float | None]:

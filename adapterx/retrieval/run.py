@@ -44,12 +44,11 @@ from adapterx.results.predictions import write_prediction_files
 from adapterx.hub.resolve import resolve_module_ref
 from adapterx.languages import averages, get_language
 from adapterx.languages import select_languages
-from adapterx.tasks import get_task
+from adapterx.tasks import get_task, retrieval_tasks
 from adapterx.results.xtreme_export import check_exportable
 from adapterx.results.predictions import write_xtreme
 
 __all__ = [
-    "RETRIEVAL_TASKS",
     "LanguageRetrieval",
     "RetrievalResult",
     "RetrieveRequest",
@@ -62,7 +61,6 @@ __all__ = [
     "synthetic_tatoeba",
 ]
 
-RETRIEVAL_TASKS = ("tatoeba", "bucc")
 # Synthetic sizes: Tatoeba pairs per language; BUCC gold pairs per language (plus as many source-only and twice as
 # many English-only distractor sentences).
 SYNTHETIC_SIZE = {"tatoeba": 500, "bucc": 200}
@@ -504,11 +502,12 @@ def _validate(req: RetrieveRequest) -> None:
     from adapterx.retrieval import search
 
     task = get_task(req.task)  # unknown names: ConfigError with did-you-mean
-    if task.name not in RETRIEVAL_TASKS:
+    runnable = retrieval_tasks()  # the task records: retrieval kind, runnable
+    if task.name not in runnable:
         why = f" ({task.notes})" if task.notes else ""
         kind = "a retrieval task that is not runnable yet" if task.kind == "retrieval" else f"a {task.kind} task"
         raise ConfigError(
-            f"{task.name} is {kind}{why}; `adapterx retrieve` runs {', '.join(RETRIEVAL_TASKS)}"
+            f"{task.name} is {kind}{why}; `adapterx retrieve` runs {', '.join(runnable)}"
             + ("" if task.kind == "retrieval" else f": evaluate it with `adapterx eval {task.name}`")
         )
     if req.pooling not in ("mean", "cls"):
