@@ -17,6 +17,10 @@ Languages are discovered by globbing each pattern (any language present is found
 task and split the patterns are tried in order of precedence and the first that has a language wins: labelled
 files before XTREME's label-stripped copies (XTREME's preprocessing removes XNLI/PAWS-X/PAN-X test labels and
 XQuAD/MLQA-test/TyDiQA-dev answers). Keys are ISO 639-1 codes where the language is known.
+
+Each layout is one :class:`FolderLayout` in :data:`LAYOUTS` (its patterns with their readers, where ``adapterx data
+download`` writes each split and with which writer, its aliases, why a split has no files); a task record names its
+layout (``TaskSpec.layout``).
 """
 
 from __future__ import annotations

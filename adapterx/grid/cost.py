@@ -328,7 +328,7 @@ def _measure_startup() -> float:
     walls = []
     for _ in range(2):  # the second with a warm page cache, as a grid's own process finds it
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch, transformers, adapters, peft, adapterx.grid.cell"],
+        subprocess.run([sys.executable, "-c", "import torch, transformers, adapters, peft, adapterx.grid.run_cell"],
                        capture_output=True, check=False)
         walls.append(time.perf_counter() - t)
     return round(walls[-1], 3)

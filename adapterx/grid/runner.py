@@ -1,6 +1,6 @@
 """Run a recipe's cells, skipping those already done, in this process, in local processes or on slurm.
 
-The training itself is ``adapterx.grid.cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
+The training itself is ``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
 :mod:`adapterx.grid.recipe`). It must return::
 
     {"eval": <eval JSON of the target, docs/internals.md>,    # {"task", "metric", "scores": {lang: {metric: v}}, ...}
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapterx.errors import ConfigError
-from adapterx.grid.cellfn import CellFn, resolve_cell_fn
+from adapterx.grid.cell_function import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
-from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
+from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore

@@ -1,7 +1,7 @@
 """One grid cell's execution: run it (in this process or launched on N processes), check what it returned,
 record it (store or record file), and keep what a failure leaves (error.txt / failure.json).
 
-The cell function's contract (``adapterx.grid.cell.run_cell(cell, out_dir) -> dict``) is documented in
+The cell function's contract (``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict``) is documented in
 :mod:`adapterx.grid.runner`.
 """
 
@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from adapterx import __version__
 from adapterx.errors import AdapterxError, DataError
-from adapterx.grid.cell_worker import run_launched
-from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
+from adapterx.grid.launch import run_launched
+from adapterx.grid.cell_function import CellFn, callable_ref, resolve_cell_fn
 from adapterx.grid.recipe import cell_hash, chain_name
 from adapterx.results.store import FAILURE_NAME, RECORD_NAME, CellRecord, ResultsStore, write_record_file
 from adapterx.tasks import get_task
@@ -153,7 +153,7 @@ def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellF
 
     With ``write_db`` False (workers on other hosts) only ``cells/<hash>/record.json.gz`` is written and the driver
     ingests it. A failure is recorded, not raised, so one bad cell does not end a grid. With ``processes`` > 1 the
-    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.cell_worker`).
+    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.launch`).
     """
     run_dir = Path(run_dir)
     h = cell_hash(cell)
