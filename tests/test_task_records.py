@@ -37,6 +37,7 @@ def test_every_fact_resolves_from_the_record(name: str, tmp_path: Path) -> None:
     assert task.eval_split in SPLITS
     assert task.file_reader is None or isinstance(task.file_reader, FileReader)
     assert (task.file_reader is None) == (task.kind == "retrieval")
+    assert task.data_path_loader is None or callable(task.data_path_loader)
     # folder layout: patterns for every split, each with a reader; every download target is found where it is written
     if task.layout is not None:
         layout = LAYOUTS[task.layout]

@@ -132,8 +132,8 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     if data == HF:
         return _load_hf(task, split, lang, opts.data_revisions)
     path = Path(data)
-    if task.name == "sickr" or task.name in SEMEVAL_STS:
-        return _load_sts_family(task, split, path, opts)
+    if task.data_path_loader is not None:  # the task's own reading of --data PATH (SICK, the SemEval STS years)
+        return task.data_path_loader(task, split, path, opts)
     if path.is_dir():
         return _load_dir(task, split, lang, path)
     if path.is_file():
@@ -146,18 +146,18 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
-SEMEVAL_STS = ("sts12", "sts13", "sts14", "sts15", "sts16")
+def load_sick_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001, ARG001
+    """SICK (``--data SICK.txt``): TRAIN rows train, TRIAL rows select (SICK-R's ``data_path_loader``)."""
+    if not path.is_file():
+        raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
+    ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
+    return _checked(ex, task, f"file:{path}", path)
 
 
-def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
-    """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
-    ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
-    are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    if task.name == "sickr":
-        if not path.is_file():
-            raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
-        ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
-        return _checked(ex, task, f"file:{path}", path)
+def load_semeval_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
+    """A SemEval STS year (``--data FOLDER`` of ``STS.input.*.txt`` / ``STS.gs.*.txt``): every scored pair trains;
+    those years have no dev split, so checkpoints are selected on ``--dev-file``, e.g. STS-B's English dev CSV
+    (the STS years' ``data_path_loader``)."""
     if split == "dev":
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "

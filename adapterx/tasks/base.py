@@ -91,6 +91,10 @@ class TaskSpec:
     dev_size: int | None = None  # examples per evaluation language of dev / test (the cost estimate); None: unknown
     test_size: int | None = None
     runnable: bool = True  # False: registered for the tables, no data reader yet (LAReQA, Mewsli-X)
+    # How ``--data PATH`` reads the task where PATH is neither a file of its format nor an XTREME-style folder
+    # (SICK's one file of every split, a SemEval STS year's folder): (task, split, path, DataOptions) -> (examples,
+    # Provenance), from adapterx.data.sources; None: the usual file / folder reading.
+    data_path_loader: Callable[..., Any] | None = None
     # Said in every registration (no defaults), so a task without a folder layout or file format says so:
     layout: str | None = field(kw_only=True)  # its folder layout in a --data-dir (adapterx.data.layout.LAYOUTS)
     file_reader: FileReader | None = field(kw_only=True)  # the format of a file the user names (data.formats)

@@ -4,6 +4,7 @@ and multilingual STS-B as a training-free probe of what an intermediate module d
 from __future__ import annotations
 
 from adapterx.data import formats
+from adapterx.data.sources import load_semeval_data, load_sick_data
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
 from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
@@ -30,7 +31,7 @@ register(TaskSpec(
     description="SICK relatedness (1-5, mapped linearly to 0-5)",
     hf=HFSource(hf_rows.sick_row, hf_splits("sick")),
     intermediate=True,
-    layout=None, train_size=_TRAIN["sickr"],
+    layout=None, train_size=_TRAIN["sickr"], data_path_loader=load_sick_data,
     **{**_STS, "file_reader": formats.SICK},
 ))
 for year in (12, 13, 14, 15, 16):
@@ -40,7 +41,7 @@ for year in (12, 13, 14, 15, 16):
         hf=HFSource(hf_rows.sts_row, {"train": (f"sts{year}", "test"), "dev": _STSB_DEV, "test": (f"sts{year}", "test")}),
         intermediate=True,
         notes="trains on the published evaluation pairs; dev = STS-B dev",
-        layout=None, train_size=_TRAIN[f"sts{year}"],
+        layout=None, train_size=_TRAIN[f"sts{year}"], data_path_loader=load_semeval_data,
         **_STS,
     ))
 register(TaskSpec(
