@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from adapterx.cachedir import SUMS, cache_dir, folder_damage, seal, set_aside
+from adapterx.cachedir import SUMS, folder_damage, seal, set_aside
 from adapterx.errors import ModelError
 from adapterx.data import synthetic
+from adapterx.paths import cache_dir
 
 TINY = "tiny"
 MINILM = "minilm"

@@ -24,7 +24,8 @@ import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
-from adapterx.cachedir import cache_dir, file_intact, sums_path, write_file_sum
+from adapterx.cachedir import file_intact, sums_path, write_file_sum
+from adapterx.paths import cache_dir
 from adapterx.data import columnar
 
 _TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

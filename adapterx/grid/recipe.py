@@ -6,7 +6,7 @@ overrides and validates it with pydantic (``extra="forbid"``, frozen): errors na
 (``methods[1].rank: ...``) and the allowed values. :func:`expand` turns it into *cells*, plain JSON-able dicts, each
 identified by :func:`cell_hash`, a content hash of the fields that change its result.
 
-The cell dict (the contract with ``adapterx.grid.cell.run_cell``; ``schema_version`` 1)::
+The cell dict (the contract with ``adapterx.grid.run_cell.run_cell``; ``schema_version`` 1)::
 
     {
       "schema_version": 1,
@@ -63,7 +63,8 @@ only.
 The module is the recipe's front door: it reads a file and re-exports the parts, each in its own module
 (:mod:`~adapterx.grid.recipe_schema` the models, :mod:`~adapterx.grid.recipe_errors` the one-line errors,
 :mod:`~adapterx.grid.recipe_set` ``--set`` overrides, :mod:`~adapterx.grid.expand` cells and their hashes,
-:mod:`~adapterx.grid.recipe_check` what every cell needs, resolved when the grid is planned).
+:mod:`~adapterx.grid.recipe_check` what every cell needs, resolved when the grid is planned, which imports this
+module, not the other way round).
 """
 
 from __future__ import annotations
@@ -76,14 +77,11 @@ import yaml
 
 from adapterx.errors import ConfigError
 from adapterx.grid.expand import CELL_SCHEMA_VERSION, UNHASHED_KEYS, cell_hash, condition_id, expand, stage_data
-from adapterx.grid.recipe_check import MAX_RECIPE_VALUES, check_recipe, check_size
 from adapterx.grid.recipe_errors import format_loc, validate_recipe
 from adapterx.grid.recipe_schema import (
-    FALLBACK_TASKS,
     MAX_CELLS,
     METHOD_CLASSES,
     NONE_CHAIN,
-    QA_TASKS,
     RECIPE_METHOD_KEYS,
     RETRIEVAL_OPTIONS,
     STAGE_KEYS,
@@ -102,11 +100,41 @@ from adapterx.grid.recipe_schema import (
 from adapterx.grid.recipe_set import apply_overrides
 
 __all__ = [
-    "CELL_SCHEMA_VERSION", "FALLBACK_TASKS", "MAX_CELLS", "MAX_RECIPE_VALUES", "METHOD_CLASSES", "NONE_CHAIN", "QA_TASKS", "RECIPE_METHOD_KEYS",
+    "CELL_SCHEMA_VERSION", "MAX_CELLS", "MAX_RECIPE_VALUES", "METHOD_CLASSES", "NONE_CHAIN", "RECIPE_METHOD_KEYS",
     "RETRIEVAL_OPTIONS", "STAGE_KEYS", "UNHASHED_KEYS", "DataCaps", "DataConfig", "EvalConfig", "EvalTask", "ExecutionConfig", "MethodEntry",
-    "Recipe", "SlurmConfig", "Training", "apply_overrides", "cell_hash", "chain_name", "check_recipe", "condition_id", "expand",
+    "Recipe", "SlurmConfig", "Training", "apply_overrides", "cell_hash", "chain_name", "check_size", "count_values", "condition_id", "expand",
     "format_loc", "known_tasks", "load_recipe", "read_recipe_data", "recipe_to_yaml", "stage_data", "validate_recipe",
 ]
+
+
+MAX_RECIPE_VALUES = 100_000
+"""The most values (mappings, lists and scalars, counted as the YAML expands its aliases) a recipe file may hold;
+the shipped recipes hold a few hundred."""
+
+
+def count_values(data: Any, limit: int = MAX_RECIPE_VALUES) -> int:
+    """Values in ``data`` as if every shared (aliased) node were copied, stopping past ``limit``: the walk costs at
+    most ``limit`` steps, however far the aliases would expand."""
+    seen = 0
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return seen
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return seen
+
+
+def check_size(data: Any, source: str) -> None:
+    """Refuse a parsed recipe whose expansion (YAML aliases included) passes :data:`MAX_RECIPE_VALUES`."""
+    if count_values(data) > MAX_RECIPE_VALUES:
+        raise ConfigError(f"{source}: the recipe expands to more than {MAX_RECIPE_VALUES:,} values (YAML aliases "
+                          "repeating lists?); a recipe lists each backbone, method, target and seed once")
 
 
 def _folder_given(path: Path) -> str:

@@ -1,10 +1,9 @@
 """A recipe checked whole before any cell runs: what each cell will need, resolved with the resolvers the commands use.
 
-The schema (:mod:`adapterx.grid.recipe_schema`) checks a recipe's structure and its names (tasks, methods, language
-names, seeds); this module checks what they mean on this machine, for every cell, before anything is written:
+The reader (:mod:`adapterx.grid.recipe`: the YAML's size, aliases expanded) and the schema
+(:mod:`adapterx.grid.recipe_schema`: structure, names of tasks, methods and languages, seeds, the grid's size) come
+first; this module checks what they mean on this machine, for every cell, before anything is written:
 
-- before the YAML is validated, its size within :data:`MAX_RECIPE_VALUES` (a small file of aliases can stand for
-  10^8 values; the grid's own size, :data:`MAX_CELLS`, is the schema's);
 - backbones (``tiny``, a model folder, or a Hub id), and what each cell's method and lengths need of them
   (:func:`adapterx.methods.fit.check_fit` and each backend's ``for_backbone``, as ``train-target`` calls them);
 - data: ``data.root`` exists, and holds the training files of every task a cell trains on it and the evaluation files
@@ -28,36 +27,6 @@ from adapterx.errors import AdapterxError, ConfigError, ModelError
 from adapterx.grid.expand import expand
 from adapterx.grid.recipe_schema import MAX_CELLS, Recipe
 from adapterx.tasks import get_task
-
-MAX_RECIPE_VALUES = 100_000
-"""The most values (mappings, lists and scalars, counted as the YAML expands its aliases) a recipe file may hold;
-the shipped recipes hold a few hundred."""
-
-
-def count_values(data: Any, limit: int = MAX_RECIPE_VALUES) -> int:
-    """Values in ``data`` as if every shared (aliased) node were copied, stopping past ``limit``: the walk costs at
-    most ``limit`` steps, however far the aliases would expand."""
-    seen = 0
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        seen += 1
-        if seen > limit:
-            return seen
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, (list, tuple)):
-            stack.extend(node)
-    return seen
-
-
-def check_size(data: Any, source: str) -> None:
-    """Refuse a parsed recipe whose expansion (YAML aliases included) passes :data:`MAX_RECIPE_VALUES`."""
-    if count_values(data) > MAX_RECIPE_VALUES:
-        raise ConfigError(f"{source}: the recipe expands to more than {MAX_RECIPE_VALUES:,} values (YAML aliases "
-                          "repeating lists?); a recipe lists each backbone, method, target and seed once")
-
 
 def _keyed(key: str, exc: AdapterxError) -> ConfigError:
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -122,7 +91,7 @@ def _check_training_files(recipe: Recipe, root: Path, task_name: str) -> None:
 def check_recipe(recipe: Recipe, cells: list[dict[str, Any]] | None = None) -> None:
     """Resolve everything every cell of ``recipe`` needs at its start (see the module doc); one :class:`ConfigError`
     naming the recipe key on the first failure. ``cells``: the expanded grid, where the caller has it."""
-    from adapterx.grid.cell import data_options, method_spec
+    from adapterx.grid.run_cell import data_options, method_spec
     from adapterx.methods import for_backbone
     from adapterx.methods.fit import check_fit
     from adapterx.data.sources import with_model_defaults
@@ -175,4 +144,4 @@ def check_recipe(recipe: Recipe, cells: list[dict[str, Any]] | None = None) -> N
             raise _keyed("eval.languages" if wanted else "data.root", exc) from None
 
 
-__all__ = ["MAX_CELLS", "MAX_RECIPE_VALUES", "check_recipe", "check_size", "count_values"]
+__all__ = ["MAX_CELLS", "check_recipe"]

@@ -29,14 +29,6 @@ from adapterx.methods.compose import transfers
 from adapterx.methods.spec import method_spec_union, spec_classes
 from adapterx.registry import suggest
 
-# Used when ``adapterx.tasks`` is absent or exposes no registry (and in tests): XTREME-R targets, the two XTREME
-# tasks X-STILTs still uses, STS-B and Phang et al.'s nine intermediate tasks.
-FALLBACK_TASKS: tuple[str, ...] = (
-    "xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba", "mewslix", "lareqa", "bucc", "pawsx",
-    "stsb", "mnli", "anli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "siqa", "copa",
-)
-# Span-QA tasks: their score is (EM + F1) / 2 (XTREME-R convention).
-QA_TASKS = frozenset({"xquad", "mlqa", "tydiqa", "squad"})
 NONE_CHAIN = "none"
 MAX_SEED = 2**32 - 1  # numpy's seed range: a larger seed fails in the cell, after its intermediate trained
 MAX_CELLS = 10_000
@@ -45,15 +37,13 @@ checked from the grid's factors before anything is expanded."""
 
 
 def known_tasks() -> tuple[str, ...]:
-    """Task names a recipe may use: the ``adapterx.tasks`` registry where it exists, else :data:`FALLBACK_TASKS`.
+    """Task names a recipe may use: the ``adapterx.tasks`` registry.
 
     Imported lazily, because the task modules may pull in heavier code and recipes must load fast.
     """
-    try:
-        from adapterx.tasks import task_names
-    except ImportError:
-        return FALLBACK_TASKS
-    return tuple(task_names()) or FALLBACK_TASKS
+    from adapterx.tasks import task_names
+
+    return tuple(task_names())
 
 
 def _task_kind(name: str) -> str | None:
