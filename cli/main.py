@@ -39,6 +39,9 @@ def _root(
     ),
 ) -> None:
     """adapterx command line."""
+    from cli.common import ascii_fallback
+
+    ascii_fallback()
 
 
 COMMAND_MODULES = ("train_cmds", "compose_cmds", "retrieve_cmds", "report_cmds", "hub_cmds", "data_cmds",

@@ -52,6 +52,7 @@ _ALLOWED_WORDS: dict[str, Callable[[tuple[str, ...]], str]] = {
     "expands": lambda v: "a task with member tasks (sts-all)",
     "command": lambda v: " / ".join(v),
     "text": lambda v: "--text with a Hugging Face data set id",
+    "output": lambda v: "a run with --output (the folder of the killed run to continue)",
 }
 
 
@@ -147,6 +148,17 @@ def _check_range(name: str, value: Any, bounds: dict[str, float]) -> None:
     if bad:
         rule = " and ".join(f"{words[k]} {bounds[k]:g}" for k in bounds)
         raise ConfigError(f"{_flag(name)} {value}: must be {rule}")
+
+
+def _resume_note(output: Path) -> None:
+    """--resume where no killed run left a checkpoint: say so (one line) and train from the start; a requeued job
+    may pass --resume on its first start too."""
+    from adapterx.engine.rundir import checkpoint_path
+
+    ckpt = checkpoint_path(output)
+    if not ckpt.is_file():
+        typer.echo(f"note: --resume: no checkpoint of a killed run at {ckpt.parent}; training {output} from the start",
+                   err=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,7 +268,8 @@ def _options() -> dict[str, Any]:
                       applies={"method": ("sft",)}),
         as_json=typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         quiet=typer.Option(False, "--quiet", "-q", help="No progress bar."),
-        resume=typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),
+        resume=declare(typer.Option(False, "--resume", help="Continue a killed run from the checkpoint beside --output (same command, same --output)."),
+                       applies={"output": ("given",)}),
         allow_backbone_mismatch=typer.Option(False, "--allow-backbone-mismatch", help="Use a module trained on other backbone weights of the same shape (another sha256); the run records it."),
         # train-intermediate: one module over several tasks.
         multi_task=declare(typer.Option(False, "--multi-task", help="sts-all: train its members as separate heads of one module (default: their union as one task)."),
@@ -320,19 +333,25 @@ class Given:
         """Refuse, in one line, a given option that does not apply to this run or is out of range."""
         from adapterx.errors import ConfigError
 
+        facts = dict(ctx.facts)
+        if "output" in self.values:  # without --output a run gets a new timestamped folder: nothing to continue
+            facts["output"] = (frozenset({"given" if self.values["output"] else "none"}),
+                               "a run without --output (each gets a new, timestamped folder)")
         for name, value in self.values.items():
             if value is None or value is False or value == [] or value == ():
                 continue
             applies = APPLIES.get(name) or (_train_applies(name) if name in self.train_names else {})
             for key, allowed in applies.items():
-                if key not in ctx.facts:
+                if key not in facts:
                     continue
-                facts, words = ctx.facts[key]
-                if not facts & set(allowed):
+                have, words = facts[key]
+                if not have & set(allowed):
                     raise ConfigError(f"{_flag(name)} applies to {_ALLOWED_WORDS[key](tuple(allowed))} only, "
                                       f"not {words}: drop it")
             if name in RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
                 _check_range(name, value, RANGES[name])
+        if self.values.get("resume") and self.values.get("output"):
+            _resume_note(Path(self.values["output"]))
 
     def train_config(self, method: str, model: str, **override: Any):  # noqa: ANN201
         """The TrainConfig of the given flags (TrainConfig's defaults, the method's learning rate)."""

@@ -37,7 +37,6 @@ def _common_train(task: str, given: Given, *, method: str, model: str, adapter_c
     from adapterx.workflows.train import TrainRequest, train_run
     from cli.render import TrainProgress
 
-    given.check(Context.of(command, [task], method=method, data=given.values.get("data")))
     spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
     cfg = given.train_config(method, model)
     req = TrainRequest(task=task, method=spec, model=model, data=given.data_options(), train=cfg, output=output,
@@ -121,6 +120,7 @@ def train_target(
     from adapterx.tasks import get_task
 
     get_task(task)  # unknown names fail before anything loads
+    given.check(Context.of("train-target", [task], method=method, data=given.values.get("data")))
     _common_train(
         task, given, method=method, model=model, adapter_config=adapter_config, reduction_factor=reduction_factor,
         lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, sft_k=sft_k,
