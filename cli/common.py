@@ -42,7 +42,8 @@ def handle_errors(fn: F) -> F:
         except AdapterxError as exc:
             if kwargs.get("debug"):
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            # print, not click.echo: click re-encodes an ASCII-only stderr as UTF-8; ascii_fallback spells it in ASCII
+            print(f"error: {exc}", file=sys.stderr, flush=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
