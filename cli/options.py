@@ -56,6 +56,17 @@ _ALLOWED_WORDS: dict[str, Callable[[tuple[str, ...]], str]] = {
 }
 
 
+CONTEXT_KEYS = tuple(_ALLOWED_WORDS)
+"""The context keys an option may declare it applies to."""
+
+
+def declarations() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Every option's applicability: the declared options' and the TrainConfig fields' (by parameter name)."""
+    out = {n: a for n in _train_fields() if (a := _train_applies(n))}
+    out.update(APPLIES)
+    return out
+
+
 def _param_name(info: Any) -> str:
     long = next(d for d in info.param_decls if d.startswith("--"))
     return long.split("/")[0][2:].replace("-", "_")

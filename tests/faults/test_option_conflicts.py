@@ -96,13 +96,12 @@ def test_multi_task_applies_where_a_task_expands(monkeypatch, tmp_path):
 
 def test_every_declared_option_names_known_context():
     """Each declaration names a context key the check knows how to word (a typo would never refuse anything)."""
-    from cli.options import _ALLOWED_WORDS, APPLIES, _train_applies, _train_fields
+    from cli.options import CONTEXT_KEYS, declarations
 
-    declared = dict(APPLIES)
-    declared.update({n: _train_applies(n) for n in _train_fields() if _train_applies(n)})
+    declared = declarations()
     assert "doc_stride" in declared and "train_file" in declared
     for name, applies in declared.items():
-        assert set(applies) <= set(_ALLOWED_WORDS), (name, applies)
+        assert set(applies) <= set(CONTEXT_KEYS), (name, applies)
 
 
 def test_a_module_reference_is_no_task_of_the_context(tmp_path, no_work):
