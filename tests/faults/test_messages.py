@@ -140,3 +140,15 @@ def test_offline_a_hub_read_fails_once_in_one_line_naming_the_local_options(hub_
     one_line_error(res, "--data-dir")
     assert hub_probe == [1]
     assert not (tmp_path / "o").exists() and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["train-intermediate", "stsb", "--seed", "abc"], ["'--seed'", "valid integer"]),
+    (["train-intermediate", "stsb", "--max-step", "3"], ["No such option: --max-step", "--max-steps"]),
+    (["stack", "--model", "tiny"], ["Missing argument"]),
+    (["trian-target", "xnli"], ["No such command", "adapterx --help"]),
+])
+def test_a_usage_error_is_one_line_naming_the_help(args, needles):
+    """typer's own rendering of these was a framed panel of five lines or more."""
+    err = one_line_error(ax(*args), *needles)
+    assert "--help" in err
