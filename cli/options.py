@@ -247,11 +247,12 @@ def _options() -> dict[str, Any]:
         method=typer.Option("adapter", "--method", "-m", help="adapter, par_bn, compacter, compacter++, prefix, prompt (adapters), lora, ia3 (peft), bitfit, sft (LT-SFT), full; options as NAME:KEY=VALUE,... (lora:dora=true); `adapterx methods` lists them."),
         model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP, rich_help_panel="Data"),
-        # A training file with --data synthetic trained on the file and evaluated on synthetic dev data.
+        # A training file with --data synthetic trained on the file and evaluated on synthetic dev data; with
+        # --data FILE it names the training file a second time.
         train_file=declare(typer.Option(None, "--train-file", help="English training file in the task's official format.", rich_help_panel="Data"),
                            applies={"data": ("hf", "dir", "default")}),
         dev_file=declare(typer.Option(None, "--dev-file", help="English dev file (checkpoint selection).", rich_help_panel="Data"),
-                         applies={"data": ("hf", "dir", "default")}),
+                         applies={"data": _NOT_SYNTHETIC}),
         data_dir=typer.Option(None, "--data-dir", help="XTREME-style download folder for the evaluation languages.", rich_help_panel="Data"),
         eval_file=typer.Option(None, "--eval-file", help="LANG=PATH evaluation file; repeat for more languages.", rich_help_panel="Data"),
         data_revision=declare(typer.Option(None, "--data-revision", help="Read the Hugging Face data at this revision instead of the pinned one: REV, or OWNER/NAME=REV for one repository (repeatable).", rich_help_panel="Data"),
