@@ -57,6 +57,8 @@ CASES = [
     (["train-intermediate", "stsb", "mnli", "--temperature", "0"], ["--temperature 0.0", "> 0"]),
     (["train-intermediate", "stsb", "--seed", "-1"], ["--seed -1"]),
     (["train-intermediate", "stsb", "--data", "synthetic", "--dev-file", "dev.csv"], ["--dev-file applies to"]),
+    (["train-intermediate", "stsb", "--data", "train.csv", "--train-file", "other.csv"],
+     ["--train-file applies to", "not --data train.csv"]),
     (["train-intermediate", "stsb", "--data", "synthetic", "--data-revision", "main"], ["--data-revision applies to"]),
     (["train-intermediate", "stsb", "--resume"], ["--resume applies to a run with --output"]),
     (["train-target", "xnli", "--eval-file", "en=a.tsv", "--eval-file", "en=b.tsv"], ["language 'en' is given twice"]),
