@@ -24,6 +24,7 @@ from typing import Any
 
 from adapterx.errors import ModelError
 from adapterx.data import synthetic
+from adapterx.paths import cache_dir
 
 TINY = "tiny"
 MINILM = "minilm"
@@ -96,14 +97,6 @@ class Backbone:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cache_dir() -> Path:
-    """adapterx's cache root: ``$ADAPTERX_CACHE`` or ``$XDG_CACHE_HOME/adapterx`` (default ``~/.cache/adapterx``)."""
-    env = os.environ.get("ADAPTERX_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "adapterx"
 
 
 def fingerprint(folder: Path, weight_bytes: int = 64 << 20) -> str:

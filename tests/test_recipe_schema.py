@@ -13,7 +13,7 @@ import pytest
 
 from adapterx.engine.loop import TrainConfig
 from adapterx.errors import ConfigError
-from adapterx.grid.cell import method_spec, train_config
+from adapterx.grid.run_cell import method_spec, train_config
 from adapterx.grid.recipe import (
     RETRIEVAL_OPTIONS,
     STAGE_KEYS,
@@ -174,12 +174,12 @@ def test_every_grid_field_reaches_the_cells(path: str, mutate: Any) -> None:
 
 
 def test_cell_fields_are_read_by_run_cell() -> None:
-    """The cell keys above reach the training through code that reads them: the eval and data keys in grid/cell.py,
+    """The cell keys above reach the training through code that reads them: the eval and data keys in grid/run_cell.py,
     the stage keys through TrainConfig (extra='forbid'), each of whose fields the engine or workflows read."""
-    cell_src = (REPO / "adapterx/grid/cell.py").read_text()
+    cell_src = (REPO / "adapterx/grid/run_cell.py").read_text()
     for key in ("languages", "low_resource_threshold", "save_predictions", "split", "max_train_examples",
                 "max_eval_examples", "source", "root", "task_options", "transfer", "report_to"):
-        assert re.search(rf"[\"']{key}[\"']", cell_src), f"grid/cell.py never reads the cell's {key!r}"
+        assert re.search(rf"[\"']{key}[\"']", cell_src), f"grid/run_cell.py never reads the cell's {key!r}"
     src = "\n".join(p.read_text() for d in ("engine", "workflows", "grid") for p in (REPO / "adapterx" / d).glob("*.py"))
     for name in TrainConfig.model_fields:
         assert re.search(rf"\.{name}\b", src), f"TrainConfig.{name} is read nowhere in engine/, workflows/, grid/"

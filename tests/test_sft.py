@@ -272,11 +272,11 @@ def test_recipe_method_fields_are_checked():
 
 
 def test_a_grid_cell_runs_sft_with_an_intermediate(tmp_path):
-    """A recipe cell (adapterx.grid.cell.run_cell) with method sft: the intermediate trains, the target is stacked
+    """A recipe cell (adapterx.grid.run_cell.run_cell) with method sft: the intermediate trains, the target is stacked
     on it ("continue" = sum of differences), and the cell reports both stages' trainable weights."""
     from pathlib import Path
 
-    from adapterx.grid.cell import run_cell
+    from adapterx.grid.run_cell import run_cell
     from adapterx.grid.recipe import expand, load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml")

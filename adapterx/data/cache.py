@@ -23,7 +23,7 @@ import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
-from adapterx.backbone import cache_dir
+from adapterx.paths import cache_dir
 from adapterx.data import columnar
 
 _TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -9,7 +9,7 @@ Gold is either a label folder in the XTREME layout (the benchmark's ``--label_fo
 adapterx reads for evaluation (an XTREME download folder, ``--data-dir``), per file: a ``test-<lang>`` file whose
 lines have the gold's shape is gold in the layout; otherwise the language is read from the data folder.
 
-Every language is scored with the functions ``adapterx eval`` uses (:mod:`adapterx.evaluate.metrics`, MLQA with
+Every language is scored with the functions ``adapterx eval`` uses (:mod:`adapterx.tasks.metrics`, MLQA with
 its per-language normalisation), and the result is the eval JSON (the same keys, averages and low-resource averages),
 plus the per-example statistics ``report`` bootstraps. Problems (a missing language, a wrong count, an unparsable
 file, ids that are not in the gold) are collected over all files and raised together, one line each.
@@ -27,7 +27,7 @@ from adapterx.data import layout
 from adapterx.data.examples import Answer, QAExample
 from adapterx.data.readers import has_labels
 from adapterx.errors import ConfigError, DataError
-from adapterx.evaluate import metrics
+from adapterx.tasks import metrics
 from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
 from adapterx.results import xtreme_format as xf
 from adapterx.retrieval.data import find_bucc, find_tatoeba, read_bucc, read_tatoeba
@@ -235,7 +235,7 @@ def _default_split(task: str, fmt: str, manifest: Mapping[str, Any]) -> str:
     if manifest.get("split"):
         return str(manifest["split"])
     if fmt == "xtreme":
-        return "dev" if task == "tydiqa" else "test"
+        return spec.xtreme.gold_split if spec.xtreme else "test"
     return spec.eval_split
 
 

@@ -97,27 +97,17 @@ CELL_SCHEMA_VERSION = 2  # 2: stages carry every TrainConfig key, methods the sp
 # experiment tracker must not rerun a finished grid.
 UNHASHED_KEYS = frozenset({"recipe", "report_to", "intermediate_key"})
 
-# Used when ``adapterx.tasks`` is absent or exposes no registry (and in tests): XTREME-R targets, the two XTREME
-# tasks X-STILTs still uses, STS-B and Phang et al.'s nine intermediate tasks.
-FALLBACK_TASKS: tuple[str, ...] = (
-    "xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba", "mewslix", "lareqa", "bucc", "pawsx",
-    "stsb", "mnli", "anli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "siqa", "copa",
-)
-# Span-QA tasks: their score is (EM + F1) / 2 (XTREME-R convention).
-QA_TASKS = frozenset({"xquad", "mlqa", "tydiqa", "squad"})
 NONE_CHAIN = "none"
 
 
 def known_tasks() -> tuple[str, ...]:
-    """Task names a recipe may use: the ``adapterx.tasks`` registry where it exists, else :data:`FALLBACK_TASKS`.
+    """Task names a recipe may use: the ``adapterx.tasks`` registry.
 
     Imported lazily, because the task modules may pull in heavier code and recipes must load fast.
     """
-    try:
-        from adapterx.tasks import task_names
-    except ImportError:
-        return FALLBACK_TASKS
-    return tuple(task_names()) or FALLBACK_TASKS
+    from adapterx.tasks import task_names
+
+    return tuple(task_names())
 
 
 def _task_kind(name: str) -> str | None:

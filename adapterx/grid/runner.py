@@ -1,6 +1,6 @@
 """Run a recipe's cells, skipping those already done, in this process, in local processes or on slurm.
 
-The training itself is ``adapterx.grid.cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
+The training itself is ``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
 :mod:`adapterx.grid.recipe`). It must return::
 
     {"eval": <eval JSON of the target, docs/internals.md>,    # {"task", "metric", "scores": {lang: {metric: v}}, ...}
@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapterx.errors import ConfigError
-from adapterx.grid.cellfn import CellFn, resolve_cell_fn
+from adapterx.grid.cell_function import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
-from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
+from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
+from adapterx.tasks import get_task
 from adapterx.engine.tracking import check
 
 Executor = Literal["inline", "local", "slurm"]
@@ -64,13 +65,6 @@ def _require_accelerate() -> None:
 # Plans and cost
 
 
-# English training set sizes (examples), rounded, from the data sets' cards; a cost estimate needs only magnitudes.
-TRAIN_SIZES: dict[str, int] = {
-    "stsb": 5_749, "mnli": 392_702, "anli": 1_105_719, "qqp": 363_846, "sst2": 67_349, "squad": 87_599,
-    "hellaswag": 39_905, "cosmosqa": 25_262, "commonsenseqa": 9_741, "ccg": 38_015, "siqa": 33_410, "copa": 400,
-    "xnli": 392_702, "pawsx": 49_401, "xcopa": 33_810, "udpos": 21_253, "panx": 20_000, "xquad": 87_599,
-    "mlqa": 87_599, "tydiqa": 3_696, "lareqa": 87_599, "mewslix": 116_903, "tatoeba": 0, "bucc": 0,
-}
 # Seconds per optimizer step at batch 8 x 128 tokens on the 2-core CPU of shared/design/library-notes.md
 # (XLM-R base size); "peft" covers adapters and LoRA. Large is ~3.5x base, the tiny test model ~1/100.
 _S_PER_STEP = {"full": 3.9, "peft": 1.6}
@@ -87,7 +81,7 @@ def _size_of(backbone: str) -> str:
 
 
 def _stage_cost(task: str, cfg: dict[str, Any], data: dict[str, Any], backbone: str, method: str) -> tuple[int, float]:
-    size = TRAIN_SIZES.get(task, 50_000)
+    size = get_task(task).train_size  # the task record's English training examples
     if data.get("max_train_examples"):
         size = min(size, int(data["max_train_examples"]))
     if data.get("source") == "synthetic" and not data.get("max_train_examples"):
@@ -119,7 +113,7 @@ def estimate_cost(cells: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_seconds": round(cpu_s, 1), "gpu_seconds": round(cpu_s / _GPU_SPEEDUP, 1),
         "cpu_hours": round(cpu_s / 3600, 2), "gpu_hours": round(cpu_s / _GPU_SPEEDUP / 3600, 2),
         "assumptions": "training only (evaluation not counted); 2-core CPU speeds of library-notes.md scaled by batch"
-                       f" x length; GPU = CPU / {_GPU_SPEEDUP:g}; English train sizes from TRAIN_SIZES; intermediate"
+                       f" x length; GPU = CPU / {_GPU_SPEEDUP:g}; English train sizes from the task records (TaskSpec.train_size); intermediate"
                        " modules trained once per intermediate_key and reused across targets",
     }
 

@@ -179,7 +179,7 @@ def _write_metadata(summary: ExportSummary) -> None:
         "layout": "google-research/xtreme evaluate.py: <task>/test-<lang>.<ext> (--xtreme_version xtreme-r; "
                   "pawsx and bucc2018 with --xtreme_version xtreme)",
         "seqeval": seqeval_version(),
-        "tagging_f1": "adapterx.evaluate.metrics.tagging_f1: seqeval's default-mode entity F1, re-implemented "
+        "tagging_f1": "adapterx.tasks.metrics.tagging_f1: seqeval's default-mode entity F1, re-implemented "
                       "(UD-POS scores depend on the seqeval version the scorer runs: record it beside the scores)",
         "tasks": tasks,
         "missing_official_languages": missing,

@@ -23,17 +23,19 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from adapterx.data.readers import read_lines
 from adapterx.errors import ConfigError, DataError
 from adapterx.registry import suggest
+from adapterx.tasks import xtreme_tasks
+from adapterx.tasks.base import XtremeShape
 
 MANIFEST = "manifest.json"
 """Written beside adapterx's predictions (``<task>/manifest.json``): split, and per language the examples predicted
 (``n``), in the file (``n_total``), whether they had gold (``labelled``) and where they came from (``source``)."""
 
-Shape = Literal["label", "choice", "tags", "qa", "index", "pairs"]
+Shape = XtremeShape
 
 
 @dataclass(frozen=True)
@@ -50,41 +52,16 @@ class XtremeTask:
 
 
 XTREME_TASKS: dict[str, XtremeTask] = {
-    t.task: t
-    for t in (
-        XtremeTask("xnli", "xnli", "tsv", "label"),
-        XtremeTask("pawsx", "pawsx", "tsv", "label"),
-        XtremeTask("xcopa", "xcopa", "jsonl", "choice"),
-        XtremeTask("udpos", "udpos", "tsv", "tags"),
-        XtremeTask("panx", "panx", "tsv", "tags"),
-        XtremeTask("xquad", "xquad", "json", "qa"),
-        XtremeTask("mlqa", "mlqa", "json", "qa"),
-        XtremeTask("tydiqa", "tydiqa", "json", "qa"),
-        XtremeTask("tatoeba", "tatoeba", "tsv", "index"),
-        XtremeTask("bucc", "bucc2018", "tsv", "pairs"),
-    )
+    t.name: XtremeTask(t.name, t.xtreme.folder, t.xtreme.ext, t.xtreme.shape) for t in xtreme_tasks() if t.xtreme
 }
-"""adapterx task name -> its place in the layout (lareqa and mewslix: adapterx does not run them)."""
+"""adapterx task name -> its place in the layout, from each task record's ``xtreme`` (lareqa and mewslix: adapterx does
+not run them)."""
 
 _BY_FOLDER = {t.folder: t for t in XTREME_TASKS.values()}
 
-OFFICIAL_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "xnli": tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
-    "panx": tuple(("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo "
-                   "my zh kk tr et fi hu qu pl uk az lt pa gu ro").split()),
-    "udpos": tuple(("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh "
-                    "lt pl uk wo ro").split()),
-    "tatoeba": tuple(("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk "
-                      "tr et fi hu az lt pl uk ro").split()),
-    "xcopa": tuple("et ht id it qu sw ta th tr vi zh".split()),
-    "xquad": tuple("en es de el ru tr ar vi th zh hi ro".split()),
-    "mlqa": tuple("en es de ar hi vi zh".split()),
-    "tydiqa": tuple("en ar bn fi id ko ru sw te".split()),
-    # XTREME (v1) only: scored with --xtreme_version xtreme
-    "pawsx": tuple("de en es fr ja ko zh".split()),
-    "bucc": tuple("de fr ru zh".split()),
-}
-"""Languages the official script needs for each task (its ``TASK2LANGS``: XTREME-R's, PAWS-X and BUCC from XTREME)."""
+OFFICIAL_LANGUAGES: dict[str, tuple[str, ...]] = {t.name: t.xtreme.official_languages for t in xtreme_tasks() if t.xtreme}
+"""Languages the official script needs for each task (its ``TASK2LANGS``: XTREME-R's, PAWS-X and BUCC from XTREME),
+from each task record's ``xtreme``."""
 
 
 def xtreme_task(name: str) -> XtremeTask:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from adapterx.retrieval.run import SweepResult
+    from adapterx.retrieval.result import SweepResult
 
 __all__ = ["plot_layer_sweep"]
 

@@ -28,7 +28,7 @@ from adapterx.methods import FullSpec, build_module, load_module
 from adapterx.tasks import get_task
 from adapterx.data.layout import canonical_split
 from adapterx.results.xtreme_export import check_exportable
-from adapterx.results.xtreme_export import export_xtreme
+from adapterx.results.predictions import write_xtreme
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2,  # noqa: ANN001
@@ -203,19 +203,3 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     if req.xtreme_out:
         write_xtreme(report, req.xtreme_out)
     return report
-
-
-def write_xtreme(report: Any, folder: Path) -> Any:
-    """Write an evaluation's predictions (an EvalReport or a RetrievalResult) into ``folder`` in XTREME's
-    submission layout; the export's checks apply (complete languages only). Returns the ExportSummary."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="adapterx-xtreme-") as tmp:
-        report.save_predictions(Path(tmp))
-        return export_xtreme([Path(tmp)], Path(folder), origin=report_origin(report))
-
-
-def report_origin(report: Any) -> str:
-    """How an in-memory evaluation is named in the export's metadata."""
-    module = getattr(report, "module", None)
-    return f"{report.task} evaluation" + (f" of {module}" if module else "")
