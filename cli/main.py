@@ -26,6 +26,10 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
+            repeated = _repeated_option(self, list(args[0]) if args and args[0] is not None else sys.argv[1:])
+            if repeated:
+                print(f"error: {repeated}", file=sys.stderr, flush=True)
+                sys.exit(2)
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except _USAGE_ERROR as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # `adapterx` alone: the help, as before
@@ -42,6 +46,45 @@ class OneLineErrors(TyperGroup):
             print("Aborted!", file=sys.stderr, flush=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _repeated_option(group: Any, argv: list[str]) -> str | None:
+    """The message for an option that takes one value given more than once (click keeps the last silently:
+    `--method adapter ... --method lora` trained LoRA); ``--flag/--no-flag`` both given counts as twice. Options
+    declared repeatable (``--set``, ``--eval-file``, ...) may repeat."""
+    cmd, i = group, 0
+    while hasattr(cmd, "commands") and i < len(argv) and not argv[i].startswith("-"):
+        cmd = cmd.commands.get(argv[i])
+        i += 1
+        if cmd is None:
+            return None  # click names the unknown command
+    if hasattr(cmd, "commands"):
+        return None
+    by_opt: dict[str, Any] = {}
+    for param in getattr(cmd, "params", []):
+        for opt in (*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())):
+            if opt.startswith("-"):
+                by_opt[opt] = param
+    seen: dict[str, str] = {}
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        param = by_opt.get(name)
+        if param is None:
+            continue
+        if not getattr(param, "is_flag", False) and "=" not in token:
+            i += 1  # its value
+        if getattr(param, "multiple", False) or getattr(param, "count", False):
+            continue
+        if param.name in seen:
+            first = seen[param.name]
+            return (f"{name} given twice (as {first} and {name}): give it once"
+                    if first != name else f"{name} given twice: give it once")
+        seen[param.name] = name
+    return None
 
 
 app = typer.Typer(
