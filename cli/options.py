@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from adapterx.backbone import DEFAULT_MODEL
+from adapterx.methods.catalog import method_help
 from cli.common import DEBUG_HELP
 
 MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local model folder, or 'tiny' (built-in)."
@@ -58,7 +59,7 @@ def eval_files(items: list[str] | None):  # noqa: ANN201
 def _options() -> dict[str, Any]:
     """The options shared by the training commands, declared once."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter, par_bn, compacter, compacter++, prefix, prompt (adapters), lora, ia3 (peft), bitfit, sft (LT-SFT), full; options as NAME:KEY=VALUE,... (lora:dora=true); `adapterx methods` lists them."),
+        method=typer.Option("adapter", "--method", "-m", help=method_help()),
         model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP),
         train_file=typer.Option(None, "--train-file", help="English training file in the task's official format."),
