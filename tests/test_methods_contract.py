@@ -232,3 +232,72 @@ def test_family_modules_load_with_plain_libraries_in_one_fresh_process(tiny, tin
         # PiSSA: saved as the rank-2r LoRA it amounts to over the untouched weights (float rounding).
         atol = 2e-5 if method == "pissa" else 1e-5
         assert torch.allclose(torch.tensor(plain[method]), torch.tensor(ref), atol=atol), (method, plain[method], ref)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _assert_same(a, b, path="state"):
+    """Hook states equal: the same keys, equal tensors, equal plain values."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+# Methods whose hooks keep state beyond their parameters (AdaLoRA's rank allocator), from the catalogue.
+STATEFUL = [m for m in catalog.names() if (getattr(catalog.get(m).plugin, "hooks", None) is not None)]
+
+
+@pytest.mark.parametrize("method", STATEFUL)
+def test_hook_state_survives_a_resume_and_comes_back_with_the_best_weights(method, tiny, tiny_tokenizer, tmp_path):
+    """A run stopped after its first checkpoint and resumed ends as the uninterrupted one (weights and the method's
+    hook state); the best weights come back with the state they were evaluated with, so the saved module predicts
+    what the trained one does."""
+    task = get_task("stsb")
+    ops = ops_for(task.kind)
+    feats = ops.featurize(task, synthetic.generate(task.synthetic, "en", "train")[:32], tiny_tokenizer, 64, 32, train=True)
+    collate = lambda items: ops.collate(items, tiny_tokenizer.pad_token_id)  # noqa: E731
+    cfg = TrainConfig(lr=1e-2, batch_size=8, max_steps=8, eval_steps=2, seed=0)
+
+    def run(stop_at=None, resume=False):
+        module = build_module(METHODS[method], tiny, task, seed=0)
+        calls, at_best, at_step = [], {}, {}
+
+        def dev():  # the first evaluation is the best: its weights and state must come back at the end
+            calls.append(1)
+            if len(calls) == 1:
+                at_best.update(module.hooks.state())
+            return {"x": -float(len(calls))}
+
+        def progress(event):
+            if "dev" in event:
+                at_step[event["step"]] = module.hooks.state()
+            if stop_at is not None and event.get("step") == stop_at and "loss" in event:
+                raise _Stop
+
+        try:
+            train(module, feats, collate, dev, "x", cfg, progress, tmp_path / "ckpt.pt", resume)
+        except _Stop:
+            return None, None
+        return module, (at_best, at_step)
+
+    straight, (at_best, states) = run()
+    fresh = build_module(METHODS[method], tiny, task, seed=0).hooks.state()
+    with pytest.raises(AssertionError):  # the hooks ran: the state moved while training (rank allocation)
+        _assert_same(states[2], fresh)
+    _assert_same(straight.hooks.state(), at_best)
+    assert run(stop_at=5) == (None, None) and (tmp_path / "ckpt.pt").is_file()  # the last checkpoint: step 4
+    resumed, (_, states_resumed) = run(resume=True)
+    torch.testing.assert_close(_logits(resumed, task, tiny_tokenizer), _logits(straight, task, tiny_tokenizer), rtol=0, atol=0)
+    assert set(states_resumed) == {6, 8}
+    for step, state in states_resumed.items():  # after the resume, the state of the uninterrupted run at every step
+        _assert_same(state, states[step], f"step {step}")
+    straight.save(tmp_path / "module")
+    again = load_module(tmp_path / "module", tiny)
+    torch.testing.assert_close(_logits(again, task, tiny_tokenizer), _logits(straight, task, tiny_tokenizer), rtol=0, atol=1e-6)

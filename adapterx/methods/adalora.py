@@ -20,12 +20,18 @@ cuts each projection to its rank.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from adapterx.methods.protocol import Hooks
 from adapterx.methods.spec import MethodSpec
+
+# AdaLoraConfig inherits LoraConfig's `rank_pattern` (per-module ranks, keyed by module name) but stores its own
+# allocation there (keyed by parameter name); peft warns on every load that those keys match no module, then cuts
+# the ranks correctly (save -> load gives identical predictions: the contract tests).
+warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match", category=RuntimeWarning)
 
 
 class AdaLoRASpec(MethodSpec):
