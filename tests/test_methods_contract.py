@@ -301,3 +301,17 @@ def test_hook_state_survives_a_resume_and_comes_back_with_the_best_weights(metho
     straight.save(tmp_path / "module")
     again = load_module(tmp_path / "module", tiny)
     torch.testing.assert_close(_logits(again, task, tiny_tokenizer), _logits(straight, task, tiny_tokenizer), rtol=0, atol=1e-6)
+
+
+def test_every_registration_plugs_in():
+    """Each registered backend is a protocol.Backend, each peft method's module a protocol.PeftMethod (the shared
+    peft code looks its config up there), and the --method help names every method."""
+    from adapterx.methods import backend_for
+    from adapterx.methods.protocol import Backend, PeftMethod
+
+    for name in catalog.names():
+        info = catalog.get(name)
+        assert isinstance(backend_for(name), Backend), name
+        assert (info.plugin is not None) == (info.backend == "peft_backend"), name
+        assert info.plugin is None or isinstance(info.plugin, PeftMethod), name
+        assert name in catalog.method_help()

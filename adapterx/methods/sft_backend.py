@@ -69,7 +69,6 @@ from adapterx.engine import distributed
 from adapterx.errors import ConfigError, ModelError
 from adapterx.methods.heads import auto_class, head_kwargs
 from adapterx.methods.module import Module
-from adapterx.methods.protocol import Hooks
 
 DIFF_FILE = "sft.safetensors"
 HEAD_FILE = "head.safetensors"
