@@ -23,6 +23,8 @@ hub_app = typer.Typer(
 app.add_typer(hub_app, name="hub")
 
 _HUB_HELP = "A folder hub (path), 'hf' for the Hugging Face Hub, or 'hf:USER' for one author. Default: $ADAPTERX_HUB."
+_ENDPOINT_HELP = ("Hub-compatible server for hf: ids (a private mirror), e.g. http://127.0.0.1:8090. "
+                  "Default: $HF_ENDPOINT, else huggingface.co.")
 _TRUST_HELP = "Accept pickle weights (.bin/.pt/.pth/.pkl/.ckpt); loading pickle can run arbitrary code."
 
 
@@ -58,6 +60,7 @@ def push_cmd(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Folder hub: replace a repository of that name that holds another module."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_HELP),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help=_ENDPOINT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
@@ -83,7 +86,7 @@ def push_cmd(
         return
     result = hub.push(
         run_dir, to, name=name, private=private, revision=revision, trust_pickle=trust_pickle, message=message,
-        overwrite=overwrite,
+        overwrite=overwrite, endpoint=endpoint,
     )
     if as_json:
         print_json({"id": result.id, "location": result.location, "entry": result.entry})
@@ -97,13 +100,14 @@ def push_cmd(
 def pull_cmd(
     ref: str = typer.Argument(..., metavar="ID", help="hf:USER/REPO (optionally @REV) or HUB_PATH/REPO."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_HELP),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help=_ENDPOINT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of text."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Fetch a module into the local cache ($ADAPTERX_CACHE/hub), verified against its manifest; print its folder."""
     from adapterx import hub
 
-    path = hub.pull(ref, trust_pickle=trust_pickle)
+    path = hub.pull(ref, trust_pickle=trust_pickle, endpoint=endpoint)
     if as_json:
         print_json({"id": ref, "path": str(path)})
         return
@@ -120,13 +124,15 @@ def _list(
     method: Optional[str],
     limit: int,
     as_json: bool,
+    endpoint: Optional[str] = None,
 ) -> None:
     from adapterx import hub
     from adapterx.errors import ConfigError
 
     if not hub_path:
         raise ConfigError("no hub given: pass --hub PATH|hf|hf:USER or set $ADAPTERX_HUB.")
-    found = hub.search(hub_path, task=task, lang=lang, base=base, method=method, query=query, limit=limit)
+    found = hub.search(hub_path, task=task, lang=lang, base=base, method=method, query=query, limit=limit,
+                       endpoint=endpoint)
     if as_json:
         print_json({"hub": hub_path, "count": len(found), "modules": found})
         return
@@ -183,11 +189,12 @@ def ls_cmd(
     base: Optional[str] = typer.Option(None, "--base", help="Backbone id, e.g. xlm-roberta-base."),
     method: Optional[str] = typer.Option(None, "--method", help="adapter, lora, full, or a composition (stack, fuse)."),
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many modules."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help=_ENDPOINT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """List the modules of a hub (optionally filtered)."""
-    _list(hub_path, None, task, lang, base, method, limit, as_json)
+    _list(hub_path, None, task, lang, base, method, limit, as_json, endpoint)
 
 
 @hub_app.command("search")
@@ -200,11 +207,12 @@ def search_cmd(
     base: Optional[str] = typer.Option(None, "--base", help="Backbone id, e.g. xlm-roberta-base."),
     method: Optional[str] = typer.Option(None, "--method", help="adapter, lora, full, or a composition (stack, fuse)."),
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many modules."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help=_ENDPOINT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Search a hub by id text and filters (--task/--lang/--base/--method)."""
-    _list(hub_path, query, task, lang, base, method, limit, as_json)
+    _list(hub_path, query, task, lang, base, method, limit, as_json, endpoint)
 
 
 @hub_app.command("reindex")

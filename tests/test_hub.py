@@ -220,7 +220,7 @@ def test_default_names() -> None:
 @pytest.mark.parametrize(
     "method,library,snippet",
     [
-        ("adapter", "adapters", 'load_adapter(f"{path}/module/stsb", load_as="stsb", use_safetensors=True)'),
+        ("adapter", "adapters", 'load_adapter(f"{path}/stsb", load_as="stsb", use_safetensors=True)'),
         ("lora", "peft", "PeftModel.from_pretrained(base"),
         ("full", "transformers", "AutoModelForSequenceClassification.from_pretrained"),
     ],
@@ -259,7 +259,7 @@ def test_card_for_a_stack_lists_the_chain(tmp_path: Path) -> None:
     plan = hub.prepare_push(run, str(tmp_path / "hub"))
     assert plan.name == "tydiqa-from-stsb-stack-adapter-xlm-roberta-base"
     assert "stsb -> tydiqa" in plan.card and 'Stack("stsb", "tydiqa")' in plan.card
-    assert plan.card.index("module/stsb") < plan.card.index("module/tydiqa")  # intermediate loaded first
+    assert plan.card.index('{path}/stsb"') < plan.card.index('{path}/tydiqa"')  # intermediate loaded first
     assert "chain-stsb-tydiqa" in plan.card
 
 
@@ -321,13 +321,13 @@ def test_repush_with_overwrite_replaces_the_repository_and_its_entry(tmp_path: P
     run2 = make_run(tmp_path, "run2", extra={"stsb/extra.json": b"{}"})
     with pytest.raises(HubError, match="--overwrite"):  # another module under the same name: refused by default
         hub.push(run2, str(hub_dir), name="m")
-    assert not (hub_dir / "m/module/stsb/extra.json").exists()
+    assert not (hub_dir / "m/stsb/extra.json").exists()
     second = hub.push(run2, str(hub_dir), name="m", overwrite=True)
     assert first.entry and second.entry
     assert first.entry["manifest_sha256"] != second.entry["manifest_sha256"]
     index = FolderHub(hub_dir).read_index()
     assert list(index) == ["m"] and index["m"]["files"] == second.entry["files"]
-    assert (hub_dir / "m/module/stsb/extra.json").is_file()
+    assert (hub_dir / "m/stsb/extra.json").is_file()
     assert not [p for p in hub_dir.iterdir() if p.name.startswith((".staging", ".trash"))]
     assert (hub.pull(second.id) / "module/stsb/extra.json").is_file()  # new version, new cache folder
 
@@ -386,17 +386,17 @@ def published(tmp_path: Path) -> Path:
 
 
 def test_changed_byte_fails_the_pull(published: Path) -> None:
-    path = published / "module/stsb/adapter.safetensors"
+    path = published / "stsb/adapter.safetensors"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(HubError, match="module/stsb/adapter.safetensors does not match its sha256"):
+    with pytest.raises(HubError, match="stsb/adapter.safetensors does not match its sha256"):
         hub.pull(str(published))
     assert cache_is_clean("m")
 
 
 def test_truncated_file_fails_the_pull(published: Path) -> None:
-    path = published / "module/stsb/model_head.safetensors"
+    path = published / "stsb/model_head.safetensors"
     path.write_bytes(path.read_bytes()[:10])
     with pytest.raises(HubError, match="model_head.safetensors is truncated"):
         hub.resolve_module(str(published))
@@ -404,7 +404,7 @@ def test_truncated_file_fails_the_pull(published: Path) -> None:
 
 
 def test_missing_file_fails_the_pull(published: Path) -> None:
-    (published / "module/stsb/head_config.json").unlink()
+    (published / "stsb/head_config.json").unlink()
     with pytest.raises(HubError, match="head_config.json is listed in manifest.json but missing"):
         hub.pull(str(published))
     assert cache_is_clean("m")
@@ -432,7 +432,7 @@ def test_path_traversal_in_a_manifest_is_refused(published: Path, tmp_path: Path
 def test_symlink_out_of_a_repository_is_refused(published: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.json"
     secret.write_text("{}")
-    target = published / "module/stsb/head_config.json"
+    target = published / "stsb/head_config.json"
     target.unlink()
     target.symlink_to(secret)
     with pytest.raises(HubError, match="link"):
@@ -489,10 +489,10 @@ def test_hf_dry_run_plan_lists_exact_files(tmp_path: Path) -> None:
             "manifest.json",
             "metrics.json",
             "run.json",
-            "module/stsb/adapter.safetensors",
-            "module/stsb/adapter_config.json",
-            "module/stsb/head_config.json",
-            "module/stsb/model_head.safetensors",
+            "stsb/adapter.safetensors",
+            "stsb/adapter_config.json",
+            "stsb/head_config.json",
+            "stsb/model_head.safetensors",
         ]
     )
     assert 'revision="exp1"' in plan.card
@@ -511,6 +511,7 @@ class FakeHub:
         from huggingface_hub import errors as hf_errors
 
         fake = self
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the fake stands for a reachable Hub
 
         def upload_folder(self_api: Any, *, repo_id: str, folder_path: str, **kw: Any) -> Any:
             fake.calls.append(("upload_folder", {"repo_id": repo_id, **kw}))
@@ -572,7 +573,7 @@ def test_hf_push_and_pull_round_trip_with_a_fake_hub(tmp_path: Path, monkeypatch
     assert hub.resolve_module(res.id) == pulled  # through refs/main: no Hub call needed
 
     # A new commit with a changed byte: the pull fails and leaves nothing behind.
-    w = remote / "module/stsb/adapter.safetensors"
+    w = remote / "stsb/adapter.safetensors"
     w.write_bytes(w.read_bytes()[:-1] + b"\x00")
     fake.commits["me/stsb-adapter-xlm-roberta-base"] = "f" * 40
     with pytest.raises(HubError, match="adapter.safetensors"):
@@ -633,3 +634,109 @@ def test_hf_search_uses_tag_filters(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert found[0]["eval"]["xnli"]["low_resource_average"] == 58.375
     hub.search("hf:me")
     assert seen["author"] == "me"
+
+
+# ------------------------------------------------------------------------------- layout, weights, endpoints
+
+
+def test_a_published_repository_holds_the_module_at_its_root_and_pulls_as_a_run_dir(tmp_path: Path) -> None:
+    run = make_run(tmp_path, method="lora", extra={"README.md": b"# peft's own card\n"})
+    repo = Path(hub.push(run, str(tmp_path / "hub"), name="m").id)
+    top = {p.name for p in repo.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "run.json", "metrics.json", "README.md",
+            "manifest.json"} == top  # as peft publishes: PeftModel.from_pretrained(base, REPO) loads it
+    assert (repo / "README.md").read_text().startswith("---\nlibrary_name: peft")  # the card, not peft's README
+    assert 'PeftModel.from_pretrained(base, f"{path}")' in (repo / "README.md").read_text()
+    assert json.loads((repo / "manifest.json").read_text())["adapterx_manifest"] == 2
+    pulled = hub.pull(str(repo))
+    assert {p.relative_to(pulled).as_posix() for p in pulled.rglob("*") if p.is_file()} == {
+        "README.md", "manifest.json", "run.json", "metrics.json", "module/adapter_config.json",
+        "module/adapter_model.safetensors"}
+    assert manifest.read_manifest(pulled)["adapterx_manifest"] == 1  # the cache copy's own, same hashes
+    assert hub.resolve_module(str(pulled)) == pulled.resolve()
+
+
+def test_a_repository_in_the_old_module_layout_still_pulls(tmp_path: Path) -> None:
+    repo = Path(hub.push(make_run(tmp_path), str(tmp_path / "hub"), name="m").id)
+    old = manifest.read_manifest(repo)
+    (repo / "module").mkdir()
+    (repo / "stsb").rename(repo / "module" / "stsb")  # what earlier versions published
+    files = {("module/" + n if n not in manifest.RUN_FILES else n): e for n, e in old["files"].items()}
+    manifest.write_manifest(repo, {"adapterx_manifest": 1, "files": files})
+    pulled = hub.pull(str(repo))
+    assert (pulled / "module/stsb/adapter.safetensors").is_file() and not (pulled / "stsb").exists()
+
+
+def test_pull_loads_the_weights_too(published: Path) -> None:
+    # Hashes that match a truncated file (what an older push could publish): the header check refuses it.
+    path = published / "stsb/adapter.safetensors"
+    path.write_bytes(path.read_bytes()[:-4])
+    m = manifest.read_manifest(published)
+    m["files"]["stsb/adapter.safetensors"] = {"sha256": manifest.sha256_file(path), "size": path.stat().st_size}
+    manifest.write_manifest(published, m)
+    with pytest.raises(HubError, match=r"stsb/adapter.safetensors is truncated: tensor 'w' ends at byte 48"):
+        hub.pull(str(published))
+    assert cache_is_clean("m")
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda b: b[:6], "no header"),
+    (lambda b: b[:20], "its header needs"),
+    (lambda b: b + b"\0", "1 bytes after its last tensor"),
+    (lambda b: b[:8] + b"{" * (len(b) - 8), "not JSON"),
+])
+def test_safetensors_check_names_each_kind_of_damage(tmp_path: Path, damage: Any, message: str) -> None:
+    from adapterx.hub.weights import check_safetensors
+
+    path = tmp_path / "w.safetensors"
+    save_file({"w": np.zeros((4, 3), np.float32), "b": np.zeros(2, np.int64)}, str(path))
+    check_safetensors(path, "w")  # whole: fine
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(HubError, match=message):
+        check_safetensors(path, "w")
+
+
+def test_the_cache_is_keyed_by_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapterx.hub import hf
+    from adapterx.hub.resolve import hf_cache_dir
+
+    ref = ids.parse_hf("hf:org/m")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert hf.endpoint_of() == "https://huggingface.co"
+    hub_dir = hf_cache_dir(ref, hf.endpoint_of())
+    assert hub_dir == cache_root() / "hf/org/m"  # the Hub's copies where earlier versions put them
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:8090/")
+    a, b = hf_cache_dir(ref, hf.endpoint_of()), hf_cache_dir(ref, "http://127.0.0.1:8091")
+    assert len({hub_dir, a, b}) == 3 and a.parts[-4] == "hf-mirror"
+    assert a.parts[-3].startswith("127.0.0.1-8090-")
+
+
+def test_offline_pull_serves_the_cached_copy_and_names_what_is_missing(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeHub(tmp_path / "remote")
+    fake.install(monkeypatch)
+    res = hub.push(make_run(tmp_path), "hf:me", revision="v1")
+    pulled = hub.pull(res.id)
+    commit = fake.commits["me/stsb-adapter-xlm-roberta-base"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake.commits.clear()  # the server is gone: only the cache can answer
+    assert hub.pull(res.id) == pulled  # by the tag it was pulled as
+    assert hub.pull(f"hf:me/stsb-adapter-xlm-roberta-base@{commit}") == pulled
+    assert hub.resolve_module(res.id) == pulled
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set and no copy of it is in the cache"):
+        hub.pull("hf:me/stsb-adapter-xlm-roberta-base@v2")
+    (pulled / "module/stsb/adapter.safetensors").write_bytes(b"x")  # damaged: named, not silently used
+    with pytest.raises(HubError, match="adapter.safetensors is truncated"):
+        hub.pull(res.id)
+
+
+def test_a_server_without_a_models_listing_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    def list_models(self_api: Any, **kw: Any) -> Any:
+        yield from ()
+        json.loads("")  # what an empty response body gives
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_models", list_models)
+    with pytest.raises(HubError, match=r"cannot search http://127.0.0.1:9: the server has no models listing"):
+        hub.search("hf", endpoint="http://127.0.0.1:9")

@@ -36,8 +36,8 @@ def test_dry_run_to_hf_lists_files_and_card_offline(tmp_path: Path) -> None:
     out = res.stdout
     assert "would publish" in out and "hf:me/stsb-adapter-xlm-roberta-base" in out
     for name in (
-        "module/stsb/adapter.safetensors",
-        "module/stsb/head_config.json",
+        " stsb/adapter.safetensors",
+        " stsb/head_config.json",
         "run.json",
         "metrics.json",
         "manifest.json",
@@ -49,7 +49,7 @@ def test_dry_run_to_hf_lists_files_and_card_offline(tmp_path: Path) -> None:
     res = runner.invoke(app, ["push", str(run), "--to", "hf:me/custom@dev", "--dry-run", "--json"])
     data = json.loads(res.stdout)
     assert data["id"] == "hf:me/custom@dev" and data["dry_run"] is True
-    assert {f["file"] for f in data["files"]} >= {"module/stsb/model_head.safetensors", "README.md"}
+    assert {f["file"] for f in data["files"]} >= {"stsb/model_head.safetensors", "README.md"}
     assert data["card"].startswith("---\nlibrary_name: adapters")
 
 
@@ -134,12 +134,12 @@ def test_pickle_refused_then_trusted(tmp_path: Path) -> None:
 def test_tampered_repository_fails_pull_naming_the_file(tmp_path: Path) -> None:
     hub_dir = tmp_path / "hub"
     ident = runner.invoke(app, ["push", str(make_run(tmp_path)), "--to", str(hub_dir)]).stdout.strip()
-    weights = Path(ident) / "module/stsb/adapter.safetensors"
+    weights = Path(ident) / "stsb/adapter.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     res = runner.invoke(app, ["pull", ident])
-    assert res.exit_code == 2 and "module/stsb/adapter.safetensors" in res.stderr and "sha256" in res.stderr
+    assert res.exit_code == 2 and " stsb/adapter.safetensors" in res.stderr and "sha256" in res.stderr
     cache = tmp_path / "cache" / "hub"
     assert not list(cache.rglob("*.safetensors"))  # nothing half-pulled
 
@@ -157,3 +157,27 @@ def test_reindex_rebuilds_a_damaged_index(tmp_path: Path) -> None:
 def test_help_is_light() -> None:
     res = runner.invoke(app, ["push", "--help"])
     assert res.exit_code == 0 and "--dry-run" in res.stdout and "--trust-pickle" in res.stdout
+
+
+@pytest.mark.parametrize("to", ["folder", "hf:me"])
+def test_push_refuses_a_truncated_weight_file_and_publishes_nothing(tmp_path: Path, to: str) -> None:
+    run = make_run(tmp_path)
+    weights = run / "module/stsb/adapter.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-5])  # header intact, the last tensor's bytes cut short
+    target = str(tmp_path / "hub") if to == "folder" else to
+    for extra in ([], ["--dry-run"]):
+        res = runner.invoke(app, ["push", str(run), "--to", target, *extra])
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.output
+        assert "adapter.safetensors is truncated" in res.stderr and "push again" in res.stderr
+    assert not (tmp_path / "hub").exists()
+
+
+def test_endpoint_flag_is_checked_and_applies_to_hf_ids_only(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["pull", "hf:me/x", "--endpoint", "ftp://mirror"])
+    assert res.exit_code == 2 and "--endpoint 'ftp://mirror' is not a server URL" in res.stderr
+    res = runner.invoke(app, ["hub", "ls", "--hub", str(tmp_path), "--endpoint", "http://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--endpoint applies to --hub hf only" in res.stderr
+    res = runner.invoke(app, ["push", str(make_run(tmp_path)), "--to", str(tmp_path / "hub"), "--endpoint",
+                              "http://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--endpoint applies to hf: targets only" in res.stderr
+    assert not (tmp_path / "hub").exists()

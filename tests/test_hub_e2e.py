@@ -329,23 +329,23 @@ def _damage(path: Path, how: str) -> None:
 @pytest.mark.parametrize(("how", "needle"), [("tampered", "does not match its sha256"), ("truncated", "is truncated")])
 def test_damaged_file_after_push_fails_pull_and_leaves_nothing(fresh_hub: SimpleNamespace, how: str,
                                                                needle: str) -> None:
-    _damage(fresh_hub.repo / "module" / "adapter.safetensors", how)
+    _damage(fresh_hub.repo / "adapter.safetensors", how)  # a published repository holds the module at its root
     before = _snapshot(cache_root(), fresh_hub.hub)
     for args in (["pull", fresh_hub.id], ["pull", fresh_hub.id, "--json"]):
         res = run_cli(*args)
-        _one_line_error(res, "module/adapter.safetensors", needle)
+        _one_line_error(res, ": adapter.safetensors", needle)
         assert res.stdout == ""
     assert _snapshot(cache_root(), fresh_hub.hub) == before
     _no_download_in_flight()
 
 
 def test_stack_refuses_a_tampered_hub_module(fresh_hub: SimpleNamespace) -> None:
-    _damage(fresh_hub.repo / "module" / "adapter.safetensors", "tampered")
+    _damage(fresh_hub.repo / "adapter.safetensors", "tampered")
     out = fresh_hub.tmp / "stack"
     res = run_cli("stack", "stsb", "tydiqa", "--module", f"stsb={fresh_hub.id}", "--model", "tiny", "--max-steps", "1",
                   "--langs", "en", "-q", "--output", str(out))
     assert not out.exists()
-    _one_line_error(res, "module/adapter.safetensors", "sha256")
+    _one_line_error(res, ": adapter.safetensors", "sha256")
 
 
 def test_pickle_file_needs_trust_pickle_on_push_and_on_pull(world: SimpleNamespace, tmp_path: Path) -> None:
@@ -361,7 +361,7 @@ def test_pickle_file_needs_trust_pickle_on_push_and_on_pull(world: SimpleNamespa
     ident = res.stdout.strip()
     before = _snapshot(cache_root(), hub)
     res = run_cli("pull", ident)
-    _one_line_error(res, "module/extra_state.bin", "--trust-pickle")
+    _one_line_error(res, "'extra_state.bin'", "--trust-pickle")  # its name in the published repository
     assert _snapshot(cache_root(), hub) == before
     _no_download_in_flight()
     res = run_cli("pull", ident, "--trust-pickle")

@@ -162,7 +162,7 @@ def test_hub_push_pull_and_eval_of_a_family_module(method, tmp_path):
     name = method.split(":")[0]
     assert f"method: {name}" in card or name in card
     if name == "bitfit":
-        assert 'load_file(f"{path}/module/bitfit.safetensors")' in card
+        assert 'load_file(f"{path}/bitfit.safetensors")' in card  # a published repository: module at its root
     res = run_cli("pull", ident)
     assert res.exit_code == 0, res.stderr
     res = run_cli("eval", "xnli", "--module", res.stdout.strip(), "--langs", "en,sw", "--json")

@@ -314,7 +314,7 @@ def test_report_includes_a_scored_system(tmp_path, monkeypatch):
 def test_train_target_writes_the_submission_of_its_run(data, tmp_path):
     run, sub = tmp_path / "run", tmp_path / "sub"
     out = _json(run_cli("train-target", "xnli", "--model", "tiny", "--max-steps", "2", "--batch-size", "8",
-                        "--data-dir", str(data), "--langs", "en,sw", "--output", str(run), "--xtreme-out", str(sub),
+                        "--data", "synthetic", "--data-dir", str(data), "--langs", "en,sw", "--output", str(run), "--xtreme-out", str(sub),
                         "--json", "-q"))
     ev = out["metrics"]["eval"]["xnli"]
     assert len(xf.read_file(xf.file_path(sub, "xnli", "sw"), "xnli")) == N

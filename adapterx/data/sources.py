@@ -286,8 +286,36 @@ def _lang_name(code: str) -> str:
 BUILT_IN_MODELS = ("tiny", "minilm")
 
 
-def with_model_defaults(opts: DataOptions, model: str) -> DataOptions:
-    """A built-in model trains on synthetic data unless the user named a data source."""
-    if model in BUILT_IN_MODELS and opts.data is None and opts.train_file is None:
-        return replace(opts, default_synthetic=True)
-    return opts
+def with_model_defaults(opts: DataOptions, model: str, task=None, training: bool = True) -> DataOptions:  # noqa: ANN001
+    """A built-in model trains on synthetic data unless the user named a data source.
+
+    Where ``--data-dir`` holds ``task``'s English training files, those are the data source: a real evaluation
+    folder means real training (training on synthetic data and scoring on real files reports the head's chance level
+    as a zero-shot result). A training command that names real evaluation or selection data (``--data-dir`` without
+    training files, ``--eval-file``, ``--dev-file``) and no training data is refused unless ``--data synthetic`` says
+    the mix is meant. ``training=False`` (``adapterx eval``): only the default changes, nothing is refused."""
+    if model not in BUILT_IN_MODELS or opts.data is not None or opts.train_file is not None:
+        return opts
+    if opts.data_dir is not None and task is not None and _has_train_files(task, opts.data_dir):
+        return replace(opts, data=str(opts.data_dir))
+    real = [flag for flag, given in (("--data-dir", opts.data_dir), ("--eval-file", opts.eval_files),
+                                     ("--dev-file", opts.dev_file)) if given]
+    if training and real:
+        where = f" ({opts.data_dir} has no {task.name} training files)" if task is not None and opts.data_dir else ""
+        raise ConfigError(
+            f"--model {model} trains on synthetic data unless told otherwise, and {' / '.join(real)} names real data"
+            f"{where}: pass --data DIR or --train-file FILE to train on real data, or --data synthetic to train on "
+            "synthetic data and evaluate on the real files deliberately")
+    return replace(opts, default_synthetic=True)
+
+
+def _has_train_files(task, folder: Path) -> bool:  # noqa: ANN001
+    """Whether ``folder`` (XTREME layout) holds ``task``'s English training split (a union task: its members')."""
+    if task.members:
+        return all(_has_train_files(get_task(m), folder) for m in task.members)
+    if task.layout is None or not Path(folder).is_dir():
+        return False
+    try:
+        return "en" in layout.find_split_files(task.layout, Path(folder), "train")
+    except DataError:
+        return False

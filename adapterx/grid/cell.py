@@ -34,11 +34,16 @@ def train_config(stage: dict[str, Any], seed: int) -> TrainConfig:
     return TrainConfig(seed=seed, **stage)
 
 
-def data_options(cell: dict[str, Any]) -> DataOptions:
-    """The cell's data source, example caps and evaluation split (eval.split) as the commands' DataOptions."""
+def data_options(cell: dict[str, Any], task: str | None = None) -> DataOptions:
+    """The cell's data source, example caps and evaluation split (eval.split) as the commands' DataOptions.
+
+    ``task``: an intermediate task of the cell, whose own caps (``data.intermediate_caps``, from the recipe's
+    ``data.per_task``) apply where the recipe sets them; otherwise the cell's caps (its target's)."""
     data = cell.get("data") or {}
     source, root = data.get("source", "auto"), data.get("root")
-    caps = {"max_train_examples": data.get("max_train_examples"), "max_eval_examples": data.get("max_eval_examples"),
+    own = (data.get("intermediate_caps") or {}).get(task) if task else None
+    capped = own if own is not None else data
+    caps = {"max_train_examples": capped.get("max_train_examples"), "max_eval_examples": capped.get("max_eval_examples"),
             "eval_split": (cell.get("eval") or {}).get("split")}
     if source == "synthetic":
         return DataOptions(data="synthetic", **caps)
@@ -80,7 +85,8 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 cfg = train_config(inter_cfgs[i] if i < len(inter_cfgs) else {}, seed)
                 # resume: a killed worker's checkpoint of this shared module is continued (its settings are checked
                 # against this cell's), never silently restarted.
-                req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=opts, train=cfg, output=folder,
+                req = TrainRequest(task=name, method=spec, model=cell["backbone"], data=data_options(cell, name),
+                                   train=cfg, output=folder,
                                    evaluate=False, command="run (intermediate)", resume=True)
                 # Chain methods train the tasks in order, each stage from the one before (adapters and LoRA train
                 # each intermediate module on the frozen base; the target stage composes them).

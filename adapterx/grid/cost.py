@@ -43,6 +43,7 @@ from adapterx.engine.batching import item_lengths
 from adapterx.engine.loop import TrainConfig
 from adapterx.engine.loop import make_optimizer
 from adapterx.engine.loop import pick_device
+from adapterx.grid.recipe import stage_data
 from adapterx.grid.runner import TRAIN_SIZES
 from adapterx.methods import build_module
 from adapterx.methods.spec import method_from_options
@@ -449,7 +450,7 @@ def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str
         if cell["intermediate"] and cell["intermediate_key"] not in seen:
             seen.add(cell["intermediate_key"])
             for name, cfg in zip(cell["intermediate"], cell["training"]["intermediate"]):
-                s, n = _stage_train(get_task(name), cfg, data, bb, rates, feat, fixed, loop)
+                s, n = _stage_train(get_task(name), cfg, stage_data(cell, name), bb, rates, feat, fixed, loop)
                 stages["intermediate"] += s
                 steps += n
         target = get_task(cell["target"])

@@ -41,7 +41,9 @@ The cell dict (the contract with ``adapterx.grid.cell.run_cell``; ``schema_versi
                                                    # warmup_ratio, weight_decay, max_length, eval_every,
                                                    # early_stopping_patience, precision (fp32 | bf16 | fp16)
       "data": {"source": "auto"|"synthetic"|"xtreme"|"hf", "root": str|None,
-               "max_train_examples": int|None, "max_eval_examples": int|None},
+               "max_train_examples": int|None, "max_eval_examples": int|None,   # the target's caps
+               "intermediate_caps": {task: {"max_train_examples", "max_eval_examples"}}},  # only where the recipe
+                                                   # sets data.per_task (cells of other recipes hash as before)
       "eval": {"split": "test"|"dev", "languages": [str]|None, "low_resource_threshold": int,
                "save_predictions": bool},
       "task_options": {task: {...}},           # free-form per-task options of the tasks in this cell (e.g. tatoeba's
@@ -283,15 +285,42 @@ class Training(_Strict):
     per_task: dict[TaskName, Stage] = Field(default_factory=dict)
 
 
+class DataCaps(_Strict):
+    """Example caps of one task (``data.per_task.<task>``): they override the recipe-wide caps for that task."""
+
+    max_train_examples: int | None = Field(None, ge=1, description="train on the first N training examples")
+    max_eval_examples: int | None = Field(None, ge=1, description="evaluate the first N examples of each language")
+
+
 class DataConfig(_Strict):
     source: Literal["auto", "synthetic", "xtreme", "hf"] = "auto"
-    root: str | None = Field(None, description="folder of downloaded data (xtreme source)")
+    root: str | None = Field(None, description="folder of downloaded data (xtreme source); a relative path is read "
+                                               "from the directory `adapterx run` starts in, and kept relative in "
+                                               "the cells, so their hashes are the same in any clone")
     max_train_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)
+    per_task: dict[TaskName, DataCaps] = Field(
+        default_factory=dict, description="caps per task (intermediate or target), over the recipe-wide ones")
+
+    def caps(self, task: str) -> dict[str, int | None]:
+        """The effective caps of ``task``: the recipe-wide ones, overridden by ``per_task.<task>`` where set."""
+        out = {"max_train_examples": self.max_train_examples, "max_eval_examples": self.max_eval_examples}
+        own = self.per_task.get(task)
+        if own is not None:
+            out.update({k: v for k, v in own.model_dump().items() if v is not None})
+        return out
+
+
+class EvalTask(_Strict):
+    """Evaluation settings of one target (``eval.per_task.<task>``), over the recipe-wide ones."""
+
+    split: Literal["test", "dev"] = Field(description="dev where the task's public test files carry no labels "
+                                                      "(PAN-X's XTREME test files)")
 
 
 class EvalConfig(_Strict):
     split: Literal["test", "dev"] = "test"
+    per_task: dict[TaskName, EvalTask] = Field(default_factory=dict, description="per-target settings: split")
     languages: tuple[str, ...] | None = Field(
         None, min_length=1, description="evaluate only these (those a task has); None: all of the task's"
     )
@@ -644,8 +673,11 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
     That order keeps cells sharing an intermediate module next to each other, so a cache of it stays warm.
     """
     cells: list[dict[str, Any]] = []
-    data = recipe.data.model_dump(mode="json")
-    evaluation = recipe.eval.model_dump(mode="json")
+    # A recipe without per-task caps expands to the cells it always did (same hashes); with them, a cell's "data"
+    # carries its target's caps and, under "intermediate_caps", each intermediate's (data_options(cell, task)).
+    data = recipe.data.model_dump(mode="json", exclude={"per_task"})
+    per_task = bool(recipe.data.per_task)
+    evaluation = recipe.eval.model_dump(mode="json", exclude={"per_task"})
     for backbone in recipe.backbones:
         for method in recipe.methods:
             mdict = {"name": method.name, "label": method.display(), "transfer": method.transfer, "config": method.config()}
@@ -664,8 +696,9 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
                             "seed": seed,
                             "training": {"intermediate": copy.deepcopy(inter_cfg),
                                          "target": _stage(recipe, recipe.training.target, method, target, backbone)},
-                            "data": dict(data),
-                            "eval": dict(evaluation),
+                            "data": _cell_data(recipe, data, chain, target) if per_task else dict(data),
+                            "eval": {**evaluation, **(recipe.eval.per_task[target].model_dump(mode="json")
+                                                      if target in recipe.eval.per_task else {})},
                             "task_options": {t: dict(recipe.task_options[t]) for t in tasks if t in recipe.task_options},
                             "intermediate_key": None,
                             "report_to": recipe.report_to,
@@ -673,8 +706,27 @@ def expand(recipe: Recipe) -> list[dict[str, Any]]:
                         if chain:
                             cell["intermediate_key"] = _digest({
                                 "backbone": backbone, "method": mdict, "intermediate": list(chain), "seed": seed,
-                                "training": inter_cfg, "data": data,
+                                "training": inter_cfg,
+                                "data": ({**data, **{"max_train_examples": None, "max_eval_examples": None},
+                                          "intermediate_caps": {t: recipe.data.caps(t) for t in chain}}
+                                         if per_task else data),
                                 "task_options": {t: recipe.task_options[t] for t in chain if t in recipe.task_options},
                             })
                         cells.append(cell)
     return cells
+
+
+def _cell_data(recipe: Recipe, data: dict[str, Any], chain: Sequence[str], target: str) -> dict[str, Any]:
+    """A cell's data section where the recipe caps tasks one by one: the target's caps at the top (as without
+    per-task caps) and every intermediate's under ``intermediate_caps``."""
+    out = {**data, **recipe.data.caps(target)}
+    if chain:
+        out["intermediate_caps"] = {t: recipe.data.caps(t) for t in chain}
+    return out
+
+
+def stage_data(cell: dict[str, Any], task: str) -> dict[str, Any]:
+    """The data section that applies to ``task``'s stage of a cell: the cell's, with an intermediate's own caps."""
+    data = dict(cell.get("data") or {})
+    own = (data.pop("intermediate_caps", None) or {}).get(task) if task != cell.get("target") else None
+    return {**data, **own} if own else data

@@ -40,7 +40,7 @@ from adapterx.errors import ConfigError
 from adapterx.grid.cellfn import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
 from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
-from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml
+from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
 from adapterx.engine.tracking import check
@@ -74,12 +74,15 @@ TRAIN_SIZES: dict[str, int] = {
 # Seconds per optimizer step at batch 8 x 128 tokens on the 2-core CPU of shared/design/library-notes.md
 # (XLM-R base size); "peft" covers adapters and LoRA. Large is ~3.5x base, the tiny test model ~1/100.
 _S_PER_STEP = {"full": 3.9, "peft": 1.6}
-_SIZE_SCALE = {"tiny": 0.01, "base": 1.0, "large": 3.5}
+# MiniLM-L6 (6 x 384, ~11M body weights against base's 85M): ~1/8 of base's matmul work per token.
+_SIZE_SCALE = {"tiny": 0.01, "minilm": 0.125, "base": 1.0, "large": 3.5}
 _GPU_SPEEDUP = 40.0  # a single modern GPU against that CPU, as an order of magnitude
 
 
 def _size_of(backbone: str) -> str:
     name = backbone.lower()
+    if "minilm" in name:
+        return "minilm"
     return "tiny" if "tiny" in name else "large" if "large" in name else "base"
 
 
@@ -107,7 +110,7 @@ def estimate_cost(cells: list[dict[str, Any]]) -> dict[str, Any]:
         if cell["intermediate"] and cell["intermediate_key"] not in seen:
             seen.add(cell["intermediate_key"])
             for task, cfg in zip(cell["intermediate"], cell["training"]["intermediate"]):
-                s, t = _stage_cost(task, cfg, data, be, mname)
+                s, t = _stage_cost(task, cfg, stage_data(cell, task), be, mname)
                 steps, cpu_s = steps + s, cpu_s + t
         s, t = _stage_cost(cell["target"], cell["training"]["target"], data, be, mname)
         steps, cpu_s = steps + s, cpu_s + t

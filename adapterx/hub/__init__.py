@@ -88,10 +88,14 @@ def push(
     trust_pickle: bool = False,
     message: str | None = None,
     overwrite: bool = False,
+    endpoint: str | None = None,
 ) -> PushResult:
     """Publish the run dir's module, run.json, metrics.json, card and manifest to ``to`` (``hf:USER[/REPO]`` or a
     folder hub path); returns the id it is published under. A folder hub's repository that holds another module is
-    replaced only with ``overwrite`` (an HF repository keeps its history: a push is a new commit)."""
+    replaced only with ``overwrite`` (an HF repository keeps its history: a push is a new commit). ``endpoint``
+    (default ``$HF_ENDPOINT``, else the Hub) is the server of an ``hf:`` target."""
+    if endpoint and not is_hf_id(to):
+        raise HubError(f"--endpoint applies to hf: targets only; {to!r} is a folder hub path.")
     plan = prepare_push(run_dir, to, name=name, revision=revision, trust_pickle=trust_pickle)
     if is_hf_id(to):
         from adapterx.hub import hf
@@ -101,7 +105,7 @@ def push(
         with tempfile.TemporaryDirectory(prefix="adapterx-push-") as tmp:
             staged = Path(tmp) / ref.repo
             stage_repo(plan, staged)
-            url = hf.upload(staged, ref, private=private, message=message)
+            url = hf.upload(staged, ref, private=private, message=message, endpoint=endpoint)
         return PushResult(id=plan.target, location=url)
     if private:
         raise HubError("--private applies to hf: targets only; a folder hub is as private as its folder.")
@@ -117,8 +121,10 @@ def search(
     method: str | None = None,
     query: str | None = None,
     limit: int = 100,
+    endpoint: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Modules of ``hub`` (a folder hub path, ``hf``, or ``hf:USER`` for one author) that match every filter.
+    """Modules of ``hub`` (a folder hub path, ``hf``, or ``hf:USER`` for one author) that match every filter;
+    ``endpoint`` (default ``$HF_ENDPOINT``, else the Hub) is the server behind ``hf``.
 
     Entries are index-shaped (see ``folder.index_entry``) with an ``id`` that ``pull`` / ``resolve_module`` accept.
     """
@@ -126,8 +132,11 @@ def search(
         from adapterx.hub import hf
 
         author = parse_hf(hub, need_repo=False).user if is_hf_id(hub) else None
-        found = hf.search(task=task, lang=lang, method=method, author=author, query=query, limit=limit)
+        found = hf.search(task=task, lang=lang, method=method, author=author, query=query, limit=limit,
+                          endpoint=endpoint)
     else:
+        if endpoint:
+            raise HubError(f"--endpoint applies to --hub hf only; {hub!r} is a folder hub path.")
         found = FolderHub(hub).entries()
     return [e for e in found if matches(e, task=task, lang=lang, base=base, method=method, query=query)][:limit]
 

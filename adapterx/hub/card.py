@@ -151,7 +151,8 @@ def front_matter(run: dict[str, Any], metrics: dict[str, Any] | None) -> dict[st
         meta["language"] = langs
     source = str(((run.get("data") or {}).get("source")) or "")
     # Only ids that look like Hub datasets go in the metadata; a local path would leak the author's filesystem.
-    if hub_id_or_none(source):
+    # Synthetic data (the built-in models' default) is no dataset of the Hub's, though its name would pass as an id.
+    if hub_id_or_none(source) and not source.startswith("synthetic"):
         meta["datasets"] = [source]
     names = metric_names(metrics)
     if names:
@@ -539,6 +540,14 @@ def _citation(run: dict[str, Any], layout: ModuleLayout) -> str:
     )
 
 
+def at_repo_root(snippet: str) -> str:
+    """The load snippets name the run dir's files (``{path}/module/X``); a published repository holds the module at
+    its root (folder.py), so there they are ``{path}/X``. adapterx's own lines (a pulled copy is a run dir) keep
+    ``module/``."""
+    snippet = re.sub(r"\{path\}/module(?=[/\"])", "{path}", snippet)
+    return snippet.replace("see module/setup.json", "see setup.json").replace("from module/languages/", "from languages/")
+
+
 def render_card(
     run: dict[str, Any],
     metrics: dict[str, Any] | None,
@@ -551,9 +560,12 @@ def render_card(
     ``files`` maps names in the repository to local paths (to inspect module configs); ``ref`` is the id the module
     is published under; ``hf_repo_id`` (``USER/REPO``) switches the snippets to ``snapshot_download``.
     """
-    import yaml  # a huggingface_hub dependency; imported here to keep `import adapterx.hub` light
+    # huggingface_hub's own card types (imported here to keep `import adapterx.hub` light): ModelCardData checks the
+    # metadata and writes its YAML in the order front_matter gives, so the card reads as the hand-built one did.
+    from huggingface_hub import ModelCard, ModelCardData
 
-    meta = yaml.safe_dump(front_matter(run, metrics), sort_keys=False, allow_unicode=True, default_flow_style=False)
+    fields = front_matter(run, metrics)
+    meta = ModelCardData(**fields).to_yaml(original_order=list(fields))
     layout = describe_module(files, run)
     name = PurePosixPath(hf_repo_id).name if hf_repo_id else PurePosixPath(ref.replace("\\", "/")).name
     chain = chain_of(run)
@@ -585,8 +597,8 @@ def render_card(
             intro,
             _training_section(run),
             _results_section(metrics),
-            _usage_section(run, layout, ref, hf_repo_id),
+            at_repo_root(_usage_section(run, layout, ref, hf_repo_id)),
             _citation(run, layout),
         ]
     )
-    return f"---\n{meta}---\n\n{body}\n"
+    return ModelCard(f"---\n{meta}\n---\n\n{body}\n").content

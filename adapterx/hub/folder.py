@@ -1,12 +1,17 @@
 """Repositories and folder hubs.
 
-A *repository* (on the HF Hub or in a folder hub) has the layout of a run dir, so a pulled copy is a run dir::
+A *repository* (on the HF Hub or in a folder hub) holds the module's files at its root, as peft and AdapterHub
+publish them, so the plain libraries load it by its id (``PeftModel.from_pretrained(base, "USER/REPO")``, adapters'
+``load_adapter("USER/REPO", source="hf")``)::
 
-    README.md        the model card (card.py)
-    manifest.json    sha256 and size of every other file (manifest.py)
+    README.md        the model card (card.py); it replaces the module's own README (peft writes one)
+    manifest.json    sha256 and size of every other file (manifest.py, format 2)
     run.json         provenance, as written by training
     metrics.json     dev metrics, loss curve, zero-shot eval
-    module/...       the module in its library's native format (safetensors)
+    ...              the run dir's module/ folder, in its library's native format (safetensors)
+
+A pulled copy in the cache is a run dir again (module files under ``module/``; manifest.as_run_dir). Repositories
+pushed by earlier versions hold ``module/...`` themselves (manifest format 1) and are pulled as they are.
 
 A *folder hub* is a directory holding one such folder per repository plus ``index.json`` (one entry per repository,
 for ``hub ls`` / ``hub search``). Pushes copy into a staging folder inside the hub (same filesystem), then, under the
@@ -41,7 +46,16 @@ from adapterx.hub.ids import (
     check_file_policy,
     check_repo_name,
 )
-from adapterx.hub.manifest import build_manifest, fsync_dir, manifest_id, read_manifest, write_manifest
+from adapterx.hub.manifest import (
+    RUN_FILES,
+    build_manifest,
+    fsync_dir,
+    manifest_id,
+    published_name,
+    read_manifest,
+    write_manifest,
+)
+from adapterx.hub.weights import SAFETENSORS_SUFFIX, check_safetensors
 
 INDEX_FORMAT = 1
 LOCK_NAME = ".lock"
@@ -58,16 +72,23 @@ class PushPlan:
     run_dir: Path
     name: str
     target: str  # the id it is published under: "hf:USER/REPO[@REV]" or "HUB/REPO"
-    files: dict[str, Path]  # name in the repository -> source file (README.md / manifest.json are generated)
+    files: dict[str, Path]  # name in the run dir (module/...) -> source file (README.md / manifest.json are generated)
     card: str
     run: dict[str, Any]
     metrics: dict[str, Any] | None
     _manifest: dict[str, Any] | None = field(default=None, repr=False)
 
+    def published(self) -> dict[str, Path]:
+        """The files by their name in the published repository (the module's at its root); the module's own README
+        gives way to the card."""
+        out = {published_name(n): p for n, p in self.files.items()}
+        out.pop(CARD_NAME, None)
+        return out
+
     def manifest(self) -> dict[str, Any]:
         """The manifest of the sources (hashes every file once; a real push hashes the staged copies instead)."""
         if self._manifest is None:
-            self._manifest = build_manifest(self.files)
+            self._manifest = build_manifest(self.published())
         return self._manifest
 
     def listing(self) -> list[dict[str, Any]]:
@@ -135,7 +156,18 @@ def collect_files(run_dir: Path) -> dict[str, Path]:
                 raise HubError(f"{Path(dirpath) / d} is a symbolic link: copy the real folder before pushing.")
     if len([n for n in files if n.startswith("module/")]) == 0:
         raise HubError(f"{module} is empty: the run dir holds no trained module to publish.")
+    for reserved in (*RUN_FILES, MANIFEST_NAME):
+        if f"module/{reserved}" in files:  # the module's files sit beside these in the published repository
+            raise HubError(f"{module / reserved} would take the place of the repository's own {reserved}: rename it"
+                           " before pushing.")
     return files
+
+
+def check_weights(files: dict[str, Path]) -> None:
+    """Every safetensors file to publish loads: header and tensor sizes (weights.check_safetensors)."""
+    for name, path in files.items():
+        if name.endswith(SAFETENSORS_SUFFIX):
+            check_safetensors(path, str(path))
 
 
 def scan_for_tokens(files: dict[str, Path]) -> None:
@@ -264,6 +296,7 @@ def plan_push(
     _published_json(files, scratch, run, metrics)
     _published_module_files(files, scratch, backbone_path, public_base)
     check_file_policy(list(files), trust_pickle, str(run_dir))
+    check_weights(files)
     scan_for_tokens(files)
     card = _card.render_card(run, metrics, files, ref=target, hf_repo_id=hf_repo_id)
     return PushPlan(run_dir=run_dir, name=name, target=target, files=files, card=card, run=run, metrics=metrics)
@@ -275,12 +308,13 @@ def stage_repo(plan: PushPlan, dest: Path) -> dict[str, Any]:
     Hashing the copies (not the sources) makes the manifest describe exactly the bytes that are published.
     """
     dest.mkdir(parents=True)
-    for name, src in plan.files.items():
+    published = plan.published()
+    for name, src in published.items():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)  # contents only: no permissions, no links
     (dest / CARD_NAME).write_text(plan.card, encoding="utf-8")
-    copied = {name: dest / name for name in plan.files}
+    copied = {name: dest / name for name in published}
     manifest = build_manifest(copied)
     write_manifest(dest, manifest)
     return manifest

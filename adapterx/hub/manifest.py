@@ -2,7 +2,12 @@
 
 Format::
 
-    {"adapterx_manifest": 1, "files": {"module/stsb/adapter_config.json": {"sha256": "...", "size": 123}, ...}}
+    {"adapterx_manifest": 2, "files": {"adapter_config.json": {"sha256": "...", "size": 123}, ...}}
+
+Format 2 describes a *published* repository: the module's files at its root (as peft and AdapterHub publish, so
+``PeftModel.from_pretrained(base, "USER/REPO")`` loads it by id), run.json and metrics.json beside them. Format 1
+describes a *run dir* layout (the module under ``module/``): repositories pushed by earlier versions, and every copy
+in the pull cache (a pulled format-2 repository is rearranged into a run dir there; see :func:`as_run_dir`).
 
 Every published file is listed except ``README.md`` (the card) and the manifest itself: cards get edited on the Hub
 (by people and by the Hub's metadata bot) and are never loaded as code or weights, so checking them would only turn
@@ -19,10 +24,16 @@ from typing import Any
 
 from adapterx.errors import HubError
 from adapterx.hub.ids import CARD_NAME, MANIFEST_NAME, check_file_name
+from adapterx.hub.weights import SAFETENSORS_SUFFIX, check_safetensors
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what push writes: the published (root) layout
+RUN_DIR_FORMAT = 1  # the run-dir layout (module/...): older pushes and the pull cache
+FORMATS = (RUN_DIR_FORMAT, FORMAT_VERSION)
 _CHUNK = 1 << 20
 UNCHECKED = frozenset({CARD_NAME, MANIFEST_NAME})
+# Files that sit at the top of a run dir and of a published repository alike; everything else published is the module.
+RUN_FILES = frozenset({"run.json", "metrics.json"})
+MODULE_DIR = "module"
 
 
 def sha256_file(path: Path) -> str:
@@ -34,7 +45,47 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(files: dict[str, Path]) -> dict[str, Any]:
+def published_name(run_dir_name: str) -> str:
+    """Where a run dir's file sits in a published repository: ``module/X`` -> ``X``; run.json, metrics.json stay."""
+    prefix = MODULE_DIR + "/"
+    return run_dir_name[len(prefix):] if run_dir_name.startswith(prefix) else run_dir_name
+
+
+def run_dir_name(published: str) -> str:
+    """Inverse of :func:`published_name`: a published repository's file in a run dir."""
+    return published if published in RUN_FILES else f"{MODULE_DIR}/{published}"
+
+
+def as_run_dir(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Rearrange the verified repository copy at ``root`` into a run dir (module files under ``module/``) and write
+    its run-dir manifest (format 1, same hashes); returns that manifest. A format-1 copy is left as it is."""
+    if manifest["adapterx_manifest"] == RUN_DIR_FORMAT:
+        return manifest
+    files: dict[str, dict[str, Any]] = {}
+    module = root / MODULE_DIR
+    staged = root / f".{MODULE_DIR}-{os.getpid()}"  # the module's files first go aside: one may be named "module"
+    staged.mkdir()
+    for name, entry in manifest["files"].items():
+        if name in RUN_FILES:
+            files[name] = entry
+            continue
+        target = staged / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(root / name, target)
+        files[run_dir_name(name)] = entry
+    # Folders the module's files lived in are empty now (only listed files were downloaded).
+    for name in sorted(manifest["files"], key=lambda n: -n.count("/")):
+        parent = (root / name).parent
+        while parent != root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    os.rename(staged, module)
+    out = {"adapterx_manifest": RUN_DIR_FORMAT, "files": dict(sorted(files.items()))}
+    write_manifest(root, out)
+    return out
+
+
+def build_manifest(files: dict[str, Path], fmt: int = FORMAT_VERSION) -> dict[str, Any]:
     """Manifest of ``{name in repo: source path}``; names are validated, card and manifest skipped."""
     entries: dict[str, dict[str, Any]] = {}
     for name in sorted(files):
@@ -43,7 +94,7 @@ def build_manifest(files: dict[str, Path]) -> dict[str, Any]:
             continue
         path = files[name]
         entries[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-    return {"adapterx_manifest": FORMAT_VERSION, "files": entries}
+    return {"adapterx_manifest": fmt, "files": entries}
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
@@ -68,9 +119,10 @@ def parse_manifest(raw: bytes | str, source: str) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HubError(f"{source} is not valid JSON ({exc}); the repository is damaged: push it again.") from None
-    if not isinstance(data, dict) or data.get("adapterx_manifest") != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("adapterx_manifest") not in FORMATS:
         raise HubError(
-            f"{source} is not an adapterx manifest (format {FORMAT_VERSION}); push the module with adapterx, "
+            f"{source} is not an adapterx manifest (format {' or '.join(map(str, FORMATS))}); push the module with"
+            " adapterx, "
             "or update adapterx if it was written by a newer version."
         )
     files = data.get("files")
@@ -129,6 +181,11 @@ def verify(root: Path, manifest: dict[str, Any], where: str, full: bool = True) 
                 f"{where}: {name} does not match its sha256 in {MANIFEST_NAME}; the file was changed or tampered "
                 "with: pull again or re-push from the original run."
             )
+    # The hashes say the bytes are the published ones; the weights must also load (a module pushed truncated by an
+    # older adapterx has matching hashes).
+    for name in files:
+        if name.endswith(SAFETENSORS_SUFFIX):
+            check_safetensors(root / name, f"{where}: {name}")
 
 
 def fsync_dir(path: Path) -> None:

@@ -4,23 +4,30 @@ module) and :func:`pull` (``adapterx pull``).
 Cache layout (root ``$ADAPTERX_CACHE/hub``, else ``$XDG_CACHE_HOME/adapterx/hub``, else ``~/.cache/adapterx/hub``)::
 
     folder/<hub-name>-<hash of hub path>/<REPO>/<manifest id[:16]>/   a folder-hub repository, one folder per version
-    hf/<USER>/<REPO>/<commit>/                                       an HF repository at a commit
+    hf/<USER>/<REPO>/<commit>/                                       an HF repository at a commit (huggingface.co)
     hf/<USER>/<REPO>/refs/<revision>                                 the commit a branch/tag pointed to when pulled
+    hf-mirror/<host>-<hash of endpoint>/<USER>/<REPO>/...            the same for another endpoint (a mirror): two
+                                                                     servers may hold different repos under one name
     .tmp/<random>/                                                   downloads in flight
 
 Cached folders are immutable once in place: a download goes into ``.tmp`` (same filesystem), is verified against its
-manifest, and only then renamed into place, so a failed or interrupted pull leaves nothing that looks complete.
+manifest (sha256, then the safetensors headers), rearranged into a run dir (manifest.as_run_dir: a published
+repository holds the module at its root) and only then renamed into place, so a failed or interrupted pull leaves
+nothing that looks complete. A copy pulled from a mirror also holds ``source.json`` (id, commit, endpoint; not part
+of the manifest). With ``HF_HUB_OFFLINE=1`` an ``hf:`` id is served from the cache alone (fully re-verified).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapterx.engine.rundir import read_run
 from adapterx.errors import HubError
@@ -38,11 +45,13 @@ from adapterx.hub.ids import (
     revision_key,
     slug,
 )
-from adapterx.hub.manifest import fsync_dir, manifest_id, read_manifest, verify, write_manifest
+from adapterx.hub.manifest import as_run_dir, fsync_dir, manifest_id, read_manifest, verify, write_manifest
 from adapterx.hub import hf
 from adapterx.hub.folder import FolderHub
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+# Where a copy pulled from a mirror came from (not part of the manifest: written by this machine, not published).
+SOURCE_NAME = "source.json"
 
 
 def cache_root() -> Path:
@@ -93,7 +102,7 @@ def _hub_key(hub: Path) -> str:
     return f"{slug(hub.resolve().name) or 'hub'}-{hashlib.sha256(absolute.encode()).hexdigest()[:12]}"
 
 
-def _copy_from_folder(ref: FolderRef, manifest: dict, tmp: Path) -> None:
+def _copy_from_folder(ref: FolderRef, manifest: dict[str, Any], tmp: Path) -> None:
     """Copy the listed files (and the card) of a folder-hub repository into ``tmp``, refusing links out of it."""
     src_root = ref.path.resolve()
     for name in [*manifest["files"], CARD_NAME]:
@@ -128,20 +137,35 @@ def _pull_folder(ref: FolderRef, trust_pickle: bool, refresh: bool) -> Path:
     try:
         _copy_from_folder(ref, manifest, tmp)
         verify(tmp, manifest, str(ref))
+        as_run_dir(tmp, manifest)
         return _install(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
 
 
-def _hf_dir(ref: HfRef) -> Path:
-    return cache_root() / "hf" / ref.user / ref.repo
+def hf_cache_dir(ref: HfRef, endpoint: str) -> Path:
+    """The cache folder of ``ref`` as served by ``endpoint`` (the Hub's keeps the layout of earlier versions)."""
+    if hf.is_default_endpoint(endpoint):
+        return cache_root() / "hf" / ref.user / ref.repo
+    host = slug(urlsplit(endpoint).netloc.replace(":", "-")) or "mirror"
+    key = f"{host}-{hashlib.sha256(endpoint.encode()).hexdigest()[:12]}"
+    return cache_root() / "hf-mirror" / key / ref.user / ref.repo
 
 
-def _pull_hf(ref: HfRef, trust_pickle: bool) -> Path:
-    commit = hf.resolve_commit(ref)
+def _pull_hf(ref: HfRef, trust_pickle: bool, endpoint: str | None = None) -> Path:
+    url = hf.endpoint_of(endpoint)
+    if hf.offline():
+        cached = _cached_hf(ref, url, full=True)
+        if cached is None:
+            server = "" if hf.is_default_endpoint(url) else f" from {url}"
+            raise HubError(f"cannot pull {ref}: HF_HUB_OFFLINE is set and no copy of it{server} is in the cache "
+                           f"({cache_root()}). Unset HF_HUB_OFFLINE to download it, or give a commit pulled before.")
+        check_file_policy(list(read_manifest(cached)["files"]), trust_pickle, str(ref))
+        return cached
+    commit = hf.resolve_commit(ref, url)
     if not _COMMIT.fullmatch(commit):
         raise HubError(f"{ref}: the Hub returned an unexpected commit id {commit[:50]!r}; retry.")
-    dest = _hf_dir(ref) / commit
+    dest = hf_cache_dir(ref, url) / commit
     if dest.is_dir():
         try:
             manifest = read_manifest(dest)
@@ -152,47 +176,58 @@ def _pull_hf(ref: HfRef, trust_pickle: bool) -> Path:
     if not dest.is_dir():
         tmp = _new_tmp()
         try:
-            manifest = hf.download(ref, commit, tmp, trust_pickle=trust_pickle)
+            manifest = hf.download(ref, commit, tmp, trust_pickle=trust_pickle, endpoint=url)
             verify(tmp, manifest, str(ref))
+            as_run_dir(tmp, manifest)
+            if not hf.is_default_endpoint(url):
+                source = {"id": f"hf:{ref.repo_id}", "revision": ref.revision, "commit": commit, "endpoint": url}
+                (tmp / SOURCE_NAME).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
             _install(tmp, dest)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    _write_ref(ref, commit)
+    _write_ref(ref, commit, url)
     return dest
 
 
-def _write_ref(ref: HfRef, commit: str) -> None:
-    refs = _hf_dir(ref) / "refs"
+def _write_ref(ref: HfRef, commit: str, endpoint: str) -> None:
+    refs = hf_cache_dir(ref, endpoint) / "refs"
     refs.mkdir(parents=True, exist_ok=True)
     tmp = refs / f".{uuid.uuid4().hex}.tmp"
     tmp.write_text(commit + "\n", encoding="utf-8")
     os.replace(tmp, refs / revision_key(ref.revision or "main"))
 
 
-def _cached_hf(ref: HfRef) -> Path | None:
-    """The cached copy for ``ref`` without network: a commit id directly, a branch/tag through refs/."""
+def _cached_hf(ref: HfRef, endpoint: str, full: bool = False) -> Path | None:
+    """The cached copy for ``ref`` without network: a commit id directly, a branch/tag through refs/. ``full``
+    re-hashes it (offline pulls: the copy is all there is to trust), else sizes only."""
     rev = ref.revision or "main"
     if _COMMIT.fullmatch(rev):
         commit = rev
     else:
-        pointer = _hf_dir(ref) / "refs" / revision_key(rev)
+        pointer = hf_cache_dir(ref, endpoint) / "refs" / revision_key(rev)
         if not pointer.is_file():
             return None
         commit = pointer.read_text(encoding="utf-8").strip()
         if not _COMMIT.fullmatch(commit):
             return None
-    path = _hf_dir(ref) / commit
+    path = hf_cache_dir(ref, endpoint) / commit
+    if full and path.is_dir():
+        verify(path, read_manifest(path), str(path))  # a damaged copy is named, not silently replaced: offline
+        return path
     return path if _cached_ok(path, str(ref)) else None
 
 
-def pull(ref: str, trust_pickle: bool = False) -> Path:
+def pull(ref: str, trust_pickle: bool = False, endpoint: str | None = None) -> Path:
     """Fetch ``ref`` (``hf:USER/REPO[@REV]`` or ``HUB_PATH/REPO``) into the cache, verified; returns the folder.
 
     Always asks the source for its current version (an HF branch may have moved); files already cached for that
-    version are re-verified rather than downloaded again.
+    version are re-verified rather than downloaded again. ``endpoint`` (default ``$HF_ENDPOINT``, else the Hub)
+    names the server of an ``hf:`` id; with ``HF_HUB_OFFLINE=1`` the cached copy is used.
     """
     if is_hf_id(ref):
-        return _pull_hf(parse_hf(ref), trust_pickle)
+        return _pull_hf(parse_hf(ref), trust_pickle, endpoint)
+    if endpoint:
+        raise HubError(f"--endpoint applies to hf: ids only; {ref!r} is a folder hub path.")
     folder = parse_folder_ref(ref)
     if folder is None:
         raise HubError(
@@ -240,7 +275,7 @@ def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
     ref = str(ref)
     if is_hf_id(ref):
         parsed = parse_hf(ref)
-        cached = _cached_hf(parsed)
+        cached = _cached_hf(parsed, hf.endpoint_of())
         if cached is not None:
             manifest = read_manifest(cached)
             check_file_policy(list(manifest["files"]), trust_pickle, ref)
@@ -258,6 +293,20 @@ def resolve_module(ref: str, trust_pickle: bool = False) -> Path:
         f"no module at {ref!r}: expected a run dir, an adapters/peft folder, HUB_PATH/REPO of a folder hub or "
         "hf:USER/REPO[@REV]."
     )
+
+
+def hub_source(module_folder: Path) -> dict[str, Any]:
+    """``{"source": {id, revision, commit, endpoint}}`` for a module pulled from a mirror (its cached copy's
+    source.json, beside ``module/``), else ``{}``: a run that used it records which server it came from."""
+    for folder in (module_folder, module_folder.parent):
+        path = folder / SOURCE_NAME
+        if path.is_file() and cache_root().resolve() in path.resolve().parents:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            return {"source": data} if isinstance(data, dict) else {}
+    return {}
 
 
 def resolve_module_ref(ref: str) -> tuple[Path | None, dict[str, Any]]:

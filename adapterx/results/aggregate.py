@@ -35,7 +35,43 @@ from adapterx.errors import AdapterxError, DataError
 from adapterx.results.store import ResultRow, ResultsStore
 from adapterx.results.scored import add_scored
 
-GROUPS = ("all", "low", "high")
+GROUPS = ("all", "low", "high", "english", "zero_shot", "latin", "other_script", "low_latin")
+"""Language groups of every report, in display order (:func:`language_groups`)."""
+
+GROUP_DESCRIPTIONS = {
+    "all": "every evaluated language, English included",
+    "low": "low-resource: Joshi class <= the threshold",
+    "high": "the other languages",
+    "english": "English alone (the training language; its evaluation split)",
+    "zero_shot": "every language but English (the training language)",
+    "latin": "Latin-script languages but English",
+    "other_script": "languages in any other script",
+    "low_latin": "low-resource Latin-script languages",
+}
+"""What each group holds. The script groups matter for an encoder whose vocabulary is one script's (an English
+WordPiece vocabulary such as MiniLM's reaches other languages only through shared subwords: Latin-script text keeps
+some; Cyrillic, Arabic, Indic or Hangul text is mostly [UNK] or characters)."""
+
+
+def _script(code: str) -> str | None:
+    try:
+        from adapterx.languages import get_language
+        return get_language(code).script
+    except (ImportError, AdapterxError, KeyError, ValueError):
+        return None
+
+
+def language_groups(langs: Sequence[str], threshold: int = 2) -> dict[str, list[str]]:
+    """Members of every group of :data:`GROUPS` among ``langs`` (order kept)."""
+    low = [lang for lang in langs if is_low_resource(lang, threshold)]
+    latin = [lang for lang in langs if lang != "en" and _script(lang) == "Latn"]
+    return {
+        "all": list(langs), "low": low, "high": [lang for lang in langs if lang not in low],
+        "english": [lang for lang in langs if lang == "en"],
+        "zero_shot": [lang for lang in langs if lang != "en"], "latin": latin,
+        "other_script": [lang for lang in langs if lang != "en" and lang not in latin],
+        "low_latin": [lang for lang in latin if lang in low],
+    }
 
 # Joshi et al. 2020 classes of the XTREME-R languages (shared/design/xtreme-r.md); used only where
 # adapterx.languages is not importable.
@@ -240,8 +276,8 @@ def _target_section(store: ResultsStore, target: str, threshold: int, options: R
         })
     conds = sorted(by, key=_cond_sort_key)
     langs = sorted({r.lang for r in rows}, key=lambda code: (code != "en", code))
-    low = [lang for lang in langs if is_low_resource(lang, threshold)]
-    groups = {"all": langs, "low": low, "high": [lang for lang in langs if lang not in low]}
+    groups = language_groups(langs, threshold)
+    low = groups["low"]
     if not low:
         notes.append(f"{target}: no low-resource language (Joshi class <= {threshold}) among its evaluated languages"
                      f" ({', '.join(langs)}); low-resource averages are left empty.")
@@ -249,6 +285,7 @@ def _target_section(store: ResultsStore, target: str, threshold: int, options: R
     section: dict[str, Any] = {
         "metric": metric_names[0] if len(metric_names) == 1 else "/".join(metric_names),
         "metric_kind": rows[0].metric_kind, "languages": langs, "low_resource": low, "high_resource": groups["high"],
+        "groups": groups,
         "conditions": conds, "scores": {}, "averages": {}, "deltas": {}, "cost": {},
     }
 

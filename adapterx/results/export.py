@@ -18,7 +18,9 @@ from typing import Any
 from adapterx.results.aggregate import GROUPS
 
 FORMATS = ("md", "csv", "json", "tex")
-GROUP_LABEL = {"all": "avg all", "low": "avg low", "high": "avg high"}
+GROUP_LABEL = {"all": "avg all", "low": "avg low", "high": "avg high", "english": "English",
+               "zero_shot": "avg zero-shot",
+               "latin": "avg Latin", "other_script": "avg other script", "low_latin": "avg low Latin"}
 
 
 @dataclass(frozen=True)

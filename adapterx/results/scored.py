@@ -91,7 +91,8 @@ def add_scored(report: dict[str, Any], folders: Sequence[str | Path], notes: lis
             lacking = [lang for lang in langs if lang not in table]
             if lacking:
                 notes.append(f"{cond}: no {target} score for {', '.join(lacking)}; its averages cover fewer languages.")
-            groups = {"all": langs, "low": section["low_resource"], "high": section["high_resource"]}
+            groups = section.get("groups") or {"all": langs, "low": section["low_resource"],
+                                               "high": section["high_resource"]}
             section["scores"][cond] = table
             section["averages"][cond] = {
                 g: ({"mean": _mean([table[lang]["mean"] for lang in members if lang in table]), "std": None,

@@ -163,7 +163,7 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         raise ConfigError(f"--batch-size must be at least 1, got {req.batch_size}")
     module_path, run = resolve_module_ref(req.module)
     model = req.model or (run.get("backbone", {}).get("id") if run else None) or DEFAULT_MODEL
-    opts = with_model_defaults(req.data, model)
+    opts = with_model_defaults(req.data, model, task, training=False)
     try:
         cfg = TrainConfig(max_length=req.max_length, doc_stride=req.doc_stride, seed=req.seed, bf16=req.bf16,
                           device=req.device, compile=req.compile)

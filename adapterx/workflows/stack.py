@@ -27,7 +27,7 @@ from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
 from adapterx.engine.rundir import check_checkpoint
-from adapterx.hub.resolve import resolve_module_ref
+from adapterx.hub.resolve import hub_source, resolve_module_ref
 from adapterx.tasks import check_trainable
 from adapterx.methods import build_composed, for_backbone
 from adapterx.workflows.train import RunOutcome, TrainRequest, train_run
@@ -192,7 +192,7 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     # 3. The target's English training data must exist before intermediates are trained for it (train_run checks it
     # again, before the target trains, so with every intermediate given there is nothing to check here).
     if any(g is None for g in given):
-        load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model))
+        load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model, target_task))
     # 4. Train the missing intermediates with the same backbone and method -- after checking that the target's
     # output can be written, so an existing --output fails before any intermediate trains.
     if tgt.output is not None and Path(tgt.output).exists():
@@ -235,7 +235,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
     validate(comp, method, tgt.method)
     record = {
         "chain": list(refs[-1].chain[:-1]) + [refs[-1].task] if sequential else [r.task for r in refs],
-        "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256} for r in refs]},
+        "composition": {"kind": mode, "modules": [{"task": r.task, "run": r.path, "sha256": r.sha256,
+                                                    **hub_source(Path(r.path))} for r in refs]},
     }
     if mismatches:
         record["composition"]["backbone_mismatch"] = mismatches

@@ -76,7 +76,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     task = get_task(req.task)
     evaluate = task.target if req.evaluate is None else req.evaluate
     check_trainable(task, target=evaluate)
-    opts = with_model_defaults(req.data, req.model)
+    opts = with_model_defaults(req.data, req.model, task)
     cfg = req.train
     check_device(cfg.device)
     if req.xtreme_out:
