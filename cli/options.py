@@ -26,6 +26,7 @@ from typing import Any, Optional
 import typer
 
 from adapterx.backbone import DEFAULT_MODEL
+from adapterx.methods.catalog import method_help
 from cli.common import DEBUG_HELP
 
 MODEL_HELP = "Backbone: a Hub id (xlm-roberta-base, xlm-roberta-large), a local model folder, or 'tiny' (built-in)."
@@ -244,7 +245,7 @@ _NOT_SYNTHETIC = ("hf", "file", "dir", "default")
 def _options() -> dict[str, Any]:
     """The options shared by the commands, declared once (with where they apply)."""
     return dict(
-        method=typer.Option("adapter", "--method", "-m", help="adapter, par_bn, compacter, compacter++, prefix, prompt (adapters), lora, ia3 (peft), bitfit, sft (LT-SFT), full; options as NAME:KEY=VALUE,... (lora:dora=true); `adapterx methods` lists them."),
+        method=typer.Option("adapter", "--method", "-m", help=method_help()),
         model=typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
         data=typer.Option(None, "--data", help=DATA_HELP, rich_help_panel="Data"),
         # A training file with --data synthetic trained on the file and evaluated on synthetic dev data; with

@@ -251,13 +251,20 @@ def train(
     ``identity`` (task, method, backbone, data, hyperparameters: whatever decides the result) is stored in the
     checkpoint; ``resume`` refuses a checkpoint whose identity differs, naming the fields, so that a run is never
     continued under other settings and recorded as if it had used them throughout.
+
+    The method's hooks (``module.hooks``, :class:`adapterx.methods.protocol.Hooks`) run at fixed points: its prelude
+    first, ``before_train`` with the step count, ``after_step`` after every optimizer step (before ``zero_grad``), and
+    its ``state`` goes into every checkpoint and with the best weights (``load_state`` restores it).
     """
     import torch
 
-    prelude = (getattr(module, "extra", None) or {}).pop("before_train", None)
+    hooks = getattr(module, "hooks", None)  # a multi-task module has none
+    prelude = getattr(hooks, "prelude", None)
     if prelude is not None:  # a method's own first phase (LT-SFT: the dense phase that picks the mask), same loop
+        hooks.prelude = None  # it runs once: the phase's own train() call must not run it again
         prelude(lambda cfg1, ckpt1: train(module, train_features, collate, evaluate_dev, selection_metric, cfg1,
                                           progress, ckpt1, resume), cfg, checkpoint)
+    after_step, method_state, load_method_state = (getattr(hooks, h, None) for h in ("after_step", "state", "load_state"))
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
@@ -293,11 +300,14 @@ def train(
     optimizer = make_optimizer(params, cfg, device)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
+    if getattr(hooks, "before_train", None) is not None:
+        hooks.before_train(total)
 
     result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_name,
                          group_by_length=bool(getattr(data, "grouped", False)), compiled=cfg.compile)
     since_best = 0  # evaluations without a better score (early stopping)
     best_score, best_state = -math.inf, None
+    best_method = None  # the method's hook state at the best evaluation (restored with the best weights)
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()
     order: list[int] | None = None  # this epoch's example order; None = draw a new one
     pos = 0  # the next example of `order`
@@ -319,6 +329,9 @@ def train(
         _set_rng(state["rng"], gen)
         step, micro, seen, order, pos = state["step"], state["micro"], state["seen"], state["order"], state["pos"]
         best_score, best_state = state["best_score"], state["best_state"]
+        best_method = state.get("best_method_state")
+        if load_method_state is not None and state.get("method_state") is not None:
+            load_method_state(state["method_state"])
         result.best_step, result.best_dev = state["best_step"], state["best_dev"]
         result.loss_curve, result.dev_curve = state["loss_curve"], state["dev_curve"]
         result.resumed_from_step = step
@@ -356,6 +369,8 @@ def train(
                 continue
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
+            if after_step is not None:  # the gradients are still there (AdaLoRA's importance scores read them)
+                after_step(step + 1)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -379,6 +394,7 @@ def train(
                     best_score, result.best_step, result.best_dev = score, step, dev
                     # Only trainable tensors change during training: a copy of them restores the best checkpoint.
                     best_state = {k: v.detach().clone() for k, v in named.items()}
+                    best_method = method_state() if method_state is not None else None
                     since_best = 0
                 else:
                     since_best += 1
@@ -392,6 +408,8 @@ def train(
                         "best_score": best_score, "best_state": best_state, "best_step": result.best_step,
                         "best_dev": result.best_dev, "loss_curve": result.loss_curve, "dev_curve": result.dev_curve,
                         "since_best": since_best, "data": data.state(),
+                        "method_state": method_state() if method_state is not None else None,
+                        "best_method_state": best_method,
                     })
                 if cfg.early_stopping_patience is not None and since_best >= cfg.early_stopping_patience:
                     result.stopped_early = True
@@ -402,6 +420,8 @@ def train(
         with torch.no_grad():
             for k, v in best_state.items():
                 named[k].copy_(v)
+        if best_method is not None and load_method_state is not None:
+            load_method_state(best_method)
     model.eval()
     result.steps = step
     result.train_time_s = round(time.perf_counter() - t0, 3)

@@ -159,7 +159,8 @@ def evaluate_languages(
     ops = ops_for(task.kind)
     report = EvalReport(task.name, task.metric, task.metric_kind)
     t0 = time.perf_counter()
-    switch = (getattr(module, "extra", None) or {}).get("switch_language")  # MAD-X: each language's own adapter
+    hooks = getattr(module, "hooks", None)  # a multi-task module view has none
+    switch = hooks.switch_language if hooks is not None else None  # MAD-X: each language's own adapter
     own: list[str] = []
     for lang, examples in examples_by_lang.items():
         if switch is not None and switch(lang):
