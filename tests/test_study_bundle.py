@@ -96,6 +96,30 @@ def test_recompute_language_scores_tags_and_qa(tmp_path: Path) -> None:
         recompute_language(cell, "tydiqa", "sw", path, "dev")
 
 
+@pytest.mark.parametrize("target,lang", [("tydiqa", "sw"), ("panx", "sw"), ("udpos", "af")])
+def test_study_cells_read_their_gold_from_the_shared_data(target: str, lang: str, shared_data: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each target of recipes/minilm-xstilts.yaml: its cell's gold, read as recompute reads it (../shared/data from
+    the repository root, the split the cell evaluates), scores the gold itself as 100."""
+    from adapterx.data.sources import load_split, with_model_defaults
+    from adapterx.grid.recipe import expand, load_recipe
+    from adapterx.grid.run_cell import data_options
+    from adapterx.workflows.eval import eval_split
+
+    monkeypatch.chdir(REPO)
+    cell = next(c for c in expand(load_recipe(REPO / "recipes" / "minilm-xstilts.yaml")) if c["target"] == target)
+    task = get_task(target)
+    opts = with_model_defaults(data_options(cell), cell["backbone"], task, training=False)
+    split = eval_split(task, opts)
+    examples = load_split(task, split, lang, opts, for_eval=True)[0][:5]
+    pred = (lambda ex: ex.answers[0].text) if target == "tydiqa" else (lambda ex: list(ex.tags))
+    path = tmp_path / f"{lang}.jsonl.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps({"id": ex.id, "prediction": pred(ex)}) + "\n"
+                                           for ex in examples).encode()))
+    scores = recompute_language(cell, target, lang, path, split)
+    assert scores[task.metric] == pytest.approx(100.0)
+
+
 # ---- the checked-in study ------------------------------------------------------------------------------------
 
 
