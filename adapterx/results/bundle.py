@@ -197,8 +197,10 @@ def export_bundle(run_dir: str | Path, to: str | Path, *, max_predictions_mb: fl
         if to.exists():
             to.replace(old)
         tmp.replace(to)
-        if old.exists():
+        if old.is_dir():
             shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
