@@ -191,3 +191,13 @@ def test_execution_fields_are_read_by_the_grid_code() -> None:
     for model in (ExecutionConfig, SlurmConfig):
         for name in model.model_fields:
             assert re.search(rf"\.{name}\b", src), f"{model.__name__}.{name} is read nowhere in the grid code"
+
+
+def test_every_train_config_field_is_a_recipe_field() -> None:
+    """The recipe side of "every training flag everywhere" (tests/test_cli_train.py has the commands'): each
+    TrainConfig field is a stage key (test_every_stage_key_reaches_the_cells shows it reaches the cells), but the
+    seed (the recipe's ``seeds``, one cell per seed) and the device (where a cell runs: ``execution.gpus_per_cell``)."""
+    cell_level = {"seed": "seeds", "device": "gpus_per_cell"}
+    for name in TrainConfig.model_fields:
+        assert name in STAGE_KEYS or name in cell_level, f"TrainConfig.{name} is no recipe field"
+    assert "seeds" in BASE and "gpus_per_cell" in ExecutionConfig.model_fields

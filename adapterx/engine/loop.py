@@ -32,29 +32,35 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lr: float = Field(1e-4, gt=0, description="peak learning rate (adapter/LoRA 1e-4; full fine-tuning 2e-5)")
-    batch_size: int = Field(16, ge=1)
+    # Each field is also a flag of every training command (cli/options.py:training_options: ``--field-name``, its
+    # description the help) and a key of a recipe's training stages. ``json_schema_extra={"applies": ...}`` says which
+    # runs a field means something for (task kinds, ...): a flag given where it does not apply is refused.
+    lr: float = Field(1e-4, gt=0, description="peak learning rate (default: the method's, 1e-4 adapter/LoRA, 2e-5 "
+                      "full/sft; tiny: 3e-3, 1e-3)")
+    batch_size: int = Field(16, ge=1, description="examples per optimizer step (the global batch)")
     grad_accum: int = Field(1, ge=1, description="gradient accumulation steps per optimizer step")
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(3.0, gt=0, description="passes over the training data")
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of the steps with a linear warmup")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm weights)")
+    max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient norm to this")
     eval_steps: int | None = Field(None, ge=1, description="evaluate on English dev every N steps (default: once per epoch)")
-    max_length: int = Field(128, ge=16)
-    doc_stride: int = Field(64, ge=8)
-    seed: int = 42
-    bf16: bool = False
+    max_length: int = Field(128, ge=16, description="tokens per input (QA: per window)")
+    doc_stride: int = Field(64, ge=8, description="QA: token overlap between windows",
+                            json_schema_extra={"applies": {"kind": ("span_qa",)}})
+    # torch, numpy and python seed from it: numpy takes 0 .. 2**32-1 (a larger one was a traceback)
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="random seed (0 .. 4294967295)")
+    bf16: bool = Field(False, description="bf16 autocast where the hardware supports it")
     gradient_checkpointing: bool = Field(
         False, description="recompute layer activations in the backward pass: less memory, about 1.7x step time"
     )
-    device: str | None = None  # "cpu", "cuda" or None for automatic
+    device: str | None = Field(None, description="cpu, cuda, cuda:N or mps (default: cuda when present)")
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="stop after this many dev evaluations without a better selection score (None: never)"
+        None, ge=1, description="stop after this many dev evaluations without a better selection score (default: never)"
     )
     group_by_length: bool | None = Field(
         None, description="batches of examples of similar length (shuffled mega-batches, sorted inside: less padding);"
-        " None = auto: on where random batches would be at least 10% padding (short texts) and the length predicts the"
+        " default: on where random batches would be at least 10% padding (short texts) and the length predicts the"
         " label weakly (adapterx.engine.batching)"
     )
     compile: bool = Field(

@@ -41,6 +41,7 @@ from adapterx.grid.cell_function import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
 from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
+from adapterx.grid.recipe_check import check_recipe
 from adapterx.grid.slurm import check_reachable
 from adapterx.results.store import ResultsStore
 from adapterx.tasks import get_task
@@ -146,13 +147,17 @@ class Plan:
         }
 
 
-def make_plan(recipe: Recipe, run_dir: str | Path) -> Plan:
-    """Expand the grid and mark the cells already recorded in ``run_dir`` (read only: a dry run writes nothing)."""
+def make_plan(recipe: Recipe, run_dir: str | Path, check: bool = True) -> Plan:
+    """Expand the grid and mark the cells already recorded in ``run_dir`` (read only: a dry run writes nothing).
+    ``check``: first resolve what every cell needs (:func:`adapterx.grid.recipe_check.check_recipe`), so a dry run
+    fails on what a cell would fail on at its start."""
     run_dir = Path(run_dir)
     cells = expand(recipe)
+    if check:
+        check_recipe(recipe, cells)
     done: set[str] = set()
     db = run_dir / "results.sqlite"
-    if db.is_file():
+    if db.exists():  # a folder in its place is refused by the store, as a damaged file is
         store = ResultsStore(db)
         store.ingest_records(run_dir)
         done = store.done_hashes()
@@ -175,13 +180,14 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     if executor == "slurm":
         check_reachable()
     resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
+    check_recipe(recipe)  # everything a cell needs at its start, before the run folder exists
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--run-dir {run_dir}: cannot write there ({exc.strerror}); choose a writable folder") from None
     store = ResultsStore.for_run(run_dir)
     collect_slurm(run_dir, store)  # what an earlier --no-wait submission has finished since
-    plan = make_plan(recipe, run_dir)
+    plan = make_plan(recipe, run_dir, check=False)
     (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,

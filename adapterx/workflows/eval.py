@@ -171,7 +171,7 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         err = exc.errors()[0]
         raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     if req.xtreme_out:
-        check_exportable(task.name, req.max_examples)
+        check_exportable(task.name, req.max_examples, opts)
     if req.split is not None:
         from dataclasses import replace
 

@@ -80,7 +80,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     cfg = req.train
     check_device(cfg.device)
     if req.xtreme_out:
-        check_exportable(task.name, req.data.max_eval_examples)
+        check_exportable(task.name, req.data.max_eval_examples, opts)
 
     tracking.check(req.report_to)
 
