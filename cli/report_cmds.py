@@ -319,6 +319,20 @@ def _print_question(ans: dict[str, Any]) -> None:
               f" method without intermediate task; mean ± std over seeds, {level}% paired bootstrap CI over test"
               " examples. Full fine-tuning first in each task.")
     con.print(ans["summary"])
+    matrix = ans.get("by_group") or []
+    if matrix:
+        from adapterx.results.question import GROUP_TITLES, MATRIX_GROUPS, cell_text, groups_text
+
+        m = Table(title=f"Δ by language group, {ans['intermediate']} against none ({level}% CI)", title_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+        m.add_column("target", no_wrap=True)
+        m.add_column("method", no_wrap=True)
+        for g in MATRIX_GROUPS:
+            m.add_column(GROUP_TITLES[g], justify="right", no_wrap=True)
+        for r in matrix:
+            m.add_row(r["target"], r["method"], *(cell_text(r["groups"][g]) for g in MATRIX_GROUPS))
+        con.print(m)
+        con.print(f"[dim]{groups_text(ans)}[/dim]")
     if empty:
         con.print(f"[dim]No {ans['group']}-resource language in: {', '.join(empty)}.[/dim]")
     if ans["targets_without_condition"]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from adapterx.errors import ConfigError, DataError
 from adapterx.data import layout
-from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
 from adapterx.data.readers.files import record_files, record_origins
@@ -26,7 +25,6 @@ from adapterx.data.readers.signature import check_signature
 from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
-from adapterx.tasks import get_task
 from adapterx.data.hf_load import load_rows
 from adapterx.data.hf_sources import get_dataset
 
@@ -110,56 +108,17 @@ def start_read_log() -> list[dict[str, Any]]:
 
 
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
-    """Read one file in the task's official format (chosen by task and file suffix)."""
+    """Read one file in the task's official format (its record's ``file_reader``; some choose by file suffix)."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
                         " (an XTREME-style download folder)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = "".join(path.suffixes[-1:]).lower()
-    check_signature(path, _reader_of(task, suffix), task.name)  # a file of another task's format: said up front
-    kind = task.kind
-    if kind == "span_qa":
-        return readers.read_squad(path)
-    if kind == "multiple_choice":
-        if task.name == "siqa":  # labels from the sibling <split>-labels.lst of the official download
-            return readers.read_siqa(path)
-        if task.name == "hellaswag":
-            return readers.read_hellaswag(path, num_choices=task.num_choices)
-        if task.name == "cosmosqa":  # CSV or JSON lines, sniffed
-            return readers.read_cosmosqa(path, num_choices=task.num_choices)
-        if task.name == "commonsenseqa":
-            return readers.read_commonsenseqa(path, num_choices=task.num_choices)
-        return readers.read_copa(path)
-    if kind == "tagging":
-        return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
-    if kind == "regression":
-        if task.name == "sickr":
-            return sts_readers.read_sick(path)
-        return readers.read_stsb(path)
-    if kind == "classification":
-        if task.name == "pawsx" or task.name == "qqp":
-            return readers.read_pawsx(path)
-        if task.name in ("mnli", "anli") and suffix == ".tsv":
-            return readers.read_mnli(path)
-        return readers.read_xnli(path, lang=lang)
-    raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
-
-
-def _reader_of(task, suffix: str) -> str:  # noqa: ANN001
-    """The reader (a key of adapterx.data.readers.signature.READS) that :func:`read_task_file` uses for ``task``."""
-    if task.kind == "span_qa":
-        return "squad"
-    if task.kind == "multiple_choice":
-        return task.name if task.name in ("siqa", "hellaswag", "cosmosqa", "commonsenseqa") else "copa"
-    if task.kind == "tagging":
-        return "conllu" if suffix == ".conllu" else "token_tags"
-    if task.kind == "regression":
-        return "" if task.name == "sickr" else "stsb"
-    if task.kind == "classification":
-        return "pawsx" if task.name in ("pawsx", "qqp") else "" if task.name == "sst2" else "xnli"
-    return ""
+    if task.file_reader is None:
+        raise ConfigError(f"task {task.name} ({task.kind}) reads no files of its own")
+    check_signature(path, task.file_reader.name, task.name)  # a file of another task's format: said up front
+    return task.file_reader(path, lang)
 
 
 def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0,  # noqa: ANN001
@@ -196,8 +155,8 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
         data = SYNTHETIC if opts.default_synthetic else HF
     if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
 
-        names = task.members if split == "train" else task.members[:1]
-        parts = [_load_split(get_task(m), split, lang, opts, synthetic_seed, False) for m in names]
+        members = task.member_tasks() if split == "train" else task.member_tasks()[:1]
+        parts = [_load_split(m, split, lang, opts, synthetic_seed, False) for m in members]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
                                     tuple(r for _, p in parts for r in p.hf), tuple(f for _, p in parts for f in p.files))
@@ -212,8 +171,8 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     if data == HF:
         return _load_hf(task, split, lang, opts.data_revisions)
     path = Path(data)
-    if task.name == "sickr" or task.name in SEMEVAL_STS:
-        return _load_sts_family(task, split, path, opts)
+    if task.data_path_loader is not None:  # the task's own reading of --data PATH (SICK, the SemEval STS years)
+        return task.data_path_loader(task, split, path, opts)
     if path.is_dir():
         return _load_dir(task, split, lang, path)
     if path.is_file():
@@ -226,18 +185,18 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
-SEMEVAL_STS = ("sts12", "sts13", "sts14", "sts15", "sts16")
+def load_sick_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001, ARG001
+    """SICK (``--data SICK.txt``): TRAIN rows train, TRIAL rows select (SICK-R's ``data_path_loader``)."""
+    if not path.is_file():
+        raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
+    return _checked(lambda: sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split)),
+                    task, split, f"file:{path}", path)
 
 
-def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
-    """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
-    ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
-    are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    if task.name == "sickr":
-        if not path.is_file():
-            raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
-        return _checked(lambda: sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split)),
-                        task, split, f"file:{path}", path)
+def load_semeval_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
+    """A SemEval STS year (``--data FOLDER`` of ``STS.input.*.txt`` / ``STS.gs.*.txt``): every scored pair trains;
+    those years have no dev split, so checkpoints are selected on ``--dev-file``, e.g. STS-B's English dev CSV
+    (the STS years' ``data_path_loader``)."""
     if split == "dev":
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
@@ -375,7 +334,7 @@ def with_model_defaults(opts: DataOptions, model: str, task=None, training: bool
 def _has_train_files(task, folder: Path) -> bool:  # noqa: ANN001
     """Whether ``folder`` (XTREME layout) holds ``task``'s English training split (a union task: its members')."""
     if task.members:
-        return all(_has_train_files(get_task(m), folder) for m in task.members)
+        return all(_has_train_files(m, folder) for m in task.member_tasks())
     if task.layout is None or not Path(folder).is_dir():
         return False
     try:

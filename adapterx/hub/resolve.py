@@ -56,7 +56,7 @@ SOURCE_NAME = "source.json"
 
 
 def cache_root() -> Path:
-    """The hub cache; the same root as adapterx's other caches (``adapterx.backbone.cache_dir``) plus ``hub``."""
+    """The hub cache; the same root as adapterx's other caches (``adapterx.paths.cache_dir``) plus ``hub``."""
     env = os.environ.get("ADAPTERX_CACHE")
     if env:
         return Path(env).expanduser() / "hub"

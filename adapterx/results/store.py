@@ -167,6 +167,10 @@ class ResultsStore:
     def __init__(self, path: str | Path, *, timeout_s: float = 120.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        if self.path.exists() and not self.path.is_file():
+            raise DataError(f"{self.path} is a folder, not the results database: move it aside (mv {self.path} "
+                            f"{self.path}.damaged); `adapterx run` and `adapterx report` rebuild it from "
+                            f"{self.path.parent / 'cells'}/*/{RECORD_NAME}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as con:
             for stmt in filter(str.strip, _SCHEMA.split(";")):

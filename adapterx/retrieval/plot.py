@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from adapterx.fsio import atomic_path
 
 if TYPE_CHECKING:
-    from adapterx.retrieval.run import SweepResult
+    from adapterx.retrieval.result import SweepResult
 
 __all__ = ["plot_layer_sweep"]
 

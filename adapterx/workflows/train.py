@@ -82,7 +82,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     cfg = req.train
     check_device(cfg.device)
     if req.xtreme_out:
-        check_exportable(task.name, req.data.max_eval_examples)
+        check_exportable(task.name, req.data.max_eval_examples, opts)
 
     tracking.check(req.report_to)
 
@@ -166,7 +166,7 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         trained = True
         # Zero-shot evaluation is split across the ranks by language when launched (rank 0 gathers the results),
         # except with MAD-X language adapters, whose per-language switching rank 0 does alone.
-        shard_eval = bool(evaluate and dist is not None and not (module.extra or {}).get("switch_language"))
+        shard_eval = bool(evaluate and dist is not None and module.hooks.switch_language is None)
         if not main:
             # Wait until rank 0 has saved the module (or failed: then raise what it raised), evaluate this rank's
             # languages, wait until rank 0 has committed the run; then read what it wrote.
@@ -199,8 +199,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
         extra = {"speed": speed.record(module.model, result)}  # what ran: grouping resolved, compile, attention
-        if "sft" in module.extra.get("meta", {}):  # LT-SFT: K, eligible weights, the difference's stored size
-            extra["sft"] = module.extra["meta"]["sft"]
+        if "sft" in module.meta:  # LT-SFT: K, eligible weights, the difference's stored size
+            extra["sft"] = module.meta["sft"]
         if dist is not None:
             extra["distributed"] = {**dist.record(), "per_process_batch": cfg.batch_size // dist.world_size}
         run = run_record(
@@ -244,7 +244,7 @@ def _after_commit(out: Path, dest: Path, write: Any) -> None:
 
 def _fusion(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig):  # noqa: ANN001, ANN202
     """Fusion attention per language (None for compositions without a fusion layer)."""
-    comp = module.extra.get("composition") or {}
+    comp = module.composition or {}
     if comp.get("kind") != "fuse":
         return None
 

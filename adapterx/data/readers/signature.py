@@ -22,9 +22,13 @@ _TAG = re.compile(r"^(O|[BIES]-[A-Za-z]+|[A-Z]{1,5}|_)$")
 _CONLLU_ID = re.compile(r"^\d+(-\d+|\.\d+)?$")
 _FLOAT = re.compile(r"^-?\d*\.\d+$")
 
-# The formats each reader reads (names as :func:`sniff` reports them).
+# The formats each reader reads (names as :func:`sniff` reports them), by the reader's name
+# (adapterx.data.formats.FileReader.name); a reader not named here is not checked (SICK).
 READS: dict[str, tuple[str, ...]] = {
     "xnli": ("NLI pairs (TSV)", "NLI pairs (JSON lines)"),
+    "nli": ("NLI pairs (TSV)", "NLI pairs (JSON lines)"),
+    "mnli": ("NLI pairs (TSV)", "NLI pairs (JSON lines)"),
+    "tags": ("token<TAB>tag lines", "CoNLL-U"),
     "pawsx": ("PAWS-X pairs (TSV)",),
     "stsb": ("STS pairs (TSV)", "STS pairs (CSV)"),
     "copa": ("COPA (JSON lines)",),

@@ -1,7 +1,7 @@
 """One grid cell's execution: run it (in this process or launched on N processes), check what it returned,
 record it (store or record file), and keep what a failure leaves (error.txt / failure.json).
 
-The cell function's contract (``adapterx.grid.cell.run_cell(cell, out_dir) -> dict``) is documented in
+The cell function's contract (``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict``) is documented in
 :mod:`adapterx.grid.runner`.
 """
 
@@ -26,10 +26,11 @@ from adapterx import __version__
 from adapterx.data.sources import data_files
 from adapterx.errors import AdapterxError, DataError
 from adapterx.fsio import atomic_write_json, exclusive_lock
-from adapterx.grid.cell_worker import run_launched
-from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
-from adapterx.grid.recipe import QA_TASKS, cell_hash, chain_name
+from adapterx.grid.launch import run_launched
+from adapterx.grid.cell_function import CellFn, callable_ref, resolve_cell_fn
+from adapterx.grid.recipe import cell_hash, chain_name
 from adapterx.results.store import FAILURE_NAME, RECORD_NAME, CellRecord, ResultsStore, write_record_file
+from adapterx.tasks import get_task
 
 METRIC_KINDS = ("mean", "f1", "correlation")
 
@@ -38,12 +39,8 @@ METRIC_KINDS = ("mean", "f1", "correlation")
 
 
 def _is_qa(target: str) -> bool:
-    try:
-        from adapterx.tasks import get_task
-
-        return str(get_task(target).kind) == "span_qa"
-    except Exception:  # noqa: BLE001 - no task registry (yet): the constant list decides
-        return target in QA_TASKS
+    """Span QA (its score is (EM + F1) / 2, the XTREME-R convention): the task record's kind."""
+    return get_task(target).kind == "span_qa"
 
 
 def report_score(target: str, eval_json: dict[str, Any], lang_scores: dict[str, Any]) -> tuple[str, float | None]:
@@ -163,7 +160,7 @@ def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellF
 
     With ``write_db`` False (workers on other hosts) only ``cells/<hash>/record.json.gz`` is written and the driver
     ingests it. A failure is recorded, not raised, so one bad cell does not end a grid. With ``processes`` > 1 the
-    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.cell_worker`).
+    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.launch`).
     """
     run_dir = Path(run_dir)
     h = cell_hash(cell)
