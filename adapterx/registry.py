@@ -15,10 +15,19 @@ T = TypeVar("T")
 
 
 def suggest(name: str, choices: list[str] | tuple[str, ...], what: str) -> str:
-    """Return a one-line message for an unknown ``name`` among ``choices``, with a close match if any."""
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    """Return a one-line message for an unknown ``name`` among ``choices``, with a close match if any.
+
+    A close match is never the word typed (``stsb`` is no hint for ``stsb``, nor ``stsb`` for ``stsb ``): where
+    ``name`` is itself a choice, the caller refused it for another reason, and the message says it does not fit."""
+    typed = str(name)
+    if typed in choices:
+        return f"{what} {typed!r} does not fit here. Known: {', '.join(sorted(choices))}."
+    # a case or spacing slip first (LoRA -> lora), then spelling (difflib)
+    folded = [c for c in choices if c.lower() == typed.strip().lower() and c != typed.strip()]
+    close = folded or difflib.get_close_matches(typed.strip(), list(choices), n=4, cutoff=0.6)
+    close = [c for c in close if c not in (typed, typed.strip())][:3]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {what} {name!r}.{hint} Known: {', '.join(sorted(choices))}."
+    return f"unknown {what} {typed!r}.{hint} Known: {', '.join(sorted(choices))}."
 
 
 def check_choice(value: str, choices: tuple[str, ...], what: str) -> None:

@@ -33,7 +33,7 @@ def check_cmd(
 ) -> None:
     """Stream the first row of every config and split the tasks read from the Hugging Face Hub and check the
     columns their converters use: one table of ok / broken (with the reason). Exit 1 if any is broken."""
-    from adapterx.data.download import check
+    from adapterx.workflows.download import check
 
     rows = check(list(tasks or []), tuple(data_revision or ()))
     broken = [r for r in rows if not r.ok]
@@ -72,7 +72,7 @@ def download_cmd(
 ) -> None:
     """Write the tasks' Hugging Face data as XTREME's download folder lays it out (the file names and formats
     --data-dir reads), so nodes without network can train and evaluate from it."""
-    from adapterx.data.download import download
+    from adapterx.workflows.download import download
 
     def show(res) -> None:
         if not (as_json or quiet):

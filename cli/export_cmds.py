@@ -1,4 +1,4 @@
-"""``adapterx export xtreme RUN_DIR... --to FOLDER`` and ``adapterx score PREDICTIONS --gold GOLD``: results in the
+"""``adapterx export xtreme RUN_DIR... --to FOLDER``, ``adapterx export bundle RUN --to FOLDER`` and ``adapterx score PREDICTIONS --gold GOLD``: results in the
 benchmark's own submission layout, and anyone's predictions scored with adapterx's metrics."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import typer
 from cli.common import DEBUG_HELP, handle_errors, print_json
 from cli.main import app
 
-export_app = typer.Typer(help="Write results in a community format (xtreme: XTREME(-R)'s submission folder).",
+export_app = typer.Typer(help="Write results in a community format (xtreme: XTREME(-R)'s submission folder) or as a"
+                         " folder to check in (bundle: a grid's store, report and predictions).",
                          no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
@@ -42,6 +43,34 @@ def export_xtreme_cmd(
     typer.echo(f"wrote {len(summary.files)} files to {summary.folder} (metadata: {summary.folder / 'adapterx_export.json'})")
 
 
+@export_app.command("bundle")
+@handle_errors
+def export_bundle_cmd(
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder written by `adapterx run` (holds results.sqlite)."),
+    to: Path = typer.Option(..., "--to", help="The bundle folder, e.g. docs/results/minilm-xstilts."),
+    max_predictions_mb: float = typer.Option(20.0, "--max-predictions-mb", min=0.0, help="Compressed predictions above"
+                                             " this: only the lowest seed's are kept (sha256 of all are listed)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --to folder."),
+    intermediate: str = typer.Option("stsb", "--intermediate", help="Chain that report.html and question.md ask about."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Write a grid's results as a folder to check in: a consistent copy of results.sqlite, report.html and the
+    report's tables, question.md, every cell's predictions (deterministic gzip), MANIFEST.json (sha256 of every file)
+    and a README. `adapterx report FOLDER` works on it. Written beside --to and renamed into place."""
+    from adapterx.results.bundle import export_bundle
+
+    summary = export_bundle(run_dir, to, max_predictions_mb=max_predictions_mb, overwrite=overwrite,
+                            intermediate=intermediate)
+    if as_json:
+        print_json(summary.to_json())
+        return
+    kept = {"all": "all predictions", "lowest_seed": "the lowest seed's predictions (the others: sha256 only)",
+            "none": "no predictions (the recipe did not save them)"}[summary.predictions]
+    typer.echo(f"wrote {len(summary.files)} files to {summary.folder}: {summary.n_cells} cells, {kept},"
+               f" {summary.predictions_bytes / 1e6:.2f} of {summary.predictions_bytes_all / 1e6:.2f} MB compressed")
+
+
 @app.command("score")
 @handle_errors
 def score_cmd(
@@ -67,6 +96,10 @@ def score_cmd(
 
     req = ScoreRequest(predictions=predictions, gold=gold, format=fmt, tasks=tuple(task or ()), split=split,
                        low_threshold=low_threshold)
+    if per_example:
+        from adapterx.fsio import check_output_dir
+
+        check_output_dir(out or predictions / "scored", "--out")  # before scoring: a bad folder costs nothing
     scored = score(req)
     written = write_scored(scored, out or predictions / "scored", req, name) if per_example else None
     if as_json:

@@ -9,7 +9,7 @@ import typer
 
 from cli.common import handle_errors, print_json
 from cli.main import app
-from cli.options import MODEL_HELP, OPTIONS, eval_files, method_spec, train_config
+from cli.options import MODEL_HELP, OPTIONS, Context, Given, eval_files, method_spec, training_options
 from cli.render import show_run
 
 
@@ -31,31 +31,17 @@ def _show_multitask(outcome, as_json: bool) -> None:  # noqa: ANN001
     summary_table(f"{run['task']}: multi-task {run['method']['name']} on {run['backbone']['id']}", rows)
 
 
-def _common_train(
-    task: str, *, method, model, data, train_file, dev_file, data_dir, eval_file, output, langs, save_predictions,
-    seed, lr, batch_size, grad_accum, epochs, max_steps, eval_steps, max_length, doc_stride, warmup_ratio, bf16,
-    device, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, as_json, evaluate,
-    command, quiet, resume=False, gradient_checkpointing=False, report_to=None, early_stopping_patience=None,
-    data_revision=None, xtreme_out=None, sft_k=None, group_by_length=None, compile=False,
-):  # noqa: ANN001, ANN202
-    from adapterx.data.sources import DataOptions
+def _common_train(task: str, given: Given, *, method: str, model: str, adapter_config, reduction_factor, lora_rank,  # noqa: ANN001
+                  lora_alpha, lora_dropout, lora_targets, sft_k, output, langs, save_predictions, xtreme_out, as_json,
+                  quiet, resume, report_to, evaluate: bool, command: str) -> None:
     from adapterx.workflows.train import TrainRequest, train_run
-    from adapterx.tasks import get_task
     from cli.render import TrainProgress
 
-    get_task(task)  # unknown names fail before anything loads
     spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
-    cfg = train_config(
-        _method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps,
-        eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, seed=seed,
-        bf16=bf16, device=device, gradient_checkpointing=gradient_checkpointing,
-        early_stopping_patience=early_stopping_patience, group_by_length=group_by_length, compile=compile,
-    )
-    opts = DataOptions(data=data, data_dir=data_dir, train_file=train_file, dev_file=dev_file, eval_files=eval_files(eval_file),
-                       data_revisions=tuple(data_revision or ()))
-    req = TrainRequest(task=task, method=spec, model=model, data=opts, train=cfg, output=output, langs=langs,
-                       evaluate=evaluate, save_predictions=save_predictions, command=command, resume=resume,
-                       report_to=report_to, xtreme_out=xtreme_out)
+    cfg = given.train_config(method, model)
+    req = TrainRequest(task=task, method=spec, model=model, data=given.data_options(), train=cfg, output=output,
+                       langs=langs, evaluate=evaluate, save_predictions=save_predictions, command=command,
+                       resume=resume, report_to=report_to, xtreme_out=xtreme_out)
     with TrainProgress(enabled=not (as_json or quiet)) as prog:
         outcome = train_run(req, progress=prog)
     show_run(outcome, task, as_json)
@@ -65,105 +51,81 @@ def _common_train(
 
 @app.command("train-intermediate")
 @handle_errors
+@training_options(data=("data", "train_file", "dev_file", "data_revision"))
 def train_intermediate(
     tasks: list[str] = typer.Argument(..., help="English intermediate task(s), e.g. stsb, mnli, squad (see `adapterx tasks`). Several: one shared module, a head per task."),
-    multi_task: bool = typer.Option(False, "--multi-task", help="sts-all: train its members as separate heads of one module (default: their union as one task)."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Multi-task: sample tasks with p ∝ size^(1/T) (1 = by size; larger = more uniform)."),
-    method: str = OPTIONS["method"], model: str = OPTIONS["model"], data: Optional[str] = OPTIONS["data"],
-    train_file: Optional[Path] = OPTIONS["train_file"], dev_file: Optional[Path] = OPTIONS["dev_file"],
-    output: Optional[Path] = OPTIONS["output"], seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"],
-    batch_size: int = OPTIONS["batch_size"], grad_accum: int = OPTIONS["grad_accum"], epochs: float = OPTIONS["epochs"],
-    max_steps: Optional[int] = OPTIONS["max_steps"], eval_steps: Optional[int] = OPTIONS["eval_steps"],
-    max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"], warmup_ratio: float = OPTIONS["warmup_ratio"],
-    bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"], adapter_config: Optional[str] = OPTIONS["adapter_config"],
-    reduction_factor: Optional[int] = OPTIONS["reduction_factor"], lora_rank: Optional[int] = OPTIONS["lora_rank"],
-    lora_alpha: Optional[int] = OPTIONS["lora_alpha"], lora_dropout: Optional[float] = OPTIONS["lora_dropout"],
-    lora_targets: Optional[str] = OPTIONS["lora_targets"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
-    resume: bool = OPTIONS["resume"], gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"],
-    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
-    report_to: Optional[str] = OPTIONS["report_to"], data_revision: Optional[list[str]] = OPTIONS["data_revision"],
-    sft_k: Optional[int] = OPTIONS["sft_k"], group_by_length: Optional[bool] = OPTIONS["group_by_length"],
-    compile: bool = OPTIONS["compile"], debug: bool = OPTIONS["debug"],
+    multi_task: bool = OPTIONS["multi_task"], temperature: Optional[float] = OPTIONS["temperature"],
+    method: str = OPTIONS["method"], model: str = OPTIONS["model"], output: Optional[Path] = OPTIONS["output"],
+    adapter_config: Optional[str] = OPTIONS["adapter_config"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
+    lora_rank: Optional[int] = OPTIONS["lora_rank"], lora_alpha: Optional[int] = OPTIONS["lora_alpha"],
+    lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
+    resume: bool = OPTIONS["resume"], report_to: Optional[str] = OPTIONS["report_to"],
+    debug: bool = OPTIONS["debug"], given: Given = None,  # type: ignore[assignment] - filled by training_options
 ) -> None:
     """Train an English intermediate task (STS-B by default in the research question) as an adapter, LoRA or full
     fine-tune, select on English dev, and write a self-describing run directory."""
     from adapterx.tasks import get_task
 
+    for n in tasks:
+        get_task(n)  # unknown names fail before anything loads
     names = list(tasks)
     if multi_task:
         names = [m for n in names for m in (get_task(n).members or (n,))]
+    several = ({"several" if len(names) > 1 else "one"}, f"one task ({', '.join(names)})")
+    given.check(Context.of("train-intermediate", list(tasks), method=method, data=given.values.get("data"),
+                           extra={"tasks": several}))
     if len(names) > 1:
-        from adapterx.data.sources import DataOptions
         from adapterx.workflows.multitask import MultiTaskRequest, train_multitask
         from cli.render import TrainProgress
 
-        for n in names:
-            get_task(n)
         from adapterx.errors import ConfigError
 
-        if train_file or dev_file:
+        if given.values["train_file"] or given.values["dev_file"]:
             raise ConfigError("--train-file/--dev-file name one task's files; with several tasks use --data DIR or hf")
         spec = method_spec(method, adapter_config, reduction_factor, lora_rank, lora_alpha, lora_dropout, lora_targets, sft_k)
-        cfg = train_config(_method=method, _model=model, lr=lr, batch_size=batch_size, grad_accum=grad_accum, epochs=epochs,
-                            max_steps=max_steps, eval_steps=eval_steps, max_length=max_length, doc_stride=doc_stride,
-                            warmup_ratio=warmup_ratio, seed=seed, bf16=bf16, device=device,
-                            gradient_checkpointing=gradient_checkpointing, early_stopping_patience=early_stopping_patience,
-                            group_by_length=group_by_length, compile=compile)
-        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model,
-                               data=DataOptions(data=data, data_revisions=tuple(data_revision or ())), train=cfg,
-                               temperature=temperature, output=output, report_to=report_to, resume=resume)
+        cfg = given.train_config(method, model)
+        req = MultiTaskRequest(tasks=tuple(names), method=spec, model=model, data=given.data_options(), train=cfg,
+                               temperature=1.0 if temperature is None else temperature, output=output,
+                               report_to=report_to, resume=resume)
         with TrainProgress(enabled=not (as_json or quiet)) as prog:
             outcome = train_multitask(req, progress=prog)
         _show_multitask(outcome, as_json)
         return
     _common_train(
-        names[0], method=method, model=model, data=data, train_file=train_file, dev_file=dev_file, data_dir=None,
-        eval_file=None, output=output, langs="all", save_predictions=None, seed=seed, lr=lr, batch_size=batch_size,
-        grad_accum=grad_accum, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps, max_length=max_length,
-        doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device, adapter_config=adapter_config,
-        reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-        lora_targets=lora_targets, as_json=as_json, evaluate=False, command="train-intermediate", quiet=quiet,
-        resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience, data_revision=data_revision, sft_k=sft_k,
-        group_by_length=group_by_length, compile=compile,
+        names[0], given, method=method, model=model, adapter_config=adapter_config, reduction_factor=reduction_factor,
+        lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, sft_k=sft_k,
+        output=output, langs="all", save_predictions=None, xtreme_out=None, as_json=as_json, quiet=quiet,
+        resume=resume, report_to=report_to, evaluate=False, command="train-intermediate",
     )
 
 
 @app.command("train-target")
 @handle_errors
+@training_options()
 def train_target(
     task: str = typer.Argument(..., help="Target task: xnli, pawsx, xcopa, udpos, panx, xquad, mlqa, tydiqa."),
-    method: str = OPTIONS["method"], model: str = OPTIONS["model"], data: Optional[str] = OPTIONS["data"],
-    train_file: Optional[Path] = OPTIONS["train_file"], dev_file: Optional[Path] = OPTIONS["dev_file"],
-    data_dir: Optional[Path] = OPTIONS["data_dir"], eval_file: Optional[list[str]] = OPTIONS["eval_file"],
+    method: str = OPTIONS["method"], model: str = OPTIONS["model"],
     output: Optional[Path] = OPTIONS["output"], langs: str = OPTIONS["langs"], save_predictions: Optional[Path] = OPTIONS["save_predictions"],
     xtreme_out: Optional[Path] = OPTIONS["xtreme_out"],
-    seed: int = OPTIONS["seed"], lr: Optional[float] = OPTIONS["lr"], batch_size: int = OPTIONS["batch_size"],
-    grad_accum: int = OPTIONS["grad_accum"], epochs: float = OPTIONS["epochs"], max_steps: Optional[int] = OPTIONS["max_steps"],
-    eval_steps: Optional[int] = OPTIONS["eval_steps"], max_length: int = OPTIONS["max_length"], doc_stride: int = OPTIONS["doc_stride"],
-    warmup_ratio: float = OPTIONS["warmup_ratio"], bf16: bool = OPTIONS["bf16"], device: Optional[str] = OPTIONS["device"],
     adapter_config: Optional[str] = OPTIONS["adapter_config"], reduction_factor: Optional[int] = OPTIONS["reduction_factor"],
     lora_rank: Optional[int] = OPTIONS["lora_rank"], lora_alpha: Optional[int] = OPTIONS["lora_alpha"],
     lora_dropout: Optional[float] = OPTIONS["lora_dropout"], lora_targets: Optional[str] = OPTIONS["lora_targets"],
-    as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"], resume: bool = OPTIONS["resume"],
-    gradient_checkpointing: bool = OPTIONS["gradient_checkpointing"], report_to: Optional[str] = OPTIONS["report_to"],
-    early_stopping_patience: Optional[int] = OPTIONS["early_stopping_patience"],
-    data_revision: Optional[list[str]] = OPTIONS["data_revision"], sft_k: Optional[int] = OPTIONS["sft_k"],
-    group_by_length: Optional[bool] = OPTIONS["group_by_length"], compile: bool = OPTIONS["compile"],
-    debug: bool = OPTIONS["debug"],
+    sft_k: Optional[int] = OPTIONS["sft_k"], as_json: bool = OPTIONS["as_json"], quiet: bool = OPTIONS["quiet"],
+    resume: bool = OPTIONS["resume"], report_to: Optional[str] = OPTIONS["report_to"],
+    debug: bool = OPTIONS["debug"], given: Given = None,  # type: ignore[assignment] - filled by training_options
 ) -> None:
     """Train a target task on English, select on English dev only (strict zero-shot), then evaluate every language
     and print the per-language table with average, low-resource and high-resource averages."""
+    from adapterx.tasks import get_task
+
+    get_task(task)  # unknown names fail before anything loads
+    given.check(Context.of("train-target", [task], method=method, data=given.values.get("data")))
     _common_train(
-        task, method=method, model=model, data=data, train_file=train_file, dev_file=dev_file, data_dir=data_dir,
-        eval_file=eval_file, output=output, langs=langs, save_predictions=save_predictions, seed=seed, lr=lr,
-        batch_size=batch_size, grad_accum=grad_accum, epochs=epochs, max_steps=max_steps, eval_steps=eval_steps,
-        max_length=max_length, doc_stride=doc_stride, warmup_ratio=warmup_ratio, bf16=bf16, device=device,
-        adapter_config=adapter_config, reduction_factor=reduction_factor, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout, lora_targets=lora_targets, as_json=as_json, evaluate=True, command="train-target",
-        quiet=quiet, resume=resume, gradient_checkpointing=gradient_checkpointing, report_to=report_to,
-        early_stopping_patience=early_stopping_patience, data_revision=data_revision, xtreme_out=xtreme_out,
-        sft_k=sft_k, group_by_length=group_by_length, compile=compile,
+        task, given, method=method, model=model, adapter_config=adapter_config, reduction_factor=reduction_factor,
+        lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, sft_k=sft_k,
+        output=output, langs=langs, save_predictions=save_predictions, xtreme_out=xtreme_out, as_json=as_json,
+        quiet=quiet, resume=resume, report_to=report_to, evaluate=True, command="train-target",
     )
 
 

@@ -1,5 +1,6 @@
-"""The layout's rules, checked on the source: no import circle between modules, no private name imported across
-modules, every command's --help renders, and --help loads no heavy library."""
+"""The layout's rules, checked on the source: packages import only lower layers (LAYERS), no import circle between
+modules, no private name imported across modules, every command's --help renders, and --help loads no heavy
+library. Imports count wherever they are (module level or inside a function), except under ``if TYPE_CHECKING``."""
 
 from __future__ import annotations
 
@@ -28,22 +29,101 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """The modules of this project ``path`` imports when it is imported (module-level statements only: imports inside
-    functions run later, and ``if TYPE_CHECKING`` blocks never)."""
+# The packages from the bottom up: a package imports only packages below it (its own modules aside). One order,
+# the one README's architecture table and docs/internals.md list; no exceptions. A new package or top-level module
+# must be placed here (the test below fails naming it).
+LAYERS = (
+    "adapterx",  # the package root: __version__
+    "errors",
+    "fsio",
+    "cachedir",
+    "registry",
+    "paths",
+    "languages",
+    "data",
+    "backbone",
+    "tasks",
+    "engine",
+    "methods",
+    "hub",
+    "results",
+    "retrieval",
+    "evaluate",
+    "workflows",
+    "grid",
+    "cli",
+)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """The modules of this project ``path`` imports: every import statement, at module level or inside a function,
+    except those under ``if TYPE_CHECKING`` (they never run) and a package ``__init__``'s imports of its own
+    modules (re-exports and registration on import). A name imported from a package counts as that module where
+    one exists."""
     found: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if sub in MODULES else node.module)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if _is_type_checking(child):
+                for stmt in child.orelse:  # the else branch runs
+                    visit_stmt(stmt)
+            else:
+                visit_stmt(child)
+
+    def visit_stmt(node: ast.AST) -> None:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package this file is in
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if base.split(".")[0] in PACKAGES:
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    found.add(sub if sub in MODULES else base)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] in PACKAGES)
-    return found
+        visit(node)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    if path.name == "__init__.py":
+        found = {d for d in found if not d.startswith(module + ".")}
+    return {d for d in found if d in MODULES and d != module}
+
+
+GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+
+
+def _package(module: str) -> str:
+    """The layer a module belongs to: ``cli``, the package root, or the first name under ``adapterx``."""
+    parts = module.split(".")
+    if parts[0] == "cli" or len(parts) == 1:
+        return parts[0]
+    return parts[1]
+
+
+def test_every_package_has_a_layer() -> None:
+    missing = sorted({_package(m) for m in MODULES} - set(LAYERS))
+    assert not missing, f"place these in LAYERS (tests/test_architecture.py) and docs/internals.md: {missing}"
+
+
+def test_packages_import_only_lower_layers() -> None:
+    rank = {p: i for i, p in enumerate(LAYERS)}
+    upward = []
+    for m, deps in sorted(GRAPH.items()):
+        for d in sorted(deps):
+            a, b = _package(m), _package(d)
+            if a != b and rank.get(a, -1) <= rank.get(b, len(LAYERS)):
+                upward.append(f"{m} ({a}) imports {d} ({b})")
+    assert not upward, "imports against the layer order " + " < ".join(LAYERS) + ":\n" + "\n".join(upward)
 
 
 def test_no_import_circle_between_modules() -> None:
-    graph = {m: {d for d in _top_level_imports(p) if d in MODULES and d != m} for m, p in MODULES.items()}
+    """Counting every import outside ``if TYPE_CHECKING``, function-level ones too (as import-linter does)."""
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -51,7 +131,7 @@ def test_no_import_circle_between_modules() -> None:
     def visit(m: str) -> None:
         state[m] = 1
         stack.append(m)
-        for d in sorted(graph[m]):
+        for d in sorted(GRAPH[m]):
             if state.get(d) == 1:
                 cycles.append(stack[stack.index(d):] + [d])
             elif d not in state:
@@ -59,7 +139,7 @@ def test_no_import_circle_between_modules() -> None:
         stack.pop()
         state[m] = 2
 
-    for m in sorted(graph):
+    for m in sorted(GRAPH):
         if m not in state:
             visit(m)
     assert not cycles, "import circles: " + "; ".join(" -> ".join(c) for c in cycles)

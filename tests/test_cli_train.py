@@ -130,3 +130,76 @@ def test_undefined_scores_are_json_null():
     assert out["scores"]["de"] == {"spearman": None, "pearson": None}
     assert out["average"] == 10.0
     json.dumps(out, allow_nan=False)  # strict JSON
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Every TrainConfig field is a flag of every training command and reaches the request the command makes.
+
+TRAIN_VALUES = {
+    "lr": 0.5, "batch_size": 8, "grad_accum": 2, "epochs": 1.5, "max_steps": 7, "warmup_ratio": 0.3,
+    "weight_decay": 0.1, "max_grad_norm": 0.5, "eval_steps": 5, "max_length": 64, "doc_stride": 16, "seed": 7,
+    "bf16": True, "gradient_checkpointing": True, "device": "cpu", "early_stopping_patience": 2,
+    "group_by_length": False, "compile": True,
+}
+
+# command line (QA tasks, so that --doc-stride applies), the workflow function it calls, the request's TrainConfig
+TRAINING_COMMANDS = {
+    "train-intermediate": (["squad"], "adapterx.workflows.train.train_run", lambda req: req.train),
+    "train-target": (["tydiqa"], "adapterx.workflows.train.train_run", lambda req: req.train),
+    "stack": (["squad", "tydiqa"], "adapterx.workflows.stack.stack_run", lambda req: req.target.train),
+    "fuse": (["squad", "--target", "tydiqa"], "adapterx.workflows.stack.stack_run", lambda req: req.target.train),
+    "train-language": (["sw"], "adapterx.workflows.language.train_language", lambda req: req.train),
+}
+
+
+class _Captured(Exception):
+    pass
+
+
+def _flags(values):
+    out = []
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + flag[2:])
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+@pytest.mark.parametrize("command", sorted(TRAINING_COMMANDS))
+def test_every_train_config_field_is_a_flag_of_every_training_command(command, monkeypatch):
+    import importlib
+
+    import typer.main
+
+    from adapterx.engine.loop import TrainConfig
+    from cli.main import app
+
+    assert set(TRAIN_VALUES) == set(TrainConfig.model_fields), "a new TrainConfig field: give it a value here"
+    click_cmd = typer.main.get_command(app).commands[command]
+    names = {opt for p in click_cmd.params for opt in (*p.opts, *p.secondary_opts)}
+    for field in TrainConfig.model_fields:
+        assert "--" + field.replace("_", "-") in names, f"{command} has no --{field.replace('_', '-')}"
+
+    args, target, train_of = TRAINING_COMMANDS[command]
+    seen = []
+
+    def capture(req, **_kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append(train_of(req))
+        raise _Captured
+
+    module, _, fn = target.rpartition(".")
+    monkeypatch.setattr(importlib.import_module(module), fn, capture)
+    values = dict(TRAIN_VALUES)
+    if command == "train-language":  # masked language modelling has no windows: the flag exists but is refused
+        res = run_cli(command, *args, "--model", "tiny", "--doc-stride", "16")
+        assert res.exit_code == 2 and "--doc-stride applies to tasks of kind span_qa" in res.stderr, res.stderr
+        values.pop("doc_stride")
+    from typer.testing import CliRunner
+
+    res = CliRunner().invoke(app, [command, *args, "--model", "tiny", *_flags(values)])
+    assert isinstance(res.exception, _Captured), (res.exit_code, res.stderr, res.exception)
+    cfg = seen[0]
+    for name, value in values.items():
+        assert getattr(cfg, name) == value, f"{command} --{name.replace('_', '-')} {value} became {getattr(cfg, name)}"

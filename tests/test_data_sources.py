@@ -4,6 +4,7 @@ back to the same examples, `adapterx data check`, run.json data revisions, and t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,7 +13,8 @@ import hf_standins
 import pytest
 from conftest import run_cli
 
-from adapterx.data import download as dl
+from adapterx.data import layout
+from adapterx.workflows import download as dl
 from adapterx.data.hf_load import LOCAL_ROOT_ENV, HFRead
 from adapterx.data.hf_sources import DATASETS, EXPORT_REF, get_dataset, resolve_revision
 from adapterx.data.sources import DataOptions, load_split, start_read_log
@@ -153,7 +155,7 @@ def test_read_log_records_every_split_with_its_revision(hf_root: Path):
 
 
 def _downloadable() -> list[str]:
-    return [n for n in _hf_tasks() if get_task(n).layout in dl.TARGETS]
+    return [n for n in _hf_tasks() if n in dl.downloadable()]
 
 
 LANGS = {"xnli": ("sw",), "pawsx": ("de",), "xcopa": ("sw",), "udpos": ("de",), "panx": ("sw",), "xquad": ("de",),
@@ -202,7 +204,8 @@ def test_existing_files_are_kept_unless_force(hf_root: Path, tmp_path: Path):
 def test_a_failed_download_leaves_no_half_written_files(hf_root: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch):
     calls = []
-    real = dl.WRITERS["token_tags"]
+    panx = layout.LAYOUTS["panx"]
+    real = panx.targets["dev"].writer
 
     def flaky(examples, path):
         calls.append(path)
@@ -211,7 +214,8 @@ def test_a_failed_download_leaves_no_half_written_files(hf_root: Path, tmp_path:
             raise OSError("disk full")
         real(examples, path)
 
-    monkeypatch.setitem(dl.WRITERS, "token_tags", flaky)
+    flaky_targets = {s: dataclasses.replace(t, writer=flaky) for s, t in panx.targets.items()}
+    monkeypatch.setitem(layout.LAYOUTS, "panx", dataclasses.replace(panx, targets=flaky_targets))
     with pytest.raises(OSError, match="disk full"):
         dl.download(["panx"], tmp_path, ("sw",))
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".tsv"]

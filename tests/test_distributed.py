@@ -56,11 +56,11 @@ def test_the_batch_must_split_evenly() -> None:
 
 
 def test_launch_command_pins_every_setting() -> None:
-    cmd = distributed.launch_command(4, "adapterx.grid.cell_worker", ["a", "b"], port=29999)
+    cmd = distributed.launch_command(4, "adapterx.grid.launch", ["a", "b"], port=29999)
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     for flag, value in (("--num_processes", "4"), ("--mixed_precision", "no"), ("--main_process_port", "29999")):
         assert cmd[cmd.index(flag) + 1] == value
-    assert cmd[-4:] == ["-m", "adapterx.grid.cell_worker", "a", "b"]
+    assert cmd[-4:] == ["-m", "adapterx.grid.launch", "a", "b"]
     with pytest.raises(ConfigError):
         distributed.launch_command(1, "m", [])
 
@@ -276,7 +276,7 @@ def test_commands_that_are_not_data_parallel_refuse_a_launch(args: list[str], mo
 RACE = '''
 import shutil
 from adapterx.engine import distributed
-from adapterx.grid.cell import run_cell
+from adapterx.grid.run_cell import run_cell
 from adapterx.engine.rundir import RunWriter
 
 _commit = RunWriter.commit
@@ -301,7 +301,7 @@ def test_ranks_agree_when_another_worker_wins_the_shared_intermediate(tmp_path: 
     """Rank 0 alone sees its commit fail (the competitor's module appeared) and goes on with that module; the other
     rank must leave its wait with the same error and do the same, not wait for a collective rank 0 never reaches
     (that hung until the 12-hour group timeout)."""
-    from adapterx.grid.cell_worker import run_launched
+    from adapterx.grid.launch import run_launched
     from adapterx.grid.recipe import expand, load_recipe
 
     (tmp_path / "racemod.py").write_text(RACE)
@@ -320,7 +320,7 @@ def test_ranks_agree_when_another_worker_wins_the_shared_intermediate(tmp_path: 
 def test_a_launch_that_runs_past_its_timeout_leaves_no_rank_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess as sp
 
-    from adapterx.grid.cell_worker import run_launched
+    from adapterx.grid.launch import run_launched
 
     (tmp_path / "sleepmod.py").write_text("import time\n\ndef cell(cell, out_dir):\n    time.sleep(600)\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
@@ -332,7 +332,7 @@ def test_a_launch_that_runs_past_its_timeout_leaves_no_rank_behind(tmp_path: Pat
 
 EVAL_FAILS = '''
 import adapterx.workflows.eval as pipeline
-from adapterx.grid.cell import run_cell
+from adapterx.grid.run_cell import run_cell
 from adapterx.errors import DataError
 
 _zero_shot = pipeline.zero_shot
@@ -352,7 +352,7 @@ def cell(cell, out_dir):
 
 def test_an_error_in_one_ranks_share_of_the_evaluation_fails_the_cell_on_every_rank(
         tmp_path: Path, tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    from adapterx.grid.cell_worker import run_launched
+    from adapterx.grid.launch import run_launched
     from adapterx.errors import AdapterxError
     from adapterx.grid.recipe import expand, load_recipe
 

@@ -107,7 +107,7 @@ def _check_numbers(doc: Elements, run_dir: Path) -> None:
     assert len(answer) == 1
     cells = [c for c in doc.items if answer[0] in c["parents"] and c["tag"] == "td"]
     assert {c["attrs"].get("data-group") for c in cells if "delta" in c["attrs"].get("class", "")} == \
-        {"all", "low", "high"}
+        {"english", "zero_shot", "low", "latin", "other_script"}
     [seeds] = [c for c in cells if "seeds" in c["attrs"].get("class", "")]
     assert int(seeds["attrs"]["data-seeds"]) == n_seeds[("xnli", "tiny/lora/stsb")] == 2
 

@@ -55,7 +55,7 @@ def test_stack_with_language_adapters_swaps_per_language(lang_runs, tmp_path, ti
     module.model.eval()
     outs = {}
     for code in ("sw", "en"):
-        module.extra["switch_language"](code)
+        module.hooks.switch_language(code)
         with torch.inference_mode():
             outs[code] = module.model(**batch).logits
     assert not torch.allclose(outs["sw"], outs["en"])

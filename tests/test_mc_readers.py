@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 
 from adapterx.data.examples import ChoiceExample
-from adapterx.data.layout import default_eval_split, find_split_files, read_split
+from adapterx.data.layout import find_split_files, read_split
 from adapterx.data.readers import has_labels, read_commonsenseqa, read_cosmosqa, read_hellaswag
 from adapterx.data.sources import DataOptions, load_split
 from adapterx.errors import DataError
@@ -376,7 +376,7 @@ def test_layout_finds_the_official_file_names(tmp_path: Path) -> None:
     _write(tmp_path / "cosmosqa" / "valid.jsonl", _jsonl(COSMOS))
     assert find_split_files("cosmosqa", tmp_path, "dev")["en"].name == "valid.csv"
     for task in FILES:
-        assert default_eval_split(task) == "dev" == get_task(task).eval_split
+        assert get_task(task).eval_split == "dev"
     with pytest.raises(DataError, match=r"no hellaswag train data for language 'en': expected .*hellaswag_train"):
         read_split("hellaswag", tmp_path / "flat", "train", "en")
 

@@ -13,35 +13,30 @@ import pytest
 import torch
 
 from adapterx.data import synthetic
-from adapterx.methods import AdapterSpec, FullSpec, LoRASpec, SFTSpec, build_module, load_module
-from adapterx.methods import spec as S
+from adapterx.methods import build_module, catalog, load_module
 from adapterx.tasks import get_task
 from adapterx.tasks.kinds import ops_for
 from adapterx.engine.loop import TrainConfig, train
 
-METHODS = {
-    "adapter": AdapterSpec(),
-    "houlsby": AdapterSpec(config="double_seq_bn", reduction_factor=8),
-    "lora": LoRASpec(r=4),
-    "full": FullSpec(),
-    "par_bn": S.ParBnSpec(reduction_factor=8),
-    "compacter": S.CompacterSpec(),
-    "compacter++": S.CompacterPPSpec(),
-    "prefix": S.PrefixSpec(prefix_length=4, bottleneck_size=16),
-    "prompt": S.PromptSpec(prompt_length=4),
-    "dora": LoRASpec(r=4, dora=True),
-    "rslora": LoRASpec(r=4, rslora=True),
-    "pissa": LoRASpec(r=4, init="pissa"),
-    "ia3": S.IA3Spec(),
-    "bitfit": S.BitFitSpec(),
-    "sft": SFTSpec(k=2000),
-}
-# What names a method's own parameters (the head is allowed besides).
-MARKERS = {"adapter": ("adapter",), "par_bn": ("adapter",), "compacter": ("adapter", "shared_parameters"),
-           "compacter++": ("adapter", "shared_parameters"), "prefix": ("prefix_tuning",), "prompt": ("prompt_tuning",),
-           "lora": ("lora_",), "ia3": ("ia3_",), "bitfit": (".bias",), "sft": ("sft_delta",)}
+
+def _catalogue() -> dict[str, object]:
+    """Every registered method with the options that keep it cheap on the tiny model, and each named variant
+    (``houlsby``, ``dora``, ...): the suite covers a new registration without an edit here."""
+    out = {}
+    for name in catalog.names():
+        info = catalog.get(name)
+        out[name] = info.spec(**info.small)
+        for variant, options in info.variants.items():
+            out[variant] = info.spec(**{**info.small, **options})
+    return out
+
+
+METHODS = _catalogue()
+# What names a method's own parameters (the head is allowed besides): its registration says.
+MARKERS = {n: catalog.get(n).param_prefixes for n in catalog.names()}
 # One task per kind: the contract holds for every head.
 TASKS = ["stsb", "xnli", "xcopa", "tydiqa", "panx"]
+HEADS = ("heads.", "classifier", "qa_outputs", "modules_to_save")
 
 
 def _train_briefly(module, task, tok, steps: int = 4):
@@ -55,9 +50,8 @@ def _train_briefly(module, task, tok, steps: int = 4):
 
 
 def _base_state(module, method: str) -> dict[str, torch.Tensor]:
-    """The backbone's own weights (names without adapter / LoRA / head parts)."""
-    skip = ("adapter", "shared_parameters", "lora_", "ia3_", "prefix_tuning", "prompt_tuning", "heads.", "classifier", "qa_outputs",
-            "modules_to_save", "sft_delta")
+    """The backbone's own weights (names without any method's parts or the head; biases count: BitFit trains them)."""
+    skip = tuple(m for ms in MARKERS.values() for m in ms if m != ".bias") + HEADS
     return {k: v.detach().clone() for k, v in module.model.state_dict().items() if not any(s in k for s in skip)}
 
 
@@ -82,11 +76,11 @@ def test_only_method_parameters_train_and_base_is_unchanged(method, task_name, t
     spec = METHODS[method]
     module = build_module(spec, tiny, task, seed=0)
     trainable = [n for n, p in module.model.named_parameters() if p.requires_grad]
-    if spec.name == "full":
+    if not MARKERS[spec.name]:  # every weight is the method's (full fine-tuning)
         assert len(trainable) == len(list(module.model.parameters()))
     else:
         marker = MARKERS[spec.name]
-        head = ("heads." + task_name, "classifier", "qa_outputs", "modules_to_save")
+        head = ("heads." + task_name, *HEADS[1:])
         bad = [n for n in trainable if not any(m in n for m in marker) and not any(h in n for h in head)]
         assert not bad, f"backbone parameters left trainable: {bad[:5]}"
         assert any(marker[0] in n and not any(h in n for h in head) for n in trainable)
@@ -100,7 +94,7 @@ def test_only_method_parameters_train_and_base_is_unchanged(method, task_name, t
     if spec.name == "bitfit":  # the biases train, every other base weight stays
         changed = [k for k in before if not torch.equal(before[k], after[k])]
         assert changed and all(k.endswith(".bias") for k in changed), changed[:5]
-    elif spec.name != "full":
+    elif MARKERS[spec.name]:
         changed = [k for k in before if not torch.equal(before[k], after[k])]
         assert not changed, f"base weights changed: {changed[:5]}"
     else:
@@ -115,25 +109,26 @@ def test_only_method_parameters_train_and_base_is_unchanged(method, task_name, t
     torch.testing.assert_close(_logits(again, task, tiny_tokenizer), ref, rtol=0, atol=atol)
 
 
+# How each library loads a saved module without adapterx (torch methods: by their file).
 PLAIN = {
-    "adapter": """
+    "adapters": """
         from adapters import AutoAdapterModel
         model = AutoAdapterModel.from_pretrained(base)
         name = model.load_adapter(path, use_safetensors=True, set_active=True)
         model.active_head = name
     """,
-    "lora": """
+    "peft": """
         from transformers import AutoModelForSequenceClassification
         from peft import PeftModel
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model = PeftModel.from_pretrained(model, path)
     """,
-    "full": """
+    "transformers": """
         from transformers import AutoModelForSequenceClassification
         model = AutoModelForSequenceClassification.from_pretrained(path)
     """,
     # No library loads LT-SFT differences (composable-sft is not on PyPI): plain torch adds one to the backbone.
-    "sft": """
+    "sft.safetensors": """
         from safetensors.torch import load_file
         from transformers import AutoModelForSequenceClassification
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
@@ -145,18 +140,30 @@ PLAIN = {
                     name = key[: -len(".idx")]
                     params[name].view(-1).index_add_(0, diff[key].long(), diff[name + ".val"])
     """,
-    "bitfit": """
+    "bitfit.safetensors": """
         from safetensors.torch import load_file
         from transformers import AutoModelForSequenceClassification
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model.load_state_dict(load_file(path + "/bitfit.safetensors"), strict=False)
     """,
 }
-FAMILIES = {"par_bn": "adapter", "compacter": "adapter", "compacter++": "adapter", "prefix": "adapter",
-            "prompt": "adapter", "dora": "lora", "rslora": "lora", "pissa": "lora", "ia3": "lora", "bitfit": "bitfit"}
 
 
-@pytest.mark.parametrize("method", ["adapter", "lora", "full", "sft"])
+def _plain_kind(method: str) -> str:
+    info = catalog.get(METHODS[method].name)
+    return info.native_files[0] if info.library == "torch" else info.library
+
+
+# One method per plain loader runs in a fresh process of its own; every other entry of the catalogue in one more.
+FIRSTS = list({_plain_kind(m): m for m in reversed(list(METHODS))}.values())[::-1]
+FAMILIES = {m: _plain_kind(m) for m in METHODS if m not in FIRSTS}
+
+
+def test_every_method_has_a_plain_loader():
+    assert {_plain_kind(m) for m in METHODS} <= set(PLAIN)
+
+
+@pytest.mark.parametrize("method", FIRSTS)
 def test_saved_module_loads_with_plain_library_in_fresh_process(method, tiny, tiny_tokenizer, tmp_path):
     task = get_task("stsb")
     module = build_module(METHODS[method], tiny, task, seed=1)
@@ -169,7 +176,7 @@ def test_saved_module_loads_with_plain_library_in_fresh_process(method, tiny, ti
         import json, sys, torch
         base, path = {tiny.path!r}, {str(tmp_path / 'module')!r}
         """
-    ) + textwrap.dedent(PLAIN[method]) + textwrap.dedent(
+    ) + textwrap.dedent(PLAIN[_plain_kind(method)]) + textwrap.dedent(
         f"""
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(base)
@@ -225,3 +232,86 @@ def test_family_modules_load_with_plain_libraries_in_one_fresh_process(tiny, tin
         # PiSSA: saved as the rank-2r LoRA it amounts to over the untouched weights (float rounding).
         atol = 2e-5 if method == "pissa" else 1e-5
         assert torch.allclose(torch.tensor(plain[method]), torch.tensor(ref), atol=atol), (method, plain[method], ref)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _assert_same(a, b, path="state"):
+    """Hook states equal: the same keys, equal tensors, equal plain values."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+# Methods whose hooks keep state beyond their parameters (AdaLoRA's rank allocator), from the catalogue.
+STATEFUL = [m for m in catalog.names() if (getattr(catalog.get(m).plugin, "hooks", None) is not None)]
+
+
+@pytest.mark.parametrize("method", STATEFUL)
+def test_hook_state_survives_a_resume_and_comes_back_with_the_best_weights(method, tiny, tiny_tokenizer, tmp_path):
+    """A run stopped after its first checkpoint and resumed ends as the uninterrupted one (weights and the method's
+    hook state); the best weights come back with the state they were evaluated with, so the saved module predicts
+    what the trained one does."""
+    task = get_task("stsb")
+    ops = ops_for(task.kind)
+    feats = ops.featurize(task, synthetic.generate(task.synthetic, "en", "train")[:32], tiny_tokenizer, 64, 32, train=True)
+    collate = lambda items: ops.collate(items, tiny_tokenizer.pad_token_id)  # noqa: E731
+    cfg = TrainConfig(lr=1e-2, batch_size=8, max_steps=8, eval_steps=2, seed=0)
+
+    def run(stop_at=None, resume=False):
+        module = build_module(METHODS[method], tiny, task, seed=0)
+        calls, at_best, at_step = [], {}, {}
+
+        def dev():  # the first evaluation is the best: its weights and state must come back at the end
+            calls.append(1)
+            if len(calls) == 1:
+                at_best.update(module.hooks.state())
+            return {"x": -float(len(calls))}
+
+        def progress(event):
+            if "dev" in event:
+                at_step[event["step"]] = module.hooks.state()
+            if stop_at is not None and event.get("step") == stop_at and "loss" in event:
+                raise _Stop
+
+        try:
+            train(module, feats, collate, dev, "x", cfg, progress, tmp_path / "ckpt.pt", resume)
+        except _Stop:
+            return None, None
+        return module, (at_best, at_step)
+
+    straight, (at_best, states) = run()
+    fresh = build_module(METHODS[method], tiny, task, seed=0).hooks.state()
+    with pytest.raises(AssertionError):  # the hooks ran: the state moved while training (rank allocation)
+        _assert_same(states[2], fresh)
+    _assert_same(straight.hooks.state(), at_best)
+    assert run(stop_at=5) == (None, None) and (tmp_path / "ckpt.pt").is_file()  # the last checkpoint: step 4
+    resumed, (_, states_resumed) = run(resume=True)
+    torch.testing.assert_close(_logits(resumed, task, tiny_tokenizer), _logits(straight, task, tiny_tokenizer), rtol=0, atol=0)
+    assert set(states_resumed) == {6, 8}
+    for step, state in states_resumed.items():  # after the resume, the state of the uninterrupted run at every step
+        _assert_same(state, states[step], f"step {step}")
+    straight.save(tmp_path / "module")
+    again = load_module(tmp_path / "module", tiny)
+    torch.testing.assert_close(_logits(again, task, tiny_tokenizer), _logits(straight, task, tiny_tokenizer), rtol=0, atol=1e-6)
+
+
+def test_every_registration_plugs_in():
+    """Each registered backend is a protocol.Backend, each peft method's module a protocol.PeftMethod (the shared
+    peft code looks its config up there), and the --method help names every method."""
+    from adapterx.methods import backend_for
+    from adapterx.methods.protocol import Backend, PeftMethod
+
+    for name in catalog.names():
+        info = catalog.get(name)
+        assert isinstance(backend_for(name), Backend), name
+        assert (info.plugin is not None) == (info.backend == "peft_backend"), name
+        assert info.plugin is None or isinstance(info.plugin, PeftMethod), name
+        assert name in catalog.method_help()

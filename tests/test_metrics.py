@@ -1,4 +1,4 @@
-"""adapterx.evaluate.metrics against reference implementations (sklearn, scipy, seqeval), hand-made SQuAD/MLQA
+"""adapterx.tasks.metrics against reference implementations (sklearn, scipy, seqeval), hand-made SQuAD/MLQA
 cases, per-example statistics, and gold predictions on every real file (which must score 100)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from seqeval.metrics.sequence_labeling import get_entities as seqeval_get_entiti
 from sklearn.metrics import accuracy_score
 
 from adapterx.data.examples import Answer, PairExample, QAExample, TagExample
-from adapterx.data.layout import SPLITS, TASKS, find_split_files, read_split
+from adapterx.data.layout import SPLITS, find_split_files, layout_names, read_split
 from adapterx.data.readers import has_labels
 from adapterx.errors import ConfigError, DataError
-from adapterx.evaluate.metrics import (
+from adapterx.tasks.metrics import (
     METRIC_KINDS,
     accuracy,
     exact_match_score,
@@ -336,7 +336,7 @@ def test_stats_errors() -> None:
 def _real() -> list[tuple[str, str, str]]:
     if not SHARED.is_dir():
         return []
-    return [(t, s, lang) for t in TASKS for s in SPLITS for lang in find_split_files(t, SHARED, s)]
+    return [(t, s, lang) for t in layout_names() for s in SPLITS for lang in find_split_files(t, SHARED, s)]
 
 
 REAL = _real()

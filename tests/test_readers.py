@@ -13,11 +13,10 @@ import pytest
 from adapterx.data.examples import ChoiceExample, PairExample, QAExample, TagExample
 from adapterx.data.layout import (
     SPLITS,
-    TASKS,
     canonical_task,
-    default_eval_split,
     find_split_files,
     find_split_sources,
+    layout_names,
     read_split,
 )
 from adapterx.data.readers import (
@@ -37,6 +36,7 @@ from adapterx.data.readers import (
     read_xnli,
 )
 from adapterx.errors import ConfigError, DataError
+from adapterx.tasks import get_task
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -44,7 +44,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def _real_sources() -> list[tuple[str, str, str]]:
     if not SHARED.is_dir():
         return []
-    return [(t, s, lang) for t in TASKS for s in SPLITS for lang in find_split_files(t, SHARED, s)]
+    return [(t, s, lang) for t in layout_names() for s in SPLITS for lang in find_split_files(t, SHARED, s)]
 
 
 REAL = _real_sources()
@@ -637,7 +637,7 @@ def test_layout_concatenates_ud_treebanks(tmp_path: Path) -> None:
     _touch(tmp_path, "udpos/ud-treebanks-v2.7/UD_Spanish-AnCora/es_ancora-ud-test.conllu", CONLLU)
     _touch(tmp_path, "udpos/ud-treebanks-v2.7/UD_Spanish-GSD/es_gsd-ud-test.conllu", CONLLU)
     sources = find_split_sources("udpos", tmp_path, "test")
-    assert len(sources["es"].paths) == 2 and sources["es"].reader == "conllu"
+    assert len(sources["es"].paths) == 2 and sources["es"].reader.name == "conllu"
     ex = read_split("udpos", tmp_path, "test", "es")
     assert [e.id for e in ex] == ["0", "1", "2", "3"]
     assert ex[0].tokens == ("Vámonos", "al", "mar", ".")  # XTREME's fused forms
@@ -658,11 +658,12 @@ def test_layout_errors(tmp_path: Path) -> None:
     assert find_split_files("xquad", tmp_path / "absent", "test") == {}
 
 
-def test_default_eval_split() -> None:
-    assert default_eval_split("panx") == "dev"  # public PAN-X test files have no tags
-    assert default_eval_split("tydiqa") == "dev"  # no test set
-    assert default_eval_split("siqa") == "dev"  # no public labelled test set
-    dev_eval = ("panx", "tydiqa", "siqa", "hellaswag", "cosmosqa", "commonsenseqa")
-    assert all(default_eval_split(t) == "dev" for t in dev_eval[3:])  # unlabelled public test files
-    assert all(default_eval_split(t) == "test" for t in TASKS if t not in dev_eval)
+def test_eval_split_is_the_task_records() -> None:
+    """The split zero-shot evaluation reads is the task record's (TaskSpec.eval_split), for every layout's task."""
+    assert get_task("panx").eval_split == "dev"  # public PAN-X test files have no tags
+    assert get_task("tydiqa").eval_split == "dev"  # no test set
+    assert get_task("siqa").eval_split == "dev"  # no public labelled test set
+    assert get_task("stsb").eval_split == "dev"  # the GLUE test set has no public scores
+    dev_eval = {"panx", "tydiqa", "siqa", "stsb", "hellaswag", "cosmosqa", "commonsenseqa"}
+    assert {t for t in layout_names() if get_task(t).eval_split == "dev"} == dev_eval
     assert canonical_task("WikiANN") == "panx"

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-import adapterx.grid.recipe as recipe_mod
 from adapterx.errors import ConfigError
 from adapterx.grid.recipe import (
-    FALLBACK_TASKS,
     apply_overrides,
     cell_hash,
     condition_id,
@@ -26,12 +24,6 @@ BASE: dict[str, Any] = {
     "name": "t", "backbones": ["tiny"], "methods": ["full", {"name": "lora", "rank": 4}],
     "intermediates": ["none", "stsb", "stsb+mnli"], "targets": ["xnli", "panx"], "seeds": [1, 2],
 }
-
-
-@pytest.fixture(autouse=True)
-def constant_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validate against the constant task list: these tests must not depend on the task registry's progress."""
-    monkeypatch.setattr(recipe_mod, "known_tasks", lambda: FALLBACK_TASKS)
 
 
 def _error(data: dict[str, Any]) -> str:
@@ -63,11 +55,7 @@ def test_shipped_recipes_match_the_issue() -> None:
     assert smoke.backbones == ("tiny",) and smoke.data.source == "synthetic" and len(expand(smoke)) <= 16
 
 
-def test_shipped_recipes_validate_against_the_task_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()
-    names = recipe_mod.known_tasks()
-    if names == FALLBACK_TASKS:
-        pytest.skip("adapterx.tasks exposes no registry yet")
+def test_shipped_recipes_validate_against_the_task_registry() -> None:
     for path in RECIPES.glob("*.yaml"):
         load_recipe(path)
 
@@ -163,11 +151,3 @@ def test_hash_is_content_based() -> None:
     # adding a seed keeps every existing cell's hash: an extended grid resumes
     extended = expand(validate_recipe({**BASE, "seeds": [1, 2, 3]}))
     assert set(hashes) < {cell_hash(c) for c in extended}
-
-
-def test_known_tasks_falls_back_without_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.undo()
-    monkeypatch.setitem(sys.modules, "adapterx.tasks", None)  # import fails -> constant list
-    assert recipe_mod.known_tasks() == FALLBACK_TASKS

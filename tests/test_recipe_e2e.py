@@ -1,5 +1,5 @@
 """The experiment runner for real (issue "Experiments"): ``adapterx run recipes/smoke-tiny.yaml`` trains real cells
-through ``adapterx.grid.cell.run_cell``, ``adapterx report`` turns them into tables and plots whose numbers recompute
+through ``adapterx.grid.run_cell.run_cell``, ``adapterx report`` turns them into tables and plots whose numbers recompute
 from ``results.sqlite`` with independent code (sqlite3, zlib, json), a rerun runs nothing, and a grid killed with
 SIGKILL (from outside while a cell trains, and from inside right after a cell's run dir was committed but before it
 was recorded) resumes with exactly the missing cells.
@@ -238,7 +238,7 @@ N_KILL = 6
 # committed, its record is not yet written (the worst moment for a resume).
 KILLER = '''
 import os, signal
-from adapterx.grid.cell import run_cell as _run_cell
+from adapterx.grid.run_cell import run_cell as _run_cell
 
 def run_cell(cell, out_dir):
     _run_cell(cell, out_dir)

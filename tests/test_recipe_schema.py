@@ -13,7 +13,7 @@ import pytest
 
 from adapterx.engine.loop import TrainConfig
 from adapterx.errors import ConfigError
-from adapterx.grid.cell import method_spec, train_config
+from adapterx.grid.run_cell import method_spec, train_config
 from adapterx.grid.recipe import (
     RETRIEVAL_OPTIONS,
     STAGE_KEYS,
@@ -174,12 +174,12 @@ def test_every_grid_field_reaches_the_cells(path: str, mutate: Any) -> None:
 
 
 def test_cell_fields_are_read_by_run_cell() -> None:
-    """The cell keys above reach the training through code that reads them: the eval and data keys in grid/cell.py,
+    """The cell keys above reach the training through code that reads them: the eval and data keys in grid/run_cell.py,
     the stage keys through TrainConfig (extra='forbid'), each of whose fields the engine or workflows read."""
-    cell_src = (REPO / "adapterx/grid/cell.py").read_text()
+    cell_src = (REPO / "adapterx/grid/run_cell.py").read_text()
     for key in ("languages", "low_resource_threshold", "save_predictions", "split", "max_train_examples",
                 "max_eval_examples", "source", "root", "task_options", "transfer", "report_to"):
-        assert re.search(rf"[\"']{key}[\"']", cell_src), f"grid/cell.py never reads the cell's {key!r}"
+        assert re.search(rf"[\"']{key}[\"']", cell_src), f"grid/run_cell.py never reads the cell's {key!r}"
     src = "\n".join(p.read_text() for d in ("engine", "workflows", "grid") for p in (REPO / "adapterx" / d).glob("*.py"))
     for name in TrainConfig.model_fields:
         assert re.search(rf"\.{name}\b", src), f"TrainConfig.{name} is read nowhere in engine/, workflows/, grid/"
@@ -191,3 +191,13 @@ def test_execution_fields_are_read_by_the_grid_code() -> None:
     for model in (ExecutionConfig, SlurmConfig):
         for name in model.model_fields:
             assert re.search(rf"\.{name}\b", src), f"{model.__name__}.{name} is read nowhere in the grid code"
+
+
+def test_every_train_config_field_is_a_recipe_field() -> None:
+    """The recipe side of "every training flag everywhere" (tests/test_cli_train.py has the commands'): each
+    TrainConfig field is a stage key (test_every_stage_key_reaches_the_cells shows it reaches the cells), but the
+    seed (the recipe's ``seeds``, one cell per seed) and the device (where a cell runs: ``execution.gpus_per_cell``)."""
+    cell_level = {"seed": "seeds", "device": "gpus_per_cell"}
+    for name in TrainConfig.model_fields:
+        assert name in STAGE_KEYS or name in cell_level, f"TrainConfig.{name} is no recipe field"
+    assert "seeds" in BASE and "gpus_per_cell" in ExecutionConfig.model_fields

@@ -112,6 +112,15 @@ def test_question_answers_in_one_screen(run_dir: Path, tmp_path: Path) -> None:
     assert rows[("panx", "lora")]["reference"]["condition"] == "tiny/full/stsb"
     assert rows[("xquad", "adapter")]["note"] == "no low-resource language in xquad"
     assert (tmp_path / "question.md").is_file()
+    # the second table: each (target, method) and the overall row per method, by language group
+    matrix = {(r["target"], r["method"]): r["groups"] for r in ans["by_group"]}
+    report = json.loads(runner.invoke(app, ["report", str(run_dir), "--json", "--bootstrap", "200", "--no-plots",
+                                            "--out", str(tmp_path / "full")]).stdout)
+    want = report["targets"]["panx"]["deltas"]["tiny/lora/stsb"]["groups"]
+    for g in ("english", "zero_shot", "low", "latin", "other_script"):
+        assert matrix[("panx", "lora")][g]["mean"] == pytest.approx(want[g]["mean"])
+        assert matrix[("panx", "lora")][g]["ci"] == pytest.approx(want[g]["ci"])
+    assert ("overall", "lora") in matrix and "Δ by language group" in (tmp_path / "question.md").read_text()
 
 
 def test_report_errors(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The results store (concurrent writers), the runner (skipping, failures, executors) and the aggregation.
 
-``fake_run_cell`` stands in for adapterx.grid.cell.run_cell: deterministic synthetic scores with a real effect of the
+``fake_run_cell`` stands in for adapterx.grid.run_cell.run_cell: deterministic synthetic scores with a real effect of the
 stsb intermediate task on low-resource languages, built from per-example records so the bootstrap has data.
 """
 
@@ -20,7 +20,7 @@ from adapterx.errors import ConfigError
 from adapterx.grid.recipe import cell_hash, expand, validate_recipe
 from adapterx.results.aggregate import ReportOptions, build_report, metric_from_stats
 from adapterx.results.store import CellRecord, ResultsStore
-from adapterx.grid.execute import execute_cell, record_from_result
+from adapterx.grid.execute_cell import execute_cell, record_from_result
 from adapterx.grid.runner import make_plan, run_recipe
 
 LANGS = {"xnli": ["en", "de", "hi", "sw", "ur"], "panx": ["en", "de", "sw", "yo", "te"],
@@ -165,7 +165,7 @@ def test_bad_run_cell_result_is_a_failure_naming_the_contract(tmp_path: Path) ->
 
 
 def test_missing_pipeline_and_tracker_are_clear_errors(tmp_path: Path) -> None:
-    from adapterx.grid.cellfn import resolve_cell_fn
+    from adapterx.grid.cell_function import resolve_cell_fn
     from adapterx.grid.runner import check_report_to
 
     with pytest.raises(ConfigError, match="module:function"):

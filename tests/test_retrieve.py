@@ -204,12 +204,14 @@ def test_bucc_scoring_with_signal_recomputes(tiny, tmp_path: Path) -> None:  # n
     """The tiny model finds nothing in the real zh-en data (F1 0 above); synthetic Finnish has signal, so the
     non-trivial case is checked here: predictions saved, F1 recomputed from them against the gold."""
     from adapterx.retrieval.encode import embed, load_encoder
-    from adapterx.retrieval.run import RetrievalResult, RetrieveRequest, _score_language, synthetic_bucc
+    from adapterx.retrieval.corpora import synthetic_bucc
+    from adapterx.retrieval.result import RetrievalResult, RetrieveRequest
+    from adapterx.retrieval.scoring import score_language
 
     corpus = synthetic_bucc("fi", 100)
     enc = load_encoder("none", "tiny", device="cpu")
-    res = _score_language("bucc", corpus, embed(enc, corpus.source), embed(enc, corpus.target),
-                          RetrieveRequest(task="bucc"))
+    res = score_language("bucc", corpus, embed(enc, corpus.source), embed(enc, corpus.target),
+                         RetrieveRequest(task="bucc"))
     assert res.scores["f1"] > 10.0 and res.extra["threshold"] > 0
     wrapped = RetrievalResult("bucc", "f1", 1, 2, "mean", None, "none", None, "tiny", "synthetic:100", 512, "torch",
                               mining={"k": 4, "mode": "max"}, langs={"fi": res})
@@ -223,16 +225,16 @@ def test_bucc_scoring_with_signal_recomputes(tiny, tmp_path: Path) -> None:  # n
 
 
 def test_bucc_subsampling_keeps_gold(tiny) -> None:  # noqa: ANN001
-    from adapterx.retrieval.run import _subsample_bucc, synthetic_bucc
+    from adapterx.retrieval.corpora import subsample_bucc, synthetic_bucc
 
     corpus = synthetic_bucc("de", 40, seed=3)
     assert (len(corpus.source), len(corpus.target), len(corpus.gold_pairs)) == (80, 120, 40)
-    sub = _subsample_bucc(corpus, 60, seed=0)
+    sub = subsample_bucc(corpus, 60, seed=0)
     assert len(sub.source) == 60 and len(sub.target) == 60 and len(sub.gold_pairs) == 40
     assert {s for s, _ in sub.gold_pairs} <= set(sub.source_ids)
     assert {t for _, t in sub.gold_pairs} <= set(sub.target_ids)
     assert list(sub.source_ids) == [i for i in corpus.source_ids if i in set(sub.source_ids)]  # file order kept
-    small = _subsample_bucc(corpus, 10, seed=0)
+    small = subsample_bucc(corpus, 10, seed=0)
     assert len(small.gold_pairs) == 10 and len(small.source) == 10
 
 

@@ -54,7 +54,7 @@ def test_the_mask_is_the_k_weights_that_moved_most_and_the_head_is_reset(tiny):
 
         return TrainResult(best_step=1, best_dev={"x": 1.0}, selection_metric="x")
 
-    prelude = module.extra.pop("before_train")
+    prelude = module.hooks.prelude
     prelude(fake_phase1, TrainConfig(max_steps=2), None)
     mask = {n: d.idx.tolist() for n, d in sft_backend._deltas(module.model).items() if d.idx.numel()}
     assert mask == {n: sorted(i) for n, i in planted.items()}
@@ -71,7 +71,7 @@ def test_the_mask_is_the_k_weights_that_moved_most_and_the_head_is_reset(tiny):
 def test_phase_two_changes_exactly_the_k_masked_weights(tiny, tiny_tokenizer):
     task, feats, collate = _stsb_features(tiny_tokenizer)
     module = build_module(SFTSpec(k=300), tiny, task, seed=0)
-    assert module.extra["sft"] == {"k": 300, "eligible": sft_backend.eligible_count(tiny, SFTSpec())}
+    assert (module.state.k, module.state.eligible) == (300, sft_backend.eligible_count(tiny, SFTSpec()))
     res = train(module, feats, collate, lambda: {"x": 0.0}, "x", TrainConfig(lr=1e-2, batch_size=8, max_steps=3, seed=0))
     assert res.steps == 3 and module.parameter_counts()["trainable"] == 300 + sum(
         p.numel() for p in sft_backend.head_params(module.model).values())
@@ -210,7 +210,7 @@ def test_language_sft_plus_task_sft_swaps_the_language_per_evaluation(lang_sfts,
     batch = tok([e.text_a for e in ex], [e.text_b for e in ex], return_tensors="pt", padding=True)
     outs = {}
     for code in ("en", "sw", "de", "en"):  # de has no SFT of its own: English's; back to en gives the same numbers
-        module.extra["switch_language"](code)
+        module.hooks.switch_language(code)
         with torch.inference_mode():
             outs.setdefault(code, []).append(module.model(**batch).logits)
     assert not torch.allclose(outs["sw"][0], outs["en"][0])
@@ -272,11 +272,11 @@ def test_recipe_method_fields_are_checked():
 
 
 def test_a_grid_cell_runs_sft_with_an_intermediate(tmp_path):
-    """A recipe cell (adapterx.grid.cell.run_cell) with method sft: the intermediate trains, the target is stacked
+    """A recipe cell (adapterx.grid.run_cell.run_cell) with method sft: the intermediate trains, the target is stacked
     on it ("continue" = sum of differences), and the cell reports both stages' trainable weights."""
     from pathlib import Path
 
-    from adapterx.grid.cell import run_cell
+    from adapterx.grid.run_cell import run_cell
     from adapterx.grid.recipe import expand, load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "smoke-tiny.yaml")

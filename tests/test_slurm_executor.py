@@ -302,7 +302,7 @@ execution: {slurm: {gpus_per_node: 0, cpus_per_task: 1, mem_gb: 2, timeout_min: 
 
 @on_real_slurm
 def test_a_worker_trains_a_real_cell(tmp_path: Path, slurm: FakeSlurm, tiny) -> None:  # noqa: ANN001
-    """The real adapterx.grid.cell.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
+    """The real adapterx.grid.run_cell.run_cell in a slurm worker: it imports adapterx, trains the tiny model on
     synthetic data, and the driver ingests its record."""
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)

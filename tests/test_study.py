@@ -9,7 +9,7 @@ import pytest
 
 from adapterx.data.sources import DataOptions, with_model_defaults
 from adapterx.errors import ConfigError
-from adapterx.grid.cell import data_options
+from adapterx.grid.run_cell import data_options
 from adapterx.grid.recipe import cell_hash, expand, stage_data, validate_recipe
 from adapterx.results.aggregate import language_groups
 from adapterx.tasks import get_task

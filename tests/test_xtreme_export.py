@@ -134,6 +134,7 @@ def test_perfect_predictions_score_100_so_the_lines_are_in_file_order(data, tmp_
             rng.shuffle(recs)
             (preds / task).mkdir(parents=True, exist_ok=True)
             (preds / task / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+        (preds / task / "manifest.json").write_text(json.dumps({"split": split}))  # what adapterx writes beside them
     sub = tmp_path / "sub"
     assert run_cli("export", "xtreme", str(preds), "--to", str(sub)).exit_code == 0
     scored = _json(run_cli("score", str(sub), "--gold", str(data), "--json"))
@@ -355,8 +356,12 @@ def test_real_gold_files_score_their_own_labels_100(task, lang, split, shared_da
         for ex in examples:
             gold = ex.tags if hasattr(ex, "tags") else ex.answers[0].text if hasattr(ex, "answers") else ex.label
             f.write(json.dumps({"id": ex.id, "prediction": list(gold) if isinstance(gold, tuple) else gold}) + "\n")
+    (preds / "manifest.json").write_text(json.dumps({"split": split}))
     sub = tmp_path / "sub"
-    assert run_cli("export", "xtreme", str(tmp_path / "preds"), "--to", str(sub)).exit_code == 0
+    if split == xf.submission_split(task):
+        assert run_cli("export", "xtreme", str(tmp_path / "preds"), "--to", str(sub)).exit_code == 0
+    else:  # dev predictions are no submission (the export refuses them): scored as adapterx wrote them
+        sub = tmp_path / "preds"
     scored = _json(run_cli("score", str(sub), "--gold", str(shared_data), "--split", split, "--json"))
     assert scored[task]["scores"][lang][scored[task]["metric"]] == pytest.approx(100.0)
     assert scored[task]["n_examples"][lang] == len(examples)

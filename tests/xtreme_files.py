@@ -70,7 +70,7 @@ def write_task(root: Path, task: str, lang: str, split: str = "test", labelled: 
 
 
 def _write_retrieval(root: Path, task: str, lang: str, split: str, labelled: bool) -> Path:
-    from adapterx.retrieval.run import synthetic_bucc, synthetic_tatoeba
+    from adapterx.retrieval.corpora import synthetic_bucc, synthetic_tatoeba
 
     if task == "tatoeba":
         c = synthetic_tatoeba(lang, N, seed=7)

@@ -11,7 +11,8 @@ lists only when it is used. Unpickling the same features as Python lists took 0.
 windows of 384 tokens, 30 MB), about a quarter of featurizing it again; the columns load in milliseconds. Features
 of another shape fall back to ``<key>.pkl`` (a pickle written by adapterx itself, in the user's own cache; nothing
 downloaded is ever unpickled). Both are written to a temporary file and renamed, so concurrent processes never read
-half an entry. ``ADAPTERX_FEATURE_CACHE=0`` turns the cache off.
+half an entry; each carries its sha256 in ``<entry>.sha256`` (:mod:`adapterx.cachedir`), and one that does not
+match it is recomputed. ``ADAPTERX_FEATURE_CACHE=0`` turns the cache off.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import hashlib
 import weakref
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
-from adapterx.backbone import cache_dir
+from adapterx.cachedir import file_intact, sums_path, write_file_sum
+from adapterx.paths import cache_dir
 from adapterx.data import columnar
+from adapterx.fsio import atomic_open
 
 _TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -74,28 +76,27 @@ def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: i
     cols, pkl = folder() / f"{key}.npz", folder() / f"{key}.pkl"
     for path, load in ((cols, columnar.load), (pkl, _load_pickle)):
         if path.is_file():
-            try:
-                return load(path)
-            except Exception:  # noqa: BLE001 - a damaged or foreign entry is recomputed, never trusted
-                path.unlink(missing_ok=True)
+            # An entry is loaded only where it matches the checksum written beside it: bytes changed inside its
+            # arrays would still load, as other token ids. A damaged, unsealed or foreign entry is recomputed.
+            if file_intact(path):
+                try:
+                    return load(path)
+                except Exception:  # noqa: BLE001
+                    pass
+            path.unlink(missing_ok=True)
+            sums_path(path).unlink(missing_ok=True)
     feats = ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
-    tmp = None
     try:
         arrays = columnar.encode(feats)  # None where the features have a shape the columns do not cover
-        cols.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".feat-", dir=cols.parent)
-        with os.fdopen(fd, "wb") as f:
+        # atomic_open: a half-written entry is never left behind
+        with atomic_open(cols if arrays is not None else pkl, "wb") as f:
             if arrays is not None:
                 columnar.write(arrays, f)
             else:
                 pickle.dump(feats, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cols if arrays is not None else pkl)
-        tmp = None
+        write_file_sum(cols if arrays is not None else pkl)  # the cache entry's checksum, beside it
     except Exception:  # noqa: BLE001 - a read-only or full cache, or features it cannot store, only cost speed
         pass
-    finally:
-        if tmp is not None:  # a half-written entry is never left behind
-            Path(tmp).unlink(missing_ok=True)
     return feats
 
 

@@ -1,6 +1,6 @@
 """Featurized examples in columns: what the feature cache (:mod:`adapterx.data.cache`) stores and reads back.
 
-A :class:`~adapterx.tasks.kinds.Features` holds, per feature, a dict of token lists (``input_ids``,
+A :class:`~adapterx.data.examples.Features` holds, per feature, a dict of token lists (``input_ids``,
 ``attention_mask``, token ``labels``), per-option token lists (multiple choice), or scalars (a class, a score, an
 answer's start and end), plus per-token ``extra`` (QA character offsets or ``None``; tagging word ids or ``None``).
 Each key becomes one flat integer array with row offsets -- 8.7k TyDiQA windows of 384 tokens are three arrays, not
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import numpy as np
-from adapterx.tasks.kinds import Features
+from adapterx.data.examples import Features
 
 FORMAT = 1
 _NONE = -1  # offsets and word ids are >= 0: -1 stands for None in the extra columns

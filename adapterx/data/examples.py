@@ -6,7 +6,8 @@ Plain frozen dataclasses: cheap, hashable, picklable, and independent of torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,16 @@ class ParallelCorpus:
 
 
 Example = PairExample | ChoiceExample | TagExample | QAExample
+
+
+@dataclass
+class Features:
+    """Model inputs for a list of examples; several features per example for windowed QA. Task kinds
+    (:mod:`adapterx.tasks.kinds`) produce them; the feature cache (:mod:`adapterx.data.cache`) stores them."""
+
+    items: list[dict[str, Any]]  # per feature: input_ids, attention_mask, labels...
+    example_index: list[int]  # per feature: which example it came from
+    extra: list[Any] = field(default_factory=list)  # per feature: offsets (QA) or word ids (tagging)
+
+    def __len__(self) -> int:
+        return len(self.items)

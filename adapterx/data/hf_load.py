@@ -90,8 +90,10 @@ def _failure(ds: HFDataset, config: str | None, split: str, revision: str, exc: 
     where = f"{ds.repo}{'/' + config if config else ''}:{split}@{revision}"
     text = _one_line(exc)
     if isinstance(exc, ConnectionError) or "offline" in text.lower() or "couldn't reach" in text.lower():
-        return DataError(f"cannot reach the Hugging Face Hub for {where} ({text}); offline? Prepare the data on a "
-                         "machine with network (adapterx data download TASK --to DIR) and pass --data-dir DIR")
+        why = _HUB_DOWN[0] if _HUB_DOWN and _HUB_DOWN[0] else "offline?"
+        return DataError(f"cannot reach the Hugging Face Hub for {where} ({why}) and no cached copy: pass the files "
+                         "instead, --data-dir DIR (adapterx data download TASK --to DIR where there is network) or "
+                         "--eval-file LANG=FILE")
     m = re.search(r"BuilderConfig '([^']+)' not found", text)
     if m:
         return DataError(f"the Hugging Face data set {ds.repo}@{revision} has no config {m[1]!r}")
@@ -109,7 +111,28 @@ def _prepare(ds: HFDataset, split: str, lang: str | None, revisions: tuple[str, 
     ds.check_split(split)
     revision = resolve_revision(ds, revisions)
     path, local = _location(ds)
-    return config, revision, path, local, _quiet_datasets()
+    datasets = _quiet_datasets()
+    if local is None:
+        _offline_once()
+    return config, revision, path, local, datasets
+
+
+# hub_reachable()'s answer, asked once per process: [None] the Hub answers, [why] it does not.
+_HUB_DOWN: list[str | None] = []
+
+
+def _offline_once() -> None:
+    """Ask once whether the Hub answers; where it does not, switch the libraries to offline mode, so that a cached
+    copy still serves and a read that needs the network fails at once (not after ~30 s of retries per file)."""
+    if not _HUB_DOWN:
+        _HUB_DOWN.append(hub_reachable(timeout=5.0))
+    if _HUB_DOWN[0] is None:
+        return
+    import datasets.config
+    import huggingface_hub.constants
+
+    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
 
 
 def load_rows(ds: HFDataset, split: str, lang: str | None = None,

@@ -17,60 +17,44 @@ Languages are discovered by globbing each pattern (any language present is found
 task and split the patterns are tried in order of precedence and the first that has a language wins: labelled
 files before XTREME's label-stripped copies (XTREME's preprocessing removes XNLI/PAWS-X/PAN-X test labels and
 XQuAD/MLQA-test/TyDiQA-dev answers). Keys are ISO 639-1 codes where the language is known.
+
+Each layout is one :class:`FolderLayout` in :data:`LAYOUTS` (its patterns with their readers, where ``adapterx data
+download`` writes each split and with which writer, its aliases, why a split has no files); a task record names its
+layout (``TaskSpec.layout``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
+from adapterx.data import writers
 from adapterx.data.examples import Example
-from adapterx.data.readers import (
-    read_commonsenseqa,
-    read_conllu,
-    read_copa,
-    read_cosmosqa,
-    read_hellaswag,
-    read_pawsx,
-    read_siqa,
-    read_squad,
-    read_stsb,
-    read_token_tags,
-    read_xnli,
+from adapterx.data.formats import (
+    COMMONSENSEQA,
+    CONLLU,
+    COPA,
+    COSMOSQA,
+    FOLDER_XNLI,
+    HELLASWAG,
+    PAWSX,
+    SIQA,
+    SQUAD,
+    STSB,
+    TOKEN_TAGS,
+    FileReader,
 )
+from adapterx.data.readers.signature import check_signature
 from adapterx.errors import ConfigError, DataError
 from adapterx.languages import LANGUAGES, get_language
 from adapterx.registry import suggest
 
-TASKS: tuple[str, ...] = (
-    "xnli", "pawsx", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "stsb", "siqa",
-    "hellaswag", "cosmosqa", "commonsenseqa",
-)
-# tasks evaluated on dev by default (default_eval_split): no public labelled test set
-_DEV_EVAL: tuple[str, ...] = ("panx", "tydiqa", "siqa", "hellaswag", "cosmosqa", "commonsenseqa")
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
-_TASK_ALIASES = {
-    "paws-x": "pawsx",
-    "wikiann": "panx",
-    "pan-x": "panx",
-    "ner": "panx",
-    "ud-pos": "udpos",
-    "pos": "udpos",
-    "tydiqa-goldp": "tydiqa",
-    "sts-b": "stsb",
-    "sts": "stsb",
-    "copa": "xcopa",
-    "socialiqa": "siqa",
-    "social_i_qa": "siqa",
-    "cosmos_qa": "cosmosqa",
-    "commonsense_qa": "commonsenseqa",
-    "csqa": "commonsenseqa",
-}
 _SPLIT_ALIASES = {"validation": "dev", "val": "dev", "eval": "dev"}
 
 
@@ -84,131 +68,233 @@ class _Pattern:
     """
 
     template: str
-    reader: str
+    reader: FileReader
     lang: str | None = None
     exclude: frozenset[str] = frozenset()
 
 
-def _p(template: str, reader: str, lang: str | None = None, exclude: tuple[str, ...] = ()) -> _Pattern:
+def _p(template: str, reader: FileReader, lang: str | None = None, exclude: tuple[str, ...] = ()) -> _Pattern:
     return _Pattern(template, reader, lang, frozenset(exclude))
 
 
 _PAWSX_DIRS = ("paws-x", "pawsx")  # shared/data uses paws-x/, XTREME's download script pawsx/
 
-# task -> split -> patterns in order of precedence
-_PATTERNS: dict[str, dict[str, tuple[_Pattern, ...]]] = {
-    "xnli": {
-        "train": (_p("xnli/train-{lang}.tsv", "xnli"), _p("xnli/{lang}/train.jsonl", "xnli")),
-        "dev": (_p("xnli/dev-{lang}.tsv", "xnli"), _p("xnli/{lang}/dev.jsonl", "xnli")),
+
+@dataclass(frozen=True)
+class Target:
+    """Where ``adapterx data download`` writes one split of a layout, and with which writer: the first labelled
+    pattern of that split (XTREME's file names; labelled copies where XTREME strips test labels)."""
+
+    template: str  # relative path; {lang} the language code, {name} its lower-case English name (TyDiQA)
+    writer: Callable[[Sequence, Path], None]  # a function of adapterx.data.writers (it may add sibling files)
+
+    def path(self, lang: str) -> str:
+        return self.template.format(lang=lang, name=get_language(lang).name.lower())
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """One folder layout of an XTREME-style download: per split, the file patterns in order of precedence (each
+    with its reader), where ``data download`` writes each split, other names it answers to, and why a split
+    without patterns has none. A task record names its layout (``TaskSpec.layout``); several tasks may share one
+    (``stsb``: STS-B and its multilingual test sets)."""
+
+    name: str
+    patterns: Mapping[str, tuple[_Pattern, ...]]  # split -> patterns; an empty tuple: the split has no files
+    targets: Mapping[str, Target] = field(default_factory=dict)  # split -> download target; absent: not written
+    aliases: tuple[str, ...] = ()
+    no_split_hint: str = "use another split"
+
+
+LAYOUTS: dict[str, FolderLayout] = {}
+"""Layout name -> its :class:`FolderLayout`: the folder source objects, as :data:`adapterx.data.hf_sources.DATASETS`
+holds the Hugging Face ones."""
+
+
+def _layout(name: str, patterns: Mapping[str, tuple[_Pattern, ...]], targets: Mapping[str, Target] | None = None,
+            aliases: tuple[str, ...] = (), no_split_hint: str = "use another split") -> None:
+    LAYOUTS[name] = FolderLayout(name, {s: patterns.get(s, ()) for s in SPLITS}, targets or {}, aliases,
+                                 no_split_hint)
+
+
+_layout(
+    "xnli",
+    {
+        "train": (_p("xnli/train-{lang}.tsv", FOLDER_XNLI), _p("xnli/{lang}/train.jsonl", FOLDER_XNLI)),
+        "dev": (_p("xnli/dev-{lang}.tsv", FOLDER_XNLI), _p("xnli/{lang}/dev.jsonl", FOLDER_XNLI)),
         "test": (
-            _p("xnli/test-labelled/{lang}/test.jsonl", "xnli"),
-            _p("xnli/{lang}/test.jsonl", "xnli"),
-            _p("xnli/test-{lang}.tsv", "xnli"),  # XTREME's copy: 2 columns, labels removed
+            _p("xnli/test-labelled/{lang}/test.jsonl", FOLDER_XNLI),
+            _p("xnli/{lang}/test.jsonl", FOLDER_XNLI),
+            _p("xnli/test-{lang}.tsv", FOLDER_XNLI),  # XTREME's copy: 2 columns, labels removed
         ),
     },
-    "pawsx": {
+    targets={s: Target(f"xnli/{s}-{{lang}}.tsv", writers.write_pair_tsv) for s in SPLITS},
+)
+_layout(
+    "pawsx",
+    {
         "train": tuple(
             p
             for d in _PAWSX_DIRS
-            for p in (_p(d + "/train-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/train.tsv", "pawsx"))
+            for p in (_p(d + "/train-{lang}.tsv", PAWSX), _p(d + "/x-final/{lang}/train.tsv", PAWSX))
         ),
         "dev": tuple(
             p
             for d in _PAWSX_DIRS
-            for p in (_p(d + "/dev-{lang}.tsv", "pawsx"), _p(d + "/x-final/{lang}/dev_2k.tsv", "pawsx"))
+            for p in (_p(d + "/dev-{lang}.tsv", PAWSX), _p(d + "/x-final/{lang}/dev_2k.tsv", PAWSX))
         ),
-        "test": tuple(_p(d + "/test-labelled/test-{lang}.tsv", "pawsx") for d in _PAWSX_DIRS)
-        + tuple(_p(d + "/x-final/{lang}/test_2k.tsv", "pawsx") for d in _PAWSX_DIRS)
-        + tuple(_p(d + "/test-{lang}.tsv", "pawsx") for d in _PAWSX_DIRS),  # XTREME's copies: labels removed
+        "test": tuple(_p(d + "/test-labelled/test-{lang}.tsv", PAWSX) for d in _PAWSX_DIRS)
+        + tuple(_p(d + "/x-final/{lang}/test_2k.tsv", PAWSX) for d in _PAWSX_DIRS)
+        + tuple(_p(d + "/test-{lang}.tsv", PAWSX) for d in _PAWSX_DIRS),  # XTREME's copies: labels removed
     },
-    "xcopa": {
+    targets={s: Target(f"pawsx/{s}-{{lang}}.tsv", writers.write_pair_tsv) for s in SPLITS},
+    aliases=("paws-x",),
+)
+_layout(
+    "xcopa",
+    {
         "train": (
-            _p("xcopa/en-copa/train-{lang}.jsonl", "copa"),
-            _p("xcopa/train-{lang}.jsonl", "copa"),
-            _p("xcopa/train.{lang}.jsonl", "copa"),
-            _p("xcopa/{lang}/train.{lang}.jsonl", "copa"),
+            _p("xcopa/en-copa/train-{lang}.jsonl", COPA),
+            _p("xcopa/train-{lang}.jsonl", COPA),
+            _p("xcopa/train.{lang}.jsonl", COPA),
+            _p("xcopa/{lang}/train.{lang}.jsonl", COPA),
         ),
         "dev": (
-            _p("xcopa/{lang}/val.{lang}.jsonl", "copa"),
-            _p("xcopa/en-copa/val-{lang}.jsonl", "copa"),
-            _p("xcopa/val.{lang}.jsonl", "copa"),
-            _p("xcopa/val-{lang}.jsonl", "copa"),
+            _p("xcopa/{lang}/val.{lang}.jsonl", COPA),
+            _p("xcopa/en-copa/val-{lang}.jsonl", COPA),
+            _p("xcopa/val.{lang}.jsonl", COPA),
+            _p("xcopa/val-{lang}.jsonl", COPA),
         ),
         # English COPA test: SuperGLUE's has no labels and XTREME's renamed copy sets every label to 0.
         "test": (
-            _p("xcopa/{lang}/test.{lang}.jsonl", "copa", exclude=("en",)),
-            _p("xcopa/test.{lang}.jsonl", "copa", exclude=("en",)),
+            _p("xcopa/{lang}/test.{lang}.jsonl", COPA, exclude=("en",)),
+            _p("xcopa/test.{lang}.jsonl", COPA, exclude=("en",)),
         ),
     },
-    "udpos": {
+    targets={"train": Target("xcopa/en-copa/train-{lang}.jsonl", writers.write_copa),
+             "dev": Target("xcopa/{lang}/val.{lang}.jsonl", writers.write_copa),
+             "test": Target("xcopa/{lang}/test.{lang}.jsonl", writers.write_copa)},
+    aliases=("copa",),
+)
+_layout(
+    "udpos",
+    {
         split: (
-            _p("udpos/" + split + "-{lang}.tsv", "token_tags"),
-            _p("udpos/ud-treebanks-v*/UD_*/{lang}_*-ud-" + split + ".conllu", "conllu"),
-            _p("udpos/UD_*/{lang}_*-ud-" + split + ".conllu", "conllu"),
+            _p("udpos/" + split + "-{lang}.tsv", TOKEN_TAGS),
+            _p("udpos/ud-treebanks-v*/UD_*/{lang}_*-ud-" + split + ".conllu", CONLLU),
+            _p("udpos/UD_*/{lang}_*-ud-" + split + ".conllu", CONLLU),
         )
         for split in SPLITS
     },
-    "panx": {split: (_p("panx/" + split + "-{lang}.tsv", "token_tags"),) for split in SPLITS},
-    "xquad": {"train": (), "dev": (), "test": (_p("xquad/xquad.{lang}.json", "squad"),)},
-    "mlqa": {
+    targets={s: Target(f"udpos/{s}-{{lang}}.tsv", writers.write_token_tags) for s in SPLITS},
+    aliases=("ud-pos", "pos"),
+)
+_layout(
+    "panx",
+    {split: (_p("panx/" + split + "-{lang}.tsv", TOKEN_TAGS),) for split in SPLITS},
+    targets={s: Target(f"panx/{s}-{{lang}}.tsv", writers.write_token_tags) for s in SPLITS},
+    aliases=("wikiann", "pan-x", "ner"),
+)
+_layout(
+    "xquad",
+    {"train": (), "dev": (), "test": (_p("xquad/xquad.{lang}.json", SQUAD),)},
+    targets={"test": Target("xquad/xquad.{lang}.json", writers.write_squad)},
+    no_split_hint="XQuAD is test-only (train and select on SQuAD v1.1)",
+)
+_layout(
+    "mlqa",
+    {
         "train": (),
         **{
-            split: (_p(f"mlqa/MLQA_V1/{split}/{split}-context-{{lang}}-question-{{lang}}.json", "squad"),)
+            split: (_p(f"mlqa/MLQA_V1/{split}/{split}-context-{{lang}}-question-{{lang}}.json", SQUAD),)
             for split in ("dev", "test")
         },
     },
-    "tydiqa": {
+    targets={"test": Target("mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json", writers.write_squad)},
+    no_split_hint="MLQA has dev and test only (train on SQuAD v1.1)",
+)
+_layout(
+    "tydiqa",
+    {
         "train": (
-            _p("tydiqa/tydiqa-goldp-v1.1-train/{name}_tydiqa_train.json", "squad"),
-            _p("tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json", "squad"),
+            _p("tydiqa/tydiqa-goldp-v1.1-train/{name}_tydiqa_train.json", SQUAD),
+            _p("tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json", SQUAD),
         ),
         "dev": (
-            _p("tydiqa/tydiqa-goldp-v1.1-dev/{name}_tydiqa_dev.json", "squad"),  # per-language fork files
-            _p("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json", "squad"),  # the official dev tarball
-            _p("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json", "squad"),  # XTREME's: answers removed
+            _p("tydiqa/tydiqa-goldp-v1.1-dev/{name}_tydiqa_dev.json", SQUAD),  # per-language fork files
+            _p("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json", SQUAD),  # the official dev tarball
+            _p("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json", SQUAD),  # XTREME's: answers removed
         ),
         "test": (),  # TyDiQA-GoldP has no public test set: XTREME evaluates on dev
     },
-    "stsb": {
+    targets={"train": Target("tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json", writers.write_squad),
+             "dev": Target("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json", writers.write_squad)},
+    aliases=("tydiqa-goldp",),
+    no_split_hint="TyDiQA-GoldP has no public test set; XTREME evaluates on the dev set: use split 'dev'",
+)
+_layout(
+    "stsb",
+    {
         split: (
-            _p("stsb/stsb-{lang}-" + split + ".csv", "stsb"),
-            _p("stsb/STS-B/" + split + ".tsv", "stsb", lang="en"),
-            _p("STS-B/" + split + ".tsv", "stsb", lang="en"),
-            _p("glue_data/STS-B/" + split + ".tsv", "stsb", lang="en"),
+            _p("stsb/stsb-{lang}-" + split + ".csv", STSB),
+            _p("stsb/STS-B/" + split + ".tsv", STSB, lang="en"),
+            _p("STS-B/" + split + ".tsv", STSB, lang="en"),
+            _p("glue_data/STS-B/" + split + ".tsv", STSB, lang="en"),
         )
         for split in SPLITS
     },
-    # English only, no language in the file names; labels in the sibling <split>-labels.lst (read_siqa).
-    "siqa": {
+    targets={s: Target(f"stsb/stsb-{{lang}}-{s}.csv", writers.write_sts_csv) for s in SPLITS},
+    aliases=("sts-b", "sts"),
+)
+# English only, no language in the file names; labels in the sibling <split>-labels.lst (read_siqa).
+_layout(
+    "siqa",
+    {
         **{
             split: tuple(
-                _p(d + split + ".jsonl", "siqa", lang="en")
+                _p(d + split + ".jsonl", SIQA, lang="en")
                 for d in ("siqa/socialiqa-train-dev/", "socialiqa-train-dev/", "siqa/", "")
             )
             for split in ("train", "dev")
         },
         "test": (),  # the leaderboard's test labels are not public: evaluate on dev
     },
-    # English only. Official file names, in the folder itself, its data/ (the GitHub repositories' layout) or a
-    # folder named after the task. The test files are unlabelled (label None): dev is the evaluation split.
-    "hellaswag": {
+    targets={s: Target(f"siqa/socialiqa-train-dev/{s}.jsonl", writers.write_siqa) for s in ("train", "dev")},
+    aliases=("socialiqa", "social_i_qa"),
+    no_split_hint="Social IQa has no public labelled test set: use split 'dev'",
+)
+# English only. Official file names, in the folder itself, its data/ (the GitHub repositories' layout) or a
+# folder named after the task. The test files are unlabelled (label None): dev is the evaluation split.
+_layout(
+    "hellaswag",
+    {
         split: tuple(
-            _p(d + "hellaswag_" + name + ".jsonl", "hellaswag", lang="en")
+            _p(d + "hellaswag_" + name + ".jsonl", HELLASWAG, lang="en")
             for d in ("hellaswag/data/", "hellaswag/", "data/", "")
         )
         for split, name in (("train", "train"), ("dev", "val"), ("test", "test"))
     },
-    "cosmosqa": {
+    targets={"train": Target("hellaswag/hellaswag_train.jsonl", writers.write_hellaswag),
+             "dev": Target("hellaswag/hellaswag_val.jsonl", writers.write_hellaswag)},
+)
+_layout(
+    "cosmosqa",
+    {
         split: tuple(
-            _p(d + name + ext, "cosmosqa", lang="en")
+            _p(d + name + ext, COSMOSQA, lang="en")
             for d in ("cosmosqa/data/", "cosmosqa/", "cosmos_qa/", "data/", "")
             for ext in (".csv", ".jsonl")
         )
         for split, name in (("train", "train"), ("dev", "valid"), ("test", "test"))
     },
-    "commonsenseqa": {
+    targets={"train": Target("cosmosqa/train.csv", writers.write_cosmosqa), "dev": Target("cosmosqa/valid.csv", writers.write_cosmosqa)},
+    aliases=("cosmos_qa",),
+)
+_layout(
+    "commonsenseqa",
+    {
         split: tuple(
-            _p(d + name, "commonsenseqa", lang="en")
+            _p(d + name, COMMONSENSEQA, lang="en")
             for d in ("commonsenseqa/", "commonsense_qa/", "csqa/", "data/", "")
         )
         for split, name in (
@@ -217,20 +303,10 @@ _PATTERNS: dict[str, dict[str, tuple[_Pattern, ...]]] = {
             ("test", "test_rand_split_no_answers.jsonl"),
         )
     },
-}
-
-_READERS: dict[str, Callable[..., list]] = {
-    "xnli": read_xnli,
-    "pawsx": read_pawsx,
-    "copa": read_copa,
-    "token_tags": read_token_tags,
-    "squad": read_squad,
-    "stsb": read_stsb,
-    "siqa": read_siqa,
-    "hellaswag": read_hellaswag,
-    "cosmosqa": read_cosmosqa,
-    "commonsenseqa": read_commonsenseqa,
-}
+    targets={"train": Target("commonsenseqa/train_rand_split.jsonl", writers.write_commonsenseqa),
+             "dev": Target("commonsenseqa/dev_rand_split.jsonl", writers.write_commonsenseqa)},
+    aliases=("commonsense_qa", "csqa"),
+)
 
 
 @dataclass(frozen=True)
@@ -239,16 +315,28 @@ class SplitSource:
     treebanks of the same language, which are concatenated (as XTREME merges them)."""
 
     paths: tuple[Path, ...]
-    reader: str
+    reader: FileReader
+
+
+def layout_names() -> tuple[str, ...]:
+    """Every folder layout's name."""
+    return tuple(LAYOUTS)
 
 
 def canonical_task(task: str) -> str:
-    """The task's canonical name (``paws-x`` -> ``pawsx``); :class:`ConfigError` with did-you-mean if unknown."""
+    """The layout's canonical name (``paws-x`` -> ``pawsx``, by the layouts' aliases); :class:`ConfigError` with
+    did-you-mean if unknown."""
     key = task.strip().lower()
-    key = _TASK_ALIASES.get(key, key)
-    if key not in _PATTERNS:
-        raise ConfigError(suggest(task, TASKS, "task"))
+    if key not in LAYOUTS:
+        key = next((lay.name for lay in LAYOUTS.values() if key in lay.aliases), key)
+    if key not in LAYOUTS:
+        raise ConfigError(suggest(task, tuple(LAYOUTS), "task"))
     return key
+
+
+def get_layout(task: str) -> FolderLayout:
+    """The :class:`FolderLayout` called ``task`` (or one of its aliases)."""
+    return LAYOUTS[canonical_task(task)]
 
 
 def canonical_split(split: str) -> str:
@@ -257,13 +345,6 @@ def canonical_split(split: str) -> str:
     if key not in SPLITS:
         raise ConfigError(suggest(split, SPLITS, "split"))
     return key
-
-
-def default_eval_split(task: str) -> str:
-    """The split zero-shot evaluation uses by default: ``test``, except ``dev`` for PAN-X (the public test files
-    have no tags: XTREME scores them on its leaderboard only) and TyDiQA-GoldP (no test set; XTREME's "test" is
-    the dev set), and Social IQa, HellaSwag, Cosmos QA and CommonsenseQA (no public labelled test set)."""
-    return "dev" if canonical_task(task) in _DEV_EVAL else "test"
 
 
 def _regex(template: str) -> re.Pattern[str]:
@@ -297,7 +378,7 @@ def find_split_sources(task: str, data_dir: str | PathLike[str], split: str) -> 
     task, split = canonical_task(task), canonical_split(split)
     root = Path(data_dir)
     found: dict[str, SplitSource] = {}
-    for pattern in _PATTERNS[task][split]:
+    for pattern in LAYOUTS[task].patterns[split]:
         regex = _regex(pattern.template)
         glob = re.sub(r"\{lang\}|\{name\}", "*", pattern.template)
         per_lang: dict[str, list[Path]] = {}
@@ -329,17 +410,9 @@ def find_split_files(task: str, data_dir: str | PathLike[str], split: str) -> di
     return {lang: src.paths[0] for lang, src in find_split_sources(task, data_dir, split).items()}
 
 
-_NO_SPLIT_HINT = {
-    "xquad": "XQuAD is test-only (train and select on SQuAD v1.1)",
-    "mlqa": "MLQA has dev and test only (train on SQuAD v1.1)",
-    "tydiqa": "TyDiQA-GoldP has no public test set; XTREME evaluates on the dev set: use split 'dev'",
-    "siqa": "Social IQa has no public labelled test set: use split 'dev'",
-}
-
-
 def _expected_path(task: str, split: str, lang: str, root: Path) -> str:
     name = LANGUAGES[lang].name.lower() if lang in LANGUAGES else lang
-    return str(root / _PATTERNS[task][split][0].template.format(lang=lang, name=name))
+    return str(root / LAYOUTS[task].patterns[split][0].template.format(lang=lang, name=name))
 
 
 def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) -> list[Example]:
@@ -355,8 +428,8 @@ def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) 
         code = get_language(lang).code
     except ConfigError:
         code = lang
-    if not _PATTERNS[task][split]:
-        raise DataError(f"the {task} task has no {split} split: {_NO_SPLIT_HINT.get(task, 'use another split')}.")
+    if not LAYOUTS[task].patterns[split]:
+        raise DataError(f"the {task} task has no {split} split: {LAYOUTS[task].no_split_hint}.")
     sources = find_split_sources(task, root, split)
     if code not in sources:
         present = ", ".join(sources) or "none"
@@ -375,23 +448,24 @@ def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) 
     src = sources[code]
     examples: list[Example] = []
     for path in src.paths:
-        if src.reader == "conllu":
-            examples.extend(read_conllu(path, mode="xtreme", lang=code))
-        else:
-            examples.extend(_READERS[src.reader](path))
+        check_signature(path, src.reader.name, task)  # a file of another task's format under this task's name
+        examples.extend(src.reader(path, code))
     if len(src.paths) > 1:  # keep ids the 0-based position in the concatenation
         examples = [dataclasses.replace(ex, id=str(i)) for i, ex in enumerate(examples)]
     return examples
 
 
 __all__ = [
+    "LAYOUTS",
     "SPLITS",
-    "TASKS",
+    "FolderLayout",
     "SplitSource",
+    "Target",
     "canonical_split",
     "canonical_task",
-    "default_eval_split",
     "find_split_files",
     "find_split_sources",
+    "get_layout",
+    "layout_names",
     "read_split",
 ]

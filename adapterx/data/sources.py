@@ -10,6 +10,7 @@ Every loader returns the examples and a :class:`Provenance` that the run records
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,12 +18,13 @@ from typing import Any
 
 from adapterx.errors import ConfigError, DataError
 from adapterx.data import layout
-from adapterx.data import readers
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
+from adapterx.data.readers.files import record_files, record_origins
+from adapterx.data.readers.signature import check_signature
+from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
-from adapterx.tasks import get_task
 from adapterx.data.hf_load import load_rows
 from adapterx.data.hf_sources import get_dataset
 
@@ -52,14 +54,48 @@ class Provenance:
     size: int
     # Hugging Face reads behind ``source``: repo, config, split, revision, resolved commit, datasets fingerprint
     hf: tuple[dict[str, Any], ...] = ()
+    # Local files behind ``source``: {"path", "bytes", "sha256"} of each file read (changed data is detected by them)
+    files: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out["hf"] = list(self.hf)
+        out["files"] = list(self.files)
         return out
 
 
 _READ_LOG: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_data_reads", default=None)
+
+
+def data_files(reads: list[dict[str, Any]]) -> dict[str, str]:
+    """``{path: sha256}`` of the local files behind a run.json's ``data_reads``."""
+    return {f["path"]: f["sha256"] for r in reads or () for f in r.get("files") or ()}
+
+
+def changed_files(files: dict[str, str], cache: dict[str, str | None] | None = None) -> list[str]:
+    """The paths of ``files`` (``{path: sha256}``) whose content is no longer that sha256 (or that are gone).
+    ``cache`` keeps the sha256 of each path across calls (a grid plan hashes each file once)."""
+    cache = {} if cache is None else cache
+    out = []
+    for path, sha in files.items():
+        if path not in cache:
+            try:
+                cache[path] = _sha256_file(Path(path))
+            except OSError:
+                cache[path] = None
+        if cache[path] != sha:
+            out.append(path)
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def start_read_log() -> list[dict[str, Any]]:
@@ -72,40 +108,17 @@ def start_read_log() -> list[dict[str, Any]]:
 
 
 def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: ANN001
-    """Read one file in the task's official format (chosen by task and file suffix)."""
+    """Read one file in the task's official format (its record's ``file_reader``; some choose by file suffix)."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a file: give the file itself, or the folder as --data {path}"
                         " (an XTREME-style download folder)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = "".join(path.suffixes[-1:]).lower()
-    kind = task.kind
-    if kind == "span_qa":
-        return readers.read_squad(path)
-    if kind == "multiple_choice":
-        if task.name == "siqa":  # labels from the sibling <split>-labels.lst of the official download
-            return readers.read_siqa(path)
-        if task.name == "hellaswag":
-            return readers.read_hellaswag(path, num_choices=task.num_choices)
-        if task.name == "cosmosqa":  # CSV or JSON lines, sniffed
-            return readers.read_cosmosqa(path, num_choices=task.num_choices)
-        if task.name == "commonsenseqa":
-            return readers.read_commonsenseqa(path, num_choices=task.num_choices)
-        return readers.read_copa(path)
-    if kind == "tagging":
-        return readers.read_conllu(path, mode="xtreme", lang=lang) if suffix == ".conllu" else readers.read_token_tags(path)
-    if kind == "regression":
-        if task.name == "sickr":
-            return sts_readers.read_sick(path)
-        return readers.read_stsb(path)
-    if kind == "classification":
-        if task.name == "pawsx" or task.name == "qqp":
-            return readers.read_pawsx(path)
-        if task.name in ("mnli", "anli") and suffix == ".tsv":
-            return readers.read_mnli(path)
-        return readers.read_xnli(path, lang=lang)
-    raise ConfigError(f"task {task.name} ({kind}) reads no files of its own")
+    if task.file_reader is None:
+        raise ConfigError(f"task {task.name} ({task.kind}) reads no files of its own")
+    check_signature(path, task.file_reader.name, task.name)  # a file of another task's format: said up front
+    return task.file_reader(path, lang)
 
 
 def load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: int = 0,  # noqa: ANN001
@@ -136,17 +149,17 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     else:
         explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
     if explicit is not None:
-        return _checked(read_task_file(task, explicit, lang), task, f"file:{explicit}", explicit)
+        return _checked(lambda: read_task_file(task, explicit, lang), task, split, f"file:{explicit}", explicit)
     data = opts.data
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
     if task.members and data != SYNTHETIC:  # a union task (sts-all): its members' data, one scale (0-5)
 
-        names = task.members if split == "train" else task.members[:1]
-        parts = [_load_split(get_task(m), split, lang, opts, synthetic_seed, False) for m in names]
+        members = task.member_tasks() if split == "train" else task.member_tasks()[:1]
+        parts = [_load_split(m, split, lang, opts, synthetic_seed, False) for m in members]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
-                                    tuple(r for _, p in parts for r in p.hf))
+                                    tuple(r for _, p in parts for r in p.hf), tuple(f for _, p in parts for f in p.files))
     if data == SYNTHETIC:
         if task.synthetic is None:
             raise DataError(f"task {task.name} has no synthetic stand-in")
@@ -158,8 +171,8 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     if data == HF:
         return _load_hf(task, split, lang, opts.data_revisions)
     path = Path(data)
-    if task.name == "sickr" or task.name in SEMEVAL_STS:
-        return _load_sts_family(task, split, path, opts)
+    if task.data_path_loader is not None:  # the task's own reading of --data PATH (SICK, the SemEval STS years)
+        return task.data_path_loader(task, split, path, opts)
     if path.is_dir():
         return _load_dir(task, split, lang, path)
     if path.is_file():
@@ -168,33 +181,36 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
             if sibling is None:
                 raise DataError(f"{path}: found no dev file beside it (e.g. *-dev.csv, dev.tsv); pass --dev-file")
             path = sibling
-        return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
+        return _checked(lambda: read_task_file(task, path, lang), task, split, f"file:{path}", path)
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
-SEMEVAL_STS = ("sts12", "sts13", "sts14", "sts15", "sts16")
+def load_sick_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001, ARG001
+    """SICK (``--data SICK.txt``): TRAIN rows train, TRIAL rows select (SICK-R's ``data_path_loader``)."""
+    if not path.is_file():
+        raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
+    return _checked(lambda: sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split)),
+                    task, split, f"file:{path}", path)
 
 
-def _load_sts_family(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
-    """SICK (``--data SICK.txt``: TRAIN rows train, TRIAL rows select) and a SemEval STS year (``--data FOLDER`` of
-    ``STS.input.*.txt`` / ``STS.gs.*.txt``: every scored pair trains; those years have no dev split, so checkpoints
-    are selected on ``--dev-file``, e.g. STS-B's English dev CSV)."""
-    if task.name == "sickr":
-        if not path.is_file():
-            raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
-        ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
-        return _checked(ex, task, f"file:{path}", path)
+def load_semeval_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
+    """A SemEval STS year (``--data FOLDER`` of ``STS.input.*.txt`` / ``STS.gs.*.txt``): every scored pair trains;
+    those years have no dev split, so checkpoints are selected on ``--dev-file``, e.g. STS-B's English dev CSV
+    (the STS years' ``data_path_loader``)."""
     if split == "dev":
         if opts.dev_file is None:
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
                             "stsb-en-dev.csv) to select checkpoints")
 
-        return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
+        return _checked(lambda: read_stsb(opts.dev_file), task, split, f"file:{opts.dev_file}", opts.dev_file)
     if not path.is_dir():
         raise DataError(f"--data {path}: pass the folder of an STS year (STS.input.*.txt and STS.gs.*.txt)")
-    parts = sts_readers.load_sts_folder(path)
-    ex = [e for name in sorted(parts) for e in parts[name]]
-    return _checked(ex, task, f"dir:{path}", path)
+
+    def read() -> list:
+        parts = sts_readers.load_sts_folder(path)
+        return [e for name in sorted(parts) for e in parts[name]]
+
+    return _checked(read, task, split, f"dir:{path}", path)
 
 
 def _dev_sibling(train: Path) -> Path | None:
@@ -210,18 +226,24 @@ def _dev_sibling(train: Path) -> Path | None:
     return None
 
 
-def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Provenance]:  # noqa: ANN001
+def _checked(read: Callable[[], list], task, split: str, source: str,  # noqa: ANN001
+             path: Path) -> tuple[list, Provenance]:
+    """Read local data with ``read`` and apply the task's record rules (adapterx.data.rules): every local read goes
+    through here, so a record that breaks them is named by file:line before anything trains or downloads."""
+    with record_origins() as origins, record_files() as files:
+        examples = read()
     if not examples:
         raise DataError(f"{path}: no examples in this file")
-    return examples, Provenance(source, len(examples))
+    check_records(task, examples, split, str(path), origins)
+    return examples, Provenance(source, len(examples), files=tuple(files))
 
 
 def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001
 
     if task.layout is None:
         raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
-    examples = layout.read_split(task.layout, Path(folder), split, lang)
-    return _checked(examples, task, f"dir:{folder}", Path(folder))
+    return _checked(lambda: layout.read_split(task.layout, Path(folder), split, lang), task, split, f"dir:{folder}",
+                    Path(folder))
 
 
 def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # noqa: ANN001
@@ -312,7 +334,7 @@ def with_model_defaults(opts: DataOptions, model: str, task=None, training: bool
 def _has_train_files(task, folder: Path) -> bool:  # noqa: ANN001
     """Whether ``folder`` (XTREME layout) holds ``task``'s English training split (a union task: its members')."""
     if task.members:
-        return all(_has_train_files(get_task(m), folder) for m in task.members)
+        return all(_has_train_files(m, folder) for m in task.member_tasks())
     if task.layout is None or not Path(folder).is_dir():
         return False
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from adapterx.data.examples import ChoiceExample, PairExample, QAExample, TagExample
@@ -140,18 +140,5 @@ def write_commonsenseqa(examples: Sequence[ChoiceExample], path: Path) -> None:
     path.write_text(_jsonl(objs), encoding="utf-8")
 
 
-WRITERS: dict[str, Callable[[Sequence, Path], None]] = {
-    "pair_tsv": write_pair_tsv,
-    "sts_csv": write_sts_csv,
-    "token_tags": write_token_tags,
-    "squad": write_squad,
-    "copa": write_copa,
-    "siqa": write_siqa,
-    "hellaswag": write_hellaswag,
-    "cosmosqa": write_cosmosqa,
-    "commonsenseqa": write_commonsenseqa,
-}
-"""Writer name -> function(examples, path). A writer may add sibling files (Social IQa's labels)."""
-
-__all__ = ["WRITERS", "write_commonsenseqa", "write_copa", "write_cosmosqa", "write_hellaswag", "write_pair_tsv",
+__all__ = ["write_commonsenseqa", "write_copa", "write_cosmosqa", "write_hellaswag", "write_pair_tsv",
            "write_siqa", "write_squad", "write_sts_csv", "write_token_tags"]

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapterx.engine import batching, speed
 from adapterx.errors import AdapterxError, ConfigError
 from adapterx.engine import distributed
+from adapterx.fsio import atomic_path
 
 
 # A progress callback: receives one event dict per step, evaluation or phase (the CLI renders them).
@@ -32,29 +33,35 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lr: float = Field(1e-4, gt=0, description="peak learning rate (adapter/LoRA 1e-4; full fine-tuning 2e-5)")
-    batch_size: int = Field(16, ge=1)
+    # Each field is also a flag of every training command (cli/options.py:training_options: ``--field-name``, its
+    # description the help) and a key of a recipe's training stages. ``json_schema_extra={"applies": ...}`` says which
+    # runs a field means something for (task kinds, ...): a flag given where it does not apply is refused.
+    lr: float = Field(1e-4, gt=0, description="peak learning rate (default: the method's, 1e-4 adapter/LoRA, 2e-5 "
+                      "full/sft; tiny: 3e-3, 1e-3)")
+    batch_size: int = Field(16, ge=1, description="examples per optimizer step (the global batch)")
     grad_accum: int = Field(1, ge=1, description="gradient accumulation steps per optimizer step")
-    epochs: float = Field(3.0, gt=0)
+    epochs: float = Field(3.0, gt=0, description="passes over the training data")
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of the steps with a linear warmup")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm weights)")
+    max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient norm to this")
     eval_steps: int | None = Field(None, ge=1, description="evaluate on English dev every N steps (default: once per epoch)")
-    max_length: int = Field(128, ge=16)
-    doc_stride: int = Field(64, ge=8)
-    seed: int = 42
-    bf16: bool = False
+    max_length: int = Field(128, ge=16, description="tokens per input (QA: per window)")
+    doc_stride: int = Field(64, ge=8, description="QA: token overlap between windows",
+                            json_schema_extra={"applies": {"kind": ("span_qa",)}})
+    # torch, numpy and python seed from it: numpy takes 0 .. 2**32-1 (a larger one was a traceback)
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="random seed (0 .. 4294967295)")
+    bf16: bool = Field(False, description="bf16 autocast where the hardware supports it")
     gradient_checkpointing: bool = Field(
         False, description="recompute layer activations in the backward pass: less memory, about 1.7x step time"
     )
-    device: str | None = None  # "cpu", "cuda" or None for automatic
+    device: str | None = Field(None, description="cpu, cuda, cuda:N or mps (default: cuda when present)")
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="stop after this many dev evaluations without a better selection score (None: never)"
+        None, ge=1, description="stop after this many dev evaluations without a better selection score (default: never)"
     )
     group_by_length: bool | None = Field(
         None, description="batches of examples of similar length (shuffled mega-batches, sorted inside: less padding);"
-        " None = auto: on where random batches would be at least 10% padding (short texts) and the length predicts the"
+        " default: on where random batches would be at least 10% padding (short texts) and the length predicts the"
         " label weakly (adapterx.engine.batching)"
     )
     compile: bool = Field(
@@ -245,13 +252,20 @@ def train(
     ``identity`` (task, method, backbone, data, hyperparameters: whatever decides the result) is stored in the
     checkpoint; ``resume`` refuses a checkpoint whose identity differs, naming the fields, so that a run is never
     continued under other settings and recorded as if it had used them throughout.
+
+    The method's hooks (``module.hooks``, :class:`adapterx.methods.protocol.Hooks`) run at fixed points: its prelude
+    first, ``before_train`` with the step count, ``after_step`` after every optimizer step (before ``zero_grad``), and
+    its ``state`` goes into every checkpoint and with the best weights (``load_state`` restores it).
     """
     import torch
 
-    prelude = (getattr(module, "extra", None) or {}).pop("before_train", None)
+    hooks = getattr(module, "hooks", None)  # a multi-task module has none
+    prelude = getattr(hooks, "prelude", None)
     if prelude is not None:  # a method's own first phase (LT-SFT: the dense phase that picks the mask), same loop
+        hooks.prelude = None  # it runs once: the phase's own train() call must not run it again
         prelude(lambda cfg1, ckpt1: train(module, train_features, collate, evaluate_dev, selection_metric, cfg1,
                                           progress, ckpt1, resume), cfg, checkpoint)
+    after_step, method_state, load_method_state = (getattr(hooks, h, None) for h in ("after_step", "state", "load_state"))
     seed_everything(cfg.seed)
     check_batch(cfg.batch_size, distributed.world_size())
     dist = distributed.setup(cfg.device)
@@ -287,11 +301,14 @@ def train(
     optimizer = make_optimizer(params, cfg, device)
     scheduler = linear_schedule(optimizer, int(cfg.warmup_ratio * total), total)
     gen = torch.Generator().manual_seed(cfg.seed)
+    if getattr(hooks, "before_train", None) is not None:
+        hooks.before_train(total)
 
     result = TrainResult(best_step=0, best_dev={}, selection_metric=selection_name,
                          group_by_length=bool(getattr(data, "grouped", False)), compiled=cfg.compile)
     since_best = 0  # evaluations without a better score (early stopping)
     best_score, best_state = -math.inf, None
+    best_method = None  # the method's hook state at the best evaluation (restored with the best weights)
     step, micro, seen, t0 = 0, 0, 0, time.perf_counter()
     order: list[int] | None = None  # this epoch's example order; None = draw a new one
     pos = 0  # the next example of `order`
@@ -313,6 +330,9 @@ def train(
         _set_rng(state["rng"], gen)
         step, micro, seen, order, pos = state["step"], state["micro"], state["seen"], state["order"], state["pos"]
         best_score, best_state = state["best_score"], state["best_state"]
+        best_method = state.get("best_method_state")
+        if load_method_state is not None and state.get("method_state") is not None:
+            load_method_state(state["method_state"])
         result.best_step, result.best_dev = state["best_step"], state["best_dev"]
         result.loss_curve, result.dev_curve = state["loss_curve"], state["dev_curve"]
         result.resumed_from_step = step
@@ -350,6 +370,8 @@ def train(
                 continue
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
+            if after_step is not None:  # the gradients are still there (AdaLoRA's importance scores read them)
+                after_step(step + 1)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -373,6 +395,7 @@ def train(
                     best_score, result.best_step, result.best_dev = score, step, dev
                     # Only trainable tensors change during training: a copy of them restores the best checkpoint.
                     best_state = {k: v.detach().clone() for k, v in named.items()}
+                    best_method = method_state() if method_state is not None else None
                     since_best = 0
                 else:
                     since_best += 1
@@ -386,6 +409,8 @@ def train(
                         "best_score": best_score, "best_state": best_state, "best_step": result.best_step,
                         "best_dev": result.best_dev, "loss_curve": result.loss_curve, "dev_curve": result.dev_curve,
                         "since_best": since_best, "data": data.state(),
+                        "method_state": method_state() if method_state is not None else None,
+                        "best_method_state": best_method,
                     })
                 if cfg.early_stopping_patience is not None and since_best >= cfg.early_stopping_patience:
                     result.stopped_early = True
@@ -396,6 +421,8 @@ def train(
         with torch.no_grad():
             for k, v in best_state.items():
                 named[k].copy_(v)
+        if best_method is not None and load_method_state is not None:
+            load_method_state(best_method)
     model.eval()
     result.steps = step
     result.train_time_s = round(time.perf_counter() - t0, 3)
@@ -471,7 +498,5 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write-then-rename: a kill during the write leaves the previous checkpoint intact."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -20,7 +20,7 @@ def fusion_weights(module, task, tok, examples_by_lang: dict[str, list], max_len
     """``{"adapters": [...], "languages": {lang: {"mean": [w...], "layers": {layer: [w...]}}}}``, or None."""
     import torch
 
-    comp = module.extra.get("composition") or {}
+    comp = module.composition or {}
     if comp.get("kind") != "fuse":
         return None
     ops = ops_for(task.kind)

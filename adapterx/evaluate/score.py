@@ -9,7 +9,7 @@ Gold is either a label folder in the XTREME layout (the benchmark's ``--label_fo
 adapterx reads for evaluation (an XTREME download folder, ``--data-dir``), per file: a ``test-<lang>`` file whose
 lines have the gold's shape is gold in the layout; otherwise the language is read from the data folder.
 
-Every language is scored with the functions ``adapterx eval`` uses (:mod:`adapterx.evaluate.metrics`, MLQA with
+Every language is scored with the functions ``adapterx eval`` uses (:mod:`adapterx.tasks.metrics`, MLQA with
 its per-language normalisation), and the result is the eval JSON (the same keys, averages and low-resource averages),
 plus the per-example statistics ``report`` bootstraps. Problems (a missing language, a wrong count, an unparsable
 file, ids that are not in the gold) are collected over all files and raised together, one line each.
@@ -26,14 +26,17 @@ from typing import Any
 from adapterx.data import layout
 from adapterx.data.examples import Answer, QAExample
 from adapterx.data.readers import has_labels
+from adapterx.data.readers.files import record_origins
+from adapterx.data.rules import check_records
 from adapterx.errors import ConfigError, DataError
-from adapterx.evaluate import metrics
+from adapterx.tasks import metrics
 from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
 from adapterx.results import xtreme_format as xf
 from adapterx.retrieval.data import find_bucc, find_tatoeba, read_bucc, read_tatoeba
 from adapterx.tasks import get_task
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
+from adapterx.fsio import atomic_write_json
 from adapterx.results.xtreme_export import seqeval_version
 
 FORMATS = ("xtreme", "adapterx")
@@ -118,6 +121,7 @@ class Gold:
     value: Any
     where: str
     ids: tuple[frozenset[str], frozenset[str]] | None = None
+    split: str | None = None  # the split the gold belongs to (a label folder: the submission's)
 
 
 def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
@@ -130,14 +134,14 @@ def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
         if isinstance(value, dict) and any(isinstance(v, str) for v in value.values()):
             raise DataError(f"{layout_file}: holds predictions {{question id: answer text}}, not SQuAD gold; pass the "
                             "label folder (or the data folder) as --gold")
-        return Gold(value, str(layout_file))
+        return Gold(value, str(layout_file), split=xf.submission_split(task))
     if task == "tatoeba":
         pairs = _first_dir([root, root / "tatoeba", root / "tatoeba" / "v1"], find_tatoeba)
         if lang not in pairs:
             raise DataError(f"{root}: no Tatoeba pair for {lang} (gold for {layout_file.name})")
         corpus = read_tatoeba(*pairs[lang], source_lang=lang)
         # the files are aligned line by line: query i's answer is line i
-        return Gold(list(range(len(corpus.source))), str(pairs[lang][0]))
+        return Gold(list(range(len(corpus.source))), str(pairs[lang][0]), split="test")
     if task == "bucc":
         found = _first_dir([root, root / "bucc2018", root / "bucc" / "bucc2018"], find_bucc)
         files = found.get((lang, split))
@@ -146,21 +150,23 @@ def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
         if files.gold is None:
             raise DataError(f"{files.source}: split {split!r} has no .gold file: no gold to score against")
         corpus = read_bucc(files.source, files.target, files.gold, source_lang=lang)
-        return Gold(list(corpus.gold_pairs), str(files.gold), (frozenset(corpus.source_ids), frozenset(corpus.target_ids)))
-    examples = layout.read_split(spec.layout, root, split, lang)
+        return Gold(list(corpus.gold_pairs), str(files.gold), (frozenset(corpus.source_ids), frozenset(corpus.target_ids)),
+                    split)
+    with record_origins() as origins:
+        examples = layout.read_split(spec.layout, root, split, lang)
     src = layout.find_split_sources(spec.layout, root, split)[lang]
     where = ", ".join(str(p) for p in src.paths)
+    check_records(spec, examples, split, where, origins)  # the task's own rules, as for training data
     if not has_labels(examples):
         raise DataError(f"{where}: {spec.name} {split} ({lang}) has examples without gold labels: nothing to score "
                         "against (XTREME strips test labels; pass a labelled copy or a gold folder)")
     shape = xf.xtreme_task(task).shape
     if shape == "tags":
-        return Gold([list(ex.tags) for ex in examples], where)
+        return Gold([list(ex.tags) for ex in examples], where, split=split)
     if shape == "qa":
-        return Gold({ex.id: [a.text for a in ex.answers] for ex in examples}, where)
-    if shape == "choice":
-        return Gold([int(ex.label) for ex in examples], where)
-    return Gold([str(ex.label) for ex in examples], where)
+        return Gold({ex.id: [a.text for a in ex.answers] for ex in examples}, where, split=split)
+    labels = xf.LabelSet.of(task)  # the readers' labels in the one form predictions are compared in
+    return Gold([labels.canonical(ex.label, f"{where} (example {ex.id})") for ex in examples], where, split=split)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -213,19 +219,29 @@ def score_language(task: str, lang: str, preds: Any, gold: Gold, where: str) -> 
             raise DataError(f"{where}: {len(wrong)} sentence(s) with a different number of tags than the gold "
                             f"(first: sentence {i + 1}, {len(preds[i])} vs {len(g[i])})")
         return {"f1": metrics.tagging_f1(g, preds)}, metrics.tagging_per_example(g, preds), len(g)
-    if shape == "choice":
-        try:
-            pred_i = [int(x) for x in preds]
-            gold_i = [int(x) for x in g]
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: labels must be option indices (0, 1)") from None
-        preds, g = pred_i, gold_i
-    elif shape == "index":
-        preds, g = [int(x) for x in preds], [int(x) for x in g]
-    else:
-        preds, g = [str(x).strip() for x in preds], [str(x).strip() for x in g]
+    if shape == "index":  # a sentence of the target side: there are as many as queries
+        outside = next((i for i, x in enumerate(preds) if not 0 <= int(x) < len(g)), None)
+        if outside is not None:
+            raise DataError(f"{where}:{outside + 1}: index {preds[outside]} is outside the {len(g)} target sentences")
+    # predictions and gold are both in LabelSet's canonical form (xtreme_format reads every file through it)
     stats = [{"score": 1.0 if a == b else 0.0} for a, b in zip(preds, g)]
     return {"accuracy": metrics.accuracy(g, preds)}, stats, len(g)
+
+
+def _prediction_splits(root: Path, fmt: str, task: str, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Per language, the split the predictions were made on, where they say it: adapterx's ``manifest.json``, or for
+    XTREME's layout the ``adapterx_export.json`` an export wrote beside the files."""
+    if fmt == "adapterx":
+        split = manifest.get("split")
+        return {lang: str(split) for lang in (manifest.get("languages") or {})} if split else {}
+    meta = root / "adapterx_export.json"
+    if not meta.is_file():
+        return {}
+    try:
+        langs = (json.loads(meta.read_text(encoding="utf-8")).get("tasks") or {}).get(task) or {}
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise DataError(f"{meta}: unreadable export record ({exc}); delete it to score the files as they are") from None
+    return {lang: str(v["split"]) for lang, v in langs.items() if isinstance(v, dict) and v.get("split")}
 
 
 def _default_split(task: str, fmt: str, manifest: Mapping[str, Any]) -> str:
@@ -235,7 +251,7 @@ def _default_split(task: str, fmt: str, manifest: Mapping[str, Any]) -> str:
     if manifest.get("split"):
         return str(manifest["split"])
     if fmt == "xtreme":
-        return "dev" if task == "tydiqa" else "test"
+        return spec.xtreme.gold_split if spec.xtreme else "test"
     return spec.eval_split
 
 
@@ -267,11 +283,24 @@ def score(req: ScoreRequest) -> list[ScoredTask]:
                 problems.add(f"{missing}: missing; the gold {xf.file_path(gold_root, task, lang)} has {task} {lang}")
         report = EvalReport(spec.name, spec.metric, spec.metric_kind)
         scored = ScoredTask(task, report)
+        made_on = _prediction_splits(pred_root, fmt, task, manifest)
+        if req.split and manifest.get("split") and req.split != manifest["split"]:
+            problems.add(f"{pred_root / task / xf.MANIFEST}: the predictions were made on {manifest['split']}, not "
+                         f"--split {req.split}; score them against {manifest['split']} gold")
+            continue
         for lang, path in files.items():
-            n_total = (manifest.get("languages") or {}).get(lang, {}).get("n_total") if manifest else None
+            info = (manifest.get("languages") or {}).get(lang, {}) if manifest else {}
+            n_total = info.get("n_total")
             try:
+                if str(info.get("source") or "").startswith("synthetic"):
+                    raise DataError(f"{path}: {task} {lang} was predicted on synthetic data (manifest); there is no "
+                                    "gold to score it against: predict the real files (--data-dir)")
                 preds = _load_predictions(path, fmt, task, n_total)
                 gold = load_gold(gold_root, task, lang, split)
+                pred_split = made_on.get(lang)
+                if pred_split and gold.split and pred_split != gold.split:
+                    raise DataError(f"{path}: {task} {lang} predictions of the {pred_split} split, gold of the "
+                                    f"{gold.split} split ({gold.where}): score them against {pred_split} gold")
                 scores, stats, n = score_language(task, lang, preds, gold, str(path))
             except DataError as exc:
                 problems.add(str(exc))
@@ -305,7 +334,5 @@ def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, nam
         "eval": {s.task: s.to_json(req.low_threshold) for s in scored},
     }
     for fname, obj in (("scored.json", doc), ("per_example.json", per_example(scored))):
-        tmp = out / f".{fname}.tmp"
-        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(out / fname)
+        atomic_write_json(out / fname, obj)
     return out

@@ -7,10 +7,9 @@ average about a third of the 128-token window).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from adapterx.data import cache as feature_cache
 from adapterx.tasks.kinds import Features, inputs_only, ops_for
 from adapterx.engine.loop import autocast, pick_device
 from adapterx.languages import averages
+from adapterx.results.predictions import write_prediction_files
 
 
 def predict(
@@ -137,35 +137,6 @@ class EvalReport:
         )
 
 
-def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterable[dict[str, Any]]],
-                           manifest: Mapping[str, Any] | None = None) -> Path:
-    """Write ``folder/<task>/<lang>.jsonl``, one JSON object per line, each file renamed into place when complete;
-    returns the task folder. Shared by ``eval`` and ``retrieve``. ``manifest`` (``{"split", "languages": {lang:
-    {...}}}``) is merged into the task folder's ``manifest.json``, which export and score read."""
-    out = Path(folder) / task
-    out.mkdir(parents=True, exist_ok=True)
-    for lang, lines in records.items():
-        tmp = out / f".{lang}.jsonl.tmp"
-        with tmp.open("w", encoding="utf-8") as f:
-            for rec in lines:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        tmp.replace(out / f"{lang}.jsonl")
-    if manifest is not None:
-        path = out / "manifest.json"
-        old: dict[str, Any] = {}
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                old = {}
-        langs = {**(old.get("languages") or {}), **dict(manifest.get("languages") or {})}
-        doc = {**old, **{k: v for k, v in manifest.items() if k != "languages"}, "task": task, "languages": langs}
-        tmp = out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    return out
-
-
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
@@ -188,7 +159,8 @@ def evaluate_languages(
     ops = ops_for(task.kind)
     report = EvalReport(task.name, task.metric, task.metric_kind)
     t0 = time.perf_counter()
-    switch = (getattr(module, "extra", None) or {}).get("switch_language")  # MAD-X: each language's own adapter
+    hooks = getattr(module, "hooks", None)  # a multi-task module view has none
+    switch = hooks.switch_language if hooks is not None else None  # MAD-X: each language's own adapter
     own: list[str] = []
     for lang, examples in examples_by_lang.items():
         if switch is not None and switch(lang):

@@ -37,14 +37,15 @@ from typing import Any
 
 from adapterx import backbone as bbmod
 from adapterx.errors import ConfigError
+from adapterx.paths import cache_dir
 from adapterx.data import synthetic
 from adapterx.data.sources import DataOptions
 from adapterx.engine.batching import item_lengths
 from adapterx.engine.loop import TrainConfig
 from adapterx.engine.loop import make_optimizer
 from adapterx.engine.loop import pick_device
+from adapterx.fsio import atomic_write_json
 from adapterx.grid.recipe import stage_data
-from adapterx.grid.runner import TRAIN_SIZES
 from adapterx.methods import build_module
 from adapterx.methods.spec import method_from_options
 from adapterx.tasks import get_task
@@ -71,11 +72,8 @@ TYPICAL_TOKENS: dict[str, int] = {
 }
 # English dev examples used for checkpoint selection, and test examples per evaluation language (rounded; a cost
 # estimate needs magnitudes). Tasks missing here: 2,000.
-DEV_SIZES: dict[str, int] = {"stsb": 1_500, "xnli": 2_490, "pawsx": 2_000, "udpos": 2_000, "panx": 10_000,
-                             "tydiqa": 440, "xcopa": 100, "siqa": 1_954, "mnli": 9_815, "squad": 10_570}
-TEST_SIZES: dict[str, int] = {"xnli": 5_010, "pawsx": 2_000, "xcopa": 500, "udpos": 1_000, "panx": 5_000,
-                              "tydiqa": 600, "xquad": 1_190, "mlqa": 2_000, "tatoeba": 1_000, "stsb": 1_379,
-                              "stsb-multi": 1_379}
+# Examples per evaluation language where a task record gives no dev / test size (TaskSpec.dev_size, test_size).
+DEFAULT_EVAL_SIZE = 2_000
 EVAL_BATCH = 32
 # Two token counts per measurement, at batch 8: enough to fit the line a + b x tokens.
 _CAL_BATCH = 8
@@ -84,7 +82,7 @@ _CAL_REPS = 2  # timed repetitions after one warm-up (base-size full fine-tuning
 
 
 def cache_folder() -> Path:
-    return bbmod.cache_dir() / "calibration"
+    return cache_dir() / "calibration"
 
 
 def backbone_shape(model: str) -> dict[str, Any] | None:
@@ -164,10 +162,7 @@ def calibrate(model: str, methods: list[str], device: str | None = None, *, targ
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "featurize_s_per_example": featurize_s, "methods": rates,
            **overheads,
            "seconds": round(time.perf_counter() - t0, 1)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(json.dumps(cal, indent=1))
-    tmp_path.replace(path)
+    atomic_write_json(path, cal)
     return cal
 
 
@@ -332,7 +327,7 @@ def _measure_startup() -> float:
     walls = []
     for _ in range(2):  # the second with a warm page cache, as a grid's own process finds it
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import torch, transformers, adapters, peft, adapterx.grid.cell"],
+        subprocess.run([sys.executable, "-c", "import torch, transformers, adapters, peft, adapterx.grid.run_cell"],
                        capture_output=True, check=False)
         walls.append(time.perf_counter() - t)
     return round(walls[-1], 3)
@@ -352,21 +347,25 @@ def _measure_featurize(bb) -> float:  # noqa: ANN001
 # Estimates
 
 
+def _or_default(size: int | None) -> int:
+    return DEFAULT_EVAL_SIZE if size is None else size
+
+
 def _train_size(task, data: dict[str, Any]) -> int:  # noqa: ANN001
 
-    size = task.synthetic.train_size if data.get("source") == "synthetic" and task.synthetic else TRAIN_SIZES.get(task.name, 50_000)
+    size = task.synthetic.train_size if data.get("source") == "synthetic" and task.synthetic else task.train_size
     if data.get("max_train_examples"):
         size = min(size, int(data["max_train_examples"]))
     return size
 
 
 def _dev_size(task, data: dict[str, Any]) -> int:  # noqa: ANN001
-    size = task.synthetic.dev_size if data.get("source") == "synthetic" and task.synthetic else DEV_SIZES.get(task.name, 2_000)
+    size = task.synthetic.dev_size if data.get("source") == "synthetic" and task.synthetic else _or_default(task.dev_size)
     return min(size, int(data["max_eval_examples"])) if data.get("max_eval_examples") else size
 
 
 def _test_size(task, data: dict[str, Any]) -> int:  # noqa: ANN001
-    size = task.synthetic.test_size if data.get("source") == "synthetic" and task.synthetic else TEST_SIZES.get(task.name, 2_000)
+    size = task.synthetic.test_size if data.get("source") == "synthetic" and task.synthetic else _or_default(task.test_size)
     return min(size, int(data["max_eval_examples"])) if data.get("max_eval_examples") else size
 
 

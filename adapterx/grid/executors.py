@@ -1,5 +1,5 @@
 """Where a recipe's cells run besides inline: submitit's local executor (worker processes of this machine) and
-Slurm (one array job per grid). Both call :func:`adapterx.grid.execute.execute_cell` in the worker, so a cell records the
+Slurm (one array job per grid). Both call :func:`adapterx.grid.execute_cell.execute_cell` in the worker, so a cell records the
 same way wherever it ran.
 
 Slurm workers may sit on other hosts with the run folder on NFS: they write ``cells/<hash>/record.json.gz`` only and
@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.fsio import atomic_write_json
 from adapterx.grid.recipe import Recipe, cell_hash
-from adapterx.grid.cellfn import CellFn, importable_in_workers
-from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
+from adapterx.grid.cell_function import CellFn, importable_in_workers
+from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.slurm import (JOBS_FILE, QUEUED, annotate_store, failure_kind, failure_message, in_queue,
                                  report_dead_jobs, signal_delay_s, slurm_entry, wait_accounting, write_failure_file)
 from adapterx.results.store import ResultsStore
@@ -220,9 +221,7 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
                 raise ConfigError(f"slurm check failed: sbatch refused the array job: {said}; check"
                                   " execution.slurm (partition, gpus_per_node, cpus_per_task, mem_gb)") from None
         submitted.update({cell_hash(c): job.job_id for c, job in zip(to_submit, jobs)})
-        tmp = jobs_file.with_name(f".{jobs_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(submitted, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, jobs_file)
+        atomic_write_json(jobs_file, submitted)
     if not wait:
         summary.submitted_only = True
         return

@@ -1,6 +1,6 @@
 """Run a recipe's cells, skipping those already done, in this process, in local processes or on slurm.
 
-The training itself is ``adapterx.grid.cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
+The training itself is ``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict`` (the cell dict is documented in
 :mod:`adapterx.grid.recipe`). It must return::
 
     {"eval": <eval JSON of the target, docs/internals.md>,    # {"task", "metric", "scores": {lang: {metric: v}}, ...}
@@ -31,19 +31,23 @@ import math
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from adapterx.data.sources import changed_files
 from adapterx.errors import ConfigError
-from adapterx.grid.cellfn import CellFn, resolve_cell_fn
+from adapterx.grid.cell_function import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
-from adapterx.grid.execute import CellOutcome, RunSummary, cell_label, execute_cell
+from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
+from adapterx.grid.recipe_check import check_recipe
 from adapterx.grid.slurm import check_reachable
-from adapterx.results.store import ResultsStore
+from adapterx.results.store import RECORD_NAME, ResultsStore
+from adapterx.tasks import get_task
 from adapterx.engine.tracking import check
+from adapterx.fsio import atomic_write_text
 
 Executor = Literal["inline", "local", "slurm"]
 
@@ -64,13 +68,6 @@ def _require_accelerate() -> None:
 # Plans and cost
 
 
-# English training set sizes (examples), rounded, from the data sets' cards; a cost estimate needs only magnitudes.
-TRAIN_SIZES: dict[str, int] = {
-    "stsb": 5_749, "mnli": 392_702, "anli": 1_105_719, "qqp": 363_846, "sst2": 67_349, "squad": 87_599,
-    "hellaswag": 39_905, "cosmosqa": 25_262, "commonsenseqa": 9_741, "ccg": 38_015, "siqa": 33_410, "copa": 400,
-    "xnli": 392_702, "pawsx": 49_401, "xcopa": 33_810, "udpos": 21_253, "panx": 20_000, "xquad": 87_599,
-    "mlqa": 87_599, "tydiqa": 3_696, "lareqa": 87_599, "mewslix": 116_903, "tatoeba": 0, "bucc": 0,
-}
 # Seconds per optimizer step at batch 8 x 128 tokens on the 2-core CPU of shared/design/library-notes.md
 # (XLM-R base size); "peft" covers adapters and LoRA. Large is ~3.5x base, the tiny test model ~1/100.
 _S_PER_STEP = {"full": 3.9, "peft": 1.6}
@@ -87,7 +84,7 @@ def _size_of(backbone: str) -> str:
 
 
 def _stage_cost(task: str, cfg: dict[str, Any], data: dict[str, Any], backbone: str, method: str) -> tuple[int, float]:
-    size = TRAIN_SIZES.get(task, 50_000)
+    size = get_task(task).train_size  # the task record's English training examples
     if data.get("max_train_examples"):
         size = min(size, int(data["max_train_examples"]))
     if data.get("source") == "synthetic" and not data.get("max_train_examples"):
@@ -119,7 +116,7 @@ def estimate_cost(cells: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_seconds": round(cpu_s, 1), "gpu_seconds": round(cpu_s / _GPU_SPEEDUP, 1),
         "cpu_hours": round(cpu_s / 3600, 2), "gpu_hours": round(cpu_s / _GPU_SPEEDUP / 3600, 2),
         "assumptions": "training only (evaluation not counted); 2-core CPU speeds of library-notes.md scaled by batch"
-                       f" x length; GPU = CPU / {_GPU_SPEEDUP:g}; English train sizes from TRAIN_SIZES; intermediate"
+                       f" x length; GPU = CPU / {_GPU_SPEEDUP:g}; English train sizes from the task records (TaskSpec.train_size); intermediate"
                        " modules trained once per intermediate_key and reused across targets",
     }
 
@@ -131,6 +128,9 @@ class Plan:
     cells: list[dict[str, Any]]
     hashes: list[str]
     done: set[str]
+    # recorded cells whose local data files changed since (hash -> the changed paths): they run again
+    stale: dict[str, list[str]] = field(default_factory=dict)
+    unchecked: int = 0  # recorded cells of this grid that hold no data fingerprints (an older adapterx wrote them)
 
     @property
     def n_done(self) -> int:
@@ -145,24 +145,42 @@ class Plan:
         todo = self.todo
         return {
             "recipe": self.recipe.name, "run_dir": str(self.run_dir), "n_cells": len(self.cells),
-            "n_done": self.n_done, "n_todo": len(todo),
+            "n_done": self.n_done, "n_todo": len(todo), "stale": self.stale, "unchecked": self.unchecked,
             "estimate": estimate_cost(todo), "estimate_all": estimate_cost(self.cells),
             "cells": [{"hash": h, "label": cell_label(c), "done": h in self.done}
                       for c, h in zip(self.cells, self.hashes)],
         }
 
 
-def make_plan(recipe: Recipe, run_dir: str | Path) -> Plan:
-    """Expand the grid and mark the cells already recorded in ``run_dir`` (read only: a dry run writes nothing)."""
+def make_plan(recipe: Recipe, run_dir: str | Path, check: bool = True) -> Plan:
+    """Expand the grid and mark the cells already recorded in ``run_dir`` (read only: a dry run writes nothing).
+    ``check``: first resolve what every cell needs (:func:`adapterx.grid.recipe_check.check_recipe`), so a dry run
+    fails on what a cell would fail on at its start."""
     run_dir = Path(run_dir)
     cells = expand(recipe)
+    if check:
+        check_recipe(recipe, cells)
     done: set[str] = set()
+    stale: dict[str, list[str]] = {}
+    unchecked = 0
+    hashes = [cell_hash(c) for c in cells]
     db = run_dir / "results.sqlite"
-    if db.is_file():
+    if db.exists():  # a folder in its place is refused by the store, as a damaged file is
         store = ResultsStore(db)
         store.ingest_records(run_dir)
         done = store.done_hashes()
-    return Plan(recipe, run_dir, cells, [cell_hash(c) for c in cells], done)
+        mine, seen = set(hashes), {}  # seen: each file is hashed once per plan
+        for h, _spec, prov, _run in store.cell_provenance():
+            if h not in mine:
+                continue
+            if "data_files" not in prov:
+                unchecked += 1
+                continue
+            changed = changed_files(prov["data_files"], seen)
+            if changed:
+                stale[h] = changed
+        done -= set(stale)
+    return Plan(recipe, run_dir, cells, hashes, done, stale, unchecked)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -181,18 +199,22 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     if executor == "slurm":
         check_reachable()
     resolve_cell_fn(cell_fn)  # fail before the grid, not once per cell, when the training code is missing
+    check_recipe(recipe)  # everything a cell needs at its start, before the run folder exists
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--run-dir {run_dir}: cannot write there ({exc.strerror}); choose a writable folder") from None
     store = ResultsStore.for_run(run_dir)
     collect_slurm(run_dir, store)  # what an earlier --no-wait submission has finished since
-    plan = make_plan(recipe, run_dir)
-    (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    plan = make_plan(recipe, run_dir, check=False)
+    atomic_write_text(run_dir / "recipe.yaml", recipe_to_yaml(recipe))
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,
                              "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo),
                              "command": _command_line()}) + "\n")
+    for h in plan.stale:  # its data changed: the old result goes, the cell runs again
+        store.forget_cell(h)
+        (run_dir / "cells" / h / RECORD_NAME).unlink(missing_ok=True)
     summary = RunSummary(run_dir, len(plan.cells), plan.n_done)
     emit = on_event or (lambda _o: None)
     todo = plan.todo

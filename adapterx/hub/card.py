@@ -337,6 +337,18 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+SYNTHETIC_RESULTS = ("## Results\n\nNot published: this module was trained and evaluated on synthetic data (a smoke "
+                     "test), whose scores say nothing about the task.")
+
+
+def trained_on_synthetic(run: dict[str, Any]) -> bool:
+    """Whether run.json says the run read synthetic data (the built-in models' default): its scores never reach a
+    card's results (issue 27, 5)."""
+    data = run.get("data") or {}
+    parts = [data, *(v for v in data.values() if isinstance(v, dict))]  # multi-task: one entry per task
+    return any(str(d.get("source") or "").startswith("synthetic") for d in parts)
+
+
 def _results_section(metrics: dict[str, Any] | None) -> str:
     if not metrics:
         return "## Results\n\nNo metrics.json was published with this module."
@@ -564,6 +576,9 @@ def render_card(
     # metadata and writes its YAML in the order front_matter gives, so the card reads as the hand-built one did.
     from huggingface_hub import ModelCard, ModelCardData
 
+    synthetic = trained_on_synthetic(run)
+    if synthetic:  # a smoke test's numbers are no result: neither the metadata nor the body publishes them
+        metrics = None
     fields = front_matter(run, metrics)
     meta = ModelCardData(**fields).to_yaml(original_order=list(fields))
     layout = describe_module(files, run)
@@ -596,7 +611,7 @@ def render_card(
             f"# {name}",
             intro,
             _training_section(run),
-            _results_section(metrics),
+            SYNTHETIC_RESULTS if synthetic else _results_section(metrics),
             at_repo_root(_usage_section(run, layout, ref, hf_repo_id)),
             _citation(run, layout),
         ]

@@ -10,16 +10,16 @@ position embeddings, so real tokens keep their positions) and its heads see ``pr
 front. Sequence heads read position 0 (the first prompt vector), as the library does. For tagging and QA adapterx
 drops those positions from the logits after the forward and shifts QA span labels by the prompt length before it
 (:func:`_prompt_hooks`), so predictions, losses and the zero-shot postprocessing line up with the input tokens;
-retrieval drops them from the hidden states (``Module.extra["strip_positions"]``).
+retrieval drops them from the hidden states (the module's ``hooks.strip_positions``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from adapterx.errors import ConfigError, ModelError
 from adapterx.methods.module import Module
-from adapterx.errors import ConfigError
-from adapterx.errors import ModelError
+from adapterx.methods.protocol import Hooks
 
 
 _HEAD_TYPES = {"regression": "classification", "classification": "classification", "multiple_choice": "multiple_choice",
@@ -117,7 +117,7 @@ def _finish(module):  # noqa: ANN001, ANN202
     """Prompt tuning: hooks that keep token-level outputs aligned with the input (module doc)."""
     if module.method.name == "prompt":
         n = module.method.prompt_length
-        module.extra["strip_positions"] = n
+        module.hooks.strip_positions = n
         if module.task is not None and module.task.kind in ("tagging", "span_qa"):
             _prompt_hooks(module.model, n)
     return module
@@ -144,7 +144,7 @@ def _prompt_hooks(model, n: int) -> None:  # noqa: ANN001
 
 
 def save(module, folder: Path) -> None:
-    if module.extra.get("composition"):
+    if module.composition:
         return save_composed(module, folder)
     # save_adapter does not create missing parent folders (library notes): the caller made `folder`.
     with _prefix_aliases_dropped():
@@ -244,10 +244,8 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
         model.active_adapters = _setup(comp, "en")
     model.active_head = name
     only_head_trainable(model, name)
-    extra = {"composition": comp, "meta": {"composition": comp}, "lang_folders": dict(lang_adapters or [])}
-    if langs:
-        extra["switch_language"] = _switcher(model, comp)
-    return Module(model, spec, task, name, extra=extra)
+    hooks = Hooks(switch_language=_switcher(model, comp) if langs else None)
+    return Module(model, spec, task, name, composition=comp, hooks=hooks)
 
 
 LANG_PREFIX = "lang_"  # adapter names of MAD-X language adapters inside a composition
@@ -274,10 +272,10 @@ def _switcher(model, comp: dict):  # noqa: ANN001, ANN202
 
 
 def save_composed(module, folder: Path) -> None:
-    comp = module.extra["composition"]
+    comp = module.composition
     with _prefix_aliases_dropped():
         module.model.save_adapter_setup(str(folder), _setup(comp, "en"), head_setup=module.name, use_safetensors=True)
-    for code, _ in module.extra.get("lang_folders", {}).items():
+    for code in comp.get("languages", []):
         if code != "en":  # en is part of the saved setup
             sub = folder / "lang_adapters" / code
             sub.mkdir(parents=True, exist_ok=True)
@@ -293,16 +291,16 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
             model.load_adapter(str(Path(folder) / "lang_adapters" / code), load_as=LANG_PREFIX + code, with_head=False,
                                use_safetensors=True)
     model.active_head = name
-    extra = {"composition": comp, "meta": {"composition": comp}}
+    hooks = Hooks()
     if comp.get("languages"):
-        extra["switch_language"] = _switcher(model, comp)
+        hooks.switch_language = _switcher(model, comp)
         model.active_adapters = _setup(comp, "en")
-    return Module(model, spec, task, name, extra=extra)
+    return Module(model, spec, task, name, composition=comp, hooks=hooks)
 
 
 def fusion_attention(module, batch: dict) -> dict[int, list[float]] | None:
     """Mean AdapterFusion attention over the adapters, per layer, for one batch (None where there is no fusion)."""
-    comp = module.extra.get("composition") or {}
+    comp = module.composition or {}
     if comp.get("kind") != "fuse":
         return None
     out = module.model(**batch, output_adapter_fusion_attentions=True)

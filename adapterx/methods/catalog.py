@@ -1,10 +1,18 @@
-"""The method catalogue: one registration per method (spec, backend, library, compositions).
+"""The method catalogue: one registration per method (spec, backend, library, compositions, and its facts).
 
 Everything that asks "which methods are there, what can each do" reads this table: which backend builds a method,
 the composition checks before anything trains (:mod:`adapterx.methods.compose`), recipes' ``transfer``, ``adapterx
-methods`` and the README table. A new method is a spec in :mod:`adapterx.methods.spec` (parsing finds it by its
-``name``), a backend module (``build`` / ``save`` / ``load``, plus ``chain_from`` or ``build_composed`` where it
-composes) and one :func:`register` call at the bottom of this file.
+methods``, the ``--method`` help, which parameters are the method's (the trainable mask of a composition, the save
+filter, the contract tests), the plain-library load line and the contract suite, which iterates it.
+
+A new method is one :func:`register` call at the bottom of this file plus either
+- a peft method: one module of its own (its spec, its peft config, default targets and, where it needs them, hooks:
+  :class:`~adapterx.methods.protocol.PeftMethod`; ``adalora.py`` and ``vera.py`` are the examples), registered with
+  ``backend="peft_backend"`` and ``plugin=<that module>``; or
+- a backend module of its own (:class:`~adapterx.methods.protocol.Backend`: ``build`` / ``save`` / ``load``, plus
+  ``chain_from`` or ``build_composed`` where it composes) and its spec (in :mod:`adapterx.methods.spec` or its
+  module: parsing finds a spec by its ``name``).
+What it does at run time beyond that is its :class:`~adapterx.methods.protocol.Hooks`.
 
 Composition kinds (the columns of ``adapterx methods``):
 
@@ -21,11 +29,12 @@ Composition kinds (the columns of ``adapterx methods``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from adapterx.methods import adalora, ia3, lora, vera
 from adapterx.methods import spec as S
 from adapterx.registry import Registry
 
@@ -49,6 +58,12 @@ class MethodInfo:
     plain_load: str = ""  # how to load a saved module without adapterx ("" where no library can)
     notes: str = ""
     default_lr: tuple[float, float] = (1e-4, 3e-3)  # the CLI's --lr default: (pretrained backbone, tiny model)
+    # A part of the name of every parameter the method adds or trains, beside the head (empty: every weight trains):
+    # the trainable mask of a composition, the weights taken from a saved intermediate, the contract tests.
+    param_prefixes: tuple[str, ...] = ()
+    plugin: Any = None  # a peft method's own module (protocol.PeftMethod: its config, default targets, hooks)
+    small: dict[str, Any] = field(default_factory=dict)  # options that keep it cheap on the tiny model (tests)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # named option sets the contract suite also runs
 
     def modes_for(self, spec: Any) -> tuple[str, ...]:
         """The compositions a configured method supports (a spec may narrow them: DoRA, PiSSA)."""
@@ -84,6 +99,16 @@ def get(name: str) -> MethodInfo:
 def names() -> tuple[str, ...]:
     """Every method's name, in registration order (bottleneck adapters, prefix / prompt, LoRA, ..., full)."""
     return tuple(_ORDER)
+
+
+def method_help() -> str:
+    """The ``--method`` help: every method, grouped by the library that runs it."""
+    groups: dict[str, list[str]] = {}
+    for n in _ORDER:
+        groups.setdefault(METHODS.get(n).library, []).append(n)
+    listed = "; ".join(f"{', '.join(ns)} ({lib})" for lib, ns in groups.items())
+    return (f"{listed}; options as NAME:KEY=VALUE,... (lora:dora=true); `adapterx methods` lists them with what each "
+            "composes with.")
 
 
 def who_can(kind: str) -> list[str]:
@@ -128,46 +153,71 @@ register(MethodInfo(
     "adapter", S.AdapterSpec, "adapters_backend", "adapters",
     "bottleneck adapter: seq_bn (Pfeiffer) or double_seq_bn (Houlsby)",
     modes=("stack", "fuse"), continue_as="stack", language_modules=True, multitask=True, native_files=_BN_FILES,
-    plain_load=_ADAPTERS_LOAD,
+    plain_load=_ADAPTERS_LOAD, param_prefixes=("adapter",),
+    variants={"houlsby": {"config": "double_seq_bn", "reduction_factor": 8}},
 ))
 register(MethodInfo(
     "par_bn", S.ParBnSpec, "adapters_backend", "adapters", "parallel bottleneck adapter beside the FFN (scaled)",
     modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    param_prefixes=("adapter",), small={"reduction_factor": 8},
 ))
 register(MethodInfo(
     "compacter", S.CompacterSpec, "adapters_backend", "adapters", "Compacter: Houlsby adapters of Kronecker-product (PHM) layers",
     modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    param_prefixes=("adapter", "shared_parameters"),
 ))
 register(MethodInfo(
     "compacter++", S.CompacterPPSpec, "adapters_backend", "adapters", "Compacter++: one PHM adapter after the FFN",
     modes=("stack", "fuse"), continue_as="stack", language_modules=True, native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    param_prefixes=("adapter", "shared_parameters"),
 ))
 register(MethodInfo(
     "prefix", S.PrefixSpec, "adapters_backend", "adapters", "prefix tuning: trained key/value prefixes in every layer",
     modes=("stack",), continue_as="stack", native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
+    param_prefixes=("prefix_tuning",), small={"prefix_length": 4, "bottleneck_size": 16},
     notes="stack: the intermediate's and the target's prefixes are both attended to; no fusion (adapters has none for prefixes)",
 ))
 register(MethodInfo(
     "prompt", S.PromptSpec, "adapters_backend", "adapters", "prompt tuning: trained soft-prompt embeddings before the input",
     modes=("chain",), continue_as="chain", native_files=_BN_FILES, plain_load=_ADAPTERS_LOAD,
     default_lr=(3e-2, 3e-2),  # soft prompts want a large rate (Lester et al.: 0.3 with Adafactor)
+    param_prefixes=("prompt_tuning",), small={"prompt_length": 4},
     notes="chain: the target prompt starts from the intermediate's (SPoT); adapters applies one prompt only, so no stack; "
           "token tasks drop the prompt positions (a plain-adapters load keeps them: logits[:, prompt_length:])",
 ))
 register(MethodInfo(
     "lora", S.LoRASpec, "peft_backend", "peft", "LoRA (options: dora, rslora, init=pissa|gaussian)",
     modes=("sum", "merge", "chain"), continue_as="sum", multitask=True, native_files=_PEFT_FILES, plain_load=_PEFT_LOAD,
+    param_prefixes=("lora_",), plugin=lora, small={"r": 4},
+    variants={"dora": {"dora": True}, "rslora": {"rslora": True}, "pissa": {"init": "pissa"}},
     notes="dora: sum, merge; init=pissa: merge (saved as the equivalent rank-2r LoRA over the original weights)",
 ))
 register(MethodInfo(
     "ia3", S.IA3Spec, "peft_backend", "peft", "(IA)^3: trained rescaling of keys, values and FFN activations",
     modes=("merge",), continue_as="merge", native_files=_PEFT_FILES, plain_load=_PEFT_LOAD,
     default_lr=(3e-3, 1e-2),  # (IA)^3 vectors start at 1 and want a larger rate than LoRA (Liu et al.: 3e-3)
+    param_prefixes=("ia3_",), plugin=ia3,
     notes="merge: the intermediate's vectors folded into the weights, fresh vectors on top",
+))
+register(MethodInfo(
+    "adalora", adalora.AdaLoRASpec, "peft_backend", "peft",
+    "AdaLoRA: LoRA in SVD form, its rank budget moved to the projections that matter while it trains",
+    modes=("merge",), continue_as="merge", native_files=_PEFT_FILES, plain_load=_PEFT_LOAD, default_lr=(5e-4, 3e-3),
+    param_prefixes=("lora_",), plugin=adalora, small={"init_r": 6, "target_r": 4},
+    notes="merge: the intermediate's AdaLoRA (cut to its final ranks) folded into the weights, a fresh one on top; "
+          "no sum / chain: peft trains one AdaLoRA adapter at a time",
+))
+register(MethodInfo(
+    "vera", vera.VeRASpec, "peft_backend", "peft",
+    "VeRA: trained scaling vectors around frozen random projections shared by every layer",
+    modes=("merge",), continue_as="merge", native_files=_PEFT_FILES, plain_load=_PEFT_LOAD, default_lr=(4e-3, 1e-2),
+    param_prefixes=("vera_",), plugin=vera, small={"r": 32},
+    notes="merge: the intermediate's VeRA folded into the weights, fresh vectors on top (the same seed's projections)",
 ))
 register(MethodInfo(
     "bitfit", S.BitFitSpec, "bitfit_backend", "torch", "BitFit: only the backbone's bias terms (and the head) train",
     modes=("chain",), continue_as="chain", native_files=("bitfit.safetensors",), default_lr=(1e-3, 3e-3),
+    param_prefixes=(".bias",),
     plain_load="AutoModelFor<Task>.from_pretrained(base, ...).load_state_dict(safetensors.torch.load_file(path/'bitfit.safetensors'), strict=False)",
     notes="chain: the target's biases start from the intermediate's",
 ))
@@ -180,6 +230,7 @@ register(MethodInfo(
     "sft", S.SFTSpec, "sft_backend", "torch", "LT-SFT: a sparse difference of K weights (lottery-ticket sparse fine-tuning)",
     modes=("sum",), continue_as="sum", language_modules=True, native_files=("sft.safetensors",),
     default_lr=(2e-5, 1e-3),  # its phase 1 is full fine-tuning: the paper's 2e-5 serves both phases
+    param_prefixes=("sft_delta",), small={"k": 2000},
     plain_load="AutoModelFor<Task>.from_pretrained(base); add module/sft.safetensors' values at their indices (model card)",
     notes="sum: the differences add (language SFT, intermediates, target: Ansell et al. 2022); language SFTs from "
           "`train-language --method sft`",

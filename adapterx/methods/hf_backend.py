@@ -48,7 +48,8 @@ def start_from(folder: Path, task, spec, name: str):  # noqa: ANN201
     for p in model.parameters():
         p.requires_grad_(True)
     comp = {"kind": "chain", "adapters": []}
-    return Module(model, spec, task, name, extra={"meta": {"composition": comp}})
+    # Recorded in the meta file, not as the module's composition: the result is one plain model.
+    return Module(model, spec, task, name, meta={"composition": comp})
 
 
 def chain_from(backbone, task, spec, name: str, folder: Path):  # noqa: ANN201

@@ -1,5 +1,5 @@
 """The Module: a backbone with a method attached (what training, evaluation and saving work on), and which backend
-module serves each method."""
+module serves each method (a :class:`~adapterx.methods.protocol.Backend`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.methods import catalog
+from adapterx.methods.protocol import Backend, Hooks
 
 MODULE_META = "adapterx_module.json"  # beside the native files: method, task, head; how adapterx reloads them
 
@@ -22,10 +23,15 @@ class Module:
     method: Any  # a method spec (adapterx.methods.spec)
     task: Any  # TaskSpec of the head
     name: str  # adapter / head name (the task name by default)
-    extra: dict[str, Any] = field(default_factory=dict)  # backend state (composition, frozen modules...)
+    # The composition the module is part of ({"kind", "adapters", "languages"}; None: a single module): how its
+    # backend saves and activates it; written to the meta file.
+    composition: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # more fields of the meta file (LT-SFT's K and sizes...)
+    hooks: Hooks = field(default_factory=Hooks)  # what the loop and the evaluators call (protocol.Hooks)
+    state: Any = None  # the backend's own typed state (peft_backend.PeftState, sft_backend.SFTState, ...)
 
     @property
-    def backend(self):  # noqa: ANN201
+    def backend(self) -> Backend:
         return backend_for(self.method.name)
 
     def save(self, folder: Path) -> None:
@@ -33,7 +39,8 @@ class Module:
         folder.mkdir(parents=True, exist_ok=True)
         self.backend.save(self, folder)
         meta = {"method": self.method.model_dump(mode="json"), "task": self.task.name, "name": self.name,
-                "labels": list(self.task.labels), **self.extra.get("meta", {})}
+                "labels": list(self.task.labels),
+                **({"composition": self.composition} if self.composition else {}), **self.meta}
         (folder / MODULE_META).write_text(json.dumps(meta, indent=2))
 
     def parameter_counts(self) -> dict[str, int]:
@@ -42,19 +49,17 @@ class Module:
         return {"trainable": trainable, "total": total}
 
     def for_inference(self) -> Module:
-        """Eval mode, and a single-task LoRA merged into the base weights (W + (alpha/r) B A): one matmul per
-        projection instead of three, same outputs to float precision. Call after saving: the merge is in place."""
+        """Eval mode, and the method's ``fold`` hook run once: a single-task LoRA merged into the base weights
+        (W + (alpha/r) B A: one matmul per projection instead of three, same outputs to float precision), LT-SFT's
+        sparse difference added into them (no per-forward scatter). Call after saving: the fold is in place."""
         self.model.eval()
-        fold = self.extra.pop("fold", None)
-        if fold is not None:  # LT-SFT: its sparse difference added into the weights (no per-forward scatter)
+        fold, self.hooks.fold = self.hooks.fold, None
+        if fold is not None:
             fold()
-        if self.method.name == "lora" and not self.extra.get("composition") and not self.extra.get("merged"):
-            self.model.merge_adapter()
-            self.extra["merged"] = True
         return self
 
 
-def backend_for(name: str):  # noqa: ANN201
+def backend_for(name: str) -> Backend:
     """The backend module of method ``name`` (build, save, load; build_composed / chain_from where it composes), as
     its registration in :mod:`adapterx.methods.catalog` names it. Imported on first use: a backend imports this
     module (for Module)."""

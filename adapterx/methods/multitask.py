@@ -147,4 +147,4 @@ def load_multitask(folder: Path, backbone, meta: dict[str, Any]):  # noqa: ANN00
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     heads = {k[len(first) + 1 :]: v for k, v in load_file(str(Path(folder) / HEADS_FILE)).items() if k.startswith(first + ".")}
     base.load_state_dict(heads, strict=False)
-    return Module(peft_backend.load_pretrained(base, folder), spec, task, first)
+    return peft_backend.load_pretrained(base, folder, spec, task, first)

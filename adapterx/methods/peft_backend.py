@@ -1,4 +1,8 @@
-"""LoRA (with its DoRA / rsLoRA / PiSSA options) and (IA)^3 through peft: the only module of adapterx that imports peft.
+"""Every peft method (LoRA with its DoRA / rsLoRA / PiSSA options, (IA)^3, AdaLoRA, VeRA): the only module of
+adapterx that builds, saves, loads and composes peft models. What differs between peft's tuners (the config, the
+default targets, hooks such as AdaLoRA's rank allocator) is each method's own module (:mod:`adapterx.methods.lora`,
+``ia3``, ``adalora``, ``vera``: a :class:`~adapterx.methods.protocol.PeftMethod`), found through its registration in
+:mod:`adapterx.methods.catalog`; which parameters are the method's is the registration's ``param_prefixes``.
 
 A single-task module is saved as a plain peft folder (``adapter_config.json`` + ``adapter_model.safetensors``) with the
 task head in ``modules_to_save``, so ``PeftModel.from_pretrained(AutoModelFor<Task>.from_pretrained(base, ...), path)``
@@ -7,62 +11,65 @@ loads it without adapterx.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from adapterx.errors import ModelError
+from adapterx.errors import ConfigError, ModelError
+from adapterx.methods import catalog
 from adapterx.methods.heads import auto_class, check_head, head_kwargs, new_head_modules
 from adapterx.methods.module import Module
-from adapterx.errors import ConfigError
+from adapterx.methods.protocol import Hooks, PeftMethod
 
 # peft task types wrap the head in modules_to_save; multiple choice has none, so its head is named explicitly.
 _TASK_TYPE = {"regression": "SEQ_CLS", "classification": "SEQ_CLS", "span_qa": "QUESTION_ANS", "tagging": "TOKEN_CLS"}
 _HEAD_MODULES = {"multiple_choice": ["classifier"]}
 # What peft's task types put in modules_to_save by themselves (peft.peft_model: classifier_module_names, qa_module_names).
 _PEFT_HEADS = ("classifier", "score", "qa_outputs")
-# peft's per-architecture LoRA defaults (the mapping get_peft_model itself falls back to) lack a few encoders.
-_EXTRA_DEFAULT_TARGETS = {"distilbert": ("q_lin", "v_lin")}
 
 
+@dataclass
+class PeftState:
+    """What a peft module keeps beside its model (``Module.state``)."""
+
+    intermediates: list[tuple[str, Path]] = field(default_factory=list)  # composed modules: copied into the folder
+    extra_heads: list[str] = field(default_factory=list)  # fresh head parts beside the head (composed models)
+    pissa_init: dict[str, Any] | None = None  # PiSSA: the initial A, B (saved as the LoRA the module amounts to)
 
 
-# (IA)^3 scales the input of each layer's FFN output projection ("layer.N.output.dense", not the attention's
-# "attention.output.dense", which a plain "output.dense" suffix would also match).
-_FFN_OUT = r"layer\.\d+\.output\.dense"
+def method_of(spec) -> PeftMethod:  # noqa: ANN001
+    """The method's own module (its peft config, default targets, hooks), as its registration names it."""
+    plugin = catalog.get(spec.name).plugin
+    if plugin is None:
+        raise ValueError(f"{spec.name} is not a peft method")
+    return plugin
+
+
+def _prefixes(spec) -> tuple[str, ...]:  # noqa: ANN001
+    return catalog.get(spec.name).param_prefixes
 
 
 def _config(spec, task_type, modules_to_save, model=None):  # noqa: ANN001, ANN202
-    if spec.name == "ia3":
-        from peft import IA3Config
-
-        names = "|".join(spec.target_modules)
-        targets = rf".*\.({names})$" + (rf"|.*\.{_FFN_OUT}$" if spec.feedforward else "")
-        return IA3Config(target_modules=targets, feedforward_modules=rf".*\.{_FFN_OUT}$" if spec.feedforward else [],
-                         task_type=task_type, modules_to_save=modules_to_save)
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        lora_dropout=spec.dropout,
-        # the architecture's default (peft's per-model mapping) where the spec names none
-        target_modules=_targets(spec, model) if model is not None else list(spec.target_modules),
-        use_dora=spec.dora,
-        use_rslora=spec.rslora,
-        init_lora_weights={"default": True, "gaussian": "gaussian", "pissa": "pissa"}[spec.init],
-        task_type=task_type,
-        modules_to_save=modules_to_save,
-    )
+    # the architecture's default (the method's own per-model mapping) where the spec names none
+    targets = _targets(spec, model) if model is not None else list(spec.target_modules)
+    return method_of(spec).peft_config(spec, targets, task_type, modules_to_save)
 
 
-def default_targets(model_type: str) -> tuple[str, ...] | None:
-    """LoRA's default target modules for an architecture: peft's own mapping (BERT/XLM-R ``query``/``value``,
-    DeBERTa-v2/v3 ``query_proj``/``value_proj``), else adapterx's few additions; None where neither has one."""
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+def default_targets(spec, model_type: str) -> tuple[str, ...] | None:  # noqa: ANN001
+    """The method's default target modules on an architecture (LoRA: peft's per-model mapping); None: none known."""
+    return method_of(spec).default_targets(model_type)
 
-    found = mapping.get(model_type)
-    if isinstance(found, (list, tuple)) and found:
-        return tuple(found)
-    return _EXTRA_DEFAULT_TARGETS.get(model_type)
+
+def _finish(module: Module) -> Module:
+    """The module's hooks: the method's own (AdaLoRA's rank allocator), and for inference a single-task module of a
+    method that merges (LoRA) folded into the base weights."""
+    plugin = method_of(module.method)
+    make = getattr(plugin, "hooks", None)
+    hooks = make(module) if make is not None else Hooks()
+    if getattr(plugin, "MERGE_FOR_INFERENCE", False) and not module.composition:
+        hooks.fold = module.model.merge_adapter
+    module.hooks = hooks
+    return module
 
 
 def linear_module_names(backbone) -> list[str] | None:  # noqa: ANN001
@@ -83,26 +90,28 @@ def linear_module_names(backbone) -> list[str] | None:  # noqa: ANN001
 def for_backbone(spec, backbone, task=None, composition: str | None = None):  # noqa: ANN001, ANN201
     """The spec with its target modules filled in for this architecture; refused (one line) where peft has no
     default and none were given, or where a named target is not a layer of this model."""
-    check_head(backbone, task, "lora")
+    check_head(backbone, task, spec.name)
     names = linear_module_names(backbone)
-    targets = spec.target_modules or default_targets(backbone.model_type)
+    targets = spec.target_modules or default_targets(spec, backbone.model_type)
+    flag = "--lora-targets" if spec.name == "lora" else f"--method {spec.name}:target_modules=..."
     if not targets:
         layers = f" (its linear layers: {', '.join(names)})" if names else ""
-        raise ModelError(f"--method lora: peft has no default target modules for {backbone.model_type} ({backbone.id}); "
-                         f"name them with --lora-targets{layers}, or use --method full")
+        raise ModelError(f"--method {spec.name}: peft has no default target modules for {backbone.model_type} "
+                         f"({backbone.id}); name them with {flag}{layers}, or use --method full")
     missing = [t for t in targets if names is not None and t not in names]
     if missing:
-        default = default_targets(backbone.model_type)
+        default = default_targets(spec, backbone.model_type)
         hint = f"the default for {backbone.model_type} is {','.join(default)}" if default else "name others"
-        raise ModelError(f"--lora-targets {','.join(targets)}: {backbone.model_type} ({backbone.id}) has no layer named "
-                         f"{missing[0]} (its linear layers: {', '.join(names)}); {hint}")
+        raise ModelError(f"{flag.removesuffix('...')}{','.join(targets)}: {backbone.model_type} ({backbone.id}) has no "
+                         f"layer named {missing[0]} (its linear layers: {', '.join(names)}); {hint}")
     return spec.model_copy(update={"target_modules": tuple(targets)})
 
 
 def _targets(spec, model) -> list[str]:  # noqa: ANN001
-    targets = spec.target_modules or default_targets(getattr(model.config, "model_type", ""))
+    targets = spec.target_modules or default_targets(spec, getattr(model.config, "model_type", ""))
     if not targets:
-        raise ModelError(f"--method lora: no default target modules for {model.config.model_type}; pass --lora-targets")
+        raise ModelError(f"--method {spec.name}: no default target modules for {model.config.model_type}; name them "
+                         "(method.target_modules)")
     return list(targets)
 
 
@@ -122,7 +131,7 @@ def _load_base(backbone, task):  # noqa: ANN001, ANN202
 
 
 def lora_config(spec, task, model=None, extra_heads: list[str] | None = None):  # noqa: ANN201
-    """The peft config of a spec (LoRA or (IA)^3) for ``task``: its head, and the head parts ``from_pretrained`` made
+    """The peft config of a spec (any peft method) for ``task``: its head, and the head parts ``from_pretrained`` made
     fresh (``extra_heads``), in ``modules_to_save``; the targets resolved against ``model``'s architecture."""
     heads = list(_HEAD_MODULES.get(task.kind, [])) + [h for h in extra_heads or [] if h not in _HEAD_MODULES.get(task.kind, [])]
     return _config(spec, _TASK_TYPE.get(task.kind), heads or None, model)
@@ -134,7 +143,7 @@ def build(backbone, task, spec, name: str):  # noqa: ANN201
     base, extra_heads = _load_base(backbone, task)
     _check_targets(base, spec)
     model = get_peft_model(base, lora_config(spec, task, base, extra_heads))
-    return _remember_init(Module(model, spec, task, name))
+    return _finish(_remember_init(Module(model, spec, task, name, state=PeftState())))
 
 
 def _check_targets(base, spec) -> None:  # noqa: ANN001
@@ -158,12 +167,12 @@ def _remember_init(module):  # noqa: ANN001, ANN202
         from peft import get_peft_model_state_dict
 
         state = get_peft_model_state_dict(module.model)
-        module.extra["pissa_init"] = {k: v.detach().clone() for k, v in state.items() if "lora_" in k}
+        module.state.pissa_init = {k: v.detach().clone() for k, v in state.items() if "lora_" in k}
     return module
 
 
 def _save_single(module, folder: Path) -> None:
-    init = module.extra.get("pissa_init")
+    init = module.state.pissa_init if isinstance(module.state, PeftState) else None
     if init is None:
         module.model.save_pretrained(str(folder), safe_serialization=True)
         return
@@ -189,7 +198,7 @@ def _save_single(module, folder: Path) -> None:
 
 
 def save(module, folder: Path) -> None:
-    if module.extra.get("composition"):
+    if module.composition:
         return save_composed(module, folder)
     _save_single(module, folder)
 
@@ -201,7 +210,7 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
         return load_composed(folder, backbone, task, spec, name, comp)
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
     model = PeftModel.from_pretrained(base, str(folder))
-    return Module(model, spec, task, name)
+    return _finish(Module(model, spec, task, name, state=PeftState()))
 
 
 # --------------------------------------------------------------------------- compositions
@@ -219,11 +228,11 @@ def _head_prefix(task) -> str:
 
 def _head_paths(module) -> list[str]:  # noqa: ANN001
     """The head and the other freshly initialised modules (DistilBERT's pre_classifier...) of a composed model."""
-    return [_head_prefix(module.task), *module.extra.get("extra_heads", [])]
+    return [_head_prefix(module.task), *module.state.extra_heads]
 
 
 def _bare_config(folder: Path):  # noqa: ANN202
-    """An intermediate module's config (LoRA or (IA)^3) without its task type and head: only its deltas are reused."""
+    """An intermediate module's peft config without its task type and head: only its deltas are reused."""
     from peft import PeftConfig
 
     cfg = PeftConfig.from_pretrained(str(folder))
@@ -236,15 +245,16 @@ def _bare_config(folder: Path):  # noqa: ANN202
     return cfg
 
 
-def _lora_weights(folder: Path) -> dict:
+def _module_weights(folder: Path, prefixes: tuple[str, ...]) -> dict:
+    """The method's own tensors of a saved module (its registration's ``param_prefixes``; not the head's)."""
     from safetensors.torch import load_file
 
     return {k: v for k, v in load_file(str(Path(folder) / "adapter_model.safetensors")).items()
-            if "lora_" in k or "ia3_" in k}
+            if any(p in k for p in prefixes)}
 
 
-def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
-    """Add the intermediate LoRA in ``folder`` to peft model ``pm`` (or wrap a plain model) under ``name``."""
+def _attach(pm, name: str, folder: Path, prefixes: tuple[str, ...]):  # noqa: ANN001, ANN202
+    """Add the intermediate module in ``folder`` to peft model ``pm`` (or wrap a plain model) under ``name``."""
     from peft import PeftModel, get_peft_model, set_peft_model_state_dict
 
     cfg = _bare_config(folder)
@@ -252,18 +262,18 @@ def _attach(pm, name: str, folder: Path):  # noqa: ANN001, ANN202
         pm.add_adapter(name, cfg)
     else:
         pm = get_peft_model(pm, cfg, adapter_name=name)
-    missing = set_peft_model_state_dict(pm, _lora_weights(folder), adapter_name=name)
+    missing = set_peft_model_state_dict(pm, _module_weights(folder, prefixes), adapter_name=name)
     unexpected = getattr(missing, "unexpected_keys", [])
     if unexpected:
         raise ModelError(f"{folder}: the module's weights do not fit this backbone ({unexpected[0]} ...)")
     return pm
 
 
-def merge_into_base(base, folders: list[tuple[str, Path]]):  # noqa: ANN001, ANN201
-    """Fold each intermediate module into the base weights: LoRA W <- W + (alpha/r) B A, (IA)^3 W <- W diag(l)
-    (peft's merge_and_unload)."""
+def merge_into_base(base, folders: list[tuple[str, Path]], spec):  # noqa: ANN001, ANN201
+    """Fold each intermediate module of method ``spec`` into the base weights: LoRA W <- W + (alpha/r) B A, (IA)^3
+    W <- W diag(l), ... (peft's merge_and_unload)."""
     for name, folder in folders:
-        base = _attach(base, name, folder).merge_and_unload()
+        base = _attach(base, name, folder, _prefixes(spec)).merge_and_unload()
     return base
 
 
@@ -278,19 +288,20 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     comp = {"kind": mode, "adapters": [t.replace("+", "_") for t, _ in intermediates] + [name]}
     intermediates = [(t.replace("+", "_"), f) for t, f in intermediates]
     if mode == "merge":
-        model = get_peft_model(merge_into_base(base, intermediates), lora_config(spec, task, base, extra_heads))
-        return _remember_init(Module(model, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
-                                                                      "intermediates": intermediates}))
+        model = get_peft_model(merge_into_base(base, intermediates, spec), lora_config(spec, task, base, extra_heads))
+        return _finish(_remember_init(Module(model, spec, task, name, composition=comp,
+                                             state=PeftState(intermediates=intermediates))))
     pm = base
     for t, folder in intermediates:
-        pm = _attach(pm, t.replace("+", "_"), folder)
+        pm = _attach(pm, t.replace("+", "_"), folder, _prefixes(spec))
     pm.add_adapter(name, _config(spec, None, None, base))
     activate(pm, comp["adapters"], mode)
     heads = [_head_prefix(task), *extra_heads]
+    own = _prefixes(spec)
     for n, p in pm.named_parameters():
-        p.requires_grad_(f".{name}." in n and "lora_" in n or any(f".{h}." in n for h in heads))
-    return Module(pm, spec, task, name, extra={"composition": comp, "meta": {"composition": comp},
-                                               "intermediates": intermediates, "extra_heads": extra_heads})
+        p.requires_grad_(f".{name}." in n and any(o in n for o in own) or any(f".{h}." in n for h in heads))
+    return _finish(Module(pm, spec, task, name, composition=comp,
+                          state=PeftState(intermediates=intermediates, extra_heads=extra_heads)))
 
 
 def activate(pm, adapters: list[str], mode: str) -> None:  # noqa: ANN001
@@ -327,10 +338,10 @@ def save_composed(module, folder: Path) -> None:
 
     from safetensors.torch import save_file
 
-    comp = module.extra["composition"]
+    comp = module.composition
     folder.mkdir(parents=True, exist_ok=True)
     # The intermediates travel with the module so that the run dir is self-contained (push, pull, reload).
-    for t, src in module.extra.get("intermediates", []):
+    for t, src in module.state.intermediates:
         dst = folder / "intermediates" / t
         if not dst.exists():
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("adapterx_module.json"))
@@ -350,17 +361,16 @@ def load_composed(folder: Path, backbone, task, spec, name: str, comp: dict):  #
 
     inters = [(t, Path(folder) / "intermediates" / t) for t in comp["adapters"][:-1]]
     base = auto_class(task).from_pretrained(backbone.path, **head_kwargs(task))
-    extra = {"composition": comp, "meta": {"composition": comp}, "intermediates": inters}
     if comp["kind"] == "merge":
-        model = PeftModel.from_pretrained(merge_into_base(base, inters), str(folder))
-        return Module(model, spec, task, name, extra=extra)
+        model = PeftModel.from_pretrained(merge_into_base(base, inters, spec), str(folder))
+        return _finish(Module(model, spec, task, name, composition=comp, state=PeftState(intermediates=inters)))
     pm = base
     for t, f in inters:
-        pm = _attach(pm, t, f)
+        pm = _attach(pm, t, f, _prefixes(spec))
     pm.load_adapter(str(Path(folder) / "peft" / name), adapter_name=name)
     activate(pm, comp["adapters"], comp["kind"])
     pm.base_model.model.load_state_dict(load_file(str(Path(folder) / HEAD_FILE)), strict=False)
-    return Module(pm, spec, task, name, extra=extra)
+    return _finish(Module(pm, spec, task, name, composition=comp, state=PeftState(intermediates=inters)))
 
 
 def inject_shared_lora(model, spec):  # noqa: ANN001, ANN201
@@ -372,8 +382,8 @@ def inject_shared_lora(model, spec):  # noqa: ANN001, ANN201
     return get_peft_model(model, _config(spec, None, None, model))
 
 
-def load_pretrained(base, folder: Path):  # noqa: ANN001, ANN201
-    """``PeftModel.from_pretrained`` of a peft folder onto ``base``."""
+def load_pretrained(base, folder: Path, spec, task, name: str) -> Module:  # noqa: ANN001
+    """``PeftModel.from_pretrained`` of a peft folder onto ``base``, as a module of ``task`` with its hooks."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(base, str(folder))
+    return _finish(Module(PeftModel.from_pretrained(base, str(folder)), spec, task, name, state=PeftState()))

@@ -17,7 +17,7 @@ The algorithm, as adapterx runs it:
    bitwise as it was. Best-checkpoint selection on English dev, as for every method. For inference the difference
    is added into the weights (:func:`fold`): a plain model, no per-forward scatter.
 
-Both phases run in :func:`adapterx.engine.loop.train`: the module hands it phase 1 as ``extra["before_train"]``.
+Both phases run in :func:`adapterx.engine.loop.train`: the module hands it phase 1 as its ``prelude`` hook.
 A killed run resumed with ``--resume`` continues phase 2 from its checkpoint (the mask is kept beside it once phase 1
 is done); a run killed in phase 1 starts phase 1 again (phase 1 writes no checkpoint: it evaluates only at its end).
 
@@ -60,6 +60,8 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,20 @@ DIFF_FILE = "sft.safetensors"
 HEAD_FILE = "head.safetensors"
 FORMAT = "adapterx-sft/1"
 DELTA = "sft_delta"  # the parametrization's parameter: every trainable SFT tensor's name contains it
+
+
+@dataclass
+class SFTState:
+    """What an LT-SFT module keeps beside its model (``Module.state``)."""
+
+    k: int = 0  # weights in the difference
+    eligible: int = 0  # weights LT-SFT may change on this backbone
+    plain: Callable[[], Any] | None = None  # a fresh plain copy (W_0 and the head's initialisation): phase 1's model
+    composition: Any = None  # the differences under it (_Composition): added, saved with it, switched per language
+    untie: Callable[[Any], None] | None = None  # language SFTs: untie phase 1's MLM decoder from the embeddings
+    frozen_head: tuple[str, ...] = ()  # head parameters that never train (a language SFT's MLM decoder)
+    no_head: bool = False  # a language SFT: its MLM head is not kept
+    trained: dict[str, tuple[Any, Any]] | None = None  # its own difference, once folded or loaded
 
 
 # --------------------------------------------------------------------------- the parametrization
@@ -299,17 +315,17 @@ def make_prelude(module, spec, k: int):  # noqa: ANN001, ANN201
             # A fresh plain copy (W_0: the backbone plus any composed differences; the head's initialisation).
             # Not deepcopy: parametrize's generated classes are shared by copies, and removing one copy's
             # parametrization would remove the other's.
-            dense = module.extra["plain"]()
+            state: SFTState = module.state
+            dense = state.plain()
             dense.load_state_dict(head0, strict=False)
-            untie = module.extra.get("untie")
-            if untie:
-                untie(dense)
+            if state.untie:
+                state.untie(dense)
             for p in dense.parameters():
                 p.requires_grad_(False)
             for p in eligible(dense, spec).values():
                 p.requires_grad_(True)
             for n, p in head_params(dense).items():
-                p.requires_grad_(n not in module.extra.get("frozen_head", ()))
+                p.requires_grad_(n not in state.frozen_head)
             module.model = dense
             try:
                 res = run_train(_phase1_cfg(cfg, spec), None)
@@ -329,7 +345,7 @@ def make_prelude(module, spec, k: int):  # noqa: ANN001, ANN201
         deltas = _deltas(sparse)
         for n, d in deltas.items():
             d.set_mask(mask.get(n, torch.zeros(0, dtype=torch.long)))
-        module.extra.setdefault("meta", {}).setdefault("sft", {})["phase1_dev"] = phase1_dev
+        module.meta.setdefault("sft", {})["phase1_dev"] = phase1_dev
 
     return prelude
 
@@ -342,11 +358,11 @@ def _finish(module, spec):  # noqa: ANN001, ANN202
         if DELTA not in n:
             p.requires_grad_(False)
     for n, p in head_params(module.model).items():
-        p.requires_grad_(n not in module.extra.get("frozen_head", ()))
-    module.extra["sft"] = {"k": k, "eligible": n_eligible}
-    module.extra.setdefault("meta", {})["sft"] = {"k": k, "eligible": n_eligible}
-    module.extra["before_train"] = make_prelude(module, spec, k)
-    module.extra["fold"] = lambda: fold(module)
+        p.requires_grad_(n not in module.state.frozen_head)
+    module.state.k, module.state.eligible = k, n_eligible
+    module.meta["sft"] = {"k": k, "eligible": n_eligible}
+    module.hooks.prelude = make_prelude(module, spec, k)
+    module.hooks.fold = lambda: fold(module)
     return module
 
 
@@ -408,7 +424,7 @@ class _Composition:
 
         def switch(lang: str) -> bool:
             code = lang if lang in self.langs else "en"
-            target = module.extra.get("sft_trained") or trained_diff(module)
+            target = module.state.trained or trained_diff(module)
             params = dict(module.model.base_model.named_parameters())
             with torch.no_grad():
                 for n, (u, vals) in self.base0.items():
@@ -431,15 +447,15 @@ def build_composed(backbone, task, spec, name: str, intermediates: list[tuple[st
     comp_state = _Composition(backbone, task, intermediates, lang_adapters or [])
     model = comp_state.plain()
     _install(model, spec)
-    extra: dict[str, Any] = {"plain": comp_state.plain, "sft_composition": comp_state}
+    comp = None
     if intermediates or lang_adapters:
         comp = {"kind": "sum", "adapters": comp_state.inter_names + [name]}
         if lang_adapters:
             comp["languages"] = sorted(comp_state.langs)
-        extra.update({"composition": comp, "meta": {"composition": comp}})
-    module = Module(model, spec, task, name, extra=extra)
+    module = Module(model, spec, task, name, composition=comp,
+                    state=SFTState(plain=comp_state.plain, composition=comp_state))
     if lang_adapters:
-        module.extra["switch_language"] = comp_state.switcher(module)
+        module.hooks.switch_language = comp_state.switcher(module)
     return _finish(module, spec)
 
 
@@ -447,7 +463,7 @@ def fold(module) -> None:  # noqa: ANN001
     """Inference: add the trained difference into the weights (one plain model, no per-forward scatter)."""
     from torch.nn.utils import parametrize
 
-    module.extra["sft_trained"] = trained_diff(module)
+    module.state.trained = trained_diff(module)
     for mod in list(module.model.modules()):
         pz = getattr(mod, "parametrizations", None)
         if pz is not None:
@@ -467,14 +483,14 @@ def save(module, folder: Path) -> None:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    diff = module.extra.get("sft_trained") or trained_diff(module)
-    info = module.extra["sft"]
-    size = write_diff(folder / DIFF_FILE, diff, {"k": info["k"], "eligible": info["eligible"]})
+    state: SFTState = module.state
+    diff = state.trained or trained_diff(module)
+    size = write_diff(folder / DIFF_FILE, diff, {"k": state.k, "eligible": state.eligible})
     head = {n: p.detach().contiguous().cpu() for n, p in head_params(module.model).items()
-            if n not in module.extra.get("frozen_head", ())}
-    if head and not module.extra.get("no_head"):
+            if n not in state.frozen_head}
+    if head and not state.no_head:
         save_file(head, str(folder / HEAD_FILE))
-    comp_state = module.extra.get("sft_composition")
+    comp_state = state.composition
     if comp_state is not None:  # the differences under it travel with the module (push, pull, reload)
         for t, src in comp_state.inter_folders:
             if not (folder / "intermediates" / t).exists():
@@ -483,8 +499,8 @@ def save(module, folder: Path) -> None:
             dst = folder / "languages" / code
             dst.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / DIFF_FILE, dst / DIFF_FILE)
-    module.extra.setdefault("meta", {}).setdefault("sft", {}).update(
-        {"stored_bytes": size, "dense_bytes": 4 * info["eligible"],
+    module.meta.setdefault("sft", {}).update(
+        {"stored_bytes": size, "dense_bytes": 4 * state.eligible,
          "nonzero": sum(int((v != 0).sum()) for _, v in diff.values())})
 
 
@@ -505,12 +521,9 @@ def load(folder: Path, backbone, task, spec, name: str, comp: dict | None = None
     own = read_diff(folder / DIFF_FILE)
     apply_diff(model, own, str(folder))
     model.eval()
-    extra: dict[str, Any] = {"sft_trained": own}
-    if comp:
-        extra.update({"composition": comp, "meta": {"composition": comp}})
-    module = Module(model, spec, task, name, extra=extra)
+    module = Module(model, spec, task, name, composition=comp or None, state=SFTState(trained=own))
     if langs:
-        module.extra["switch_language"] = comp_state.switcher(module)
+        module.hooks.switch_language = comp_state.switcher(module)
     return module
 
 
@@ -536,6 +549,5 @@ def build_language(backbone, spec, name: str):  # noqa: ANN001, ANN201
     comp_state = _Composition(backbone, None, [], [], mlm=True)
     model = comp_state.plain()
     _install(model, spec)  # the word embeddings' original stays tied to the decoder: frozen, as the paper's
-    extra = {"plain": comp_state.plain, "untie": _untie_decoder, "frozen_head": ("lm_head.decoder.weight",),
-             "no_head": True}
-    return _finish(Module(model, spec, None, name, extra=extra), spec)
+    state = SFTState(plain=comp_state.plain, untie=_untie_decoder, frozen_head=("lm_head.decoder.weight",), no_head=True)
+    return _finish(Module(model, spec, None, name, state=state), spec)

@@ -21,11 +21,14 @@ ADAPTER_CONFIGS = {"pfeiffer": "seq_bn", "seq_bn": "seq_bn", "houlsby": "double_
 NonLinearity = Literal["relu", "gelu", "swish", "tanh"]
 
 
-class _Spec(BaseModel):
+class MethodSpec(BaseModel):
+    """The base of every method spec: frozen, unknown keys refused. A subclass with a ``name`` default is found by
+    :func:`spec_classes` once its module is imported (a method module's own spec: ``adalora``, ``vera``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AdapterSpec(_Spec):
+class AdapterSpec(MethodSpec):
     """A bottleneck adapter through the ``adapters`` library on the frozen backbone."""
 
     name: Literal["adapter"] = "adapter"
@@ -39,7 +42,7 @@ class AdapterSpec(_Spec):
         return {"reduction_factor": self.reduction_factor, "non_linearity": self.non_linearity}
 
 
-class ParBnSpec(_Spec):
+class ParBnSpec(MethodSpec):
     """A parallel bottleneck adapter (He et al. 2022): beside the FFN, its output scaled and added (``adapters``)."""
 
     name: Literal["par_bn"] = "par_bn"
@@ -51,7 +54,7 @@ class ParBnSpec(_Spec):
         return {"reduction_factor": self.reduction_factor, "scaling": self.scaling, "non_linearity": self.non_linearity}
 
 
-class CompacterSpec(_Spec):
+class CompacterSpec(MethodSpec):
     """Compacter (Karimi Mahabadi et al. 2021): Houlsby-placed adapters whose projections are sums of Kronecker
     products (PHM layers, shared slow weights); ``compacter++`` is the FFN-only placement."""
 
@@ -72,7 +75,7 @@ class CompacterPPSpec(CompacterSpec):
     name: Literal["compacter++"] = "compacter++"  # type: ignore[assignment]
 
 
-class PrefixSpec(_Spec):
+class PrefixSpec(MethodSpec):
     """Prefix tuning (Li & Liang 2021) through ``adapters``: trained key/value prefixes in every attention layer.
 
     Prefixes are extra keys and values, not extra tokens: the sequence the heads see is unchanged, so QA spans and
@@ -89,7 +92,7 @@ class PrefixSpec(_Spec):
                 "dropout": self.dropout}
 
 
-class PromptSpec(_Spec):
+class PromptSpec(MethodSpec):
     """Prompt tuning (Lester et al. 2021) through ``adapters``: ``prompt_length`` trained embeddings put before the
     input after the embedding layer (they take no position ids, so the real tokens keep theirs).
 
@@ -112,7 +115,7 @@ class PromptSpec(_Spec):
         return {"prompt_length": self.prompt_length, "prompt_init": self.init, "prompt_init_text": self.init_text}
 
 
-class LoRASpec(_Spec):
+class LoRASpec(MethodSpec):
     """A LoRA module through ``peft`` on the frozen backbone; DoRA, rsLoRA and PiSSA initialisation are options."""
 
     name: Literal["lora"] = "lora"
@@ -149,7 +152,7 @@ class LoRASpec(_Spec):
         return ("sum", "merge", "chain")
 
 
-class IA3Spec(_Spec):
+class IA3Spec(MethodSpec):
     """(IA)^3 (Liu et al. 2022) through ``peft``: trained vectors rescaling keys, values and the FFN's inner
     activations (the input of each layer's ``output.dense``)."""
 
@@ -158,7 +161,7 @@ class IA3Spec(_Spec):
     feedforward: bool = Field(True, description="also rescale the FFN activations (the input of each layer's output.dense)")
 
 
-class BitFitSpec(_Spec):
+class BitFitSpec(MethodSpec):
     """BitFit (Ben Zaken et al. 2022): only the bias terms of the backbone train (plain torch; neither library has it
     for encoders). ``which=query_mlp`` is the paper's smaller variant: query and FFN-intermediate biases only."""
 
@@ -166,13 +169,13 @@ class BitFitSpec(_Spec):
     which: Literal["all", "query_mlp"] = Field("all", description="all biases, or only query and FFN-intermediate biases")
 
 
-class FullSpec(_Spec):
+class FullSpec(MethodSpec):
     """Full fine-tuning of every backbone weight: the baseline the research question compares against."""
 
     name: Literal["full"] = "full"
 
 
-class SFTSpec(_Spec):
+class SFTSpec(MethodSpec):
     """LT-SFT (Ansell et al. 2022): the module is a sparse difference of K backbone weights, chosen by a dense first
     phase (the K that moved most), then trained alone from the pretrained values (see :mod:`sft_backend`)."""
 
@@ -212,11 +215,11 @@ def options(name: str) -> set[str]:
     return {k for k in spec_classes()[name].model_fields if k != "name"}
 
 
-def spec_classes() -> dict[str, type[_Spec]]:
+def spec_classes() -> dict[str, type[MethodSpec]]:
     """Every method spec by name: the subclasses of the spec base (a spec subclassing another, as compacter++ does
     compacter, has a name of its own)."""
-    out: dict[str, type[_Spec]] = {}
-    todo = list(_Spec.__subclasses__())
+    out: dict[str, type[MethodSpec]] = {}
+    todo = list(MethodSpec.__subclasses__())
     while todo:
         cls = todo.pop(0)
         todo.extend(cls.__subclasses__())

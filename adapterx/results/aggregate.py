@@ -122,13 +122,13 @@ def _metric_fallback(name: str, kind: str, records: Sequence[dict[str, Any]]) ->
 
 
 def metric_from_stats(kind: str, records: Sequence[dict[str, Any]], metric: str | None = None) -> float:
-    """The metric (0-100) of per-example records: adapterx.evaluate.metrics' reduction where present, else ours.
+    """The metric (0-100) of per-example records: adapterx.tasks.metrics' reduction where present, else ours.
 
     ``kind`` is mean | f1 | correlation; ``metric`` (the stored metric name) picks Pearson or Spearman.
     """
     name = stats_metric(kind, metric)
     try:
-        from adapterx.evaluate.metrics import metric_from_stats as shared
+        from adapterx.tasks.metrics import metric_from_stats as shared
     except ImportError:
         return _metric_fallback(name, kind, records)
     return float(shared(name, list(records)))

@@ -29,8 +29,15 @@ from typing import Any
 
 from adapterx.engine.rundir import tree_sha256
 from adapterx.errors import AdapterxError
+from adapterx.fsio import atomic_write_text
 from adapterx.languages import get_language
-from adapterx.results.aggregate import GROUPS
+from adapterx.results.aggregate import GROUP_DESCRIPTIONS, GROUPS
+
+# The answer's columns: English (the training language) apart from the zero-shot languages, and those by resource
+# class and by script (an encoder with one script's vocabulary reaches the others through few shared subwords).
+ANSWER_GROUPS = ("english", "zero_shot", "low", "latin", "other_script")
+ANSWER_TITLES = {"english": "English", "zero_shot": "zero-shot", "low": "low-resource", "latin": "Latin script",
+                 "other_script": "other script"}
 from adapterx.results.export import short_names
 from adapterx.results.question import answer
 from adapterx.results.store import ResultsStore
@@ -123,9 +130,10 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
     level = round(100 * first["ci"])
     names = _names(report)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for group, ans in answers.items():
+    for ans in answers.values():
         for r in ans["rows"]:
-            rows.setdefault((r["target"], r["condition"]), {"row": r})[group] = r["delta"]
+            d = report["targets"][r["target"]]["deltas"].get(r["condition"])
+            rows.setdefault((r["target"], r["condition"]), {"row": r, **((d or {}).get("groups") or {})})
     out = [(f'<section id="answer"><h2>{_e(first["question"].replace(first["group"] + "-resource", "low-resource"))}'
            "</h2>")]
     if not rows:
@@ -133,17 +141,17 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
                    "</section>")
         return "".join(out)
     out.append('<table id="answer-table"><thead><tr><th>target</th><th>method</th>')
-    for g in GROUPS:
-        out.append(f"<th>Δ {g}</th><th>{level}% CI</th>")
+    for g in ANSWER_GROUPS:
+        out.append(f'<th title="{_e(GROUP_DESCRIPTIONS[g])}">Δ {_e(ANSWER_TITLES[g])}</th><th>{level}% CI</th>')
     out.append("<th>seeds</th><th>verdict (low)</th></tr></thead><tbody>")
-    scale = max((abs(d["mean"]) for v in rows.values() for g in GROUPS
+    scale = max((abs(d["mean"]) for v in rows.values() for g in ANSWER_GROUPS
                  if (d := v.get(g)) and d.get("mean") is not None), default=1.0)
     for (target, cond), v in rows.items():
         r = v["row"]
         seeds = _n_seeds(report, target, cond)
         out.append(f'<tr data-target="{_e(target)}" data-condition="{_e(cond)}"><td>{_e(target)}</td>'
                    f"<td>{_e(names.get(cond, cond))}</td>")
-        for g in GROUPS:
+        for g in ANSWER_GROUPS:
             d = v.get(g)
             out.append(_delta_cell(d, scale, f' data-group="{g}"'))
             out.append(f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>')
@@ -152,8 +160,15 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
                    f'<td class="verdict-{_e(low_verdict.replace(" ", "-"))}">{_e(low_verdict)}</td></tr>')
     out.append("</tbody></table>")
     out.append(f'<p class="note">Δ: average over the group\'s languages (low: Joshi class ≤'
-               f' {first["low_resource_threshold"]}) against the same method without intermediate task; mean over'
+               f' {first["low_resource_threshold"]}; English is the training language, the zero-shot and script'
+               " groups leave it out) against the same method without intermediate task; mean over"
                f" seeds, {level}% paired bootstrap interval over test examples. {_e(answers['low']['summary'])}</p>")
+    members = first.get("group_members") or {}
+    if members:
+        out.append('<p class="note groups">' + " ".join(
+            f"<b>{_e(t)}</b>: " + "; ".join(f"{_e(ANSWER_TITLES[g])} {_e(', '.join(gs.get(g, [])) or 'none')}"
+                                          for g in ANSWER_GROUPS[1:]) + "."
+            for t, gs in members.items()) + "</p>")
     out.append("</section>")
     return "".join(out)
 
@@ -497,7 +512,5 @@ def write_html(report: dict[str, Any], run_dir: str | Path, out_dir: str | Path,
     page = render_html(report, answers, cell_provenance(run_dir), figures, run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / HTML_NAME
-    tmp = out_dir / f".{HTML_NAME}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, page)
     return path

@@ -71,7 +71,47 @@ def answer(report: dict[str, Any], intermediate: str = "stsb", group: str = "low
         "low_resource_threshold": report["options"]["low_resource_threshold"], "ci": report["options"]["ci"],
         "rows": rows, "counts": counts, "targets_without_condition": missing,
         "summary": _summary(intermediate, group, rows, counts),
+        "by_group": group_matrix(report, intermediate),
+        "group_members": {t: sec.get("groups") or {} for t, sec in report["targets"].items()},
     }
+
+
+MATRIX_GROUPS = ("english", "zero_shot", "low", "latin", "other_script", "low_latin")
+"""The groups of the answer's second table: English (the training language) apart from the zero-shot languages,
+and those by resource class and by script (an English-vocabulary encoder reaches Latin-script text far better)."""
+
+
+def group_matrix(report: dict[str, Any], intermediate: str = "stsb") -> list[dict[str, Any]]:
+    """Per (target, method) with ``intermediate``, its delta against no intermediate for each of
+    :data:`MATRIX_GROUPS` (``{"mean", "std", "ci", "n_langs"}`` or None where the target has no such language), plus
+    an ``overall`` row per method averaging the targets (the report's XTREME-R style overall delta)."""
+    conds = report["conditions"]
+    rows: list[dict[str, Any]] = []
+
+    def strip(d: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if d is None else {k: d.get(k) for k in ("mean", "std", "ci", "n_langs")}
+
+    for target, t in report["targets"].items():
+        chosen = [c for c in t["conditions"] if conds[c]["intermediate"] == intermediate and c in t["deltas"]]
+        chosen.sort(key=lambda c: (conds[c]["backbone"], conds[c]["method_name"] != REFERENCE_METHOD, conds[c]["method"]))
+        for cid in chosen:
+            groups = t["deltas"][cid]["groups"]
+            rows.append({"target": target, "condition": cid, "method": conds[cid]["method"],
+                         "groups": {g: strip(groups.get(g)) for g in MATRIX_GROUPS}})
+    for cid, o in sorted((report.get("overall") or {}).items()):
+        if conds.get(cid, {}).get("intermediate") != intermediate or not o.get("delta"):
+            continue
+        rows.append({"target": "overall", "condition": cid, "method": conds[cid]["method"],
+                     "groups": {g: strip(o["delta"].get(g)) for g in MATRIX_GROUPS}})
+    return rows
+
+
+def cell_text(d: dict[str, Any] | None) -> str:
+    """``+1.2 [-0.3, +2.5]``: a group's delta with its interval, ``-`` where there is none."""
+    if not d or d.get("mean") is None:
+        return "-"
+    ci = d.get("ci")
+    return f"{d['mean']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
 
 
 def _summary(intermediate: str, group: str, rows: list[dict[str, Any]], counts: dict[str, int]) -> str:
@@ -111,6 +151,15 @@ def render_text(ans: dict[str, Any]) -> str:
             _yes(r["excludes_zero"]), r["verdict"],
         ]) + " |")
     lines += ["", ans["summary"]]
+    matrix = ans.get("by_group") or []
+    if matrix:
+        lines += ["", f"Δ by language group ({ci}% CI), {ans['intermediate']} against none:", "",
+                  "| target | method | " + " | ".join(GROUP_TITLES[g] for g in MATRIX_GROUPS) + " |",
+                  "|---|---|" + "---:|" * len(MATRIX_GROUPS)]
+        for r in matrix:
+            lines.append(f"| {r['target']} | {r['method']} | "
+                         + " | ".join(cell_text(r["groups"][g]) for g in MATRIX_GROUPS) + " |")
+        lines += ["", groups_text(ans)]
     if empty:
         lines.append(f"No {ans['group']}-resource language in: {', '.join(empty)}.")
     if ans["targets_without_condition"]:
@@ -131,3 +180,16 @@ def ci_text(d: dict[str, Any] | None) -> str:
 
 def _yes(x: bool | None) -> str:
     return "-" if x is None else "yes" if x else "no"
+
+
+GROUP_TITLES = {"english": "English", "zero_shot": "zero-shot", "low": "low-resource", "latin": "Latin script",
+                "other_script": "other script", "low_latin": "low Latin"}
+
+
+def groups_text(ans: dict[str, Any]) -> str:
+    """What each group holds, per target (one line per target): the reader needs it to weigh a group's delta."""
+    parts = []
+    for target, groups in (ans.get("group_members") or {}).items():
+        held = "; ".join(f"{GROUP_TITLES[g]}: {', '.join(groups[g]) or 'none'}" for g in MATRIX_GROUPS[1:] if g in groups)
+        parts.append(f"{target}: {held}.")
+    return "Groups (English excluded from the zero-shot ones): " + " ".join(parts)

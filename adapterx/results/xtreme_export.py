@@ -23,6 +23,7 @@ from typing import Any
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_json, check_output_dir
 from adapterx.results import xtreme_format as xf
 
 METADATA = "adapterx_export.json"
@@ -57,8 +58,21 @@ class _Item:
     refuse: str | None = None  # why this language cannot be part of a submission
 
 
-def check_exportable(task: str, max_examples: int | None = None) -> None:
-    """Refuse, before anything runs, an evaluation whose predictions cannot become a submission file."""
+def evaluates_synthetic(opts: Any) -> bool:
+    """Whether data options (``adapterx.data.sources.DataOptions``) evaluate on synthetic data: no evaluation
+    folder or files, and synthetic data named or the built-in models' default."""
+    if opts is None or getattr(opts, "data_dir", None) is not None or getattr(opts, "eval_files", ()):
+        return False
+    data = getattr(opts, "data", None)
+    return data == "synthetic" or (data is None and bool(getattr(opts, "default_synthetic", False)))
+
+
+def check_exportable(task: str, max_examples: int | None = None, opts: Any = None) -> None:
+    """Refuse, before anything runs, an evaluation whose predictions cannot become a submission file (``opts``:
+    the run's data options; synthetic evaluation data never reaches a submission)."""
+    if evaluates_synthetic(opts):
+        raise ConfigError("--xtreme-out: this run evaluates on synthetic data (the built-in models' default), and "
+                          "a submission holds predictions of the real test files: pass --data-dir")
     if task not in xf.XTREME_TASKS:
         raise ConfigError(f"--xtreme-out: {task} is not a task of XTREME's layout "
                           f"({', '.join(xf.XTREME_TASKS)})")
@@ -95,8 +109,8 @@ def _items_of(source: Path, origin: str | None = None) -> list[_Item]:
             lang = path.stem
             info = langs.get(lang) or {}
             n_total = info.get("n_total")
-            refuse = None
-            if info.get("complete") is False or (not info and truncated):
+            refuse = _not_a_submission(path, task, lang, manifest.get("split"), info)
+            if refuse is None and (info.get("complete") is False or (not info and truncated)):
                 n = info.get("n", ev.get("n_examples", {}).get(lang))
                 of = f" of {n_total}" if n_total is not None else ""
                 refuse = (f"{path}: {task} {lang} has predictions for {n}{of} examples only "
@@ -105,6 +119,25 @@ def _items_of(source: Path, origin: str | None = None) -> list[_Item]:
     if not items:
         raise DataError(f"{src}: no predictions of {', '.join(xf.XTREME_TASKS)} ({folder}/<task>/<lang>.jsonl)")
     return items
+
+
+def _not_a_submission(path: Path, task: str, lang: str, split: Any, info: dict[str, Any]) -> str | None:
+    """Why one language's predictions cannot be a submission file (None where they can): a submission's
+    ``test-<lang>`` file holds predictions of the real split XTREME scores, so predictions of another split, of no
+    known split, or of synthetic data are refused (PAWS-X's dev and test have 2,000 lines each: a dev file would
+    be graded against test gold without an error)."""
+    want = xf.submission_split(task)
+    manifest = path.parent / xf.MANIFEST
+    if str(info.get("source") or "").startswith("synthetic"):
+        return (f"{path}: {task} {lang} was predicted on synthetic data ({manifest}); a submission holds predictions "
+                "of the real test files (--data-dir)")
+    if not split:
+        return (f"{path}: no split recorded for {task} ({manifest} is missing or says none); a submission needs "
+                f"predictions of {want}: predict again with --save-predictions")
+    if split != want:
+        return (f"{path}: {task} {lang} predictions are of the {split} split ({manifest}); a submission's "
+                f"test-{lang} file needs {want} predictions (--split {want})")
+    return None
 
 
 def seqeval_version() -> str | None:
@@ -120,6 +153,7 @@ def seqeval_version() -> str | None:
 def export_xtreme(sources: Sequence[Path], to: Path, origin: str | None = None) -> ExportSummary:
     """Write the predictions of ``sources`` (run directories or prediction folders) into ``to`` in XTREME's layout;
     see the module doc. ``origin`` names the sources in the metadata (default: their paths)."""
+    check_output_dir(to, "--to")  # a file, or a place under one, is refused before any prediction is read
     problems = xf.Problems()
     items: dict[tuple[str, str], _Item] = {}
     for source in sources:
@@ -146,11 +180,26 @@ def export_xtreme(sources: Sequence[Path], to: Path, origin: str | None = None) 
             problems.add(str(exc))
     problems.raise_if_any("the predictions to export")
     summary = ExportSummary(Path(to))
-    for (task, lang), preds in sorted(converted.items()):
-        it = items[(task, lang)]
-        summary.files.append(xf.write_file(xf.file_path(to, task, lang), task, preds))
-        summary.tasks.setdefault(task, {})[lang] = {"source": it.origin, "file": str(it.path), "split": it.split}
-    _write_metadata(summary)
+    made = [d for d in (Path(to), *Path(to).parents) if not d.exists()]
+    added: list[Path] = []  # files this export created (a replaced one is not restored: it was atomically replaced)
+    try:
+        for (task, lang), preds in sorted(converted.items()):
+            it = items[(task, lang)]
+            path = xf.file_path(to, task, lang)
+            if not path.exists():
+                added.append(path)
+            summary.files.append(xf.write_file(path, task, preds))
+            summary.tasks.setdefault(task, {})[lang] = {"source": it.origin, "file": str(it.path), "split": it.split}
+        _write_metadata(summary)
+    except BaseException:  # disk full midway: the files this export added go again, so no half submission stays
+        for f in added:
+            f.unlink(missing_ok=True)
+        for d in sorted({p.parent for p in added} | set(made), key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
     return summary
 
 
@@ -179,14 +228,12 @@ def _write_metadata(summary: ExportSummary) -> None:
         "layout": "google-research/xtreme evaluate.py: <task>/test-<lang>.<ext> (--xtreme_version xtreme-r; "
                   "pawsx and bucc2018 with --xtreme_version xtreme)",
         "seqeval": seqeval_version(),
-        "tagging_f1": "adapterx.evaluate.metrics.tagging_f1: seqeval's default-mode entity F1, re-implemented "
+        "tagging_f1": "adapterx.tasks.metrics.tagging_f1: seqeval's default-mode entity F1, re-implemented "
                       "(UD-POS scores depend on the seqeval version the scorer runs: record it beside the scores)",
         "tasks": tasks,
         "missing_official_languages": missing,
     })
-    tmp = path.with_name(f".{METADATA}.tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, meta)
 
 
-__all__ = ["METADATA", "ExportSummary", "check_exportable", "export_xtreme", "seqeval_version"]
+__all__ = ["METADATA", "ExportSummary", "check_exportable", "evaluates_synthetic", "export_xtreme", "seqeval_version"]

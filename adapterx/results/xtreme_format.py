@@ -23,17 +23,20 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from adapterx.data.readers import read_lines
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_text
 from adapterx.registry import suggest
+from adapterx.tasks import get_task, xtreme_tasks
+from adapterx.tasks.base import XtremeShape
 
 MANIFEST = "manifest.json"
 """Written beside adapterx's predictions (``<task>/manifest.json``): split, and per language the examples predicted
 (``n``), in the file (``n_total``), whether they had gold (``labelled``) and where they came from (``source``)."""
 
-Shape = Literal["label", "choice", "tags", "qa", "index", "pairs"]
+Shape = XtremeShape
 
 
 @dataclass(frozen=True)
@@ -50,41 +53,16 @@ class XtremeTask:
 
 
 XTREME_TASKS: dict[str, XtremeTask] = {
-    t.task: t
-    for t in (
-        XtremeTask("xnli", "xnli", "tsv", "label"),
-        XtremeTask("pawsx", "pawsx", "tsv", "label"),
-        XtremeTask("xcopa", "xcopa", "jsonl", "choice"),
-        XtremeTask("udpos", "udpos", "tsv", "tags"),
-        XtremeTask("panx", "panx", "tsv", "tags"),
-        XtremeTask("xquad", "xquad", "json", "qa"),
-        XtremeTask("mlqa", "mlqa", "json", "qa"),
-        XtremeTask("tydiqa", "tydiqa", "json", "qa"),
-        XtremeTask("tatoeba", "tatoeba", "tsv", "index"),
-        XtremeTask("bucc", "bucc2018", "tsv", "pairs"),
-    )
+    t.name: XtremeTask(t.name, t.xtreme.folder, t.xtreme.ext, t.xtreme.shape) for t in xtreme_tasks() if t.xtreme
 }
-"""adapterx task name -> its place in the layout (lareqa and mewslix: adapterx does not run them)."""
+"""adapterx task name -> its place in the layout, from each task record's ``xtreme`` (lareqa and mewslix: adapterx does
+not run them)."""
 
 _BY_FOLDER = {t.folder: t for t in XTREME_TASKS.values()}
 
-OFFICIAL_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "xnli": tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
-    "panx": tuple(("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo "
-                   "my zh kk tr et fi hu qu pl uk az lt pa gu ro").split()),
-    "udpos": tuple(("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh "
-                    "lt pl uk wo ro").split()),
-    "tatoeba": tuple(("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk "
-                      "tr et fi hu az lt pl uk ro").split()),
-    "xcopa": tuple("et ht id it qu sw ta th tr vi zh".split()),
-    "xquad": tuple("en es de el ru tr ar vi th zh hi ro".split()),
-    "mlqa": tuple("en es de ar hi vi zh".split()),
-    "tydiqa": tuple("en ar bn fi id ko ru sw te".split()),
-    # XTREME (v1) only: scored with --xtreme_version xtreme
-    "pawsx": tuple("de en es fr ja ko zh".split()),
-    "bucc": tuple("de fr ru zh".split()),
-}
-"""Languages the official script needs for each task (its ``TASK2LANGS``: XTREME-R's, PAWS-X and BUCC from XTREME)."""
+OFFICIAL_LANGUAGES: dict[str, tuple[str, ...]] = {t.name: t.xtreme.official_languages for t in xtreme_tasks() if t.xtreme}
+"""Languages the official script needs for each task (its ``TASK2LANGS``: XTREME-R's, PAWS-X and BUCC from XTREME),
+from each task record's ``xtreme``."""
 
 
 def xtreme_task(name: str) -> XtremeTask:
@@ -95,6 +73,80 @@ def xtreme_task(name: str) -> XtremeTask:
     if key in _BY_FOLDER:
         return _BY_FOLDER[key]
     raise ConfigError(suggest(name, tuple(XTREME_TASKS) + ("bucc2018",), "XTREME task"))
+
+
+def submission_split(task: str) -> str:
+    """The split a submission's ``test-<lang>`` file holds: ``test``, except TyDiQA-GoldP's (its dev set: GoldP has
+    no public test set, XTREME scores dev)."""
+    return "dev" if xtreme_task(task).task == "tydiqa" else "test"
+
+
+# XNLI-MT / MultiNLI spell the third NLI class "contradictory"; the readers accept it, so scoring does too.
+_LABEL_ALIASES = {"contradictory": "contradiction"}
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The values one task's predictions and gold may hold, and the one canonical form each is compared in.
+
+    Every spelling the task's readers accept is read (XNLI: ``entailment``/``neutral``/``contradiction`` or the
+    0/1/2 of its JSON lines files; XCOPA: option indices as integers or strings); anything else is a
+    :class:`DataError` naming ``file:line``, never a silent mismatch scored as wrong.
+    """
+
+    task: str
+    shape: Shape
+    labels: tuple[str, ...] = ()  # label / tags shapes: the task's label names
+    n_options: int = 0  # choice shape: options per example
+
+    @classmethod
+    def of(cls, task: str) -> LabelSet:
+        t = xtreme_task(task)
+        spec = get_task(t.task)
+        return cls(t.task, t.shape, tuple(spec.labels), int(spec.num_choices) if t.shape == "choice" else 0)
+
+    def canonical(self, value: Any, where: str) -> Any:
+        """``value`` in its canonical form (label name, tag, option or sentence index); ``where`` (``file:line``)
+        names it in the error."""
+        if self.shape in ("qa", "pairs"):
+            return value
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise DataError(f"{where}: {value!r} is not a {self.task} {self._what()}; {self._expected()}")
+        text = str(int(value) if isinstance(value, float) else value).strip()
+        if self.shape in ("choice", "index"):
+            try:
+                n = int(text)
+            except ValueError:
+                raise DataError(f"{where}: {value!r} is not a {self.task} {self._what()}; {self._expected()}") from None
+            if n < 0 or (self.n_options and n >= self.n_options):
+                raise DataError(f"{where}: {n} is outside the {self.task} {self._what()}s; {self._expected()}")
+            return n
+        if self.shape == "tags":
+            if self.labels and text not in self.labels:
+                raise DataError(f"{where}: {text!r} is not a {self.task} tag; {self._expected()}")
+            return text
+        if text in self.labels:  # label
+            return text
+        key = _LABEL_ALIASES.get(text.lower(), text.lower())
+        by_name = {name.lower(): name for name in self.labels}
+        if key in by_name:
+            return by_name[key]
+        if text.isdigit() and int(text) < len(self.labels):  # the integer order of the task's data files
+            return self.labels[int(text)]
+        raise DataError(f"{where}: {value!r} is not a {self.task} label; {self._expected()}")
+
+    def _what(self) -> str:
+        return {"choice": "option index", "index": "sentence index"}.get(self.shape, "label")
+
+    def _expected(self) -> str:
+        if self.shape == "choice":
+            return f"expected 0..{self.n_options - 1}"
+        if self.shape == "index":
+            return "expected a 0-based sentence index"
+        shown = ", ".join(self.labels[:8]) + (", ..." if len(self.labels) > 8 else "")
+        numbered = "" if all(x.isdigit() for x in self.labels) or self.shape == "tags" else \
+            f" (or 0..{len(self.labels) - 1} in that order)"
+        return f"expected one of {shown}{numbered}"
 
 
 def file_path(folder: str | os.PathLike[str], task: str, lang: str) -> Path:
@@ -140,10 +192,7 @@ def write_file(path: Path, task: str, predictions: Any) -> Path:
     """Write one language's predictions (a list in file order; QA: a mapping id -> text; BUCC: (src, en) pairs)
     to ``path``, renamed into place when complete."""
     t = xtreme_task(task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_lines(t, predictions), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, _lines(t, predictions))
     return path
 
 
@@ -182,6 +231,7 @@ def read_file(path: str | os.PathLike[str], task: str) -> Any:
     Problems raise :class:`DataError` naming ``path:line``.
     """
     t = xtreme_task(task)
+    labels = LabelSet.of(t.task)
     p = Path(path)
     text = _read(p)
     if t.shape == "qa":
@@ -203,7 +253,7 @@ def read_file(path: str | os.PathLike[str], task: str) -> Any:
             if s:
                 if "\t" in s or " " in s:
                     raise DataError(f"{p}:{n}: expected one tag per line, found {s!r} (a token<TAB>tag data file?)")
-                cur.append(s)
+                cur.append(labels.canonical(s, f"{p}:{n}"))
             else:
                 sentences.append(cur)
                 cur = []
@@ -216,18 +266,16 @@ def read_file(path: str | os.PathLike[str], task: str) -> Any:
         if t.shape == "label":
             if "\t" in s:
                 raise DataError(f"{p}:{n}: expected one label per line, found tab-separated fields (a data file?)")
-            out.append(s)
+            out.append(labels.canonical(s, f"{p}:{n}"))
         elif t.shape == "index":
-            try:
-                out.append(int(s))
-            except ValueError:
-                raise DataError(f"{p}:{n}: {s!r} is not an integer index") from None
+            out.append(labels.canonical(s, f"{p}:{n}"))
         elif t.shape == "choice":
             try:
                 obj = json.loads(line)
-                out.append(obj["label"])
+                value = obj["label"]
             except (json.JSONDecodeError, TypeError, KeyError):
                 raise DataError(f"{p}:{n}: expected a JSON object with a 'label' key") from None
+            out.append(labels.canonical(value, f"{p}:{n}"))
         else:  # pairs
             if not s:
                 continue
@@ -292,15 +340,26 @@ def is_gold_file(path: Path, task: str, labels: Sequence[str] = ()) -> bool:
         return first.count("\t") == 1
     if t.shape == "index":
         return first.isdigit()
-    return "\t" not in first and (not labels or first in labels)
+    if "\t" in first:
+        return False
+    try:
+        LabelSet.of(t.task).canonical(first, str(path))
+    except DataError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # adapterx JSONL predictions -> the layout's shapes (shared with the export)
 
 
+LINE_KEY = "__line__"
+"""Added by :func:`read_prediction_lines` to each record: its line in the file, for errors naming ``file:line``."""
+
+
 def read_prediction_lines(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """``{"id", "prediction"}`` objects of an adapterx predictions file, naming ``path:line`` on errors."""
+    """``{"id", "prediction"}`` objects of an adapterx predictions file (each with its line number under
+    :data:`LINE_KEY`), naming ``path:line`` on errors."""
     out: list[dict[str, Any]] = []
     for n, line in enumerate(read_lines(path), start=1):
         if not line.strip():
@@ -311,7 +370,7 @@ def read_prediction_lines(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             raise DataError(f"{path}:{n}: invalid JSON ({exc.msg}); expected one {{\"id\", \"prediction\"}} per line") from None
         if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
             raise DataError(f"{path}:{n}: expected an object with 'id' and 'prediction'")
-        out.append(obj)
+        out.append({**obj, LINE_KEY: n})
     return out
 
 
@@ -321,6 +380,11 @@ def to_official(task: str, records: Sequence[Mapping[str, Any]], where: str, n_t
     t = xtreme_task(task)
     if t.shape == "pairs":
         return [(str(r["id"]), str(r["prediction"])) for r in records]
+    labels = LabelSet.of(t.task)
+
+    def at(r: Mapping[str, Any]) -> str:
+        return f"{where}:{r[LINE_KEY]}" if LINE_KEY in r else f"{where} (id {r.get('id')!r})"
+
     if t.shape == "qa":
         preds: dict[str, str] = {}
         dup = 0
@@ -341,7 +405,12 @@ def to_official(task: str, records: Sequence[Mapping[str, Any]], where: str, n_t
             bad += 1
             continue
         dup += pos in by_pos
-        by_pos[pos] = r["prediction"]
+        if t.shape == "tags":
+            if not isinstance(r["prediction"], list):
+                raise DataError(f"{at(r)}: expected a list of tags")
+            by_pos[pos] = [labels.canonical(tag, at(r)) for tag in r["prediction"]]
+        else:
+            by_pos[pos] = labels.canonical(r["prediction"], at(r))
     if bad:
         raise DataError(f"{where}: {bad} id(s) are not example positions (0, 1, 2, ...)")
     if dup:
@@ -354,12 +423,7 @@ def to_official(task: str, records: Sequence[Mapping[str, Any]], where: str, n_t
         raise DataError(f"{where}: {n - len(missing)} of {n} examples predicted{first}"
                         + (f", {len(extra)} id(s) beyond the file" if extra else "")
                         + "; a submission needs one prediction per example of the official file")
-    ordered = [by_pos[i] for i in range(n)]
-    if t.shape == "tags":
-        return [[str(tag) for tag in p] for p in ordered]
-    if t.shape in ("choice", "index"):
-        return [int(p) for p in ordered]
-    return [str(p) for p in ordered]
+    return [by_pos[i] for i in range(n)]
 
 
 def read_manifest(task_folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -390,8 +454,10 @@ class Problems:
 
 
 __all__ = [
+    "LINE_KEY",
     "MANIFEST",
     "OFFICIAL_LANGUAGES",
+    "LabelSet",
     "XTREME_TASKS",
     "Problems",
     "XtremeTask",
@@ -401,6 +467,7 @@ __all__ = [
     "read_file",
     "read_manifest",
     "read_prediction_lines",
+    "submission_split",
     "tasks_in",
     "to_official",
     "write_file",

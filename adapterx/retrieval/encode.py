@@ -125,7 +125,7 @@ def encoder_from_module(module: Any, tokenizer: Any, device: str | None = None, 
     model.to(dev)
     body = body_of(model)
     return Encoder(body, tokenizer, _num_layers(body), dev, module_ref, module.method.name, backbone or {}, bf16,
-                   skip_positions=int(module.extra.get("strip_positions", 0)))
+                   skip_positions=module.hooks.strip_positions)
 
 
 def bare_encoder(bb: Any, tokenizer: Any, device: str | None = None, bf16: bool = False) -> Encoder:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from adapterx.errors import ConfigError
 from adapterx.registry import Registry
-from adapterx.tasks.base import KINDS, HFSource, TaskSpec, with_discovered_labels
+from adapterx.tasks.base import KINDS, HFSource, TaskSpec, XtremeExport, with_discovered_labels
 
 TASKS: Registry[TaskSpec] = Registry("task")
+_ORDER: list[str] = []  # registration order (the registry lists names sorted)
 
 
 def register(spec: TaskSpec) -> TaskSpec:
     """Add a task to the registry (its name is its key)."""
+    _ORDER.append(spec.name)
     return TASKS.register(spec.name, spec)
 
 
@@ -35,6 +37,20 @@ def target_names() -> list[str]:
     """The XTREME-R target tasks that train on English and evaluate zero-shot (retrieval targets train nothing)."""
     _load()
     return [n for n, t in TASKS.items() if t.target and t.kind != "retrieval"]
+
+
+def xtreme_tasks() -> list[TaskSpec]:
+    """The tasks of XTREME's submission layout (``TaskSpec.xtreme``), in the submission's order: the targets as
+    :mod:`adapterx.tasks.xtreme` registers them, then the retrieval tasks."""
+    _load()
+    exported = [TASKS.get(n) for n in _ORDER if TASKS.get(n).xtreme is not None]
+    return sorted(exported, key=lambda t: t.kind == "retrieval")
+
+
+def retrieval_tasks() -> list[str]:
+    """The retrieval tasks ``adapterx retrieve`` runs (registered and runnable)."""
+    _load()
+    return [n for n in _ORDER if TASKS.get(n).kind == "retrieval" and TASKS.get(n).runnable]
 
 
 def check_trainable(task: TaskSpec, target: bool) -> None:
@@ -62,5 +78,5 @@ def _load() -> None:
         from adapterx.tasks import retrieval, sts, xstilts, xtreme  # noqa: F401  (registration on import)
 
 
-__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "check_trainable", "get_task", "register", "target_names",
-           "task_names", "with_discovered_labels"]
+__all__ = ["KINDS", "HFSource", "TASKS", "TaskSpec", "XtremeExport", "check_trainable", "get_task", "register",
+           "retrieval_tasks", "target_names", "task_names", "with_discovered_labels", "xtreme_tasks"]

@@ -1,4 +1,15 @@
-"""TaskSpec: what a task is (kind, labels, languages, metric) and where its data comes from.
+"""TaskSpec: the one record of a task. Every fact about it is held here or reached from here:
+
+- what it is: kind, labels, languages, metric, intermediate / target, QA-ness (``kind == "span_qa"``);
+- its Hugging Face data: ``hf`` (per split, a key of :data:`adapterx.data.hf_sources.DATASETS`: repo, config,
+  revision, languages; a data set serving several tasks, e.g. ``glue/mnli`` or ``squad``, is one source object
+  that each task names);
+- its folder data: ``layout`` (a key of :data:`adapterx.data.layout.LAYOUTS`: file patterns and their readers,
+  download targets and writers; None says the task has no folder layout) and ``file_reader`` (the format of a file
+  the user names; None: the task reads no files of its own);
+- ``eval_split``, the English ``train_size`` and per-language ``dev_size`` / ``test_size`` the cost estimate uses
+  (None: not known, the estimate assumes its default), and ``xtreme`` (its XTREME submission shape and the
+  official scorer's languages; None: not part of the submission).
 
 A task is one :class:`TaskSpec` plus one registration in :data:`adapterx.tasks.TASKS`. How examples become model
 inputs and predictions become scores is the job of its *kind* (:mod:`adapterx.tasks.kinds`), shared by every task
@@ -11,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from adapterx.data.formats import FileReader
+from adapterx.data.rules import RecordRules
 from adapterx.data.synthetic import SyntheticSpec
 
 Kind = Literal["regression", "classification", "multiple_choice", "span_qa", "tagging", "retrieval"]
@@ -40,6 +53,21 @@ def hf_splits(key: str, train: str | None = "train", dev: str | None = "validati
     return {ours: (key, theirs) for ours, theirs in (("train", train), ("dev", dev), ("test", test)) if theirs}
 
 
+XtremeShape = Literal["label", "choice", "tags", "qa", "index", "pairs"]
+
+
+@dataclass(frozen=True)
+class XtremeExport:
+    """How a task appears in XTREME's submission layout (``<folder>/test-<lang>.<ext>``), and what the official
+    scorer needs of it."""
+
+    folder: str  # the task's folder in the layout (BUCC: bucc2018)
+    ext: str  # file extension without the dot
+    shape: XtremeShape  # what one prediction line holds
+    official_languages: tuple[str, ...]  # the scorer's TASK2LANGS (XTREME-R's; PAWS-X and BUCC from XTREME)
+    gold_split: str = "test"  # adapterx's split holding the gold of a submission's "test" (TyDiQA-GoldP: dev)
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """Everything adapterx knows about one task."""
@@ -52,7 +80,6 @@ class TaskSpec:
     labels: tuple[str, ...] = ()  # label names (classification, tagging); empty for regression / QA
     languages: tuple[str, ...] = ("en",)  # every language the task is evaluated on
     hf: HFSource | tuple[HFSource, ...] | None = None  # several sources are concatenated (ANLI+)
-    layout: str | None = None  # the task's folder name in an XTREME-style --data-dir (adapterx.data.layout)
     synthetic: SyntheticSpec = field(default_factory=lambda: SyntheticSpec("sts"))
     eval_split: str = "test"  # the split zero-shot evaluation reads by default
     num_choices: int = 2  # multiple choice
@@ -61,6 +88,28 @@ class TaskSpec:
     target: bool = False  # an XTREME-R target task
     notes: str = ""  # where a public source is missing, what stands in for it
     members: tuple[str, ...] = ()  # a union task: its training data is its members' (dev: the first member's)
+    # What its records must satisfy (score range, unique ids, examples its metric needs): checked on every read
+    # (adapterx.data.rules); the kind adds its own (tags in ``labels``, QA answers inside their context).
+    rules: RecordRules = field(default_factory=RecordRules)
+    xtreme: XtremeExport | None = None  # its place in XTREME's submission layout; None: not part of it
+    dev_size: int | None = None  # examples per evaluation language of dev / test (the cost estimate); None: unknown
+    test_size: int | None = None
+    runnable: bool = True  # False: registered for the tables, no data reader yet (LAReQA, Mewsli-X)
+    # How ``--data PATH`` reads the task where PATH is neither a file of its format nor an XTREME-style folder
+    # (SICK's one file of every split, a SemEval STS year's folder): (task, split, path, DataOptions) -> (examples,
+    # Provenance), from adapterx.data.sources; None: the usual file / folder reading.
+    data_path_loader: Callable[..., Any] | None = None
+    # Said in every registration (no defaults), so a task without a folder layout or file format says so:
+    layout: str | None = field(kw_only=True)  # its folder layout in a --data-dir (adapterx.data.layout.LAYOUTS)
+    file_reader: FileReader | None = field(kw_only=True)  # the format of a file the user names (data.formats)
+    train_size: int = field(kw_only=True)  # English training examples of the full data (the cost estimate)
+
+    def member_tasks(self) -> tuple[TaskSpec, ...]:
+        """A union task's members, resolved in the registry (the data layer reads their data without importing
+        the registry)."""
+        from adapterx.tasks import get_task
+
+        return tuple(get_task(m) for m in self.members)
 
     @property
     def num_labels(self) -> int:

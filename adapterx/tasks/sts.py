@@ -3,11 +3,18 @@ and multilingual STS-B as a training-free probe of what an intermediate module d
 
 from __future__ import annotations
 
+from adapterx.data import formats
+from adapterx.data.rules import RecordRules
+from adapterx.data.sources import load_semeval_data, load_sick_data
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
 from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
-_STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev")
+_STS_RULES = RecordRules(value_range=(0.0, 5.0))  # every STS score adapterx reads is on the 0-5 scale (SICK, SemRel mapped)
+_STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev",
+            file_reader=formats.STSB, rules=_STS_RULES)
+# English training pairs of the published data (the cost estimate)
+_TRAIN = {"stsb": 5_749, "sickr": 4_439, "sts12": 3_108, "sts13": 1_500, "sts14": 3_750, "sts15": 3_000, "sts16": 1_186}
 # The SemEval STS years released evaluation data only (2012 also a train set); their HF copies (MTEB) hold one split,
 # "test". adapterx trains on those pairs and selects checkpoints on STS-B's English dev set, never on the same pairs.
 _STSB_DEV = ("glue/stsb", "validation")
@@ -18,6 +25,7 @@ register(TaskSpec(
     hf=HFSource(hf_rows.sts_row, hf_splits("glue/stsb")),
     layout="stsb",
     intermediate=True,
+    train_size=_TRAIN["stsb"], dev_size=1_500, test_size=1_379,
     **_STS,
 ))
 register(TaskSpec(
@@ -25,7 +33,8 @@ register(TaskSpec(
     description="SICK relatedness (1-5, mapped linearly to 0-5)",
     hf=HFSource(hf_rows.sick_row, hf_splits("sick")),
     intermediate=True,
-    **_STS,
+    layout=None, train_size=_TRAIN["sickr"], data_path_loader=load_sick_data,
+    **{**_STS, "file_reader": formats.SICK},
 ))
 for year in (12, 13, 14, 15, 16):
     register(TaskSpec(
@@ -34,6 +43,7 @@ for year in (12, 13, 14, 15, 16):
         hf=HFSource(hf_rows.sts_row, {"train": (f"sts{year}", "test"), "dev": _STSB_DEV, "test": (f"sts{year}", "test")}),
         intermediate=True,
         notes="trains on the published evaluation pairs; dev = STS-B dev",
+        layout=None, train_size=_TRAIN[f"sts{year}"], data_path_loader=load_semeval_data,
         **_STS,
     ))
 register(TaskSpec(
@@ -43,6 +53,7 @@ register(TaskSpec(
     intermediate=True,
     notes="members: stsb sickr sts12 sts13 sts14 sts15 sts16; --multi-task trains them as separate heads",
     members=("stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16"),
+    layout=None, train_size=sum(_TRAIN.values()),
     **_STS,
 ))
 register(TaskSpec(
@@ -52,6 +63,8 @@ register(TaskSpec(
     layout="stsb",
     languages=("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh"),
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
+    file_reader=formats.STSB, train_size=5_749, test_size=1_379,
 ))
 register(TaskSpec(
     name="semrel",
@@ -60,6 +73,6 @@ register(TaskSpec(
     languages=("af", "am", "ar", "en", "es", "ha", "hi", "id", "mr", "pa", "rw", "te"),
     notes="configs are three-letter codes (es: esp); Spanish test scores are withheld (-1): no es test",
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
+    layout=None, file_reader=formats.STSB, train_size=5_500,  # English train pairs
 ))
-
-STS_ALL_MEMBERS = ("stsb", "sickr", "sts12", "sts13", "sts14", "sts15", "sts16")

@@ -27,8 +27,9 @@ from adapterx.languages import select_languages
 from adapterx.methods import FullSpec, build_module, load_module
 from adapterx.tasks import get_task
 from adapterx.data.layout import canonical_split
+from adapterx.fsio import check_output_dir
 from adapterx.results.xtreme_export import check_exportable
-from adapterx.results.xtreme_export import export_xtreme
+from adapterx.results.predictions import write_xtreme
 
 
 def select_eval_languages(task, spec: str, opts: DataOptions, threshold: int = 2,  # noqa: ANN001
@@ -171,7 +172,10 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         err = exc.errors()[0]
         raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     if req.xtreme_out:
-        check_exportable(task.name, req.max_examples)
+        check_exportable(task.name, req.max_examples, opts)
+    for option, path in (("--save-predictions", req.save_predictions), ("--xtreme-out", req.xtreme_out)):
+        if path is not None:  # checked before the model loads: a bad path costs nothing
+            check_output_dir(path, option)
     if req.split is not None:
         from dataclasses import replace
 
@@ -203,19 +207,3 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
     if req.xtreme_out:
         write_xtreme(report, req.xtreme_out)
     return report
-
-
-def write_xtreme(report: Any, folder: Path) -> Any:
-    """Write an evaluation's predictions (an EvalReport or a RetrievalResult) into ``folder`` in XTREME's
-    submission layout; the export's checks apply (complete languages only). Returns the ExportSummary."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="adapterx-xtreme-") as tmp:
-        report.save_predictions(Path(tmp))
-        return export_xtreme([Path(tmp)], Path(folder), origin=report_origin(report))
-
-
-def report_origin(report: Any) -> str:
-    """How an in-memory evaluation is named in the export's metadata."""
-    module = getattr(report, "module", None)
-    return f"{report.task} evaluation" + (f" of {module}" if module else "")

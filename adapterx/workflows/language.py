@@ -173,7 +173,7 @@ def train_language(req: LanguageRequest, progress: Any = None):  # noqa: ANN201
         if sft:
             sft_backend.save(module, folder)
             meta = {"method": req.method.model_dump(mode="json"), "task": "mlm", "name": name, "language": code,
-                    "sft": module.extra["meta"]["sft"]}
+                    "sft": module.meta["sft"]}
         else:
             module.model.save_adapter(str(folder), name, with_head=False, use_safetensors=True)
             meta = {"method": {"name": "adapter", "config": "seq_bn_inv", "reduction_factor": req.reduction_factor},

@@ -34,6 +34,13 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _damage(db: Path, how: str) -> None:
     if how == "truncated":
         truncate(db)
+    elif how == "header only":  # cut right after SQLite's 100-byte file header
+        with db.open("r+b") as fh:
+            fh.truncate(100)
+    elif how == "zeroed header":
+        data = bytearray(db.read_bytes())
+        data[:100] = bytes(100)
+        db.write_bytes(bytes(data))
     elif how == "garbage":
         db.write_bytes(b"this is not a database\n" * 300)
     else:  # pages overwritten after the header
@@ -43,8 +50,12 @@ def _damage(db: Path, how: str) -> None:
         db.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage", "scrambled"])
-@pytest.mark.parametrize("command", ["report", "run", "run --dry-run"])
+COMMANDS = ["report", "run", "run --dry-run", "report --json", "report --question", "report --html", "run --json",
+            "run --dry-run --json"]
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "scrambled", "header only", "zeroed header"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_damaged_store_is_one_line_and_left_alone(command, how, grid, tmp_path):
     import shutil
 
@@ -57,8 +68,13 @@ def test_damaged_store_is_one_line_and_left_alone(command, how, grid, tmp_path):
     _damage(db, how)
     before = db.read_bytes()
     args = {"report": ["report", run, "--no-plots"],
+            "report --json": ["report", run, "--no-plots", "--json"],
+            "report --question": ["report", run, "--question", "--intermediate", "none"],
+            "report --html": ["report", run, "--no-plots", "--html"],
             "run": ["run", recipe, "--run-dir", run, "--cell-fn", FAKE],
-            "run --dry-run": ["run", recipe, "--run-dir", run, "--dry-run"]}[command]
+            "run --json": ["run", recipe, "--run-dir", run, "--cell-fn", FAKE, "--json"],
+            "run --dry-run": ["run", recipe, "--run-dir", run, "--dry-run", "--no-calibrate"],
+            "run --dry-run --json": ["run", recipe, "--run-dir", run, "--dry-run", "--no-calibrate", "--json"]}[command]
     res = ax(*args)
     assert res.exit_code == 2, (res.exception, res.stderr)
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]  # `run` prints its plan first
@@ -85,3 +101,40 @@ def test_moved_aside_store_is_rebuilt_from_the_cell_records(grid, tmp_path):
     res = ax("report", run, "--no-plots", "--json")
     assert res.exit_code == 0, (res.exception, res.stderr)
     assert set(json.loads(res.stdout)["targets"]) == {"xnli", "panx"}
+
+
+@pytest.mark.parametrize("command", ["report", "run", "run --dry-run"])
+@pytest.mark.parametrize("how", ["a folder", "empty file"])
+def test_store_that_is_no_database_file(command, how, grid, tmp_path):
+    """results.sqlite replaced by a folder, or emptied (SQLite reads 0 bytes as a new database: the cells' records
+    must still count as done, not be run again or reported as missing)."""
+    import shutil
+
+    recipe, original = grid
+    run = tmp_path / "run"
+    shutil.copytree(original, run)
+    db = run / "results.sqlite"
+    for side in ("results.sqlite-wal", "results.sqlite-shm"):
+        (run / side).unlink(missing_ok=True)
+    db.unlink()
+    if how == "a folder":
+        db.mkdir()
+    else:
+        db.write_bytes(b"")
+    args = {"report": ["report", run, "--no-plots", "--json"],
+            "run": ["run", recipe, "--run-dir", run, "--cell-fn", FAKE, "--json"],
+            "run --dry-run": ["run", recipe, "--run-dir", run, "--dry-run", "--no-calibrate", "--json"]}[command]
+    res = ax(*args)
+    if how == "a folder":
+        errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+        assert res.exit_code == 2 and len(errors) == 1 and "Traceback" not in res.stderr, (res.exception, res.stderr)
+        assert str(db) in errors[0] and "folder" in errors[0], errors[0]
+        return
+    assert res.exit_code == 0, (res.exception, res.stderr)
+    out = json.loads(res.stdout)
+    if command == "report":
+        assert set(out["targets"]) == {"xnli", "panx"}
+    elif command == "run":
+        assert out["n_done_before"] == 2 and out["n_ran"] == 0
+    else:
+        assert out["n_done"] == 2

@@ -2,7 +2,7 @@
 
 One module per kind; every task of a kind shares it. The contract (:class:`KindOps`):
 
-- ``featurize(task, examples, tokenizer, max_length, doc_stride, train)`` -> :class:`Features`
+- ``featurize(task, examples, tokenizer, max_length, doc_stride, train)`` -> :class:`~adapterx.data.examples.Features`
 - ``collate(items, pad_id)`` -> a dict of tensors the model's forward takes (labels included when present)
 - ``outputs(model_output)`` -> per-feature numpy arrays to keep (logits)
 - ``decode(task, kept, features, examples)`` -> one prediction per example, in example order
@@ -12,20 +12,10 @@ One module per kind; every task of a kind shares it. The contract (:class:`KindO
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
-@dataclass
-class Features:
-    """Model inputs for a list of examples; several features per example for windowed QA."""
-
-    items: list[dict[str, Any]]  # per feature: input_ids, attention_mask, labels...
-    example_index: list[int]  # per feature: which example it came from
-    extra: list[Any] = field(default_factory=list)  # per feature: offsets (QA) or word ids (tagging)
-
-    def __len__(self) -> int:
-        return len(self.items)
+# Features is defined with the example types (the data layer's feature cache stores it); kinds produce it.
+from adapterx.data.examples import Features
 
 
 class KindOps(Protocol):

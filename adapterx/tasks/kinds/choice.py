@@ -10,7 +10,7 @@ from typing import Any
 
 from adapterx.errors import DataError
 from adapterx.tasks.kinds import MODEL_INPUTS, Features, pad_batch
-from adapterx.evaluate import metrics
+from adapterx.tasks import metrics
 
 # COPA's two question types read as a natural-language prompt, as in jiant's and XTREME's COPA formatting.
 COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}

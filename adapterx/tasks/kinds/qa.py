@@ -15,7 +15,7 @@ import numpy as np
 
 from adapterx.errors import ConfigError
 from adapterx.tasks.kinds import Features, model_inputs, pad_batch
-from adapterx.evaluate import metrics
+from adapterx.tasks import metrics
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30  # XTREME's run_squad default max_answer_length

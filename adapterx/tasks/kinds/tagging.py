@@ -11,7 +11,7 @@ from typing import Any
 
 from adapterx.errors import DataError
 from adapterx.tasks.kinds import Features, model_inputs, pad_batch
-from adapterx.evaluate import metrics
+from adapterx.tasks import metrics
 
 
 def fallback_tag(task) -> str:

@@ -1,7 +1,7 @@
 """One grid cell's execution: run it (in this process or launched on N processes), check what it returned,
 record it (store or record file), and keep what a failure leaves (error.txt / failure.json).
 
-The cell function's contract (``adapterx.grid.cell.run_cell(cell, out_dir) -> dict``) is documented in
+The cell function's contract (``adapterx.grid.run_cell.run_cell(cell, out_dir) -> dict``) is documented in
 :mod:`adapterx.grid.runner`.
 """
 
@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapterx import __version__
+from adapterx.data.sources import data_files
 from adapterx.errors import AdapterxError, DataError
-from adapterx.grid.cell_worker import run_launched
-from adapterx.grid.cellfn import CellFn, callable_ref, resolve_cell_fn
-from adapterx.grid.recipe import QA_TASKS, cell_hash, chain_name
+from adapterx.fsio import atomic_write_json, exclusive_lock
+from adapterx.grid.launch import run_launched
+from adapterx.grid.cell_function import CellFn, callable_ref, resolve_cell_fn
+from adapterx.grid.recipe import cell_hash, chain_name
 from adapterx.results.store import FAILURE_NAME, RECORD_NAME, CellRecord, ResultsStore, write_record_file
+from adapterx.tasks import get_task
 
 METRIC_KINDS = ("mean", "f1", "correlation")
 
@@ -36,12 +39,8 @@ METRIC_KINDS = ("mean", "f1", "correlation")
 
 
 def _is_qa(target: str) -> bool:
-    try:
-        from adapterx.tasks import get_task
-
-        return str(get_task(target).kind) == "span_qa"
-    except Exception:  # noqa: BLE001 - no task registry (yet): the constant list decides
-        return target in QA_TASKS
+    """Span QA (its score is (EM + F1) / 2, the XTREME-R convention): the task record's kind."""
+    return get_task(target).kind == "span_qa"
 
 
 def report_score(target: str, eval_json: dict[str, Any], lang_scores: dict[str, Any]) -> tuple[str, float | None]:
@@ -126,6 +125,11 @@ def _provenance(executor: str, started: float, finished: float, result: dict[str
             prov["run_json"] = json.loads(run_json.read_text(encoding="utf-8"))
         except ValueError:
             prov["run_json"] = None
+    if result is not None:
+        # {path: sha256} of every local file the cell read (its intermediates' too): a later `adapterx run` re-runs
+        # the cell when one of them changed (adapterx.grid.runner.make_plan). Absent: recorded before this existed.
+        prov["data_files"] = {**(result.get("data_files") or {}),
+                              **data_files((prov.get("run_json") or {}).get("data_reads") or [])}
     return prov
 
 
@@ -156,7 +160,7 @@ def execute_cell(cell: dict[str, Any], run_dir: str | Path, cell_fn: str | CellF
 
     With ``write_db`` False (workers on other hosts) only ``cells/<hash>/record.json.gz`` is written and the driver
     ingests it. A failure is recorded, not raised, so one bad cell does not end a grid. With ``processes`` > 1 the
-    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.cell_worker`).
+    cell trains data-parallel under ``accelerate launch`` (:mod:`adapterx.grid.launch`).
     """
     run_dir = Path(run_dir)
     h = cell_hash(cell)
@@ -183,21 +187,8 @@ def _cell_lock(out_dir: Path) -> Iterator[bool]:
     """Hold ``cells/<hash>/.lock`` while the cell runs; yields False when another process holds it (it is running
     this cell now: two ``adapterx run`` on one grid). The OS releases the lock when its holder dies, even by SIGKILL."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): run unlocked
-        yield True
-        return
-    with open(out_dir / ".lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            locked = False
-        except OSError:  # a filesystem without locks (some NFS mounts): run unlocked
-            locked = True
-        else:
-            locked = True
-        yield locked
+    with exclusive_lock(out_dir / ".lock") as other:
+        yield other is None
 
 
 def _clear_attempt(out_dir: Path) -> None:
@@ -230,7 +221,7 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         record = record_from_result(cell, h, result, _provenance(executor, started, time.time(), result))
         write_record_file(record, out_dir)
         summary = {k: v for k, v in record.to_json().items() if k != "per_example"}
-        (out_dir / "result.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_json(out_dir / "result.json", summary, indent=2)
         if store is not None:
             store.record_cell(record)
         return CellOutcome(h, "done", label, time.time() - started)
@@ -248,10 +239,8 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         if store is not None:
             store.record_failure(h, cell, msg, tb, prov)
         else:  # a worker without the database: the driver (or the next run / report) ingests this file
-            tmp = out_dir / f".{FAILURE_NAME}.tmp"
-            tmp.write_text(json.dumps({"spec": cell, "error": msg, "traceback": tb, "provenance": prov},
-                                      ensure_ascii=False), encoding="utf-8")
-            tmp.replace(out_dir / FAILURE_NAME)
+            atomic_write_json(out_dir / FAILURE_NAME, {"spec": cell, "error": msg, "traceback": tb,
+                                                       "provenance": prov}, indent=None)
         return CellOutcome(h, "failed", label, time.time() - started, msg)
 
 

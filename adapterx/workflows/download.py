@@ -1,8 +1,8 @@
 """``adapterx data download`` and ``adapterx data check``: the Hugging Face sources, prepared and verified.
 
 ``download`` reads each task's Hugging Face data through the same path training reads it (:func:`load_split`, pinned
-revisions, ``--data-revision``) and writes it as XTREME's download folder lays it out (:data:`TARGETS`: the file
-names :mod:`adapterx.data.layout` reads, in the official formats, :mod:`adapterx.data.writers`), so a cluster whose
+revisions, ``--data-revision``) and writes it as XTREME's download folder lays it out (the targets of the task's
+:class:`~adapterx.data.layout.FolderLayout`: the file names it reads, in the official formats, :mod:`adapterx.data.writers`), so a cluster whose
 nodes have no network prepares the data once on a login node and passes ``--data-dir DIR`` (``--data DIR`` for the
 English training data). What a run reads: English train and dev, and the task's evaluation split in every
 evaluation language. Files that exist are kept unless ``force``; each task is written into a scratch folder inside
@@ -27,48 +27,14 @@ from typing import Any
 from adapterx.data.hf_load import first_row, hub_reachable
 from adapterx.data.hf_sources import get_dataset, resolve_revision
 from adapterx.data.sources import DataOptions, load_split
-from adapterx.data.writers import WRITERS
+from adapterx.data.layout import LAYOUTS, Target
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_json
 from adapterx.languages import get_language
 from adapterx.tasks import get_task
 from adapterx.tasks import task_names
 
 MANIFEST = "adapterx-download.json"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where one split of a task goes in the download folder, and in which format."""
-
-    template: str  # relative path; {lang} the language code, {name} its lower-case English name (TyDiQA)
-    writer: str  # a key of adapterx.data.writers.WRITERS
-
-
-def _t(template: str, writer: str) -> Target:
-    return Target(template, writer)
-
-
-# layout task -> split -> target. The first labelled pattern of adapterx.data.layout for that split (the XTREME
-# download's names; labelled copies where XTREME strips test labels: the labels stay in the files written here).
-TARGETS: dict[str, dict[str, Target]] = {
-    "xnli": {s: _t(f"xnli/{s}-{{lang}}.tsv", "pair_tsv") for s in ("train", "dev", "test")},
-    "pawsx": {s: _t(f"pawsx/{s}-{{lang}}.tsv", "pair_tsv") for s in ("train", "dev", "test")},
-    "xcopa": {"train": _t("xcopa/en-copa/train-{lang}.jsonl", "copa"), "dev": _t("xcopa/{lang}/val.{lang}.jsonl", "copa"),
-              "test": _t("xcopa/{lang}/test.{lang}.jsonl", "copa")},
-    "udpos": {s: _t(f"udpos/{s}-{{lang}}.tsv", "token_tags") for s in ("train", "dev", "test")},
-    "panx": {s: _t(f"panx/{s}-{{lang}}.tsv", "token_tags") for s in ("train", "dev", "test")},
-    "xquad": {"test": _t("xquad/xquad.{lang}.json", "squad")},
-    "mlqa": {"test": _t("mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json", "squad")},
-    "tydiqa": {"train": _t("tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.{lang}.train.json", "squad"),
-               "dev": _t("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json", "squad")},
-    "stsb": {s: _t(f"stsb/stsb-{{lang}}-{s}.csv", "sts_csv") for s in ("train", "dev", "test")},
-    "siqa": {s: _t(f"siqa/socialiqa-train-dev/{s}.jsonl", "siqa") for s in ("train", "dev")},
-    "hellaswag": {"train": _t("hellaswag/hellaswag_train.jsonl", "hellaswag"),
-                  "dev": _t("hellaswag/hellaswag_val.jsonl", "hellaswag")},
-    "cosmosqa": {"train": _t("cosmosqa/train.csv", "cosmosqa"), "dev": _t("cosmosqa/valid.csv", "cosmosqa")},
-    "commonsenseqa": {"train": _t("commonsenseqa/train_rand_split.jsonl", "commonsenseqa"),
-                      "dev": _t("commonsenseqa/dev_rand_split.jsonl", "commonsenseqa")},
-}
 
 
 @dataclass(frozen=True)
@@ -165,11 +131,14 @@ def _writable(root: Path) -> None:
         raise DataError(f"--to {root}: cannot write there ({exc.strerror or exc})") from None
 
 
+def _targets(task) -> dict[str, Target]:
+    """Where each split of the task goes in the download folder (none: the task has no folder layout)."""
+    return dict(LAYOUTS[task.layout].targets) if task.layout else {}
+
+
 def _relative(task, split: str, lang: str) -> str | None:
-    target = TARGETS.get(task.layout or "", {}).get(split)
-    if target is None:
-        return None
-    return target.template.format(lang=lang, name=get_language(lang).name.lower())
+    target = _targets(task).get(split)
+    return None if target is None else target.path(lang)
 
 
 def _download_task(task, root: Path, langs: tuple[str, ...] | None, force: bool, revisions: tuple[str, ...],
@@ -197,7 +166,7 @@ def _download_task(task, root: Path, langs: tuple[str, ...] | None, force: bool,
             examples, prov = load_split(task, read.split, read.lang, opts)
             tmp = scratch / rel
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            WRITERS[TARGETS[task.layout][read.split].writer](examples, tmp)
+            _targets(task)[read.split].writer(examples, tmp)
             written.append(FileResult(task.name, read.split, read.lang, rel, "written", len(examples), hf=list(prov.hf)))
         # every file of the task is complete: move them into place (a writer may have added siblings: SIQA labels)
         for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
@@ -227,9 +196,7 @@ def _write_manifest(root: Path, results: list[FileResult]) -> None:
     for r in results:
         if r.status == "written":
             files[r.path] = {"task": r.task, "split": r.split, "lang": r.lang, "examples": r.examples, "hf": r.hf}
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest, indent=2, sort_keys=True)
 
 
 def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None, force: bool = False,
@@ -237,8 +204,8 @@ def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None,
     """Write the Hugging Face data of ``tasks`` under ``root`` in XTREME's download layout (see the module doc)."""
     specs = [_task(t) for t in tasks]  # unknown names fail before anything is written
     for spec in specs:
-        if spec.layout not in TARGETS or not _sources(spec):
-            known = sorted(n for n in _downloadable())
+        if not _targets(spec) or not _sources(spec):
+            known = sorted(downloadable())
             raise ConfigError(f"task {spec.name} has no XTREME download layout to write; "
                               f"`adapterx data download` writes: {', '.join(known)}")
     if langs:  # a language no task evaluates is a typo: say so before anything is downloaded
@@ -267,8 +234,9 @@ def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None,
     return DownloadReport(root, results)
 
 
-def _downloadable() -> list[str]:
-    return [n for n in task_names() if _task(n).layout in TARGETS and _sources(_task(n))]
+def downloadable() -> list[str]:
+    """The tasks `data download` writes: those with Hugging Face data and a folder layout with targets."""
+    return [n for n in task_names() if _targets(_task(n)) and _sources(_task(n))]
 
 
 @dataclass
@@ -346,5 +314,5 @@ def check(tasks: list[str] | None = None, revisions: tuple[str, ...] = (),
     return rows
 
 
-__all__ = ["MANIFEST", "TARGETS", "CheckRow", "DownloadReport", "FileResult", "Read", "Target", "check", "download",
+__all__ = ["MANIFEST", "CheckRow", "DownloadReport", "FileResult", "Read", "check", "download", "downloadable",
            "plan_reads"]

@@ -16,11 +16,11 @@ from typing import Any
 from adapterx.errors import ConfigError
 
 CellFn = Callable[[dict[str, Any], Path], dict[str, Any]]
-DEFAULT_CELL_FN = "adapterx.grid.cell:run_cell"
+DEFAULT_CELL_FN = "adapterx.grid.run_cell:run_cell"
 
 
 def resolve_cell_fn(ref: str | CellFn | None) -> CellFn:
-    """A callable, or ``"module:function"`` imported now; None means the real training, adapterx.grid.cell.run_cell."""
+    """A callable, or ``"module:function"`` imported now; None means the real training, adapterx.grid.run_cell.run_cell."""
     if callable(ref):
         return ref
     ref = ref or DEFAULT_CELL_FN
@@ -30,13 +30,13 @@ def resolve_cell_fn(ref: str | CellFn | None) -> CellFn:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if ref == DEFAULT_CELL_FN and exc.name in ("adapterx.grid.cell",):
-            raise ConfigError("adapterx.grid.cell.run_cell is not available in this installation: running cells"
+        if ref == DEFAULT_CELL_FN and exc.name in ("adapterx.grid.run_cell",):
+            raise ConfigError("adapterx.grid.run_cell.run_cell is not available in this installation: running cells"
                               " needs it (--dry-run shows the plan without it)") from None
         raise ConfigError(f"cell function {ref!r}: cannot import {module_name} ({exc})") from None
     fn = getattr(module, attr, None)
     if not callable(fn) and ref == DEFAULT_CELL_FN:
-        raise ConfigError("adapterx.grid.cell.run_cell is not available in this installation: running cells"
+        raise ConfigError("adapterx.grid.run_cell.run_cell is not available in this installation: running cells"
                           " needs it (--dry-run shows the plan without it)")
     if not callable(fn):
         raise ConfigError(f"cell function {ref!r}: {module_name} has no function {attr!r}")

@@ -1,8 +1,8 @@
-"""One recipe cell on several processes: ``accelerate launch ... -m adapterx.grid.cell_worker CELL OUT RESULT``.
+"""One recipe cell on several processes: ``accelerate launch ... -m adapterx.grid.launch CELL OUT RESULT``.
 
 The runner (:mod:`adapterx.grid.runner`) calls :func:`run_launched` for a cell when the recipe's
 ``execution.processes_per_cell`` is above 1 (by default: the GPUs a local or slurm worker gets). It starts
-``accelerate launch`` on this host; every rank runs the cell function (``adapterx.grid.cell:run_cell`` unless a
+``accelerate launch`` on this host; every rank runs the cell function (``adapterx.grid.run_cell:run_cell`` unless a
 recipe test injects another), data-parallel (:mod:`adapterx.engine.distributed`), and rank 0 writes the cell's result to
 ``RESULT`` as JSON, which the runner reads back and records like any other cell's.
 """
@@ -22,8 +22,9 @@ from typing import Any
 from adapterx.errors import AdapterxError, ConfigError
 from adapterx.engine import distributed
 from adapterx.engine.distributed import launch_command
-from adapterx.grid.cellfn import adapterx_pythonpath
-from adapterx.grid.cellfn import resolve_cell_fn
+from adapterx.fsio import atomic_write_json
+from adapterx.grid.cell_function import adapterx_pythonpath
+from adapterx.grid.cell_function import resolve_cell_fn
 
 LOG_NAME = "launch.log"
 RESULT_NAME = "launch-result.json"
@@ -54,7 +55,7 @@ def run_launched(cell: dict[str, Any], out_dir: Path, processes: int, cell_fn: s
 
     env["PYTHONPATH"] = adapterx_pythonpath(env.get("PYTHONPATH"))  # the ranks import this adapterx
     with (out_dir / LOG_NAME).open("wb") as log:
-        proc = subprocess.Popen(launch_command(processes, "adapterx.grid.cell_worker", args), stdout=log,
+        proc = subprocess.Popen(launch_command(processes, "adapterx.grid.launch", args), stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with _term_raises():
             try:
@@ -115,11 +116,11 @@ def _term_raises() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """The entry point of each launched rank."""
-    parser = argparse.ArgumentParser(prog="python -m adapterx.grid.cell_worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m adapterx.grid.launch", description=__doc__.splitlines()[0])
     parser.add_argument("cell", type=Path, help="the cell's JSON (written by run_launched)")
     parser.add_argument("out_dir", type=Path, help="the cell's folder, cells/<hash>")
     parser.add_argument("result", type=Path, help="where rank 0 writes the cell's result JSON")
-    parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.grid.cell:run_cell)")
+    parser.add_argument("--cell-fn", default=None, help="module:function (default adapterx.grid.run_cell:run_cell)")
     ns = parser.parse_args(argv)
 
     cell = json.loads(ns.cell.read_text(encoding="utf-8"))
@@ -130,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         (ns.out_dir / ERROR_GLOB.replace("*", str(distributed.rank()))).write_text(msg, encoding="utf-8")
         raise
     if distributed.is_main():
-        tmp = ns.result.with_name(ns.result.name + ".tmp")
-        tmp.write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
-        tmp.replace(ns.result)
+        atomic_write_json(ns.result, result, indent=None, default=str)
     distributed.shutdown()
     return 0
 
