@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("tydiqa", "panx", "udpos")
 
 # TrainConfig's defaults (adapterx/engine/loop.py), written out: the recipe's stage, method and per-task patches go
-# over these, in that order (adapterx/grid/recipe.py, class Training).
+# over these, in that order (adapterx/grid/recipe_schema.py, class Training).
 TRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4, "batch_size": 16, "grad_accum": 1, "epochs": 3.0, "max_steps": None, "warmup_ratio": 0.1,
     "weight_decay": 0.01, "max_grad_norm": 1.0, "eval_steps": None, "max_length": 128, "group_by_length": None,
@@ -91,7 +91,7 @@ def cell_settings(recipe: dict[str, Any], target: str, steps: int | None, max_tr
     s.update((training.get("per_task") or {}).get(target) or {})
     if "eval_every" in s:
         s["eval_steps"] = s.pop("eval_every")
-    if "doc_stride" not in s:  # the recipe's rule (adapterx/grid/recipe.py): a quarter of the window, 8..64
+    if "doc_stride" not in s:  # the recipe's rule (adapterx/grid/expand.py): a quarter of the window, 8..64
         s["doc_stride"] = max(8, min(64, s["max_length"] // 4))
     data = recipe.get("data") or {}
     caps = {k: data.get(k) for k in ("max_train_examples", "max_eval_examples")}
