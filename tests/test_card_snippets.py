@@ -171,3 +171,21 @@ def test_merge_snippets_of_every_peft_method_predict_what_adapterx_loads(tmp_pat
         control = plain[method + "/none"]
         assert control is None or not torch.allclose(torch.tensor(control["hidden"]), ours[method]["hidden"],
                                                      atol=1e-3, rtol=0), method
+
+
+def test_the_readme_shows_the_registrations_lines() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Load a module without adapterx", 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
+    shown = [line.split()[2] for line in block.splitlines() if line.startswith("# --method ")]
+    assert shown == ["adapter", "lora"]
+    for method in shown:  # an STS-B module (regression: one output) on XLM-R
+        lines = Template(catalog.get(method).plain_load).substitute(
+            base="xlm-roberta-base", auto_class="AutoModelForSequenceClassification", head_args=", num_labels=1",
+            parts="[]")
+        assert lines in block, method
+    # the methods named as loading "the same lines" do share them
+    for line in block.splitlines():
+        if line.startswith("# --method "):
+            first, rest = line.removeprefix("# --method ").split(" ", 1)
+            same = rest.split(":", 1)[0].strip("(").replace(",", " ").split()
+            assert {catalog.get(m).plain_load for m in same} == {catalog.get(first).plain_load}, line
