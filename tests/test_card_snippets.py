@@ -83,7 +83,8 @@ batch = tok([a for a, _ in spec["pairs"]], [b for _, b in spec["pairs"]], paddin
 out = {}
 for name, code in spec["snippets"].items():
     # the control: the same lines with a weight filter that keeps nothing (the bug: "lora_" on an (IA)^3 module)
-    for key, text in ((name, code), (name + "/none", code.replace(spec["prefixes"][name], '["no-such-prefix"]'))):
+    controls = [(name + "/none", code.replace(spec["prefixes"][name], '["no-such-prefix"]'))] if name in spec["prefixes"] else []
+    for key, text in [(name, code), *controls]:
         ns = {}
         try:
             exec(text.replace('"tiny"', json.dumps(spec["base"])), ns)
@@ -114,46 +115,56 @@ def _train_briefly(module, task, tok) -> None:  # noqa: ANN001
     train(module, feats, lambda items: ops.collate(items, tok.pad_token_id), lambda: {"x": 0.0}, "x", cfg)
 
 
-def _merge_card(method: str, root: Path, tiny, tok) -> tuple[str, object]:  # noqa: ANN001
-    """An intermediate ``method`` module trained briefly, a target merged over it trained briefly; the target's
-    card snippet (the module folder as the published repository) and adapterx's own reload of it."""
+def _card_and_module(method: str, root: Path, tiny, tok, merge: bool) -> tuple[str, object]:  # noqa: ANN001
+    """A ``method`` module trained briefly (with ``merge``: over an intermediate one, trained briefly and merged);
+    its card snippet (the module folder as the published repository) and adapterx's own reload of it."""
+    import torch
+
     from adapterx.methods import build_composed, build_module, load_module
     from adapterx.tasks import get_task
 
     task, spec = get_task("stsb"), catalog.get(method).spec(**catalog.get(method).small)
-    inter = build_module(spec, tiny, task, seed=1)
-    _train_briefly(inter, task, tok)
-    import torch
-
-    with torch.no_grad():  # two steps move the tiny model's output too little to tell a module from none
-        for n, p in inter.model.named_parameters():
-            if p.requires_grad and any(pre in n for pre in catalog.get(method).param_prefixes):
-                p.add_(torch.randn_like(p) * 0.5)
-    inter.save(root / "inter")
-    target = build_composed(spec, tiny, task, [("inter", root / "inter")], "merge", seed=2)
-    _train_briefly(target, task, tok)
+    if merge:
+        inter = build_module(spec, tiny, task, seed=1)
+        _train_briefly(inter, task, tok)
+        with torch.no_grad():  # two steps move the tiny model's output too little to tell a module from none
+            for n, p in inter.model.named_parameters():
+                if p.requires_grad and any(pre in n for pre in catalog.get(method).param_prefixes):
+                    p.add_(torch.randn_like(p) * 0.5)
+        inter.save(root / "inter")
+        module = build_composed(spec, tiny, task, [("inter", root / "inter")], "merge", seed=2)
+    else:
+        module = build_module(spec, tiny, task, seed=2)
+    _train_briefly(module, task, tok)
     folder = root / "module"
-    target.save(folder)
+    module.save(folder)
     files = {f"module/{p.relative_to(folder).as_posix()}": p for p in folder.rglob("*") if p.is_file()}
-    run = {"task": "stsb", "chain": ["inter", "stsb"], "method": {"name": method}, "labels": [],
-           "composition": {"kind": "merge", "modules": []}, "backbone": {"id": "tiny"}}
+    run = {"task": "stsb", "chain": ["inter", "stsb"] if merge else ["stsb"], "method": {"name": method},
+           "labels": [], "composition": {"kind": "merge", "modules": []} if merge else None,
+           "backbone": {"id": "tiny"}}
     text = card.render_card(run, None, files, ref=str(folder))
     return _snippet(text), load_module(folder, tiny)
 
 
-def test_merge_snippets_of_every_peft_method_predict_what_adapterx_loads(tmp_path: Path, tiny, tiny_tokenizer) -> None:  # noqa: ANN001
+# Card snippets no other test runs: every peft method's merge (LoRA's runs in test_hub_e2e.py, with its sum) and the
+# torch files' single modules (BitFit's biases, LT-SFT's sparse differences added by hand).
+CASES = [(m, True) for m in MERGERS] + [(m, False) for m in catalog.names() if catalog.get(m).library == "torch"]
+
+
+def test_card_snippets_predict_what_adapterx_loads(tmp_path: Path, tiny, tiny_tokenizer) -> None:  # noqa: ANN001
     import torch
 
-    assert {"ia3", "adalora", "vera"} <= set(MERGERS)
+    assert {"ia3", "adalora", "vera"} <= set(MERGERS) and {"bitfit", "sft"} <= {m for m, _ in CASES}
     snippets, prefixes, ours = {}, {}, {}
     batch = tiny_tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_tensors="pt")
-    for method in MERGERS:
-        snippets[method], module = _merge_card(method, tmp_path / method, tiny, tiny_tokenizer)
-        assert "PeftConfig.from_pretrained" in snippets[method] and "LoraConfig.from" not in snippets[method]
-        prefixes[method] = json.dumps(list(catalog.get(method).param_prefixes))
-        assert prefixes[method] in snippets[method]
+    for method, merge in CASES:
+        snippets[method], module = _card_and_module(method, tmp_path / method, tiny, tiny_tokenizer, merge)
+        if merge:
+            assert "PeftConfig.from_pretrained" in snippets[method] and "LoraConfig.from" not in snippets[method]
+            prefixes[method] = json.dumps(list(catalog.get(method).param_prefixes))
+            assert prefixes[method] in snippets[method]
         with torch.no_grad():
-            res = module.model.eval()(**batch, output_hidden_states=True)
+            res = module.for_inference().model.eval()(**batch, output_hidden_states=True)
         ours[method] = {"logits": res.logits, "hidden": res.hidden_states[-1]}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", PLAIN, json.dumps({"base": tiny.path, "pairs": PAIRS,
@@ -161,16 +172,17 @@ def test_merge_snippets_of_every_peft_method_predict_what_adapterx_loads(tmp_pat
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     plain = json.loads(proc.stdout.strip().splitlines()[-1])
-    for method in MERGERS:
+    for method, merge in CASES:
         for key in ("logits", "hidden"):
             got = torch.tensor(plain[method][key])
             assert got.shape == ours[method][key].shape, (method, key)
             assert torch.allclose(got, ours[method][key], atol=1e-5, rtol=0), (method, key, got, ours[method][key])
-        # the intermediate's weights matter: a filter keeping none of them (the old "lora_" one on an (IA)^3 module)
-        # computes something else, or fails to load at all (VeRA's projections are among them)
-        control = plain[method + "/none"]
-        assert control is None or not torch.allclose(torch.tensor(control["hidden"]), ours[method]["hidden"],
-                                                     atol=1e-3, rtol=0), method
+        if merge:
+            # the intermediate's weights matter: a filter keeping none of them (the old "lora_" one on an (IA)^3
+            # module) computes something else, or fails to load at all (VeRA's projections are among them)
+            control = plain[method + "/none"]
+            assert control is None or not torch.allclose(torch.tensor(control["hidden"]), ours[method]["hidden"],
+                                                         atol=1e-3, rtol=0), method
 
 
 def test_the_readme_shows_the_registrations_lines() -> None:

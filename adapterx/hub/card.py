@@ -244,7 +244,8 @@ def _parts_in_order(files: dict[str, Path], run: dict[str, Any], weight_file: st
 
 
 def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
-    """The Auto class and head size of a LoRA composition's task (its target LoRA carries no task type)."""
+    """The Auto class and head size of the run's task, where no module file names them (a peft composition's
+    target carries no task type; BitFit's and LT-SFT's torch files none at all)."""
     try:
         task = get_task(str(run.get("task")))
     except AdapterxError:
@@ -258,7 +259,7 @@ def _weights_filter(layout: ModuleLayout) -> str:
     """A python expression keeping the method's own tensors of ``weights`` (its registration's ``param_prefixes``):
     an intermediate's task head is not part of the composed model (what peft_backend._module_weights keeps)."""
     info = _method_info(layout.method)
-    prefixes = list(info.param_prefixes) if info is not None and info.param_prefixes else ["lora_"]
+    prefixes = list(info.param_prefixes) if info is not None else [""]  # an unregistered method: every tensor
     return f"{{k: v for k, v in weights.items() if any(p in k for p in {json.dumps(prefixes)})}}"
 
 
@@ -570,7 +571,7 @@ def render_card(
     if layout.library == "adapters" or info is None:
         what = "an adapter (with its prediction head)" if layout.library == "adapters" else "a module"
     else:  # the registration's one-line summary ("LoRA (options: ...)", "VeRA: ...")
-        what = f"a `{layout.method}` module ({layout.library}: {info.summary})"
+        what = f"a `{layout.method}` module ({info.summary})"
     if kind:
         what = f"a {kind} composition of adapter modules" if layout.library == "adapters" else f"{what} ({kind})"
     base = public_name(backbone_id(run))
