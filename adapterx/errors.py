@@ -25,3 +25,7 @@ class ModelError(AdapterxError):
 
 class HubError(AdapterxError):
     """Publishing or fetching a module failed (integrity, unsafe names, pickle refusal)."""
+
+
+class WriteError(AdapterxError):
+    """An output could not be written (disk full, a path under a file, no permission): names the path and errno."""

@@ -96,6 +96,10 @@ def score_cmd(
 
     req = ScoreRequest(predictions=predictions, gold=gold, format=fmt, tasks=tuple(task or ()), split=split,
                        low_threshold=low_threshold)
+    if per_example:
+        from adapterx.fsio import check_output_dir
+
+        check_output_dir(out or predictions / "scored", "--out")  # before scoring: a bad folder costs nothing
     scored = score(req)
     written = write_scored(scored, out or predictions / "scored", req, name) if per_example else None
     if as_json:

@@ -26,7 +26,8 @@ class OneLineErrors(TyperGroup):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            repeated = _repeated_option(self, list(args[0]) if args and args[0] is not None else sys.argv[1:])
+            given = kwargs.get("args", args[0] if args else None)  # CliRunner passes args=; the script passes none
+            repeated = _repeated_option(self, list(given) if given is not None else sys.argv[1:])
             if repeated:
                 print(f"error: {repeated}", file=sys.stderr, flush=True)
                 sys.exit(2)

@@ -132,6 +132,13 @@ def run_cmd(
     if not as_json:
         err.print(f"{recipe.name}: {len(plan.cells)} cells, {plan.n_done} already done, {total['n']} to run"
                   f" in {folder}")
+        if plan.stale:
+            first = next(iter(plan.stale.values()))[0]
+            err.print(f"note: {len(plan.stale)} recorded cell(s) run again: a data file they read changed ({first})",
+                      soft_wrap=True)
+        if plan.unchecked:
+            err.print(f"note: {plan.unchecked} recorded cell(s) predate data fingerprints (an older adapterx): a "
+                      "changed data file is not detected for them", soft_wrap=True)
     summary = run_recipe(recipe, folder, executor=executor.value if executor else None, cell_fn=cell_fn,
                          max_parallel=max_parallel, fail_fast=fail_fast, wait=not no_wait, on_event=on_event)
     if as_json:
@@ -232,6 +239,9 @@ def report_cmd(
     if bad:
         raise ConfigError(f"--formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
     out_dir = out or run_dir / "report"
+    from adapterx.fsio import check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before the report is built: /dev/full or a path under a file fails first
     from adapterx.grid.executors import collect_slurm
     from adapterx.results.store import ResultsStore
 
@@ -242,14 +252,12 @@ def report_cmd(
                                                  include_scored=tuple(include_scored or ())))
 
     if question:
-        import json
-
+        from adapterx.fsio import atomic_write_json, atomic_write_text
         from adapterx.results.question import answer, render_text
 
         ans = answer(report, intermediate=intermediate)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "question.md").write_text(render_text(ans), encoding="utf-8")
-        (out_dir / "question.json").write_text(json.dumps(ans, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_text(out_dir / "question.md", render_text(ans))
+        atomic_write_json(out_dir / "question.json", ans, indent=2)
         if as_json:
             print_json(ans)
         else:

@@ -88,7 +88,14 @@ def retrieve_cmd(
     from adapterx.engine.distributed import refuse
 
     refuse("adapterx retrieve")  # evaluation only: nothing to split across processes
+    from adapterx.fsio import check_output_dir, check_output_file
     from adapterx.retrieval.run import RetrieveRequest, SweepResult, run_request
+
+    for option, folder in (("--save-predictions", save_predictions), ("--xtreme-out", xtreme_out)):
+        if folder is not None:  # before any encoding: a bad path costs nothing
+            check_output_dir(folder, option)
+    if plot is not None:
+        check_output_file(plot, "--plot")
 
     req = RetrieveRequest(
         task=task.lower(), module=module, model=model, data=data, data_dir=data_dir, langs=langs, layer=layer,

@@ -35,6 +35,7 @@ MODULES = _modules()
 LAYERS = (
     "adapterx",  # the package root: __version__
     "errors",
+    "fsio",
     "cachedir",
     "registry",
     "paths",

@@ -21,12 +21,12 @@ import hashlib
 import weakref
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 from adapterx.cachedir import file_intact, sums_path, write_file_sum
 from adapterx.paths import cache_dir
 from adapterx.data import columnar
+from adapterx.fsio import atomic_open
 
 _TOKENIZER_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -86,24 +86,17 @@ def featurize(ops: Any, task: Any, examples: list, tokenizer: Any, max_length: i
             path.unlink(missing_ok=True)
             sums_path(path).unlink(missing_ok=True)
     feats = ops.featurize(task, examples, tokenizer, max_length, doc_stride, train)
-    tmp = None
     try:
         arrays = columnar.encode(feats)  # None where the features have a shape the columns do not cover
-        cols.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".feat-", dir=cols.parent)
-        with os.fdopen(fd, "wb") as f:
+        # atomic_open: a half-written entry is never left behind
+        with atomic_open(cols if arrays is not None else pkl, "wb") as f:
             if arrays is not None:
                 columnar.write(arrays, f)
             else:
                 pickle.dump(feats, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cols if arrays is not None else pkl)
-        tmp = None
-        write_file_sum(cols if arrays is not None else pkl)
+        write_file_sum(cols if arrays is not None else pkl)  # the cache entry's checksum, beside it
     except Exception:  # noqa: BLE001 - a read-only or full cache, or features it cannot store, only cost speed
         pass
-    finally:
-        if tmp is not None:  # a half-written entry is never left behind
-            Path(tmp).unlink(missing_ok=True)
     return feats
 
 

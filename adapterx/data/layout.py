@@ -48,6 +48,7 @@ from adapterx.data.formats import (
     TOKEN_TAGS,
     FileReader,
 )
+from adapterx.data.readers.signature import check_signature
 from adapterx.errors import ConfigError, DataError
 from adapterx.languages import LANGUAGES, get_language
 from adapterx.registry import suggest
@@ -447,6 +448,7 @@ def read_split(task: str, data_dir: str | PathLike[str], split: str, lang: str) 
     src = sources[code]
     examples: list[Example] = []
     for path in src.paths:
+        check_signature(path, src.reader.name, task)  # a file of another task's format under this task's name
         examples.extend(src.reader(path, code))
     if len(src.paths) > 1:  # keep ids the 0-based position in the concatenation
         examples = [dataclasses.replace(ex, id=str(i)) for i, ex in enumerate(examples)]

@@ -10,6 +10,7 @@ Every loader returns the examples and a :class:`Provenance` that the run records
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,6 +20,9 @@ from adapterx.errors import ConfigError, DataError
 from adapterx.data import layout
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
+from adapterx.data.readers.files import record_files, record_origins
+from adapterx.data.readers.signature import check_signature
+from adapterx.data.rules import check_records
 from adapterx.data.readers import sts as sts_readers
 from adapterx.languages import get_language
 from adapterx.data.hf_load import load_rows
@@ -50,14 +54,48 @@ class Provenance:
     size: int
     # Hugging Face reads behind ``source``: repo, config, split, revision, resolved commit, datasets fingerprint
     hf: tuple[dict[str, Any], ...] = ()
+    # Local files behind ``source``: {"path", "bytes", "sha256"} of each file read (changed data is detected by them)
+    files: tuple[dict[str, Any], ...] = ()
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out["hf"] = list(self.hf)
+        out["files"] = list(self.files)
         return out
 
 
 _READ_LOG: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_data_reads", default=None)
+
+
+def data_files(reads: list[dict[str, Any]]) -> dict[str, str]:
+    """``{path: sha256}`` of the local files behind a run.json's ``data_reads``."""
+    return {f["path"]: f["sha256"] for r in reads or () for f in r.get("files") or ()}
+
+
+def changed_files(files: dict[str, str], cache: dict[str, str | None] | None = None) -> list[str]:
+    """The paths of ``files`` (``{path: sha256}``) whose content is no longer that sha256 (or that are gone).
+    ``cache`` keeps the sha256 of each path across calls (a grid plan hashes each file once)."""
+    cache = {} if cache is None else cache
+    out = []
+    for path, sha in files.items():
+        if path not in cache:
+            try:
+                cache[path] = _sha256_file(Path(path))
+            except OSError:
+                cache[path] = None
+        if cache[path] != sha:
+            out.append(path)
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def start_read_log() -> list[dict[str, Any]]:
@@ -79,6 +117,7 @@ def read_task_file(task, path: Path, lang: str | None = None) -> list:  # noqa: 
         raise DataError(f"{path}: no such file")
     if task.file_reader is None:
         raise ConfigError(f"task {task.name} ({task.kind}) reads no files of its own")
+    check_signature(path, task.file_reader.name, task.name)  # a file of another task's format: said up front
     return task.file_reader(path, lang)
 
 
@@ -110,7 +149,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
     else:
         explicit = {"train": opts.train_file, "dev": opts.dev_file}.get(split)
     if explicit is not None:
-        return _checked(read_task_file(task, explicit, lang), task, f"file:{explicit}", explicit)
+        return _checked(lambda: read_task_file(task, explicit, lang), task, split, f"file:{explicit}", explicit)
     data = opts.data
     if data is None:
         data = SYNTHETIC if opts.default_synthetic else HF
@@ -120,7 +159,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
         parts = [_load_split(m, split, lang, opts, synthetic_seed, False) for m in members]
         examples = [ex for exs, _ in parts for ex in exs]
         return examples, Provenance("+".join(p.source for _, p in parts), len(examples),
-                                    tuple(r for _, p in parts for r in p.hf))
+                                    tuple(r for _, p in parts for r in p.hf), tuple(f for _, p in parts for f in p.files))
     if data == SYNTHETIC:
         if task.synthetic is None:
             raise DataError(f"task {task.name} has no synthetic stand-in")
@@ -142,7 +181,7 @@ def _load_split(task, split: str, lang: str, opts: DataOptions, synthetic_seed: 
             if sibling is None:
                 raise DataError(f"{path}: found no dev file beside it (e.g. *-dev.csv, dev.tsv); pass --dev-file")
             path = sibling
-        return _checked(read_task_file(task, path, lang), task, f"file:{path}", path)
+        return _checked(lambda: read_task_file(task, path, lang), task, split, f"file:{path}", path)
     raise DataError(f"--data {data}: no such file or folder (or use --data synthetic / --data hf)")
 
 
@@ -150,8 +189,8 @@ def load_sick_data(task, split: str, path: Path, opts: DataOptions) -> tuple[lis
     """SICK (``--data SICK.txt``): TRAIN rows train, TRIAL rows select (SICK-R's ``data_path_loader``)."""
     if not path.is_file():
         raise DataError(f"--data {path}: no such file (sickr reads SICK.txt or SICK_<split>.txt)")
-    ex = sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split))
-    return _checked(ex, task, f"file:{path}", path)
+    return _checked(lambda: sts_readers.read_sick(path, {"train": "train", "dev": "trial"}.get(split, split)),
+                    task, split, f"file:{path}", path)
 
 
 def load_semeval_data(task, split: str, path: Path, opts: DataOptions) -> tuple[list, Provenance]:  # noqa: ANN001
@@ -163,12 +202,15 @@ def load_semeval_data(task, split: str, path: Path, opts: DataOptions) -> tuple[
             raise DataError(f"{task.name}: the SemEval STS years have no dev split; pass --dev-file (e.g. STS-B's "
                             "stsb-en-dev.csv) to select checkpoints")
 
-        return _checked(read_stsb(opts.dev_file), task, f"file:{opts.dev_file}", opts.dev_file)
+        return _checked(lambda: read_stsb(opts.dev_file), task, split, f"file:{opts.dev_file}", opts.dev_file)
     if not path.is_dir():
         raise DataError(f"--data {path}: pass the folder of an STS year (STS.input.*.txt and STS.gs.*.txt)")
-    parts = sts_readers.load_sts_folder(path)
-    ex = [e for name in sorted(parts) for e in parts[name]]
-    return _checked(ex, task, f"dir:{path}", path)
+
+    def read() -> list:
+        parts = sts_readers.load_sts_folder(path)
+        return [e for name in sorted(parts) for e in parts[name]]
+
+    return _checked(read, task, split, f"dir:{path}", path)
 
 
 def _dev_sibling(train: Path) -> Path | None:
@@ -184,18 +226,24 @@ def _dev_sibling(train: Path) -> Path | None:
     return None
 
 
-def _checked(examples: list, task, source: str, path: Path) -> tuple[list, Provenance]:  # noqa: ANN001
+def _checked(read: Callable[[], list], task, split: str, source: str,  # noqa: ANN001
+             path: Path) -> tuple[list, Provenance]:
+    """Read local data with ``read`` and apply the task's record rules (adapterx.data.rules): every local read goes
+    through here, so a record that breaks them is named by file:line before anything trains or downloads."""
+    with record_origins() as origins, record_files() as files:
+        examples = read()
     if not examples:
         raise DataError(f"{path}: no examples in this file")
-    return examples, Provenance(source, len(examples))
+    check_records(task, examples, split, str(path), origins)
+    return examples, Provenance(source, len(examples), files=tuple(files))
 
 
 def _load_dir(task, split: str, lang: str, folder: Path) -> tuple[list, Provenance]:  # noqa: ANN001
 
     if task.layout is None:
         raise DataError(f"task {task.name} has no XTREME-style folder layout; pass files explicitly")
-    examples = layout.read_split(task.layout, Path(folder), split, lang)
-    return _checked(examples, task, f"dir:{folder}", Path(folder))
+    return _checked(lambda: layout.read_split(task.layout, Path(folder), split, lang), task, split, f"dir:{folder}",
+                    Path(folder))
 
 
 def available_languages(task, split: str, opts: DataOptions) -> list[str]:  # noqa: ANN001
@@ -286,7 +334,7 @@ def with_model_defaults(opts: DataOptions, model: str, task=None, training: bool
 def _has_train_files(task, folder: Path) -> bool:  # noqa: ANN001
     """Whether ``folder`` (XTREME layout) holds ``task``'s English training split (a union task: its members')."""
     if task.members:
-        return all(_has_train_files(get_task(m), folder) for m in task.members)
+        return all(_has_train_files(m, folder) for m in task.member_tasks())
     if task.layout is None or not Path(folder).is_dir():
         return False
     try:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapterx.engine import batching, speed
 from adapterx.errors import AdapterxError, ConfigError
 from adapterx.engine import distributed
+from adapterx.fsio import atomic_path
 
 
 # A progress callback: receives one event dict per step, evaluation or phase (the CLI renders them).
@@ -497,7 +498,5 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write-then-rename: a kill during the write leaves the previous checkpoint intact."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -3,6 +3,7 @@ half-written run directory; read back by eval, stack, fuse, push and report."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -13,6 +14,7 @@ from typing import Any
 
 from adapterx.engine import distributed
 from adapterx.errors import ConfigError, ModelError
+from adapterx.fsio import check_output_dir, lock_path, output_lock, write_error
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
@@ -20,21 +22,40 @@ MODULE_DIR = "module"
 
 
 def default_output(task: str, method: str, root: Path = Path("runs")) -> Path:
+    """``runs/<task>-<method>-<timestamp>``, made unique: a folder of that name (or a run writing it) gets ``-2``,
+    ``-3``, ... appended, so two commands in the same second never share a folder."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / f"{task}-{method}-{stamp}"
+    base = root / f"{task}-{method}-{stamp}"
+    out, n = base, 1
+    while out.exists() or lock_path(out).exists() or any(out.parent.glob(f".{out.name}.partial-*")):
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
 
 
 class RunWriter:
     """Reserve ``output`` up front (fail before training if it cannot be written), fill a temporary folder beside it,
-    then :meth:`commit` renames it into place."""
+    then :meth:`commit` renames it into place. The output folder's lock (:func:`adapterx.fsio.output_lock`) is held
+    from here to commit or abort, so a second run with the same ``--output`` is refused at its start, naming this one."""
 
     def __init__(self, output: Path) -> None:
         self.output = Path(output)
-        if self.output.exists():
-            raise ConfigError(f"--output {self.output} already exists: choose another folder or remove it")
+        check_output_dir(self.output, "--output", may_exist=False)
         # Folders made here for the output (the default runs/) are removed again by abort() while empty, so a
         # command that fails leaves nothing behind.
         self.made = [d for d in (self.output.parent, *self.output.parent.parents) if not d.exists()]
+        self._lock = contextlib.ExitStack()
+        try:
+            self._lock.enter_context(output_lock(self.output))
+            self._reserve()
+        except BaseException:
+            self._lock.close()
+            self._remove_made()
+            raise
+
+    def _reserve(self) -> None:
+        if self.output.exists():  # made between the check and the lock
+            raise ConfigError(f"--output {self.output} already exists: choose another folder or remove it")
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = self.output.parent / f".{self.output.name}.partial-{os.getpid()}"
@@ -49,16 +70,23 @@ class RunWriter:
         return self.tmp.joinpath(*parts)
 
     def write_json(self, name: str, obj: Any) -> None:
-        self.path(name).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        path = self.path(name)
+        try:
+            path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        except OSError as exc:  # the temporary folder is removed by abort(): nothing partial stays
+            raise write_error(self.output / name, exc) from None
 
     def commit(self) -> Path:
         msg = f"--output {self.output} appeared while this run was training; results left in {self.tmp}"
-        if self.output.exists():
-            raise ConfigError(msg)
         try:
-            self.tmp.rename(self.output)
-        except OSError:  # created between the check and the rename (a concurrent run with the same --output)
-            raise ConfigError(msg) from None
+            if self.output.exists():
+                raise ConfigError(msg)
+            try:
+                self.tmp.rename(self.output)
+            except OSError:  # created between the check and the rename (a process that ignored the lock)
+                raise ConfigError(msg) from None
+        finally:
+            self._lock.close()
         return self.output
 
     def abort(self) -> None:
@@ -73,6 +101,10 @@ class RunWriter:
             except OSError:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self._lock.close()
+        self._remove_made()
+
+    def _remove_made(self) -> None:
         for folder in self.made:  # innermost first; one that holds anything (another run) stays
             try:
                 folder.rmdir()

@@ -26,6 +26,8 @@ from typing import Any
 from adapterx.data import layout
 from adapterx.data.examples import Answer, QAExample
 from adapterx.data.readers import has_labels
+from adapterx.data.readers.files import record_origins
+from adapterx.data.rules import check_records
 from adapterx.errors import ConfigError, DataError
 from adapterx.tasks import metrics
 from adapterx.evaluate.zero_shot import EvalReport, LanguageResult
@@ -34,6 +36,7 @@ from adapterx.retrieval.data import find_bucc, find_tatoeba, read_bucc, read_tat
 from adapterx.tasks import get_task
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
+from adapterx.fsio import atomic_write_json
 from adapterx.results.xtreme_export import seqeval_version
 
 FORMATS = ("xtreme", "adapterx")
@@ -149,9 +152,11 @@ def load_gold(root: Path, task: str, lang: str, split: str) -> Gold:
         corpus = read_bucc(files.source, files.target, files.gold, source_lang=lang)
         return Gold(list(corpus.gold_pairs), str(files.gold), (frozenset(corpus.source_ids), frozenset(corpus.target_ids)),
                     split)
-    examples = layout.read_split(spec.layout, root, split, lang)
+    with record_origins() as origins:
+        examples = layout.read_split(spec.layout, root, split, lang)
     src = layout.find_split_sources(spec.layout, root, split)[lang]
     where = ", ".join(str(p) for p in src.paths)
+    check_records(spec, examples, split, where, origins)  # the task's own rules, as for training data
     if not has_labels(examples):
         raise DataError(f"{where}: {spec.name} {split} ({lang}) has examples without gold labels: nothing to score "
                         "against (XTREME strips test labels; pass a labelled copy or a gold folder)")
@@ -329,7 +334,5 @@ def write_scored(scored: Sequence[ScoredTask], out: Path, req: ScoreRequest, nam
         "eval": {s.task: s.to_json(req.low_threshold) for s in scored},
     }
     for fname, obj in (("scored.json", doc), ("per_example.json", per_example(scored))):
-        tmp = out / f".{fname}.tmp"
-        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(out / fname)
+        atomic_write_json(out / fname, obj)
     return out

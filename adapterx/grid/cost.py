@@ -44,6 +44,7 @@ from adapterx.engine.batching import item_lengths
 from adapterx.engine.loop import TrainConfig
 from adapterx.engine.loop import make_optimizer
 from adapterx.engine.loop import pick_device
+from adapterx.fsio import atomic_write_json
 from adapterx.grid.recipe import stage_data
 from adapterx.methods import build_module
 from adapterx.methods.spec import method_from_options
@@ -161,10 +162,7 @@ def calibrate(model: str, methods: list[str], device: str | None = None, *, targ
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "featurize_s_per_example": featurize_s, "methods": rates,
            **overheads,
            "seconds": round(time.perf_counter() - t0, 1)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(json.dumps(cal, indent=1))
-    tmp_path.replace(path)
+    atomic_write_json(path, cal)
     return cal
 
 

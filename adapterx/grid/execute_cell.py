@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapterx import __version__
+from adapterx.data.sources import data_files
 from adapterx.errors import AdapterxError, DataError
+from adapterx.fsio import atomic_write_json, exclusive_lock
 from adapterx.grid.launch import run_launched
 from adapterx.grid.cell_function import CellFn, callable_ref, resolve_cell_fn
 from adapterx.grid.recipe import cell_hash, chain_name
@@ -123,6 +125,11 @@ def _provenance(executor: str, started: float, finished: float, result: dict[str
             prov["run_json"] = json.loads(run_json.read_text(encoding="utf-8"))
         except ValueError:
             prov["run_json"] = None
+    if result is not None:
+        # {path: sha256} of every local file the cell read (its intermediates' too): a later `adapterx run` re-runs
+        # the cell when one of them changed (adapterx.grid.runner.make_plan). Absent: recorded before this existed.
+        prov["data_files"] = {**(result.get("data_files") or {}),
+                              **data_files((prov.get("run_json") or {}).get("data_reads") or [])}
     return prov
 
 
@@ -180,21 +187,8 @@ def _cell_lock(out_dir: Path) -> Iterator[bool]:
     """Hold ``cells/<hash>/.lock`` while the cell runs; yields False when another process holds it (it is running
     this cell now: two ``adapterx run`` on one grid). The OS releases the lock when its holder dies, even by SIGKILL."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): run unlocked
-        yield True
-        return
-    with open(out_dir / ".lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            locked = False
-        except OSError:  # a filesystem without locks (some NFS mounts): run unlocked
-            locked = True
-        else:
-            locked = True
-        yield locked
+    with exclusive_lock(out_dir / ".lock") as other:
+        yield other is None
 
 
 def _clear_attempt(out_dir: Path) -> None:
@@ -227,7 +221,7 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         record = record_from_result(cell, h, result, _provenance(executor, started, time.time(), result))
         write_record_file(record, out_dir)
         summary = {k: v for k, v in record.to_json().items() if k != "per_example"}
-        (out_dir / "result.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_json(out_dir / "result.json", summary, indent=2)
         if store is not None:
             store.record_cell(record)
         return CellOutcome(h, "done", label, time.time() - started)
@@ -245,10 +239,8 @@ def _run_one(cell: dict[str, Any], h: str, label: str, out_dir: Path, store: Res
         if store is not None:
             store.record_failure(h, cell, msg, tb, prov)
         else:  # a worker without the database: the driver (or the next run / report) ingests this file
-            tmp = out_dir / f".{FAILURE_NAME}.tmp"
-            tmp.write_text(json.dumps({"spec": cell, "error": msg, "traceback": tb, "provenance": prov},
-                                      ensure_ascii=False), encoding="utf-8")
-            tmp.replace(out_dir / FAILURE_NAME)
+            atomic_write_json(out_dir / FAILURE_NAME, {"spec": cell, "error": msg, "traceback": tb,
+                                                       "provenance": prov}, indent=None)
         return CellOutcome(h, "failed", label, time.time() - started, msg)
 
 

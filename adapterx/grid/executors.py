@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.fsio import atomic_write_json
 from adapterx.grid.recipe import Recipe, cell_hash
 from adapterx.grid.cell_function import CellFn, importable_in_workers
 from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, execute_cell
@@ -220,9 +221,7 @@ def run_slurm(recipe: Recipe, run_dir: Path, store: ResultsStore, todo: list[dic
                 raise ConfigError(f"slurm check failed: sbatch refused the array job: {said}; check"
                                   " execution.slurm (partition, gpus_per_node, cpus_per_task, mem_gb)") from None
         submitted.update({cell_hash(c): job.job_id for c, job in zip(to_submit, jobs)})
-        tmp = jobs_file.with_name(f".{jobs_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(submitted, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, jobs_file)
+        atomic_write_json(jobs_file, submitted)
     if not wait:
         summary.submitted_only = True
         return

@@ -22,6 +22,7 @@ from typing import Any
 from adapterx.errors import AdapterxError, ConfigError
 from adapterx.engine import distributed
 from adapterx.engine.distributed import launch_command
+from adapterx.fsio import atomic_write_json
 from adapterx.grid.cell_function import adapterx_pythonpath
 from adapterx.grid.cell_function import resolve_cell_fn
 
@@ -130,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         (ns.out_dir / ERROR_GLOB.replace("*", str(distributed.rank()))).write_text(msg, encoding="utf-8")
         raise
     if distributed.is_main():
-        tmp = ns.result.with_name(ns.result.name + ".tmp")
-        tmp.write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
-        tmp.replace(ns.result)
+        atomic_write_json(ns.result, result, indent=None, default=str)
     distributed.shutdown()
     return 0
 

@@ -8,11 +8,12 @@ without one is ``train-target``; a retrieval target evaluates the encoder the in
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from adapterx.data.sources import DataOptions
+from adapterx.data.sources import DataOptions, changed_files, data_files
 from adapterx.errors import ConfigError
 from adapterx.engine.loop import TrainConfig
 from adapterx.grid.recipe import RETRIEVAL_OPTIONS
@@ -74,11 +75,14 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     modules: dict[str, str] = {}
     inter_time = 0.0
     inter_params = 0
+    inter_files: dict[str, str] = {}  # {path: sha256} the intermediates read (the target's are in its run.json)
     if inters:
         cache = out_dir.parents[1] / "intermediates" / str(cell.get("intermediate_key") or "none")
         distributed.setup()  # no-op outside a launch; inside, rank 0 decides what exists (below)
         for i, name in enumerate(inters):
             folder = cache / name
+            if distributed.is_main() and folder.is_dir() and _data_changed(folder):
+                shutil.rmtree(folder)  # trained on data that has changed since: train it again
             # Another worker may commit this shared module at any moment: the ranks of one launch must not see it
             # differently, so rank 0's view is everyone's.
             if not distributed.broadcast_object(folder.exists()):
@@ -99,6 +103,7 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                     if not folder.exists():  # a concurrent worker did not finish it either
                         raise
             inter_run = json.loads((folder / "run.json").read_text())
+            inter_files.update(data_files(inter_run.get("data_reads") or []))
             inter_time += inter_run["wall_time_s"]
             inter_params += inter_run["params"]["trainable"]
             modules[name] = str(folder)
@@ -132,7 +137,17 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         "trainable_params": outcome.run["params"]["trainable"] + (0 if trains_in_sequence(spec.name) else inter_params),
         "train_time_s": round(inter_time + outcome.run["wall_time_s"], 3),
         "run_dir": str(outcome.output),
+        "data_files": inter_files,
     }
+
+
+def _data_changed(run: Path) -> bool:
+    """Whether a local file that run ``run`` read (its run.json's data_reads) has changed since."""
+    try:
+        reads = json.loads((run / "run.json").read_text(encoding="utf-8")).get("data_reads") or []
+    except (OSError, ValueError):
+        return False
+    return bool(changed_files(data_files(reads)))
 
 
 def _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time, t0):  # noqa: ANN001, ANN202

@@ -31,11 +31,12 @@ import math
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from adapterx.data.sources import changed_files
 from adapterx.errors import ConfigError
 from adapterx.grid.cell_function import CellFn, resolve_cell_fn
 from adapterx.grid.executors import collect_slurm, require_submitit, run_local, run_slurm
@@ -43,9 +44,10 @@ from adapterx.grid.execute_cell import CellOutcome, RunSummary, cell_label, exec
 from adapterx.grid.recipe import Recipe, cell_hash, expand, recipe_to_yaml, stage_data
 from adapterx.grid.recipe_check import check_recipe
 from adapterx.grid.slurm import check_reachable
-from adapterx.results.store import ResultsStore
+from adapterx.results.store import RECORD_NAME, ResultsStore
 from adapterx.tasks import get_task
 from adapterx.engine.tracking import check
+from adapterx.fsio import atomic_write_text
 
 Executor = Literal["inline", "local", "slurm"]
 
@@ -126,6 +128,9 @@ class Plan:
     cells: list[dict[str, Any]]
     hashes: list[str]
     done: set[str]
+    # recorded cells whose local data files changed since (hash -> the changed paths): they run again
+    stale: dict[str, list[str]] = field(default_factory=dict)
+    unchecked: int = 0  # recorded cells of this grid that hold no data fingerprints (an older adapterx wrote them)
 
     @property
     def n_done(self) -> int:
@@ -140,7 +145,7 @@ class Plan:
         todo = self.todo
         return {
             "recipe": self.recipe.name, "run_dir": str(self.run_dir), "n_cells": len(self.cells),
-            "n_done": self.n_done, "n_todo": len(todo),
+            "n_done": self.n_done, "n_todo": len(todo), "stale": self.stale, "unchecked": self.unchecked,
             "estimate": estimate_cost(todo), "estimate_all": estimate_cost(self.cells),
             "cells": [{"hash": h, "label": cell_label(c), "done": h in self.done}
                       for c, h in zip(self.cells, self.hashes)],
@@ -156,12 +161,26 @@ def make_plan(recipe: Recipe, run_dir: str | Path, check: bool = True) -> Plan:
     if check:
         check_recipe(recipe, cells)
     done: set[str] = set()
+    stale: dict[str, list[str]] = {}
+    unchecked = 0
+    hashes = [cell_hash(c) for c in cells]
     db = run_dir / "results.sqlite"
     if db.exists():  # a folder in its place is refused by the store, as a damaged file is
         store = ResultsStore(db)
         store.ingest_records(run_dir)
         done = store.done_hashes()
-    return Plan(recipe, run_dir, cells, [cell_hash(c) for c in cells], done)
+        mine, seen = set(hashes), {}  # seen: each file is hashed once per plan
+        for h, _spec, prov, _run in store.cell_provenance():
+            if h not in mine:
+                continue
+            if "data_files" not in prov:
+                unchecked += 1
+                continue
+            changed = changed_files(prov["data_files"], seen)
+            if changed:
+                stale[h] = changed
+        done -= set(stale)
+    return Plan(recipe, run_dir, cells, hashes, done, stale, unchecked)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -188,11 +207,14 @@ def run_recipe(recipe: Recipe, run_dir: str | Path, *, executor: Executor | None
     store = ResultsStore.for_run(run_dir)
     collect_slurm(run_dir, store)  # what an earlier --no-wait submission has finished since
     plan = make_plan(recipe, run_dir, check=False)
-    (run_dir / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    atomic_write_text(run_dir / "recipe.yaml", recipe_to_yaml(recipe))
     with (run_dir / "runs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "recipe": recipe.name,
                              "executor": executor, "n_cells": len(plan.cells), "n_todo": len(plan.todo),
                              "command": _command_line()}) + "\n")
+    for h in plan.stale:  # its data changed: the old result goes, the cell runs again
+        store.forget_cell(h)
+        (run_dir / "cells" / h / RECORD_NAME).unlink(missing_ok=True)
     summary = RunSummary(run_dir, len(plan.cells), plan.n_done)
     emit = on_event or (lambda _o: None)
     todo = plan.todo

@@ -17,7 +17,6 @@ way) or ``error`` (the cell raised).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError
+from adapterx.fsio import atomic_write_json
 from adapterx.results.store import FAILURE_INGESTED, FAILURE_NAME, RECORD_NAME, ResultsStore
 
 JOBS_FILE = "slurm_jobs.json"  # under RUN/submitit/: cell hash -> the array task (ARRAY_TASK) that ran it
@@ -185,10 +185,8 @@ def write_failure_file(cell_dir: Path, spec: Mapping[str, Any], error: str, trac
                        provenance: Mapping[str, Any]) -> None:
     """``cells/<hash>/failure.json`` (atomically), which the store ingests as the cell's failure."""
     cell_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cell_dir / f".{FAILURE_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"spec": dict(spec), "error": error, "traceback": traceback,
-                               "provenance": dict(provenance)}, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(cell_dir / FAILURE_NAME)
+    atomic_write_json(cell_dir / FAILURE_NAME, {"spec": dict(spec), "error": error, "traceback": traceback,
+                                                "provenance": dict(provenance)}, indent=None)
 
 
 def report_dead_jobs(run_dir: str | Path, done: set[str], timeout_min: int | None = None) -> int:

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from adapterx.errors import HubError
+from adapterx.fsio import atomic_write_json, exclusive_lock
 from adapterx.hub import card as _card
 from adapterx.hub.ids import (
     CARD_NAME,
@@ -349,43 +349,12 @@ def index_entry(
 
 @contextlib.contextmanager
 def _file_lock(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """An exclusive lock on ``path`` (flock / msvcrt), released when the holder exits, even by a crash."""
-    fh = open(path, "a+b")  # noqa: SIM115 - closed in finally
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if os.name == "nt":  # pragma: no cover - Windows
-                    import msvcrt
-
-                    fh.seek(0)
-                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-                else:
-                    import fcntl
-
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise HubError(
-                        f"{path} has been held by another push for {timeout:.0f} s: wait for it to finish and retry."
-                    ) from None
-                time.sleep(0.05)
+    """An exclusive lock on ``path`` (adapterx.fsio's filelock), released when the holder exits, even by a crash."""
+    with exclusive_lock(path, timeout=timeout) as other:
+        if other is not None:
+            raise HubError(f"{path} has been held by another push ({other}) for {timeout:.0f} s: wait for it to "
+                           "finish and retry.")
         yield
-    finally:
-        try:
-            if os.name == "nt":  # pragma: no cover - Windows
-                import msvcrt
-
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        except OSError:
-            pass
-        fh.close()
 
 
 class FolderHub:
@@ -450,17 +419,8 @@ class FolderHub:
 
     def _write_index(self, repos: dict[str, dict[str, Any]]) -> None:
         """Atomic replace: write a temp file in the hub, fsync, rename over index.json."""
-        tmp = self.root / f".{INDEX_NAME}.{uuid.uuid4().hex}.tmp"
-        data = json.dumps({"adapterx_hub": INDEX_FORMAT, "repos": dict(sorted(repos.items()))}, indent=2)
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(data + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.index_path)
-            fsync_dir(self.root)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_json(self.index_path, {"adapterx_hub": INDEX_FORMAT, "repos": dict(sorted(repos.items()))},
+                          indent=2, ensure_ascii=True, fsync=True)
 
     def _check_replace(self, name: str, manifest: dict[str, Any] | None, overwrite: bool) -> None:
         """A repository ``name`` that holds another module is replaced only with ``overwrite``: a folder hub keeps one

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapterx.fsio import atomic_write_text
 from adapterx.results.aggregate import GROUPS
 
 FORMATS = ("md", "csv", "json", "tex")
@@ -257,6 +258,6 @@ def write_exports(report: dict[str, Any], out_dir: str | Path, formats: tuple[st
     written = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
-        path.write_text(renderers[fmt](report), encoding="utf-8")
+        atomic_write_text(path, renderers[fmt](report))
         written.append(path)
     return written

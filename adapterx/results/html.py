@@ -29,6 +29,7 @@ from typing import Any
 
 from adapterx.engine.rundir import tree_sha256
 from adapterx.errors import AdapterxError
+from adapterx.fsio import atomic_write_text
 from adapterx.languages import get_language
 from adapterx.results.aggregate import GROUP_DESCRIPTIONS, GROUPS
 
@@ -511,7 +512,5 @@ def write_html(report: dict[str, Any], run_dir: str | Path, out_dir: str | Path,
     page = render_html(report, answers, cell_provenance(run_dir), figures, run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / HTML_NAME
-    tmp = out_dir / f".{HTML_NAME}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, page)
     return path

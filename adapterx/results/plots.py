@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adapterx.fsio import atomic_path
 from adapterx.results.export import short_names
 
 EXTS = ("png", "svg")
@@ -34,7 +35,8 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     paths = []
     for ext in EXTS:
         path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight")
         paths.append(path)
     return paths
 

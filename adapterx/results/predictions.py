@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from adapterx.fsio import atomic_open, atomic_write_json
 from adapterx.results.xtreme_export import export_xtreme
 
 
@@ -24,11 +25,9 @@ def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterab
     out = Path(folder) / task
     out.mkdir(parents=True, exist_ok=True)
     for lang, lines in records.items():
-        tmp = out / f".{lang}.jsonl.tmp"
-        with tmp.open("w", encoding="utf-8") as f:
+        with atomic_open(out / f"{lang}.jsonl") as f:
             for rec in lines:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        tmp.replace(out / f"{lang}.jsonl")
     if manifest is not None:
         path = out / "manifest.json"
         old: dict[str, Any] = {}
@@ -39,9 +38,7 @@ def write_prediction_files(folder: Path, task: str, records: Mapping[str, Iterab
                 old = {}
         langs = {**(old.get("languages") or {}), **dict(manifest.get("languages") or {})}
         doc = {**old, **{k: v for k, v in manifest.items() if k != "languages"}, "task": task, "languages": langs}
-        tmp = out / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_json(path, doc)
     return out
 
 

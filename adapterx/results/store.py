@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import DataError
+from adapterx.fsio import atomic_path
 
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
@@ -155,10 +156,8 @@ def write_record_file(record: CellRecord, cell_dir: Path) -> Path:
     """Write ``cells/<hash>/record.json.gz`` atomically (temp file + rename): a reader never sees half a record."""
     cell_dir.mkdir(parents=True, exist_ok=True)
     final = cell_dir / RECORD_NAME
-    tmp = cell_dir / f".{RECORD_NAME}.{os.getpid()}.tmp"
-    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+    with atomic_path(final) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
         json.dump(record.to_json(), fh, ensure_ascii=False)
-    os.replace(tmp, final)
     return final
 
 
@@ -289,6 +288,12 @@ class ResultsStore:
                         (record.cell_hash, lang, record.metric_kind, len(recs), pack_stats(recs)),
                     )
         return True
+
+    def forget_cell(self, cell_hash: str) -> None:
+        """Remove a finished cell's rows (its data changed: it runs again) in one transaction."""
+        with self._transaction() as con:
+            for table in ("cells", "results", "example_stats"):
+                con.execute(f"DELETE FROM {table} WHERE cell_hash = ?", (cell_hash,))  # noqa: S608 - fixed names
 
     def record_failure(self, cell_hash: str, spec: dict[str, Any], error: str, traceback: str | None,
                        provenance: dict[str, Any] | None = None) -> None:

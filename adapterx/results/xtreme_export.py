@@ -23,6 +23,7 @@ from typing import Any
 from adapterx import __version__
 from adapterx.engine.rundir import now_iso
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_json, check_output_dir
 from adapterx.results import xtreme_format as xf
 
 METADATA = "adapterx_export.json"
@@ -152,6 +153,7 @@ def seqeval_version() -> str | None:
 def export_xtreme(sources: Sequence[Path], to: Path, origin: str | None = None) -> ExportSummary:
     """Write the predictions of ``sources`` (run directories or prediction folders) into ``to`` in XTREME's layout;
     see the module doc. ``origin`` names the sources in the metadata (default: their paths)."""
+    check_output_dir(to, "--to")  # a file, or a place under one, is refused before any prediction is read
     problems = xf.Problems()
     items: dict[tuple[str, str], _Item] = {}
     for source in sources:
@@ -178,11 +180,26 @@ def export_xtreme(sources: Sequence[Path], to: Path, origin: str | None = None) 
             problems.add(str(exc))
     problems.raise_if_any("the predictions to export")
     summary = ExportSummary(Path(to))
-    for (task, lang), preds in sorted(converted.items()):
-        it = items[(task, lang)]
-        summary.files.append(xf.write_file(xf.file_path(to, task, lang), task, preds))
-        summary.tasks.setdefault(task, {})[lang] = {"source": it.origin, "file": str(it.path), "split": it.split}
-    _write_metadata(summary)
+    made = [d for d in (Path(to), *Path(to).parents) if not d.exists()]
+    added: list[Path] = []  # files this export created (a replaced one is not restored: it was atomically replaced)
+    try:
+        for (task, lang), preds in sorted(converted.items()):
+            it = items[(task, lang)]
+            path = xf.file_path(to, task, lang)
+            if not path.exists():
+                added.append(path)
+            summary.files.append(xf.write_file(path, task, preds))
+            summary.tasks.setdefault(task, {})[lang] = {"source": it.origin, "file": str(it.path), "split": it.split}
+        _write_metadata(summary)
+    except BaseException:  # disk full midway: the files this export added go again, so no half submission stays
+        for f in added:
+            f.unlink(missing_ok=True)
+        for d in sorted({p.parent for p in added} | set(made), key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
     return summary
 
 
@@ -216,9 +233,7 @@ def _write_metadata(summary: ExportSummary) -> None:
         "tasks": tasks,
         "missing_official_languages": missing,
     })
-    tmp = path.with_name(f".{METADATA}.tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, meta)
 
 
 __all__ = ["METADATA", "ExportSummary", "check_exportable", "evaluates_synthetic", "export_xtreme", "seqeval_version"]

@@ -27,6 +27,7 @@ from typing import Any
 
 from adapterx.data.readers import read_lines
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_text
 from adapterx.registry import suggest
 from adapterx.tasks import get_task, xtreme_tasks
 from adapterx.tasks.base import XtremeShape
@@ -191,10 +192,7 @@ def write_file(path: Path, task: str, predictions: Any) -> Path:
     """Write one language's predictions (a list in file order; QA: a mapping id -> text; BUCC: (src, en) pairs)
     to ``path``, renamed into place when complete."""
     t = xtreme_task(task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_lines(t, predictions), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, _lines(t, predictions))
     return path
 
 

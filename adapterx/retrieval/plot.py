@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapterx.fsio import atomic_path
+
 if TYPE_CHECKING:
     from adapterx.retrieval.result import SweepResult
 
@@ -57,7 +59,6 @@ def plot_layer_sweep(sweep: SweepResult, path: str | Path, dpi: int = 120) -> Pa
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=dpi)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
     return out

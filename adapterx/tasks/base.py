@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapterx.data.formats import FileReader
+from adapterx.data.rules import RecordRules
 from adapterx.data.synthetic import SyntheticSpec
 
 Kind = Literal["regression", "classification", "multiple_choice", "span_qa", "tagging", "retrieval"]
@@ -87,6 +88,9 @@ class TaskSpec:
     target: bool = False  # an XTREME-R target task
     notes: str = ""  # where a public source is missing, what stands in for it
     members: tuple[str, ...] = ()  # a union task: its training data is its members' (dev: the first member's)
+    # What its records must satisfy (score range, unique ids, examples its metric needs): checked on every read
+    # (adapterx.data.rules); the kind adds its own (tags in ``labels``, QA answers inside their context).
+    rules: RecordRules = field(default_factory=RecordRules)
     xtreme: XtremeExport | None = None  # its place in XTREME's submission layout; None: not part of it
     dev_size: int | None = None  # examples per evaluation language of dev / test (the cost estimate); None: unknown
     test_size: int | None = None

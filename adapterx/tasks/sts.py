@@ -4,13 +4,15 @@ and multilingual STS-B as a training-free probe of what an intermediate module d
 from __future__ import annotations
 
 from adapterx.data import formats
+from adapterx.data.rules import RecordRules
 from adapterx.data.sources import load_semeval_data, load_sick_data
 from adapterx.data.synthetic import SyntheticSpec
 from adapterx.tasks import hf_rows, register
 from adapterx.tasks.base import HFSource, TaskSpec, hf_splits
 
+_STS_RULES = RecordRules(value_range=(0.0, 5.0))  # every STS score adapterx reads is on the 0-5 scale (SICK, SemRel mapped)
 _STS = dict(kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="dev",
-            file_reader=formats.STSB)
+            file_reader=formats.STSB, rules=_STS_RULES)
 # English training pairs of the published data (the cost estimate)
 _TRAIN = {"stsb": 5_749, "sickr": 4_439, "sts12": 3_108, "sts13": 1_500, "sts14": 3_750, "sts15": 3_000, "sts16": 1_186}
 # The SemEval STS years released evaluation data only (2012 also a train set); their HF copies (MTEB) hold one split,
@@ -61,6 +63,7 @@ register(TaskSpec(
     layout="stsb",
     languages=("en", "de", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh"),
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
     file_reader=formats.STSB, train_size=5_749, test_size=1_379,
 ))
 register(TaskSpec(
@@ -70,5 +73,6 @@ register(TaskSpec(
     languages=("af", "am", "ar", "en", "es", "ha", "hi", "id", "mr", "pa", "rw", "te"),
     notes="configs are three-letter codes (es: esp); Spanish test scores are withheld (-1): no es test",
     kind="regression", metric="spearman", metric_kind="correlation", synthetic=SyntheticSpec("sts"), eval_split="test",
+    rules=_STS_RULES,
     layout=None, file_reader=formats.STSB, train_size=5_500,  # English train pairs
 ))

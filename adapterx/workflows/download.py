@@ -29,6 +29,7 @@ from adapterx.data.hf_sources import get_dataset, resolve_revision
 from adapterx.data.sources import DataOptions, load_split
 from adapterx.data.layout import LAYOUTS, Target
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import atomic_write_json
 from adapterx.languages import get_language
 from adapterx.tasks import get_task
 from adapterx.tasks import task_names
@@ -195,9 +196,7 @@ def _write_manifest(root: Path, results: list[FileResult]) -> None:
     for r in results:
         if r.status == "written":
             files[r.path] = {"task": r.task, "split": r.split, "lang": r.lang, "examples": r.examples, "hf": r.hf}
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, manifest, indent=2, sort_keys=True)
 
 
 def download(tasks: list[str], root: Path, langs: tuple[str, ...] | None = None, force: bool = False,

@@ -27,6 +27,7 @@ from adapterx.languages import select_languages
 from adapterx.methods import FullSpec, build_module, load_module
 from adapterx.tasks import get_task
 from adapterx.data.layout import canonical_split
+from adapterx.fsio import check_output_dir
 from adapterx.results.xtreme_export import check_exportable
 from adapterx.results.predictions import write_xtreme
 
@@ -172,6 +173,9 @@ def eval_run(req: EvalRequest, progress: Progress | None = None):  # noqa: ANN20
         raise ConfigError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}") from None
     if req.xtreme_out:
         check_exportable(task.name, req.max_examples, opts)
+    for option, path in (("--save-predictions", req.save_predictions), ("--xtreme-out", req.xtreme_out)):
+        if path is not None:  # checked before the model loads: a bad path costs nothing
+            check_output_dir(path, option)
     if req.split is not None:
         from dataclasses import replace
 

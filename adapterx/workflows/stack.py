@@ -26,7 +26,7 @@ from adapterx.errors import ConfigError
 from adapterx.methods.catalog import who_can
 from adapterx.data.sources import with_model_defaults
 from adapterx.engine.loop import RESUME_FREE, Progress, identity_diff
-from adapterx.engine.rundir import check_checkpoint
+from adapterx.engine.rundir import check_checkpoint, default_output
 from adapterx.hub.resolve import hub_source, resolve_module_ref
 from adapterx.tasks import check_trainable
 from adapterx.methods import build_composed, for_backbone
@@ -195,6 +195,8 @@ def stack_run(req: StackRequest, progress: Progress | None = None) -> RunOutcome
         load_split(target_task, "train", "en", with_model_defaults(tgt.data, tgt.model, target_task))
     # 4. Train the missing intermediates with the same backbone and method -- after checking that the target's
     # output can be written, so an existing --output fails before any intermediate trains.
+    if tgt.output is None:  # a unique default (timestamped, with the mode): `fuse` after `stack` shares no folder
+        tgt = replace(tgt, output=default_output(tgt.task, f"{mode}-{tgt.method.name}"))
     if tgt.output is not None and Path(tgt.output).exists():
         raise ConfigError(f"--output {tgt.output} already exists: choose another folder or remove it")
     if tgt.output is not None:

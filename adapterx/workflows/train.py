@@ -18,7 +18,9 @@ from adapterx.data.sources import DataOptions, load_split, start_read_log, with_
 from adapterx.engine import speed
 from adapterx.engine.loop import RESUME_FREE, Progress, TrainConfig, check_device
 from adapterx.engine.rundir import check_checkpoint
+from adapterx.errors import AdapterxError, WriteError
 from adapterx.evaluate.fusion import fusion_weights
+from adapterx.fsio import check_output_dir, write_error
 from adapterx.methods.fit import check_fit
 from adapterx.tasks import check_trainable, get_task, with_discovered_labels
 from adapterx.results.xtreme_export import check_exportable
@@ -93,6 +95,9 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
     # Cheap checks first: output folder, languages, data; nothing trains before they pass.
     if req.output is not None:  # a killed run's checkpoint there is continued with --resume only
         check_checkpoint(Path(req.output), req.resume)
+    for option, path in (("--save-predictions", req.save_predictions), ("--xtreme-out", req.xtreme_out)):
+        if path is not None:  # outputs outside the run directory: checked before anything trains
+            check_output_dir(path, option)
     writer = reserve_output(req.output or default_output(task.name, req.method.name))
     trained = False
     reads = start_read_log()  # every split this run reads, with its data revision: run.json data_reads
@@ -100,13 +105,22 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         eval_langs: list[str] = []
         if evaluate:
             eval_langs = select_eval_languages(task, req.langs, opts, req.low_threshold)
+        # Local files first: one that breaks the task's rules is named before any model download.
+        local = bool(opts.train_file or opts.dev_file or (opts.data and opts.data not in ("synthetic", "hf")))
+        if local:
+            train_ex, train_prov = load_split(task, "train", "en", opts)
+            dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        if evaluate and (opts.eval_files or opts.data_dir):  # local evaluation files: their rules before training
+            for lang in eval_langs:
+                load_split(task, eval_split(task, opts), lang, opts, for_eval=True)
         bb = bbmod.resolve(req.model, req.revision)
         check_fit(bb, req.method, cfg.max_length)
-        # What the architecture cannot serve is refused here, before any data loads; its defaults are filled in.
+        # What the architecture cannot serve is refused here, before the Hub's data loads; its defaults are filled in.
         method = for_backbone(req.method, bb, task, "composed" if prepare is not None else None)
         tok = bbmod.load_tokenizer(bb)
-        train_ex, train_prov = load_split(task, "train", "en", opts)
-        dev_ex, dev_prov = load_split(task, "dev", "en", opts)
+        if not local:
+            train_ex, train_prov = load_split(task, "train", "en", opts)
+            dev_ex, dev_prov = load_split(task, "dev", "en", opts)
         train_ex = train_ex[: opts.max_train_examples] if opts.max_train_examples else train_ex
         dev_ex = dev_ex[: opts.max_eval_examples] if opts.max_eval_examples else dev_ex
         task = with_discovered_labels(task, train_ex)
@@ -132,6 +146,8 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
         # What decides the result: a checkpoint is resumed only by a run that agrees on all of it.
         identity = {"task": task.name, "method": req.method.model_dump(mode="json"), "backbone": bb.sha256,
                     "data": train_prov.source, "train_size": len(train_ex),
+                    # what was read, not only where: a file changed in place (same path, same rows) is other data
+                    **({"data_sha256": ",".join(f["sha256"][:16] for f in train_prov.files)} if train_prov.files else {}),
                     "modules": [m.get("sha256") for m in ((chain_record or {}).get("composition") or {}).get("modules", [])],
                     **{k: v for k, v in cfg.model_dump(mode="json").items() if k not in RESUME_FREE}}
         tracker = None
@@ -180,8 +196,6 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             if fusion:
                 metrics["fusion_attention"] = fusion
                 plot_fusion(fusion, writer.path("fusion_attention.png"))
-            if req.save_predictions:
-                report.save_predictions(req.save_predictions)
             report.save_predictions(writer.path("predictions"))
             writer.write_json("per_example.json", {task.name: report.per_example()})
         extra = {"speed": speed.record(module.model, result)}  # what ran: grouping resolved, compile, attention
@@ -210,9 +224,22 @@ def train_run(req: TrainRequest, progress: Progress | None = None, prepare: Call
             distributed.settle(exc)
         raise
     distributed.settle()  # done: the other ranks may now read the committed run directory
+    # Copies outside the run directory come after it is committed: a bad path never loses a finished run.
+    if req.save_predictions and report is not None:
+        _after_commit(out, req.save_predictions, lambda: report.save_predictions(req.save_predictions))
     if req.xtreme_out and evaluate:
-        export_xtreme([out], req.xtreme_out)
+        _after_commit(out, req.xtreme_out, lambda: export_xtreme([out], req.xtreme_out))
     return RunOutcome(out, run, metrics, report)
+
+
+def _after_commit(out: Path, dest: Path, write: Any) -> None:
+    """Run ``write`` (a copy of a committed run's results elsewhere); its failure says the run itself is kept."""
+    try:
+        write()
+    except OSError as exc:
+        raise WriteError(f"{write_error(exc.filename or dest, exc)} (the run itself is saved in {out})") from None
+    except AdapterxError as exc:
+        raise type(exc)(f"{exc} (the run itself is saved in {out})") from None
 
 
 def _fusion(module, task, tok, langs: list[str], opts: DataOptions, cfg: TrainConfig):  # noqa: ANN001, ANN202

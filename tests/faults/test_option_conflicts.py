@@ -66,6 +66,11 @@ CASES = [
     (["train-target", "xnli", "--method", "adapter:config=double_seq_bn", "--adapter-config", "houlsby"],
      ["--adapter-config houlsby", "both set config"]),
     (["train-intermediate", "stsb", "--warmup-ratio", "1.5"], ["--warmup-ratio 1.5", "less than 1"]),
+    # an option of one value given twice (click kept the last one silently)
+    (["train-target", "xnli", "--method", "adapter", "--method", "lora"], ["--method given twice"]),
+    (["stack", "stsb", "xnli", "--lr", "1e-3", "--lr=1e-4"], ["--lr given twice"]),
+    (["train-intermediate", "stsb", "--group-by-length", "--no-group-by-length"],
+     ["given twice (as --group-by-length and --no-group-by-length)"]),
 ]
 
 

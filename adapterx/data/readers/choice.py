@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.data.examples import ChoiceExample
-from adapterx.data.readers.files import PathArg, csv_rows, looks_like_jsonl, numbered_lines, read_jsonl
+from adapterx.data.readers.files import PathArg, csv_rows, looks_like_jsonl, note_origin, numbered_lines, read_jsonl
 from adapterx.errors import DataError
 
 COPA_QUESTIONS: tuple[str, str] = ("cause", "effect")
@@ -52,6 +52,7 @@ def read_copa(path: PathArg) -> list[ChoiceExample]:
                 label=label,
             )
         )
+        note_origin(where)
     return out
 
 
@@ -153,6 +154,8 @@ def read_siqa(path: PathArg, labels: PathArg | None = None) -> list[ChoiceExampl
                 f"{path}:{rows[first][0]}: no label (\"label\" or \"correct\") but other lines have one, and no "
                 f"{label_path.name} beside the file; label every line or give the labels file."
             )
+    for n, _ in rows:
+        note_origin(f"{path}:{n}")
     return [ChoiceExample(str(i), ctx, q, choices, lab) for i, (ctx, q, choices, lab) in enumerate(examples)]
 
 
@@ -236,6 +239,7 @@ def read_hellaswag(path: PathArg, num_choices: int = 4) -> list[ChoiceExample]:
             raise DataError(f"{where}: {len(endings)} endings, the task has {num_choices} options per example.")
         label = _option_index(obj.get("label"), num_choices, where)
         out.append(ChoiceExample(_file_id(obj, "ind", len(out)), ctx, "", tuple(endings), label))
+        note_origin(where)
         lines.append(n)
     _all_or_none_labelled(path, lines, [e.label for e in out], "label")
     return out
@@ -315,6 +319,7 @@ def read_cosmosqa(path: PathArg, num_choices: int = 4) -> list[ChoiceExample]:
         label = _option_index(obj.get("label"), num_choices, where)
         choices = tuple(obj[f"answer{k}"] for k in range(num_choices))
         out.append(ChoiceExample(_file_id(obj, "id", len(out)), obj["context"], obj["question"], choices, label))
+        note_origin(where)
     _all_or_none_labelled(path, [n for n, _ in rows], [e.label for e in out], "label")
     return out
 
@@ -372,6 +377,7 @@ def read_commonsenseqa(path: PathArg, num_choices: int = 5) -> list[ChoiceExampl
         else:
             label = labels.index(key)
         out.append(ChoiceExample(_file_id(obj, "id", len(out)), "", stem, tuple(texts), label))
+        note_origin(where)
         lines.append(n)
     _all_or_none_labelled(path, lines, [e.label for e in out], "answerKey")
     return out

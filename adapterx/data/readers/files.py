@@ -6,8 +6,11 @@ Every problem becomes a :class:`DataError` whose message starts with ``path:line
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,7 @@ def read_text(path: PathArg) -> str:
         raise DataError(f"{p}: is a directory, expected a data file.") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot be read ({exc.strerror}).") from None
+    _note_file(p, raw)
     wide = _wide_encoding(raw)
     if wide is not None:
         name, iconv = wide
@@ -216,3 +220,50 @@ def csv_rows(path: PathArg) -> list[tuple[int, list[str]]]:
             "double the quotes inside them, and close every quote (re-download if the file was cut short)."
         ) from None
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# where each example was read: the task's record rules (adapterx.data.rules) name it in their one-line errors
+
+_ORIGINS: ContextVar[list[str] | None] = ContextVar("adapterx_record_origins", default=None)
+
+
+def note_origin(where: str) -> None:
+    """Note where the example a reader just appended was read (``path:line``; for JSON, the path and record id).
+    A no-op unless :func:`record_origins` is collecting: readers stay plain functions."""
+    log = _ORIGINS.get()
+    if log is not None:
+        log.append(where)
+
+
+_FILES: ContextVar[list[dict[str, Any]] | None] = ContextVar("adapterx_files_read", default=None)
+
+
+def _note_file(path: Path, raw: bytes) -> None:
+    log = _FILES.get()
+    if log is not None and not any(f["path"] == str(path) for f in log):
+        log.append({"path": str(path), "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+@contextmanager
+def record_files() -> Iterator[list[dict[str, Any]]]:
+    """Collect ``{"path", "bytes", "sha256"}`` of every file the readers read in the block (what a run records in
+    run.json, and what decides whether a resumed run or a grid cell still has the data it was made with)."""
+    log: list[dict[str, Any]] = []
+    token = _FILES.set(log)
+    try:
+        yield log
+    finally:
+        _FILES.reset(token)
+
+
+@contextmanager
+def record_origins() -> Iterator[list[str]]:
+    """Collect :func:`note_origin` calls of the readers run in the block: one entry per example, in order."""
+    log: list[str] = []
+    token = _ORIGINS.set(log)
+    try:
+        yield log
+    finally:
+        _ORIGINS.reset(token)
+

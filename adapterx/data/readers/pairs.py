@@ -11,6 +11,7 @@ from adapterx.data.readers.files import (
     PathArg,
     find_header,
     looks_like_jsonl,
+    note_origin,
     read_jsonl,
     read_text,
     tsv_rows,
@@ -74,6 +75,7 @@ def _read_nli_jsonl(path: PathArg) -> list[PairExample]:
             continue
         label = None if raw is None else _nli_label(raw, where)
         out.append(PairExample(id=str(pos), text_a=a, text_b=b, label=label))
+        note_origin(where)
     return out
 
 
@@ -101,6 +103,7 @@ def _read_nli_tsv(path: PathArg, lang: str | None) -> list[PairExample]:
                 continue
             label = None if raw is None else _nli_label(raw, where)
             out.append(PairExample(str(pos), fields[header["text_a"]], fields[header["text_b"]], label))
+            note_origin(where)
         return out
     width = len(rows[0][1])
     for n, fields in rows:
@@ -117,6 +120,7 @@ def _read_nli_tsv(path: PathArg, lang: str | None) -> list[PairExample]:
             )
         label = _nli_label(fields[2], where) if len(fields) == 3 else None
         out.append(PairExample(str(len(out)), fields[0], fields[1], label))
+        note_origin(where)
     return out
 
 
@@ -177,6 +181,7 @@ def read_pawsx(path: PathArg) -> list[PairExample]:
                 )
             label = _pawsx_label(fields[header["label"]], where) if "label" in header else None
             out.append(PairExample(str(len(out)), fields[header["text_a"]], fields[header["text_b"]], label))
+            note_origin(where)
         return out
     width = len(rows[0][1])
     for n, fields in rows:
@@ -187,8 +192,10 @@ def read_pawsx(path: PathArg) -> list[PairExample]:
             fields = fields[1:]
         if len(fields) == 3:
             out.append(PairExample(str(len(out)), fields[0], fields[1], _pawsx_label(fields[2], where)))
+            note_origin(where)
         elif len(fields) == 2:
             out.append(PairExample(str(len(out)), fields[0], fields[1], None))
+            note_origin(where)
         else:
             raise DataError(
                 f"{where}: expected 3 tab-separated fields (sentence1, sentence2, label), 2 for unlabelled test "
@@ -227,6 +234,7 @@ def _read_sts_tsv(path: PathArg) -> list[PairExample]:
                 )
             label = _score(fields[2], f"{path}:{n}") if len(fields) == 3 else None
             out.append(PairExample(str(len(out)), fields[0], fields[1], label))
+            note_origin(f"{path}:{n}")
         return out
     width = len(rows[0][1])
     for n, fields in rows[1:]:
@@ -238,6 +246,7 @@ def _read_sts_tsv(path: PathArg) -> list[PairExample]:
             )
         label = _score(fields[header["label"]], where) if "label" in header else None  # GLUE test: no score
         out.append(PairExample(str(len(out)), fields[header["text_a"]], fields[header["text_b"]], label))
+        note_origin(where)
     return out
 
 
@@ -261,6 +270,7 @@ def _read_sts_csv(path: PathArg) -> list[PairExample]:
                 continue
             first = False
             out.append(PairExample(str(len(out)), fields[0], fields[1], _score(fields[2], f"{path}:{n}")))
+            note_origin(f"{path}:{n}")
     except csv.Error as exc:
         raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc}); check the quoting of that line.") from None
     if not out:

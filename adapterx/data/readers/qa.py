@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapterx.data.examples import Answer, QAExample
-from adapterx.data.readers.files import PathArg, read_json
+from adapterx.data.readers.files import PathArg, note_origin, read_json
 from adapterx.errors import DataError
 
 
@@ -56,6 +56,7 @@ def read_squad(path: PathArg) -> list[QAExample]:
                         continue
                     answers.append(Answer(text=text, start=start))
                 out.append(QAExample(qid, par["context"], qa["question"], tuple(answers), title))
+                note_origin(f"{path}: question id {qid}")
     if not out:
         raise DataError(f"{path}: no questions found in the SQuAD-format file.")
     return out

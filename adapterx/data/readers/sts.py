@@ -31,6 +31,7 @@ from pathlib import Path
 
 from adapterx.data.examples import PairExample
 from adapterx.data.readers import read_lines
+from adapterx.data.readers.files import note_origin
 from adapterx.errors import ConfigError, DataError
 
 __all__ = [
@@ -125,6 +126,7 @@ def read_sick(path: str | Path, split: str | None = None, *, normalise: bool = T
         score = _score(fields[r].strip(), f"{p}:{lineno}", SICK_SCALE, "relatedness_score")
         label = normalise_score(score, *SICK_SCALE) if normalise else score
         out.append(PairExample(id=str(n), text_a=fields[a], text_b=fields[b], label=label))
+        note_origin(f"{p}:{lineno}")
     if not out:
         what = f" of split {split!r}" if split is not None else ""
         raise DataError(f"{p}: no pairs{what}; check the file and the split")
@@ -161,6 +163,7 @@ def read_sts(input_path: str | Path, gs_path: str | Path) -> list[PairExample]:
         if len(fields) < 2:
             raise DataError(f"{ip}:{n + 1}: expected 'sentence1<TAB>sentence2', found no tab; fix the line")
         out.append(PairExample(id=str(n), text_a=fields[0], text_b=fields[1], label=score))
+        note_origin(f"{ip}:{n + 1}")
     if not out:
         raise DataError(f"{gp}: no scored pair (every gold line is empty); use the gold file with scores")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from adapterx.data.examples import TagExample
-from adapterx.data.readers.files import PathArg, numbered_lines
+from adapterx.data.readers.files import PathArg, note_origin, numbered_lines
 from adapterx.errors import DataError
 
 ConlluMode = Literal["words", "xtreme"]
@@ -107,12 +107,16 @@ def read_conllu(path: PathArg, mode: ConlluMode = "words", lang: str | None = No
             tokens = ["".join(t.replace("\u200c", "").split(" ")) for t in tokens]
         if tokens:
             out.append(TagExample(id=str(len(out)), tokens=tuple(tokens), tags=tuple(tags)))
+            note_origin(f"{path}:{start[0]}")
 
+    start = [0]  # the first line of the sentence being read
     for n, line in numbered_lines(path):
         if not line.strip():
             flush()
             words, order, multi = {}, [], []
+            start[0] = 0
             continue
+        start[0] = start[0] or n
         if line.startswith("#"):
             continue
         cols = line.split("\t")
@@ -156,14 +160,18 @@ def read_token_tags(path: PathArg) -> list[TagExample]:
     def flush() -> None:
         if tokens:
             out.append(TagExample(str(len(out)), tuple(tokens), tuple(tags) if tagged else None))
+            note_origin(f"{path}:{start[0]}")
         tokens.clear()
+        start[0] = 0
         tags.clear()
 
+    start = [0]  # the first line of the sentence being read
     for n, line in numbered_lines(path):
         line = line.rstrip(" \t")
         if not line.strip():
             flush()
             continue
+        start[0] = start[0] or n
         fields = line.split("\t")
         if len(fields) > 2:
             raise DataError(
