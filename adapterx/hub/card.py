@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from string import Template
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -53,12 +54,13 @@ class ModuleLayout:
     fusions: list[str] = field(default_factory=list)  # folders with adapter_fusion_config.json
     native_setup: bool = False  # adapters' own save_adapter_setup layout (adapter_setup.json)
     flat_adapter: bool = False  # module/ is one save_adapter folder (adapter_config.json at its top, with its head)
+    method: str = "unknown"
     auto_class: str = "AutoModel"
-    num_labels: int | None = None  # peft classification/regression heads: what from_pretrained needs to fit the head
-    lora_composition: str | None = None  # "sum" | "chain" | "merge": a LoRA composition (docs/internals.md)
-    lora_target: str | None = None  # sum / chain: the target LoRA's folder under module/peft/
-    intermediates: list[str] = field(default_factory=list)  # LoRA compositions: module/intermediates/<name>/
-    sft_folders: list[str] = field(default_factory=list)  # LT-SFT: folders under module/ whose differences add up, in order
+    num_labels: int | None = None  # classification/regression heads: what from_pretrained needs to fit the head
+    peft_composition: str | None = None  # "sum" | "chain" | "merge": a peft composition (docs/internals.md)
+    peft_target: str | None = None  # sum / chain: the target module's folder under module/peft/
+    intermediates: list[str] = field(default_factory=list)  # peft compositions: module/intermediates/<name>/
+    parts: list[str] = field(default_factory=list)  # folders under module/ holding the method's weight file, in order
 
 
 def method_name(run: dict[str, Any]) -> str:
@@ -176,7 +178,7 @@ def front_matter(run: dict[str, Any], metrics: dict[str, Any] | None) -> dict[st
 def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout:
     """Inspect ``module/`` (file names, adapter_config.json / config.json) to write working load snippets."""
     library = LIBRARY_BY_METHOD.get(method_name(run), "transformers")
-    layout = ModuleLayout(library=library)
+    layout = ModuleLayout(library=library, method=method_name(run))
     for name in sorted(files):
         p = PurePosixPath(name)
         if p.parts[0] != "module":
@@ -201,21 +203,21 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
             # only load into a model whose head has the trained shape.
             layout.num_labels = len(labels) or (1 if str(task_type) == "SEQ_CLS" else None)
     if library == "peft" and composition_kind(run) in ("sum", "chain", "merge"):
-        layout.lora_composition = composition_kind(run)
+        layout.peft_composition = composition_kind(run)
         for name in sorted(files):
             p = PurePosixPath(name)
             if len(p.parts) == 4 and p.name == "adapter_config.json" and p.parts[1] == "intermediates":
                 layout.intermediates.append(p.parts[2])
             if len(p.parts) == 4 and p.name == "adapter_config.json" and p.parts[1] == "peft":
-                layout.lora_target = p.parts[2]
+                layout.peft_target = p.parts[2]
         layout.intermediates.sort(key=lambda a: (chain.index(a) if a in chain else len(chain), a))
-        if layout.lora_target is not None:  # the target LoRA has no task type: its head is module/head.safetensors
+        if layout.peft_target is not None:  # the target module has no task type: its head is module/head.safetensors
             layout.auto_class, layout.num_labels = _composed_head(run)
-    if method_name(run) == "sft":
-        layout.auto_class, layout.num_labels = _composed_head(run)
-        layout.sft_folders = _sft_order(files, run)
-    if "module/bitfit.safetensors" in files:
-        layout.auto_class, layout.num_labels = _composed_head(run)
+    info = _method_info(layout.method)
+    if info is not None and info.native_files:
+        layout.parts = _parts_in_order(files, run, info.native_files[-1])
+        if info.library == "torch":  # torch files (BitFit, LT-SFT) name no head: the task does
+            layout.auto_class, layout.num_labels = _composed_head(run)
     if library == "transformers" and "module/config.json" in files:
         for arch in _read_json(files["module/config.json"]).get("architectures") or []:
             for suffix, auto in _AUTO_BY_ARCH_SUFFIX.items():
@@ -224,11 +226,16 @@ def describe_module(files: dict[str, Path], run: dict[str, Any]) -> ModuleLayout
     return layout
 
 
-def _sft_order(files: dict[str, Path], run: dict[str, Any]) -> list[str]:
-    """The folders of an LT-SFT module's differences in the order they are added: English's language SFT, the
-    intermediates' (an intermediate's own intermediates before it), then the module's own."""
+def _method_info(name: str) -> catalog.MethodInfo | None:
+    """The registration of method ``name``; None for a run record naming no registered method."""
+    return catalog.get(name) if name in catalog.names() else None
+
+
+def _parts_in_order(files: dict[str, Path], run: dict[str, Any], weight_file: str) -> list[str]:
+    """The folders holding ``weight_file`` in the order a summed module applies them (LT-SFT's differences): a
+    language's (English's), the intermediates' (an intermediate's own intermediates before it), then the module's."""
     chain = chain_of(run)
-    folders = [str(PurePosixPath(n).parent) for n in files if n.startswith("module/") and n.endswith("/sft.safetensors")]
+    folders = [str(PurePosixPath(n).parent) for n in files if n.startswith("module/") and n.endswith("/" + weight_file)]
     langs = [f for f in folders if f == "module/languages/en"]
     inters = [f for f in folders if f.startswith("module/intermediates/")]
     top = lambda f: PurePosixPath(f).parts[2]  # noqa: E731
@@ -236,26 +243,9 @@ def _sft_order(files: dict[str, Path], run: dict[str, Any]) -> list[str]:
     return langs + inters + (["module"] if "module" in folders else [])
 
 
-def _sft_snippet(layout: ModuleLayout, base: str, fetch: str) -> str:
-    """Plain torch + transformers lines that add an LT-SFT module's sparse differences to the backbone."""
-    size = f", num_labels={layout.num_labels}" if layout.num_labels else ""
-    lines = [fetch, "", "import torch", "from safetensors.torch import load_file",
-             f"from transformers import {layout.auto_class}", "",
-             f'model = {layout.auto_class}.from_pretrained("{base}"{size})',
-             'model.load_state_dict(load_file(f"{path}/module/head.safetensors"), strict=False)  # the task head', "",
-             "def add(folder):  # a sparse difference: W.view(-1)[idx] += val for each tensor it names",
-             '    diff, params = load_file(f"{folder}/sft.safetensors"), dict(model.base_model.named_parameters())',
-             "    with torch.no_grad():", "        for key in diff:",
-             '            if key.endswith(".idx") and key[:-4] in params:',
-             '                params[key[:-4]].view(-1).index_add_(0, diff[key].long(), diff[key[:-4] + ".val"])', ""]
-    for folder in layout.sft_folders:
-        note = "  # or another language's, from module/languages/" if folder.endswith("/languages/en") else ""
-        lines.append(f'add(f"{{path}}/{folder}"){note}')
-    return "\n".join(lines)
-
-
 def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
-    """The Auto class and head size of a LoRA composition's task (its target LoRA carries no task type)."""
+    """The Auto class and head size of the run's task, where no module file names them (a peft composition's
+    target carries no task type; BitFit's and LT-SFT's torch files none at all)."""
     try:
         task = get_task(str(run.get("task")))
     except AdapterxError:
@@ -265,49 +255,64 @@ def _composed_head(run: dict[str, Any]) -> tuple[str, int | None]:
     return ops_for(task.kind).auto_class, sizes.get(task.kind) or None
 
 
-def _bare_lora_lines(names: list[str], into: str) -> list[str]:
-    """Plain-peft lines that add each intermediate LoRA to ``into`` with its lora_ weights only: the intermediate's
-    own task head is not part of the composed model (what adapterx.methods.peft_backend._attach does)."""
+def _weights_filter(layout: ModuleLayout) -> str:
+    """A python expression keeping the method's own tensors of ``weights`` (its registration's ``param_prefixes``):
+    an intermediate's task head is not part of the composed model (what peft_backend._module_weights keeps)."""
+    info = _method_info(layout.method)
+    prefixes = list(info.param_prefixes) if info is not None else [""]  # an unregistered method: every tensor
+    return f"{{k: v for k, v in weights.items() if any(p in k for p in {json.dumps(prefixes)})}}"
+
+
+def _intermediate_lines(layout: ModuleLayout, attach: str) -> list[str]:
+    """Plain-peft lines that add each intermediate module (``attach``: the line that adds ``cfg`` as ``name``) with
+    its own weights only: the bare config of peft_backend._bare_config, whatever the method's config class."""
     return [
-        f"for name in {json.dumps(names)}:  # the frozen intermediate LoRA(s), without their own task heads",
-        '    cfg = LoraConfig.from_pretrained(f"{path}/module/intermediates/{name}")',
-        "    cfg.task_type, cfg.modules_to_save, cfg.inference_mode = None, None, True",
-        f"    {into}",
+        f"for name in {json.dumps(layout.intermediates)}:  # the intermediate module(s), without their own task heads",
+        '    cfg = PeftConfig.from_pretrained(f"{path}/module/intermediates/{name}")  # its own class: IA3Config, ...',
+        "    cfg.task_type, cfg.modules_to_save, cfg.inference_mode, cfg.base_model_name_or_path = None, None, True, None",
+        f"    {attach}",
         '    weights = load_file(f"{path}/module/intermediates/{name}/adapter_model.safetensors")',
-        "    set_peft_model_state_dict(model, {k: v for k, v in weights.items() if \"lora_\" in k}, adapter_name=name)",
+        f"    set_peft_model_state_dict(model, {_weights_filter(layout)}, adapter_name=name)",
     ]
 
 
-def _lora_composition_snippet(layout: ModuleLayout, base: str, fetch: str) -> str:
+def _peft_composition_snippet(layout: ModuleLayout, base: str, fetch: str) -> str:
+    """Plain-peft lines for a composition of peft modules (``merge`` for every peft method; ``sum`` / ``chain``,
+    LoRA's): the intermediates from module/intermediates/, the target on top."""
     head = (f'base = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
             if layout.num_labels else f'base = {layout.auto_class}.from_pretrained("{base}")')
-    peft_names = "LoraConfig, PeftModel, get_peft_model" if layout.lora_composition == "merge" else "LoraConfig, PeftModel"
-    imports = [f"from peft import {peft_names}, set_peft_model_state_dict",
+    imports = ["from peft import PeftConfig, PeftModel, get_peft_model, set_peft_model_state_dict",
                "from safetensors.torch import load_file", f"from transformers import {layout.auto_class}", ""]
-    if layout.lora_composition == "merge":
+    if layout.peft_composition == "merge":
         return "\n".join([fetch, "", *imports, head,
-                          "# merge: each intermediate LoRA is folded into the base weights first, W <- W + (alpha/r) B A",
-                          f"for name in {json.dumps(layout.intermediates)}:",
-                          '    cfg = LoraConfig.from_pretrained(f"{path}/module/intermediates/{name}")',
-                          "    cfg.task_type, cfg.modules_to_save = None, None",
-                          "    model = get_peft_model(base, cfg, adapter_name=name)",
-                          '    weights = load_file(f"{path}/module/intermediates/{name}/adapter_model.safetensors")',
-                          "    set_peft_model_state_dict(model, {k: v for k, v in weights.items() if \"lora_\" in k},"
-                          " adapter_name=name)",
+                          "# merge: each intermediate is folded into the base weights first (LoRA: W <- W + (alpha/r) B A)",
+                          *_intermediate_lines(layout, "model = get_peft_model(base, cfg, adapter_name=name)"),
                           "    base = model.merge_and_unload()",
-                          'model = PeftModel.from_pretrained(base, f"{path}/module")  # the target LoRA and its head'])
-    target = layout.lora_target
+                          f'model = PeftModel.from_pretrained(base, f"{{path}}/module")  # the target {layout.method} and its head'])
+    target = layout.peft_target
     lines = [fetch, "", *imports, head,
              f'model = PeftModel.from_pretrained(base, f"{{path}}/module/peft/{target}", adapter_name="{target}")',
-             *_bare_lora_lines(layout.intermediates, "model.add_adapter(name, cfg)"),
+             *_intermediate_lines(layout, "model.add_adapter(name, cfg)"),
              f"model.base_model.set_adapter({json.dumps(layout.intermediates + [target])})"
-             "  # sum: W h + the deltas of every LoRA",
+             "  # sum: W h + the deltas of every module",
              'base.load_state_dict(load_file(f"{path}/module/head.safetensors"), strict=False)  # the target\'s head']
-    if layout.lora_composition == "chain":
+    if layout.peft_composition == "chain":
         lines.insert(2, "# chain: the target LoRA reads the intermediates' deltas (dW_t(dW_i h)) through a forward hook\n"
                         "# that peft has no setting for; these lines load the weights as a *sum* -- use adapterx's\n"
                         "# load_module (below) for the chain itself.")
     return "\n".join(lines)
+
+
+def plain_load_snippet(layout: ModuleLayout, base: str) -> str | None:
+    """The registration's plain-library load lines (``MethodInfo.plain_load``) for this module, placeholders filled;
+    None where the method has none."""
+    info = _method_info(layout.method)
+    if info is None or not info.plain_load:
+        return None
+    parts = "[" + ", ".join(f'f"{{path}}/{p}"' for p in layout.parts) + "]"
+    return Template(info.plain_load).substitute(
+        base=base, auto_class=layout.auto_class, parts=parts,
+        head_args=f", num_labels={layout.num_labels}" if layout.num_labels else "").strip("\n")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -436,6 +441,38 @@ def _params(params: Any) -> str | None:
     return f"{trainable} / {total}"
 
 
+_LIBRARY_LINKS = {
+    "adapters": "[`adapters`](https://github.com/adapter-hub/adapters)",
+    "peft": "[`peft`](https://github.com/huggingface/peft)",
+    "transformers": "[`transformers`](https://github.com/huggingface/transformers)",
+}
+
+
+def _adapters_composition_snippet(run: dict[str, Any], layout: ModuleLayout, base: str, fetch: str) -> str:
+    """Plain-adapters lines for a module of several adapter folders (a Stack / Fuse, multi-task heads) or adapters'
+    own setup layout."""
+    kind = composition_kind(run)
+    block = {"stack": "Stack", "fuse": "Fuse"}.get(kind or "") if len(layout.adapters) > 1 else None
+    lines = [fetch, "", "from adapters import AutoAdapterModel"]
+    if block and not layout.native_setup:
+        lines.append(f"from adapters.composition import {block}")
+    lines += ["", f'model = AutoAdapterModel.from_pretrained("{base}")']
+    if layout.native_setup:
+        lines.append('setup, _ = model.load_adapter_setup(f"{path}/module", use_safetensors=True, set_active=True)')
+        return "\n".join(lines)
+    for name in layout.adapters:
+        lines.append(f'model.load_adapter(f"{{path}}/module/{name}", load_as="{name}", use_safetensors=True)  # + head')
+    for name in layout.fusions:
+        # A fusion must be loaded after its adapters, else it stays half-registered.
+        lines.append(f'model.load_adapter_fusion(f"{{path}}/module/{name}", use_safetensors=True)')
+    names = ", ".join(f'"{a}"' for a in layout.adapters)
+    if block:
+        lines.append(f"model.set_active_adapters({block}({names}))  # see module/setup.json")
+    elif layout.adapters:
+        lines.append(f"model.set_active_adapters({names})")
+    return "\n".join(lines)
+
+
 def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_id: str | None) -> str:
     base = public_name(backbone_id(run))
     if hf_repo_id:
@@ -444,72 +481,17 @@ def _usage_section(run: dict[str, Any], layout: ModuleLayout, ref: str, hf_repo_
         fetch = f'from huggingface_hub import snapshot_download\n\npath = snapshot_download("{hf_repo_id}"{rev_arg})'
     else:
         fetch = f'path = "{ref}"  # this repository\'s folder'
-    if layout.library == "adapters":
-        kind = composition_kind(run)
-        block = {"stack": "Stack", "fuse": "Fuse"}.get(kind or "") if len(layout.adapters) > 1 else None
-        lines = [fetch, "", "from adapters import AutoAdapterModel"]
-        if block and not layout.native_setup:
-            lines.append(f"from adapters.composition import {block}")
-        lines += ["", f'model = AutoAdapterModel.from_pretrained("{base}")']
-        if layout.native_setup:
-            lines.append('setup, _ = model.load_adapter_setup(f"{path}/module", use_safetensors=True, set_active=True)')
-        elif layout.flat_adapter:
-            lines.append('model.load_adapter(f"{path}/module", use_safetensors=True, set_active=True)  # + head')
-        else:
-            for name in layout.adapters:
-                lines.append(
-                    f'model.load_adapter(f"{{path}}/module/{name}", load_as="{name}", use_safetensors=True)  # + head'
-                )
-            for name in layout.fusions:
-                # A fusion must be loaded after its adapters, else it stays half-registered.
-                lines.append(f'model.load_adapter_fusion(f"{{path}}/module/{name}", use_safetensors=True)')
-            names = ", ".join(f'"{a}"' for a in layout.adapters)
-            if block:
-                lines.append(f"model.set_active_adapters({block}({names}))  # see module/setup.json")
-            elif layout.adapters:
-                lines.append(f"model.set_active_adapters({names})")
-        plain = "\n".join(lines)
-        lib = "[`adapters`](https://github.com/adapter-hub/adapters)"
-    elif layout.library == "peft" and layout.lora_composition and (layout.lora_target or layout.lora_composition == "merge"):
-        plain = _lora_composition_snippet(layout, base, fetch)
-        lib = "[`peft`](https://github.com/huggingface/peft)"
-    elif layout.sft_folders:
-        plain = _sft_snippet(layout, base, fetch)
-        lib = "[`transformers`](https://github.com/huggingface/transformers) and torch (LT-SFT: a sparse difference)"
-    elif layout.library == "peft":
-        plain = "\n".join(
-            [
-                fetch,
-                "",
-                "from peft import PeftModel",
-                f"from transformers import {layout.auto_class}",
-                "",
-                f'base = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
-                if layout.num_labels
-                else f'base = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained',
-                'model = PeftModel.from_pretrained(base, f"{path}/module")',
-            ]
-        )
-        lib = "[`peft`](https://github.com/huggingface/peft)"
-    elif method_name(run) == "bitfit":
-        head = (f'model = {layout.auto_class}.from_pretrained("{base}", num_labels={layout.num_labels})'
-                if layout.num_labels else f'model = {layout.auto_class}.from_pretrained("{base}")  # num_labels as trained')
-        plain = "\n".join([fetch, "", "from safetensors.torch import load_file", f"from transformers import {layout.auto_class}",
-                           "", head, "# the trained biases and head over the pretrained weights",
-                           'model.load_state_dict(load_file(f"{path}/module/bitfit.safetensors"), strict=False)'])
-        lib = "[`transformers`](https://github.com/huggingface/transformers) + safetensors"
-    else:
-        plain = "\n".join(
-            [
-                fetch,
-                "",
-                f"from transformers import {layout.auto_class}, AutoTokenizer",
-                "",
-                f'model = {layout.auto_class}.from_pretrained(f"{{path}}/module")',
-                f'tokenizer = AutoTokenizer.from_pretrained(f"{{path}}/module")  # else "{base}"',
-            ]
-        )
-        lib = "[`transformers`](https://github.com/huggingface/transformers)"
+    lib = _LIBRARY_LINKS.get(layout.library, _LIBRARY_LINKS["transformers"])
+    info = _method_info(layout.method)
+    if info is not None and info.library == "torch":
+        lib += " and torch"
+    if layout.library == "peft" and layout.peft_composition and (layout.peft_target or layout.peft_composition == "merge"):
+        plain = _peft_composition_snippet(layout, base, fetch)
+    elif layout.library == "adapters" and not layout.flat_adapter:
+        plain = _adapters_composition_snippet(run, layout, base, fetch)
+    else:  # a single module: its registration's lines
+        own = plain_load_snippet(layout, base)
+        plain = "\n".join([fetch, "", own or f"# {layout.method}: no plain-library load is registered for this method"])
     ax_id = ref
     adapterx = "\n".join(["adapterx pull " + ax_id + "   # verified copy in the local cache, prints its folder"])
     py = "\n".join(
@@ -585,15 +567,11 @@ def render_card(
     name = PurePosixPath(hf_repo_id).name if hf_repo_id else PurePosixPath(ref.replace("\\", "/")).name
     chain = chain_of(run)
     kind = composition_kind(run)
-    what = {
-        "adapters": "an adapter (with its prediction head)",
-        "peft": "a LoRA module (peft)",
-        "transformers": "a fully fine-tuned checkpoint",
-    }[layout.library]
-    if layout.sft_folders:
-        info = run.get("sft") or {}
-        what = (f"an LT-SFT sparse difference of {info['k']:,} weights (with its prediction head)" if info.get("k")
-                else "an LT-SFT sparse difference (with its prediction head)")
+    info = _method_info(layout.method)
+    if layout.library == "adapters" or info is None:
+        what = "an adapter (with its prediction head)" if layout.library == "adapters" else "a module"
+    else:  # the registration's one-line summary ("LoRA (options: ...)", "VeRA: ...")
+        what = f"a `{layout.method}` module ({info.summary})"
     if kind:
         what = f"a {kind} composition of adapter modules" if layout.library == "adapters" else f"{what} ({kind})"
     base = public_name(backbone_id(run))

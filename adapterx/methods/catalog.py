@@ -55,7 +55,12 @@ class MethodInfo:
     language_modules: bool = False
     multitask: bool = False  # `train-intermediate A B` (one module, a head per task)
     native_files: tuple[str, ...] = ()  # files of a single-task module folder, checked before loading
-    plain_load: str = ""  # how to load a saved module without adapterx ("" where no library can)
+    # How a saved single module loads without adapterx: the python lines of the model card's "How to use" (after the
+    # line that sets `path`, the module's folder holding `module/`), a string.Template whose placeholders the card fills:
+    # $base (the backbone's id), $auto_class (the transformers head class), $head_args (", num_labels=N" where the
+    # head's size is known, else empty), $parts (a python list of the folders holding the method's weight file, in
+    # the order they apply: LT-SFT's). "" where no library can. Compositions are the library's (hub/card.py).
+    plain_load: str = ""
     notes: str = ""
     default_lr: tuple[float, float] = (1e-4, 3e-3)  # the CLI's --lr default: (pretrained backbone, tiny model)
     # A part of the name of every parameter the method adds or trains, beside the head (empty: every weight trains):
@@ -146,8 +151,46 @@ def table(model: str | None = None, task: str = "stsb", methods: list[str] | Non
 
 _BN_FILES = ("adapter_config.json",)
 _PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
-_ADAPTERS_LOAD = "AutoAdapterModel.from_pretrained(base).load_adapter(path, use_safetensors=True, set_active=True)"
-_PEFT_LOAD = "PeftModel.from_pretrained(AutoModelFor<Task>.from_pretrained(base, ...), path)"
+# The plain-library load lines (MethodInfo.plain_load): `path` is set by the card's first line.
+_ADAPTERS_LOAD = """from adapters import AutoAdapterModel
+
+model = AutoAdapterModel.from_pretrained("$base")
+model.load_adapter(f"{path}/module", use_safetensors=True, set_active=True)  # + head"""
+_PEFT_LOAD = """from peft import PeftModel
+from transformers import $auto_class
+
+base = $auto_class.from_pretrained("$base"$head_args)
+model = PeftModel.from_pretrained(base, f"{path}/module")"""
+_BITFIT_LOAD = """from safetensors.torch import load_file
+from transformers import $auto_class
+
+model = $auto_class.from_pretrained("$base"$head_args)
+# the trained biases and head over the pretrained weights
+model.load_state_dict(load_file(f"{path}/module/bitfit.safetensors"), strict=False)"""
+_FULL_LOAD = """from transformers import $auto_class, AutoTokenizer
+
+model = $auto_class.from_pretrained(f"{path}/module")
+tokenizer = AutoTokenizer.from_pretrained(f"{path}/module")  # else "$base"
+"""
+_SFT_LOAD = """import torch
+from safetensors.torch import load_file
+from transformers import $auto_class
+
+model = $auto_class.from_pretrained("$base"$head_args)
+model.load_state_dict(load_file(f"{path}/module/head.safetensors"), strict=False)  # the task head
+
+
+def add(folder):  # a sparse difference: W.view(-1)[idx] += val for each tensor it names
+    diff, params = load_file(f"{folder}/sft.safetensors"), dict(model.base_model.named_parameters())
+    with torch.no_grad():
+        for key in diff:
+            if key.endswith(".idx") and key[:-4] in params:
+                params[key[:-4]].view(-1).index_add_(0, diff[key].long(), diff[key[:-4] + ".val"])
+
+
+# in order: a language SFT (swap in another language's, from module/languages/), the intermediates', the module's own
+for folder in $parts:
+    add(folder)"""
 
 register(MethodInfo(
     "adapter", S.AdapterSpec, "adapters_backend", "adapters",
@@ -218,20 +261,20 @@ register(MethodInfo(
     "bitfit", S.BitFitSpec, "bitfit_backend", "torch", "BitFit: only the backbone's bias terms (and the head) train",
     modes=("chain",), continue_as="chain", native_files=("bitfit.safetensors",), default_lr=(1e-3, 3e-3),
     param_prefixes=(".bias",),
-    plain_load="AutoModelFor<Task>.from_pretrained(base, ...).load_state_dict(safetensors.torch.load_file(path/'bitfit.safetensors'), strict=False)",
+    plain_load=_BITFIT_LOAD,
     notes="chain: the target's biases start from the intermediate's",
 ))
 register(MethodInfo(
     "full", S.FullSpec, "hf_backend", "transformers", "full fine-tuning of every weight (the baseline)",
     modes=("chain",), continue_as="chain", multitask=True, native_files=("config.json",), default_lr=(2e-5, 1e-3),
-    plain_load="AutoModelFor<Task>.from_pretrained(path)",
+    plain_load=_FULL_LOAD,
 ))
 register(MethodInfo(
     "sft", S.SFTSpec, "sft_backend", "torch", "LT-SFT: a sparse difference of K weights (lottery-ticket sparse fine-tuning)",
     modes=("sum",), continue_as="sum", language_modules=True, native_files=("sft.safetensors",),
     default_lr=(2e-5, 1e-3),  # its phase 1 is full fine-tuning: the paper's 2e-5 serves both phases
     param_prefixes=("sft_delta",), small={"k": 2000},
-    plain_load="AutoModelFor<Task>.from_pretrained(base); add module/sft.safetensors' values at their indices (model card)",
+    plain_load=_SFT_LOAD,
     notes="sum: the differences add (language SFT, intermediates, target: Ansell et al. 2022); language SFTs from "
           "`train-language --method sft`",
 ))

@@ -116,3 +116,20 @@ def test_a_module_reference_is_no_task_of_the_context(tmp_path, no_work):
     res = ax("stack", str(tmp_path / "some-run"), "xnli", "--doc-stride", "32", *TINY, "--output", tmp_path / "o")
     one_line_error(res, "--doc-stride", "xnli (kind classification)")
     assert not Path(tmp_path / "o").exists()
+
+
+def test_a_built_in_model_never_mixes_synthetic_training_with_real_evaluation(tmp_path, monkeypatch):
+    """``train-target panx --model tiny --data-dir DIR``: where DIR holds no PAN-X training files, training would fall
+    back to synthetic data and score it on DIR's real files (a chance-level zero-shot result, reported as one);
+    refused in one line unless ``--data synthetic`` says so. Where DIR holds them, they are the training data."""
+    from tests.xtreme_files import write_task
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    write_task(data, "panx", "sw", split="dev")
+    for command in (["train-target", "panx"], ["stack", "stsb", "panx"]):
+        res = ax(*command, *TINY, "--data-dir", data, "--langs", "sw")
+        one_line_error(res, "--data-dir names real data", "no panx training files", "--data synthetic")
+    res = ax("train-target", "panx", *TINY, "--dev-file", data / "panx" / "dev-sw.tsv")
+    one_line_error(res, "--dev-file names real data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"], "nothing is written"

@@ -58,6 +58,20 @@ def _half_written(folder: Path) -> list[str]:
     return [name for name in partials(folder) if name.startswith(".")]
 
 
+def _with(args: tuple | list, flags: list[str]) -> list:
+    """``args`` with ``flags`` (option-value pairs) in place of the same options: an option given twice is refused."""
+    given = dict(zip(flags[::2], flags[1::2]))
+    out, i = [], 0
+    args = list(args)
+    while i < len(args):
+        if args[i] in given:
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out + list(flags)
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -72,7 +86,7 @@ def _digest(path: Path) -> str:
 ])
 def test_resume_with_other_settings_names_the_field(flags, needles, leftover):
     before = _digest(checkpoint_path(leftover))
-    err = one_line_error(ax(*ARGS, "--output", leftover, "--resume", *flags), "--resume", *needles,
+    err = one_line_error(ax(*_with(ARGS, flags), "--output", leftover, "--resume"), "--resume", *needles,
                          "Resume with the same settings", f"remove {checkpoint_path(leftover).parent}")
     assert "method.config" not in err or "method.name" not in err  # another method: its name, not every option
     assert not leftover.exists() and not _half_written(leftover.parent)
