@@ -24,6 +24,7 @@ from typing import Any
 
 from adapterx.cachedir import SUMS, folder_damage, seal, set_aside
 from adapterx.errors import ModelError
+from adapterx.fsio import file_sha256
 from adapterx.data import synthetic
 from adapterx.paths import cache_dir
 
@@ -360,7 +361,7 @@ def minilm_path() -> tuple[Path, str]:
     zip_path = Path(list(spec.submodule_search_locations)[0]) / "model.zip"
     if not zip_path.is_file():
         raise ModelError(f"{zip_path} is missing: the {MINILM_PACKAGE} install is damaged; reinstall it ({MINILM_PIP})")
-    digest = _record_sha256(zip_path) or _file_sha256(zip_path)
+    digest = _record_sha256(zip_path) or file_sha256(zip_path)
     target = cache_dir() / f"minilm-{digest[:16]}"
     if target.exists():
         if folder_damage(target) is None:
@@ -410,14 +411,6 @@ def _record_sha256(zip_path: Path) -> str | None:
                 raw = base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4))
                 return raw.hex()
     return None
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_compatible(bb: Backbone, other: dict[str, Any], what: str, allow_mismatch: bool = False) -> str | None:

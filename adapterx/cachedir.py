@@ -13,7 +13,6 @@ file entry (a feature-cache ``.npz``) has a ``<file>.sha256`` beside it. :func:`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from adapterx.errors import ConfigError
+from adapterx.fsio import file_sha256
 
 SUMS = ".adapterx-sha256.json"
 """The checksum record inside a folder entry: ``{"files": {name: {"sha256", "size"}}}``."""
@@ -61,14 +61,6 @@ def check_writable(root: Path, var: str) -> None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise ConfigError(f"{shown}: cannot write in {root} ({why}); point {var} at a writable folder") from None
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
+import hashlib
 import json
 import os
 import shutil
@@ -44,7 +45,17 @@ def _tmp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def _fsync_dir(path: Path) -> None:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks (weights and data files run to GBs)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry (after a rename) where the OS supports it; best effort elsewhere."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -74,7 +85,7 @@ def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
         if fsync:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
     except OSError as exc:
         raise write_error(path, exc) from None
     finally:
@@ -132,7 +143,7 @@ def atomic_folder(dest: str | Path, *, replace: bool = False) -> Iterator[Path]:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except OSError as exc:
         raise write_error(dest, exc) from None
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx.errors import ConfigError, DataError
+from adapterx.fsio import file_sha256
 from adapterx.data import layout
 from adapterx.data import synthetic
 from adapterx.data.readers import read_stsb
@@ -80,22 +81,12 @@ def changed_files(files: dict[str, str], cache: dict[str, str | None] | None = N
     for path, sha in files.items():
         if path not in cache:
             try:
-                cache[path] = _sha256_file(Path(path))
+                cache[path] = file_sha256(Path(path))
             except OSError:
                 cache[path] = None
         if cache[path] != sha:
             out.append(path)
     return out
-
-
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def start_read_log() -> list[dict[str, Any]]:

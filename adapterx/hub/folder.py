@@ -36,7 +36,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from adapterx.errors import HubError
-from adapterx.fsio import atomic_write_json, exclusive_lock
+from adapterx.fsio import atomic_write_json, exclusive_lock, fsync_dir
 from adapterx.hub import card as _card
 from adapterx.hub.ids import (
     CARD_NAME,
@@ -49,7 +49,6 @@ from adapterx.hub.ids import (
 from adapterx.hub.manifest import (
     RUN_FILES,
     build_manifest,
-    fsync_dir,
     manifest_id,
     published_name,
     read_manifest,

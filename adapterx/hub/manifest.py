@@ -188,15 +188,3 @@ def verify(root: Path, manifest: dict[str, Any], where: str, full: bool = True) 
             check_safetensors(root / name, f"{where}: {name}")
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (after a rename) where the OS supports it; best effort elsewhere."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

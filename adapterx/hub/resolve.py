@@ -46,7 +46,8 @@ from adapterx.hub.ids import (
     revision_key,
     slug,
 )
-from adapterx.hub.manifest import as_run_dir, fsync_dir, manifest_id, read_manifest, verify, write_manifest
+from adapterx.fsio import fsync_dir
+from adapterx.hub.manifest import as_run_dir, manifest_id, read_manifest, verify, write_manifest
 from adapterx.hub import hf
 from adapterx.hub.folder import FolderHub
 
