@@ -63,7 +63,7 @@ def test_shipped_recipes_validate_against_the_task_registry() -> None:
 @pytest.mark.parametrize(("change", "expected"), [
     ({"methods": ["full", {"name": "lora", "rank": 0}]}, "methods[1].rank: Input should be greater than or equal to 1"),
     ({"methods": ["full", {"name": "lora", "rnk": 4}]}, "methods[1].rnk: unknown key. Did you mean 'rank'? Allowed:"),
-    ({"methods": [{"name": "lorra"}]}, "methods[0].name: unknown method 'lorra'. Did you mean 'lora'?"),
+    ({"methods": [{"name": "lorra"}]}, "methods[0].name: unknown method 'lorra'. Did you mean 'lora'"),
     ({"methods": [{"name": "adapter", "transfer": "merge"}]}, "methods[0].transfer: 'merge' is not a composition of method adapter; use one of continue, stack, fuse"),
     ({"targets": ["xnlii"]}, "targets[0]: unknown task 'xnlii'. Did you mean 'xnli'"),
     ({"intermediates": ["none", "stsb+mnlii"]}, "intermediates[1][1]: unknown task 'mnlii'"),

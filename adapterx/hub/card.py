@@ -142,7 +142,10 @@ def metric_names(metrics: dict[str, Any] | None) -> list[str]:
 
 
 def front_matter(run: dict[str, Any], metrics: dict[str, Any] | None) -> dict[str, Any]:
-    """The Hub's card metadata (YAML front matter), built from run.json / metrics.json only."""
+    """The Hub's card metadata (YAML front matter), built from run.json / metrics.json only. A run trained on
+    synthetic data publishes no metric (a smoke test's numbers are no result)."""
+    if trained_on_synthetic(run):
+        metrics = None
     meta: dict[str, Any] = {"library_name": LIBRARY_BY_METHOD.get(method_name(run), "transformers")}
     base = hub_id_or_none(backbone_id(run))
     if base:
