@@ -64,6 +64,14 @@ def test_per_task_keys_are_checked() -> None:
         validate_recipe({**BASE, "data": {**BASE["data"], "per_task": {"panx": {"max_train_exmples": 3}}}})
     with pytest.raises(ConfigError, match="split"):
         validate_recipe({**BASE, "eval": {"per_task": {"panx": {"split": "train"}}}})
+    # a setting of a task the grid never runs would be read by nothing
+    with pytest.raises(ConfigError, match=r"data.per_task.xnli: xnli is not among the grid's"):
+        validate_recipe({**BASE, "data": {**BASE["data"], "per_task": {"xnli": {"max_train_examples": 3}}}})
+    with pytest.raises(ConfigError, match=r"eval.per_task.stsb: stsb is not among the grid's targets"):
+        validate_recipe({**BASE, "eval": {"per_task": {"stsb": {"split": "dev"}}}})
+    with pytest.raises(ConfigError, match=r"training.per_task.tydiqa"):
+        validate_recipe({**BASE, "training": {"per_task": {"tydiqa": {"max_length": 256}}}})
+    validate_recipe({**BASE, "data": {**BASE["data"], "per_task": {"stsb": {"max_train_examples": 3}}}})  # an intermediate
 
 
 def test_built_in_model_trains_on_the_real_files_of_its_data_dir(tmp_path: Path) -> None:

@@ -372,6 +372,20 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _per_task_names_grid_tasks(self) -> Recipe:
+        # A per-task setting of a task the grid never trains or evaluates would be accepted and then ignored.
+        trained = {t for chain in self.intermediates for t in chain} | set(self.targets)
+        for where, keys, allowed in (("training.per_task", self.training.per_task, trained),
+                                     ("data.per_task", self.data.per_task, trained),
+                                     ("eval.per_task", self.eval.per_task, set(self.targets))):
+            stray = sorted(set(keys) - allowed)
+            if stray:
+                kind = "targets" if where == "eval.per_task" else "intermediates or targets"
+                raise ValueError(f"{where}.{stray[0]}: {stray[0]} is not among the grid's {kind} "
+                                 f"({', '.join(sorted(allowed))}): a setting nothing would read")
+        return self
+
+    @model_validator(mode="after")
     def _unique(self) -> Recipe:
         for field, values in (
             ("backbones", list(self.backbones)),
