@@ -15,6 +15,7 @@ from typing import Any
 
 from adapterx.data.sources import DataOptions, changed_files, data_files
 from adapterx.errors import ConfigError
+from adapterx.fsio import exclusive_lock, lock_path
 from adapterx.engine.loop import TrainConfig
 from adapterx.grid.recipe import RETRIEVAL_OPTIONS
 from adapterx.methods.compose import continue_mode, trains_in_sequence
@@ -83,6 +84,9 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             folder = cache / name
             if distributed.is_main() and folder.is_dir() and _data_changed(folder):
                 shutil.rmtree(folder)  # trained on data that has changed since: train it again
+            # Another worker may be training this shared module right now (it holds the folder's output lock): wait
+            # for it, then reuse what it committed instead of being refused as a second writer.
+            _wait_for_writer(folder)
             # Another worker may commit this shared module at any moment: the ranks of one launch must not see it
             # differently, so rank 0's view is everyone's.
             if not distributed.broadcast_object(folder.exists()):
@@ -100,6 +104,9 @@ def run_cell(cell: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 try:
                     train_run(req, prepare=start)
                 except ConfigError:
+                    # another worker took the lock between our wait and our start: wait for it to commit
+                    if not folder.exists() and lock_path(folder).exists():
+                        _wait_for_writer(folder)
                     if not folder.exists():  # a concurrent worker did not finish it either
                         raise
             inter_run = json.loads((folder / "run.json").read_text())
@@ -167,3 +174,10 @@ def _retrieval_cell(cell, target, modules, out_dir, langs, threshold, inter_time
     per_example = getattr(res, "per_example", lambda: {})()
     return {"eval": js, "per_example": per_example, "metric_kind": "mean", "trainable_params": 0,
             "train_time_s": round(inter_time, 3), "run_dir": str(out_dir)}
+
+
+def _wait_for_writer(folder: Path, timeout_s: float = 24 * 3600.0) -> None:
+    """Block while another process holds ``folder``'s output lock (a cell training the shared intermediate module
+    this cell needs); returns at once when nobody does."""
+    with exclusive_lock(lock_path(folder), timeout=timeout_s):
+        pass
