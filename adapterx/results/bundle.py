@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterx import __version__
+from adapterx.fsio import file_sha256
 from adapterx.errors import ConfigError, DataError
 from adapterx.results.store import DB_NAME
 
@@ -70,14 +71,6 @@ def gzip_bytes(data: bytes) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=buf, mtime=0) as gz:
         gz.write(data)
     return buf.getvalue()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def copy_store(src: Path, dst: Path) -> None:
@@ -268,11 +261,11 @@ def _write(run_dir: Path, out: Path, max_mb: float, intermediate: str, n_boot: i
             "cells_kept": sorted(keep), "cells_hash_only": sorted(set(packed) - keep),
             "cells_without_predictions": sorted(h for h, paths in files.items() if not paths),
         },
-        "files": {rel: sha256_file(out / rel) for rel in listed},
+        "files": {rel: file_sha256(out / rel) for rel in listed},
     }
     (out / MANIFEST).write_text(json.dumps(manifest_doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return BundleSummary(out, len(specs), kept, kept_bytes, total, [*listed, MANIFEST])
 
 
 __all__ = ["BundleSummary", "DEFAULT_MAX_PREDICTIONS_MB", "MANIFEST", "PREDICTIONS", "PREDICTIONS_SHA", "copy_store",
-           "export_bundle", "gzip_bytes", "sha256_file"]
+           "export_bundle", "gzip_bytes"]
