@@ -227,3 +227,36 @@ def test_compiled_layers_predict_what_plain_layers_predict(tiny, tiny_tokenizer)
     plain = predict(module, task, examples, tiny_tokenizer, 64, 16, 16, "cpu")
     assert speed.compile_layers(module.model, backend="eager") == tiny.num_layers
     assert predict(module, task, examples, tiny_tokenizer, 64, 16, 16, "cpu") == plain
+
+
+def test_grid_estimate_reads_the_languages_and_lengths_of_a_local_data_folder(tiny, tmp_path):
+    """A cell that reads a local folder is estimated on it: the evaluation languages the folder holds (not every
+    language of the task: PAN-X has 40, ../shared/data 15), and their measured lengths (sizing the MiniLM study,
+    the typical lengths and the task's language list predicted 70 s for a 25 s PAN-X cell)."""
+    from adapterx.grid import cost, data_shape
+    from adapterx.grid.recipe import expand, load_recipe
+    from tests.study_bundle import tiny_recipe, write_data
+    from tests.xtreme_files import write_task
+
+    root = write_data(tmp_path / "data")  # PAN-X: en train/dev; dev in en, sw, de
+    recipe = tiny_recipe(tmp_path / "r.yaml", root, targets=["panx"], seeds=[1],
+                         eval={"split": "test", "per_task": {"panx": {"split": "dev"}}})
+    cells = expand(load_recipe(recipe))
+    cal = _fake_calibration("tiny", ["adapter"], [])
+    cal["methods"]["adapter"]["infer_b"] = 0.01  # large enough for the 0.1 s rounding of the estimate
+    cals = {("tiny", "adapter"): cal}
+    opts = cost.data_options(cells[0])
+    assert data_shape.eval_languages(cost.get_task("panx"), opts, []) == ("dev", ["de", "en", "sw"])
+    before = cost.estimate_grid(cells, cals)["seconds"]["zero_shot"]
+    write_task(root, "panx", "fr", split="dev")  # one more language in the folder: one more language evaluated
+    data_shape._SHAPES.clear()
+    after = cost.estimate_grid(cells, cals)["seconds"]["zero_shot"]
+    assert after == pytest.approx(before * 4 / 3, rel=0.2)
+    # lengths are measured: sentences of four times the words cost more per training step
+    short = data_shape.measure(cost.get_task("panx"), "train", "en", opts, "tiny", 128)
+    path = root / "panx" / "train-en.tsv"
+    path.write_text("".join((line + "\n") * 4 if line else "\n"
+                            for line in path.read_text(encoding="utf-8").split("\n")), encoding="utf-8")
+    data_shape._SHAPES.clear()
+    long = data_shape.measure(cost.get_task("panx"), "train", "en", opts, "tiny", 128)
+    assert short is not None and long is not None and long.tokens > 2 * short.tokens

@@ -16,8 +16,10 @@ device and host, so another machine or thread count calibrates anew.
 - ``target``: training each cell's target stage (module build, featurization, steps, English dev evaluations, save);
 - ``zero_shot``: evaluating every evaluation language (examples / 32 forwards of 32 examples each).
 
-Token counts per example come from the task kind's typical lengths for real text (``TYPICAL_TOKENS``, XLM-R
-SentencePiece) or, for synthetic data, from featurizing a sample of it with the backbone's tokenizer. Grouped batches
+Token counts per example come from featurizing a sample of the data with the backbone's tokenizer where the cell
+reads local files (:mod:`adapterx.grid.data_shape`: also the sizes and the evaluation languages the folder holds) or
+synthetic data; otherwise (a Hub data set) from the task kind's typical lengths for real text (``TYPICAL_TOKENS``,
+XLM-R SentencePiece). Grouped batches
 (the default for short texts) pad to about the mean length; span QA windows are full.
 """
 
@@ -45,7 +47,9 @@ from adapterx.engine.loop import TrainConfig
 from adapterx.engine.loop import make_optimizer
 from adapterx.engine.loop import pick_device
 from adapterx.fsio import atomic_write_json
+from adapterx.grid import data_shape
 from adapterx.grid.recipe import stage_data
+from adapterx.grid.run_cell import data_options
 from adapterx.methods import build_module
 from adapterx.methods.spec import method_from_options
 from adapterx.tasks import get_task
@@ -401,21 +405,32 @@ def _synthetic_tokens_with(task, tok, max_length: int) -> float:  # noqa: ANN001
 
 
 def _stage_train(task, cfg: dict[str, Any], data: dict[str, Any], backbone: str, rates: dict[str, Any],  # noqa: ANN001
-                 featurize_s: float, stage_overhead_s: float = 0.0, loop_step_s: float = 0.0) -> tuple[float, int]:
-    n = _train_size(task, data)
+                 featurize_s: float, stage_overhead_s: float = 0.0, loop_step_s: float = 0.0,
+                 opts: DataOptions | None = None) -> tuple[float, int]:
+    """Seconds and optimizer steps of one training stage; ``opts``: the stage's data options, whose local files (if
+    any) give the real lengths and sizes (:mod:`adapterx.grid.data_shape`)."""
+    max_length, stride = int(cfg["max_length"]), int(cfg.get("doc_stride") or 64)
+    train = data_shape.measure(task, "train", "en", opts, backbone, max_length, stride) if opts else None
+    dev = data_shape.measure(task, "dev", "en", opts, backbone, max_length, stride) if opts else None
+    n = train.examples if train else _train_size(task, data)
     if n == 0:
         return 0.0, 0
     per_step = int(cfg["batch_size"]) * int(cfg.get("grad_accum") or 1)
     steps = int(cfg["max_steps"]) if cfg.get("max_steps") else math.ceil(float(cfg["epochs"]) * n / per_step)
-    tok = _tokens(task, data, int(cfg["max_length"]), backbone)
-    n_train_feats = n if task.kind != "span_qa" else n * 2  # QA: about two windows per example
+    tok = train.tokens if train else _tokens(task, data, max_length, backbone)
+    # QA: about two windows per example unless measured
+    n_train_feats = n * (train.features_per_example if train else 1 if task.kind != "span_qa" else 2)
     micro = int(cfg["batch_size"])
     step_s = (int(cfg.get("grad_accum") or 1)) * (rates["train_a"] + rates["train_b"] * micro * tok + loop_step_s)
     steps_per_epoch = max(1, math.ceil(n_train_feats / micro) // int(cfg.get("grad_accum") or 1))
     n_evals = max(1, math.ceil(steps / int(cfg.get("eval_every") or steps_per_epoch)))
-    dev = _dev_size(task, data)
-    dev_s = n_evals * _forward_s(rates, dev, tok)
-    overhead = rates["build_s"] + rates["save_s"] + featurize_s * (n_train_feats + dev) + stage_overhead_s
+    if dev:
+        dev_n, dev_feats, dev_tok = dev.examples, dev.examples * dev.features_per_example, dev.tokens
+    else:
+        dev_n = _dev_size(task, data)
+        dev_feats, dev_tok = dev_n, tok
+    dev_s = n_evals * _forward_s(rates, math.ceil(dev_feats), dev_tok)
+    overhead = rates["build_s"] + rates["save_s"] + featurize_s * (n_train_feats + dev_n) + stage_overhead_s
     return overhead + steps * step_s + dev_s, steps
 
 
@@ -428,6 +443,33 @@ def _eval_languages(task, cell: dict[str, Any]) -> list[str]:  # noqa: ANN001
     wanted = (cell.get("eval") or {}).get("languages") or []
     langs = [lang for lang in wanted if lang in task.languages]
     return langs or list(task.languages)
+
+
+def _local(opts: DataOptions) -> DataOptions | None:
+    return opts if data_shape.local_options(opts) else None
+
+
+def _measured_zero_shot(task, cell: dict[str, Any], opts: DataOptions | None, backbone: str,  # noqa: ANN001
+                        rates: dict[str, Any], post: float) -> float | None:
+    """Seconds to evaluate the languages the cell's local data folder holds, each at its measured size and length;
+    None where the data is not local or a language's file cannot be read here."""
+    if opts is None:
+        return None
+    cfg = cell["training"]["target"]
+    chosen = data_shape.eval_languages(task, opts, list((cell.get("eval") or {}).get("languages") or []),
+                                       int((cell.get("eval") or {}).get("low_resource_threshold", 2)))
+    if chosen is None:
+        return None
+    split, langs = chosen
+    total = 0.0
+    for lang in langs:
+        shape = data_shape.measure(task, split, lang, opts, backbone, int(cfg["max_length"]),
+                                   int(cfg.get("doc_stride") or 64), for_eval=True)
+        if shape is None:
+            return None
+        total += _forward_s(rates, math.ceil(shape.examples * shape.features_per_example), shape.tokens)
+        total += post * shape.examples
+    return total
 
 
 def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -449,13 +491,15 @@ def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str
         if cell["intermediate"] and cell["intermediate_key"] not in seen:
             seen.add(cell["intermediate_key"])
             for name, cfg in zip(cell["intermediate"], cell["training"]["intermediate"]):
-                s, n = _stage_train(get_task(name), cfg, stage_data(cell, name), bb, rates, feat, fixed, loop)
+                s, n = _stage_train(get_task(name), cfg, stage_data(cell, name), bb, rates, feat, fixed, loop,
+                                    _local(data_options(cell, name)))
                 stages["intermediate"] += s
                 steps += n
         target = get_task(cell["target"])
         langs = _eval_languages(target, cell)
+        opts = _local(data_options(cell))
         if target.kind != "retrieval":
-            s, n = _stage_train(target, cell["training"]["target"], data, bb, rates, feat, fixed, loop)
+            s, n = _stage_train(target, cell["training"]["target"], data, bb, rates, feat, fixed, loop, opts)
             stages["target"] += s
             steps += n
             tok = _tokens(target, data, int(cell["training"]["target"]["max_length"]), bb)
@@ -464,7 +508,9 @@ def estimate_grid(cells: list[dict[str, Any]], calibrations: dict[tuple[str, str
             tok = float(TYPICAL_TOKENS["retrieval"])
             n_test = 2 * _test_size(target, data)
         post = (cal.get("eval_example_overhead_by_task") or {}).get(target.name, cal.get("eval_example_overhead_s", feat))
-        stages["zero_shot"] += len(langs) * (_forward_s(rates, n_test, tok) + post * n_test)
+        measured = _measured_zero_shot(target, cell, opts, bb, rates, post) if target.kind != "retrieval" else None
+        stages["zero_shot"] += measured if measured is not None else len(langs) * (_forward_s(rates, n_test, tok)
+                                                                                  + post * n_test)
     startup = max((c.get("startup_s", 0.0) for c in calibrations.values()), default=0.0) if cells else 0.0
     total = sum(stages.values()) + startup
     return {"seconds": {k: round(v, 1) for k, v in stages.items()}, "startup_seconds": startup,
