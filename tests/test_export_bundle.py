@@ -60,9 +60,12 @@ def _export(run: Path, to: Path, *extra: str):
 
 def test_bundle_holds_store_report_question_predictions_and_manifest(run_dir: Path, tmp_path: Path) -> None:
     to = tmp_path / "docs" / "results" / "study"
+    (run_dir / "times.md").write_text("| stage | measured |\n")  # put there by hand: copied, listed in MANIFEST
     res = _export(run_dir, to)
+    (run_dir / "times.md").unlink()
     assert res.exit_code == 0, res.output
     assert "8 cells, all predictions" in res.output
+    assert (to / "times.md").read_text() == "| stage | measured |\n" and not (to / "plan.json").exists()
     for name in ("results.sqlite", "report.html", "report.md", "report.csv", "report.json", "question.md",
                  "recipe.yaml", "README.md", "MANIFEST.json", "predictions-sha256.json"):
         assert (to / name).is_file(), name

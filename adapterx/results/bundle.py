@@ -6,6 +6,8 @@ caches stay behind)::
     results.sqlite            the results store: a consistent copy (sqlite3's backup API), WAL-mode header kept so
                               that `adapterx report BUNDLE` reads it without changing a byte
     recipe.yaml, runs.jsonl   the resolved recipe and every `adapterx run` invocation (as in the run folder)
+    plan.json, times.md       where the run folder has them: the dry-run plan and estimate made before the run, and
+                              the measured wall time per stage against it (benchmarks/grid_times.py)
     report.html, report.md|csv|json|tex, *.svg|png
                               what `adapterx report RUN --html --out BUNDLE` writes
     question.md|json          what `adapterx report RUN --question` writes
@@ -45,7 +47,9 @@ MANIFEST = "MANIFEST.json"
 PREDICTIONS = "predictions"
 PREDICTIONS_SHA = "predictions-sha256.json"
 DEFAULT_MAX_PREDICTIONS_MB = 20.0
-_RUN_FILES = ("recipe.yaml", "runs.jsonl")  # copied as they are, where the run folder has them
+# Copied as they are, where the run folder has them: plan.json (`adapterx run --dry-run --json` made before the run)
+# and times.md (benchmarks/grid_times.py: measured wall time per stage against that plan) are put there by hand.
+_RUN_FILES = ("recipe.yaml", "runs.jsonl", "plan.json", "times.md")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ Written by `adapterx export bundle RUN --to THIS_FOLDER` (adapterx {__version__}
 |---|---|
 | `results.sqlite` | the results store (schema in adapterx/results/store.py): every cell's spec, provenance, per-language scores and per-example statistics |
 | `recipe.yaml`, `runs.jsonl` | the resolved recipe, and every `adapterx run` invocation on the run folder |
+| `plan.json`, `times.md` | (where the run folder had them) `adapterx run --dry-run --json` made before the run, and the measured wall time per stage against its estimate (`benchmarks/grid_times.py`) |
 | `report.html` | the report in one page: the answer first, per-language tables, plots, provenance of every cell |
 | `report.md`, `report.csv`, `report.json`, `report.tex`, `*.svg`, `*.png` | the report's tables and figures |
 | `question.md`, `question.json` | `adapterx report --question`: did the intermediate task help, per target and method |
