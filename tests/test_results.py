@@ -307,3 +307,24 @@ def test_metrics_from_stats_and_vectorised_replicates_agree() -> None:
     fast = sampler.replicates("correlation", recs, "pearson")  # weighted sums
     slow = [_metric_fallback("pearson", "correlation", [recs[i] for i in row]) for row in sampler.indices]
     assert fast == pytest.approx(slow)
+
+
+def test_a_partial_grid_pairs_its_intervals_on_the_seeds_both_conditions_have(tmp_path: Path) -> None:
+    """A grid still running (stsb done for seed 1, none for seeds 1-3): the delta pairs seed 1 with seed 1, and so
+    must its interval. It resampled seed 1 of stsb against the mean of none's three seeds, which put the point
+    estimate outside its own interval on the MiniLM study's first stsb cell."""
+    base = {"methods": ["adapter"], "targets": ["xnli", "panx"]}
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_recipe(small_recipe(**base, intermediates=["none"], seeds=[1, 2, 3]), a, cell_fn=fake_run_cell)
+    run_recipe(small_recipe(**base, intermediates=["none", "stsb"], seeds=[1]), a, cell_fn=fake_run_cell)
+    run_recipe(small_recipe(**base, intermediates=["none", "stsb"], seeds=[1]), b, cell_fn=fake_run_cell)
+    ra, rb = (build_report(d, ReportOptions(n_boot=200, seed=3)) for d in (a, b))
+    for target in ("xnli", "panx"):
+        da = ra["targets"][target]["deltas"]["tiny/adapter/stsb"]
+        db = rb["targets"][target]["deltas"]["tiny/adapter/stsb"]
+        for lang, d in da["languages"].items():
+            assert d["mean"] == pytest.approx(db["languages"][lang]["mean"]) and d["n_seeds"] == 1
+            assert d["ci"] == pytest.approx(db["languages"][lang]["ci"]), (target, lang)
+        for g, d in da["groups"].items():
+            if d is not None:
+                assert d["ci"] == pytest.approx(db["groups"][g]["ci"]), (target, g)

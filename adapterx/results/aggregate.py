@@ -362,9 +362,9 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
     missing: set[str] = set()
     mismatch: list[str] = []
     for lang in langs:
-        recs: dict[str, list[tuple[str, list[dict[str, Any]], float | None, str]]] = {}
+        recs: dict[str, list[tuple[int, str, list[dict[str, Any]], float | None, str]]] = {}
         for cond in involved:
-            for _seed, per_lang in sorted(by[cond].items()):
+            for seed, per_lang in sorted(by[cond].items()):
                 row = per_lang.get(lang)
                 if row is None:
                     continue
@@ -372,8 +372,8 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
                 if got is None:
                     missing.add(f"{cond} {lang}")
                     continue
-                recs.setdefault(cond, []).append((got[0], got[1], row.score, row.metric))
-        sizes = {len(r[1]) for lst in recs.values() for r in lst}
+                recs.setdefault(cond, []).append((seed, got[0], got[1], row.score, row.metric))
+        sizes = {len(r[2]) for lst in recs.values() for r in lst}
         if len(sizes) != 1:
             if len(sizes) > 1:
                 notes.append(f"{target} {lang}: conditions were evaluated on different numbers of examples"
@@ -383,18 +383,23 @@ def _bootstrap(store: ResultsStore, target: str, by: dict[str, dict[int, dict[st
         if n == 0:
             continue
         sampler = _Resampler(n, options.n_boot, options.seed, target, lang)
-        seed_mean: dict[str, np.ndarray] = {}
+        per_seed: dict[str, dict[int, np.ndarray]] = {}
         for cond, lst in recs.items():
-            per_seed = []
-            for kind, records, stored, metric in lst:
-                per_seed.append(sampler.replicates(kind, records, metric))
+            for seed, kind, records, stored, metric in lst:
+                per_seed.setdefault(cond, {})[seed] = sampler.replicates(kind, records, metric)
                 full = metric_from_stats(kind, records, metric)
                 if stored is not None and abs(full - stored) > 0.05 and len(mismatch) < 5:
                     mismatch.append(f"{cond} {lang}: stored {stored:.2f}, from statistics {full:.2f}")
-            seed_mean[cond] = np.mean(per_seed, axis=0)
         for c, base in pairs.items():
-            if c in seed_mean and base in seed_mean:
-                out[(c, lang)] = seed_mean[c] - seed_mean[base]
+            if c in per_seed and base in per_seed:
+                # The seeds both conditions have, as the point estimate pairs them (a grid still running has stsb
+                # for seed 1 and none for seeds 1-3: seed 1 against the mean of 1-3 put the point estimate outside
+                # its own interval); no common seed: every seed of each, as the unpaired point estimate.
+                common = sorted(set(per_seed[c]) & set(per_seed[base]))
+                sa = common or sorted(per_seed[c])
+                sb = common or sorted(per_seed[base])
+                out[(c, lang)] = (np.mean([per_seed[c][s] for s in sa], axis=0)
+                                  - np.mean([per_seed[base][s] for s in sb], axis=0))
     if missing:
         shown = ", ".join(sorted(missing)[:6]) + (" ..." if len(missing) > 6 else "")
         notes.append(f"{target}: no per-example statistics for {shown}: those deltas have no bootstrap interval.")
