@@ -303,7 +303,8 @@ def job_lora(job: dict[str, Any]) -> dict[str, Any]:
 def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     """Zero-shot evaluation speed on real tokenization: adapterx's predict (length-sorted batches, inference_mode)
     against a loop padding every batch to max_length in file order (torch.no_grad), same features and model, on a
-    seeded random sample of XNLI dev per language (a random sample sorts into batches as tight as the language)."""
+    seeded random sample of the task's dev set per language (a random sample sorts into batches as tight as the
+    language): XNLI pairs, or TyDiQA-GoldP windows (``task``: tydiqa; 128-token windows, stride 64)."""
     import random
 
     import torch
@@ -316,7 +317,7 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
 
     bb, tok_name = _backbone(job)
     tok = load_tokenizer(bb)
-    task = get_task("xnli")
+    task = get_task(job.get("task", "xnli"))
     ops = ops_for(task.kind)
     module = _module("adapter", bb, task)
     model = module.model
@@ -325,7 +326,7 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     types = int(json.loads((Path(bb.path) / "config.json").read_text()).get("type_vocab_size", 1))
     data = {}
     for lang in job["langs"]:
-        ex = read_split("xnli", Path(job["data_dir"]), "dev", lang)
+        ex = read_split(task.name, Path(job["data_dir"]), "dev", lang)
         ex = random.Random(0).sample(ex, min(job["per_lang"], len(ex)))
         feats = ops.featurize(task, ex, tok, ml, 64, train=False)
         if types < 2:
@@ -360,7 +361,8 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
     n = sum(len(e) for e, _ in data.values())
     lengths = [len(it["input_ids"]) for _, f in data.values() for it in f.items]
     same = sum(a == b for a, b in zip(preds["adapterx"], preds["plain"])) / max(1, n)
-    return {"tokenizer": tok_name, "examples": n, "mean_length": sum(lengths) / len(lengths), "same_predictions": same,
+    return {"task": task.name, "tokenizer": tok_name, "examples": n, "features": len(lengths),
+            "mean_length": sum(lengths) / len(lengths), "same_predictions": same,
             **{k: {**_stats(v), "ex_per_s": n / statistics.median(v)} for k, v in times.items()}}
 
 
@@ -476,10 +478,11 @@ def render(res: dict[str, Any]) -> str:
                 _f(lr[method]["median"]), "", "", f"self time: {top}", f"{lr['load']:.1f}")
     for size, e in (res.get("eval") or {}).items():
         if "error" in e:
-            row("zero-shot eval", size, "xnli", "failed", "", "", e["error"][:80], "")
+            row("zero-shot eval", size, "eval", "failed", "", "", e["error"][:80], "")
             continue
         a, pl = e["adapterx"]["ex_per_s"], e["plain"]["ex_per_s"]
-        row("zero-shot eval", size, f"XNLI dev ({e['examples']} ex, {e['tokenizer']}, mean length "
+        what = "XNLI dev" if e.get("task", "xnli") == "xnli" else f"TyDiQA-GoldP dev, {e.get('features')} windows"
+        row("zero-shot eval", size.split("/")[0], f"{what} ({e['examples']} ex, {e['tokenizer']}, mean length "
             f"{e['mean_length']:.0f} of 128): predict vs pad-to-max no_grad loop", f"{a:.1f} ex/s", f"{pl:.1f} ex/s",
             f"{a / pl:.2f}x", f"same predictions {e['same_predictions']:.0%}; spread ±{50 * e['adapterx']['spread']:.0f}%"
             f" / ±{50 * e['plain']['spread']:.0f}%", f"{e['load']:.1f}")
@@ -522,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--eval-sizes", default="minilm,base")
     ap.add_argument("--eval-langs", default="en,sw")
+    ap.add_argument("--eval-tasks", default="xnli", help="zero-shot eval section: xnli and/or tydiqa")
     ap.add_argument("--eval-per-lang", type=int, default=256)
     ap.add_argument("--eval-reps", type=int, default=2)
     ap.add_argument("--grid-recipe", default=str(REPO / "recipes" / "smoke-tiny.yaml"))
@@ -566,10 +570,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "steps": steps(args.lora_size)}, work, "lora", args.timeout)
         if "eval" in sections:
             res["eval"] = {}
-            for size in args.eval_sizes.split(","):
-                res["eval"][size] = run_job({**base, "kind": "eval", "size": size, "langs": args.eval_langs.split(","),
-                                             "per_lang": args.eval_per_lang, "reps": args.eval_reps},
-                                            work, f"eval-{size}", args.timeout)
+            for task in args.eval_tasks.split(","):
+                for size in args.eval_sizes.split(","):
+                    key = size if task == "xnli" else f"{size}/{task}"
+                    res["eval"][key] = run_job({**base, "kind": "eval", "size": size, "task": task,
+                                                "langs": args.eval_langs.split(","), "per_lang": args.eval_per_lang,
+                                                "reps": args.eval_reps}, work, f"eval-{task}-{size}", args.timeout)
         if "grid" in sections:
             res["grid"] = grid_check(work, args.grid_reps, args.grid_recipe)
     finally:

@@ -107,7 +107,7 @@ def _check_numbers(doc: Elements, run_dir: Path) -> None:
     assert len(answer) == 1
     cells = [c for c in doc.items if answer[0] in c["parents"] and c["tag"] == "td"]
     assert {c["attrs"].get("data-group") for c in cells if "delta" in c["attrs"].get("class", "")} == \
-        {"english", "zero_shot", "low", "latin", "other_script"}
+        {"english", "zero_shot", "low", "latin", "other_script", "low_latin"}
     [seeds] = [c for c in cells if "seeds" in c["attrs"].get("class", "")]
     assert int(seeds["attrs"]["data-seeds"]) == n_seeds[("xnli", "tiny/lora/stsb")] == 2
 
@@ -123,6 +123,9 @@ def test_report_html_is_one_self_contained_page_with_the_stores_numbers(page: tu
     _check_numbers(doc, run_dir)
     # The answer first, then per target a table and a plot, the score/parameter plot, provenance of every cell.
     assert text.index('id="answer"') < text.index('id="target-')
+    # ... and under the answer, what every score was measured under (steps, length, caps, split), from the specs
+    [setup] = [p for p in doc.find("p") if "setup" in p["attrs"].get("class", "")]
+    assert text.index("Measured on tiny") < text.index('id="target-') and "steps of" in text
     assert {t["attrs"]["data-target"] for t in doc.find("svg", class_="delta-plot")} == {"xnli", "panx"}
     points = doc.find("g", class_="point")
     overall = {c: o for c, o in _overall(run_dir).items()}

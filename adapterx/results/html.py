@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from adapterx.engine.rundir import tree_sha256
 from adapterx.errors import AdapterxError
 from adapterx.fsio import atomic_write_text
@@ -35,9 +37,9 @@ from adapterx.results.aggregate import GROUP_DESCRIPTIONS, GROUPS
 
 # The answer's columns: English (the training language) apart from the zero-shot languages, and those by resource
 # class and by script (an encoder with one script's vocabulary reaches the others through few shared subwords).
-ANSWER_GROUPS = ("english", "zero_shot", "low", "latin", "other_script")
+ANSWER_GROUPS = ("english", "zero_shot", "low", "latin", "other_script", "low_latin")
 ANSWER_TITLES = {"english": "English", "zero_shot": "zero-shot", "low": "low-resource", "latin": "Latin script",
-                 "other_script": "other script"}
+                 "other_script": "other script", "low_latin": "low Latin"}
 from adapterx.results.export import short_names
 from adapterx.results.question import answer
 from adapterx.results.store import ResultsStore
@@ -94,8 +96,9 @@ def _delta_and_ci(d: dict[str, Any] | None, scale: float, condition: str) -> lis
             f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>']
 
 
-def _delta_cell(d: Mapping[str, Any] | None, scale: float, extra: str = "") -> str:
-    """A delta as a table cell: class pos/neg by sign, shade by size, interval on hover and in data-lo/hi."""
+def _delta_cell(d: Mapping[str, Any] | None, scale: float, extra: str = "", inline_ci: bool = False) -> str:
+    """A delta as a table cell: class pos/neg by sign, shade by size, interval on hover and in data-lo/hi (and
+    under the delta where ``inline_ci``: the answer table, which must fit one screen's width)."""
     if not d or d.get("mean") is None:
         return f'<td class="delta"{extra}>-</td>'
     m = d["mean"]
@@ -107,7 +110,8 @@ def _delta_cell(d: Mapping[str, Any] | None, scale: float, extra: str = "") -> s
     title = f"{m:+.2f}{std}" + (f", interval {_ci_text(ci)}" if ci else ", no interval")
     lo, hi = (ci[0], ci[1]) if ci else (None, None)
     return (f'<td class="delta {cls}" style="--a:{alpha:.2f}" data-delta="{_attr(m)}" data-lo="{_attr(lo)}"'
-            f' data-hi="{_attr(hi)}" title="{_e(title)}"{extra}>{_f(m, sign=True)}</td>')
+            f' data-hi="{_attr(hi)}" title="{_e(title)}"{extra}>{_f(m, sign=True)}'
+            + (f'<br><span class="ci">{_ci_text(ci)}</span>' if inline_ci else "") + "</td>")
 
 
 def _joshi(lang: str) -> int | None:
@@ -125,7 +129,55 @@ def _names(report: dict[str, Any]) -> dict[str, str]:
 # Sections
 
 
-def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]]) -> str:
+def _setup_note(cells: Sequence[dict[str, Any]]) -> str:
+    """What every score of the page was measured under, per target, from the cells' specs: backbone, steps, length,
+    the example caps and the evaluation split (a capped miniature must say so where its answer is read)."""
+    per: dict[str, set[str]] = {}
+    inter: dict[str, set[str]] = {}
+    backbones: set[str] = set()
+    for c in cells:
+        spec = c.get("spec") or {}
+        target = spec.get("target")
+        if not target:
+            continue
+        backbones.add(str(spec.get("backbone")))
+        tr = ((spec.get("training") or {}).get("target")) or {}
+        data, ev = spec.get("data") or {}, spec.get("eval") or {}
+        steps = f"{tr['max_steps']} steps" if tr.get("max_steps") else f"{tr.get('epochs')} epochs"
+        caps = [f"first {data['max_train_examples']:,} training examples" if data.get("max_train_examples") else "",
+                f"first {data['max_eval_examples']:,} evaluation examples per language"
+                if data.get("max_eval_examples") else "all evaluation examples"]
+        per.setdefault(target, set()).add(f"{steps} of {tr.get('batch_size')} x {tr.get('max_length')} tokens, "
+                                          + ", ".join(x for x in caps if x) + ", " + _split_text(ev.get("split")))
+        for name, cfg in zip(spec.get("intermediate") or [], (spec.get("training") or {}).get("intermediate") or []):
+            inter.setdefault(name, set()).add(f"{cfg.get('max_steps') or str(cfg.get('epochs')) + ' epochs'} steps "
+                                              f"of {cfg.get('batch_size')}")
+    if not per:
+        return ""
+    parts = [f"<b>{_e(t)}</b> {_e('; '.join(sorted(v)))}" for t, v in sorted(per.items())]
+    parts += [f"<b>{_e(t)}</b> (intermediate) {_e('; '.join(sorted(v)))}" for t, v in sorted(inter.items())]
+    return (f'<p class="note setup">Measured on {_e(", ".join(sorted(backbones)))}: ' + ". ".join(parts)
+            + ". Every score is under these budgets and caps (recipe in Provenance below).</p>")
+
+
+def _split_text(split: str | None) -> str:
+    # a recipe's eval.split "test" means each task's own evaluation split (TyDiQA-GoldP's is its dev set)
+    return "dev split" if split == "dev" else "the task's evaluation split"
+
+
+def _recipe_description(run_dir: Path | None) -> str:
+    path = run_dir / "recipe.yaml" if run_dir else None
+    if path is None or not path.is_file():
+        return ""
+    try:
+        doc = yaml.safe_load(path.read_text("utf-8")) or {}
+    except yaml.YAMLError:
+        return ""
+    return str(doc.get("description") or "") if isinstance(doc, dict) else ""
+
+
+def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]],
+                    cells: Sequence[dict[str, Any]] = ()) -> str:
     first = next(iter(answers.values()))
     level = round(100 * first["ci"])
     names = _names(report)
@@ -142,7 +194,8 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
         return "".join(out)
     out.append('<table id="answer-table"><thead><tr><th>target</th><th>method</th>')
     for g in ANSWER_GROUPS:
-        out.append(f'<th title="{_e(GROUP_DESCRIPTIONS[g])}">Δ {_e(ANSWER_TITLES[g])}</th><th>{level}% CI</th>')
+        out.append(f'<th title="{_e(GROUP_DESCRIPTIONS[g])}">Δ {_e(ANSWER_TITLES[g])}<br>'
+                   f'<span class="ci">{level}% CI</span></th>')
     out.append("<th>seeds</th><th>verdict (low)</th></tr></thead><tbody>")
     scale = max((abs(d["mean"]) for v in rows.values() for g in ANSWER_GROUPS
                  if (d := v.get(g)) and d.get("mean") is not None), default=1.0)
@@ -152,9 +205,7 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
         out.append(f'<tr data-target="{_e(target)}" data-condition="{_e(cond)}"><td>{_e(target)}</td>'
                    f"<td>{_e(names.get(cond, cond))}</td>")
         for g in ANSWER_GROUPS:
-            d = v.get(g)
-            out.append(_delta_cell(d, scale, f' data-group="{g}"'))
-            out.append(f'<td class="ci">{_ci_text((d or {}).get("ci"))}</td>')
+            out.append(_delta_cell(v.get(g), scale, f' data-group="{g}"', inline_ci=True))
         low_verdict = _verdict_of(answers, target, cond)
         out.append(f'<td class="seeds" data-seeds="{seeds}">{seeds}</td>'
                    f'<td class="verdict-{_e(low_verdict.replace(" ", "-"))}">{_e(low_verdict)}</td></tr>')
@@ -163,6 +214,7 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
                f' {first["low_resource_threshold"]}; English is the training language, the zero-shot and script'
                " groups leave it out) against the same method without intermediate task; mean over"
                f" seeds, {level}% paired bootstrap interval over test examples. {_e(answers['low']['summary'])}</p>")
+    out.append(_setup_note(cells))
     members = first.get("group_members") or {}
     if members:
         out.append('<p class="note groups">' + " ".join(
@@ -479,7 +531,10 @@ def render_html(report: dict[str, Any], answers: Mapping[str, dict[str, Any]],
              (f'<p class="meta">{_e(report["run_dir"])} · {report["n_cells"]} finished cells ·'
              f" {len(report['failures'])} failed · {report['options']['n_boot']} bootstrap resamples, {ci}% intervals"
              f" · generated {_e(report['generated'])}</p>")]
-    parts.append(_answer_section(report, answers))
+    described = _recipe_description(run_dir)
+    if described:
+        parts.append(f'<p class="meta description">{_e(described)}</p>')
+    parts.append(_answer_section(report, answers, provenance))
     for target in report["targets"]:
         parts.append(_target_section(report, target))
     parts.append('<section id="cost"><h2>Score against trainable parameters</h2>')
