@@ -461,8 +461,22 @@ def adapterx_run(target: str, recipe: dict[str, Any], recipe_path: Path, s: dict
                  args: argparse.Namespace) -> dict[str, Any]:
     """``adapterx run`` restricted to ``minilm full none -> target seed 1``, English evaluation only."""
     full = next(m for m in recipe["methods"] if m.get("name") == "full")
+    # The recipe restricted to this target: its per-task settings of the other targets go too (a recipe refuses a
+    # setting of a task its grid does not run); data.root stays relative to the repository root (cwd below).
+    one = json.loads(json.dumps(recipe))
+    for section in ("training", "data", "eval"):
+        per_task = (one.get(section) or {}).get("per_task")
+        if per_task:
+            kept = {k: v for k, v in per_task.items() if k == target}
+            if kept:
+                one[section]["per_task"] = kept
+            else:
+                del one[section]["per_task"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    restricted = run_dir / f"recipe-{target}.yaml"
+    restricted.write_text(json.dumps(one, indent=1))  # JSON is YAML
     exe = Path(sys.executable).parent / "adapterx"
-    cmd = [str(exe) if exe.exists() else "adapterx", "run", str(recipe_path), "--run-dir", str(run_dir),
+    cmd = [str(exe) if exe.exists() else "adapterx", "run", str(restricted), "--run-dir", str(run_dir),
            "--set", f"methods=[{json.dumps(full)}]", "--set", "intermediates=[none]",
            "--set", f"targets=[{target}]", "--set", "seeds=[1]", "--set", "eval.languages=[en]"]
     if args.steps:

@@ -163,7 +163,9 @@ def recompute_scores(bundle: str | Path, *, data_root: str | Path | None = None)
         if have is None:  # predicted without gold in the run (an unlabelled test file): nothing stored to compare
             out.append(Recomputed(h, task_name, lang, None, None, f"{path}: no stored score for {lang}"))
             continue
-        value = scores.get(metric or get_task(task_name).metric)
+        # The store names QA's metric "em_f1" (the cell's (EM + F1) / 2), which the scores call "score": the task's
+        # own metric name where the stored one is not a key of the scores.
+        value = scores.get(metric) if metric in scores else scores.get(get_task(task_name).metric)
         out.append(Recomputed(h, task_name, lang, have, None if value is None else float(value)))
     return out
 

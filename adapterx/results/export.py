@@ -47,7 +47,7 @@ def fmt_score(entry: dict[str, Any] | None) -> str:
 
 
 def fmt_delta(entry: dict[str, Any] | None) -> str:
-    """``+1.2 ± 0.5 [+0.3, +2.0]``: seed mean ± std, then the bootstrap interval over test examples."""
+    """``+1.2 ± 0.5 [+0.3, +2.0]``: seed mean ± std, then the bootstrap interval over seeds and test examples."""
     if not entry or entry.get("mean") is None:
         return "-"
     out = _num(entry["mean"], sign=True)
@@ -99,7 +99,7 @@ def overall_table(report: dict[str, Any]) -> Table:
     ci = int(round(100 * report["options"]["ci"]))
     return Table("Overall (XTREME-R style: languages averaged per task, then tasks; QA = (EM+F1)/2)", headers, rows,
                  f"Δ: against the same method without intermediate task; mean ± std over seeds [{ci}% bootstrap CI"
-                 " over test examples].")
+                 " over seeds and test examples].")
 
 
 def target_tables(report: dict[str, Any], target: str) -> list[Table]:
@@ -120,7 +120,7 @@ def target_tables(report: dict[str, Any], target: str) -> list[Table]:
         rows += [[GROUP_LABEL[g], *(fmt_delta(t["deltas"][c]["groups"][g]) for c in dconds)] for g in GROUPS]
         ci = int(round(100 * report["options"]["ci"]))
         tables.append(Table(f"{target}: Δ against no intermediate task", ["lang", *(f"Δ {names[c]}" for c in dconds)],
-                            rows, f"mean ± std over seeds [{ci}% paired bootstrap CI over test examples]."))
+                            rows, f"mean ± std over seeds [{ci}% paired bootstrap CI over seeds and test examples]."))
     cost_rows = [[names[c], fmt_params(t["cost"][c]["trainable_params"]), fmt_seconds(t["cost"][c]["train_time_s"]),
                   _num(t["averages"][c]["all"]["mean"] if t["averages"][c]["all"] else None)] for c in conds]
     tables.append(Table(f"{target}: score against cost", ["condition", "trainable params", "train time/cell", "score"],

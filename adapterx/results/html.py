@@ -213,7 +213,7 @@ def _answer_section(report: dict[str, Any], answers: Mapping[str, dict[str, Any]
     out.append(f'<p class="note">Δ: average over the group\'s languages (low: Joshi class ≤'
                f' {first["low_resource_threshold"]}; English is the training language, the zero-shot and script'
                " groups leave it out) against the same method without intermediate task; mean over"
-               f" seeds, {level}% paired bootstrap interval over test examples. {_e(answers['low']['summary'])}</p>")
+               f" seeds, {level}% paired bootstrap interval over seeds and test examples. {_e(answers['low']['summary'])}</p>")
     out.append(_setup_note(cells))
     members = first.get("group_members") or {}
     if members:
@@ -289,7 +289,7 @@ def _target_section(report: dict[str, Any], target: str) -> str:
         out.append("</tr>")
     out.append("</tbody></table>")
     out.append(f'<p class="note">Mean over seeds per language; Δ against the same method without intermediate task,'
-               f" {level}% paired bootstrap interval over test examples (hover a Δ for mean ± std).</p>")
+               f" {level}% paired bootstrap interval over seeds and test examples (hover a Δ for mean ± std).</p>")
     out.append(f'<div class="plot">{delta_plot_svg(report, target)}</div>')
     out.append("</section>")
     return "".join(out)

@@ -142,7 +142,7 @@ def render_text(ans: dict[str, Any]) -> str:
     multi = len({r["backbone"] for r in rows}) > 1
     lines = [f"# {ans['question']}", "",
              f"Δ = {ans['group']}-resource average (Joshi class <= {ans['low_resource_threshold']}) against the same"
-             f" method without intermediate task; mean ± std over seeds, {ci}% paired bootstrap CI over test examples."
+             f" method without intermediate task; mean ± std over seeds, {ci}% paired bootstrap CI over seeds and test examples."
              " Full fine-tuning first in each task.", "",
              f"| target | method | Δ {ans['group']} | {ci}% CI | excludes 0 | verdict |", "|---|---|---:|---:|:-:|---|"]
     for r in rows:
