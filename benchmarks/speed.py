@@ -341,11 +341,17 @@ def job_eval(job: dict[str, Any]) -> dict[str, Any]:
                 items = feats.items[b : b + bs]
                 ids = torch.full((len(items), ml), tok.pad_token_id, dtype=torch.long)
                 mask = torch.zeros((len(items), ml), dtype=torch.long)
+                # BERT-style pairs (MiniLM) carry segment ids: without them the loop ran another model's inputs
+                # (TyDiQA spans agreed on 68% of an untrained head's predictions; XNLI's argmax hid it)
+                types = torch.zeros((len(items), ml), dtype=torch.long) if "token_type_ids" in items[0] else None
                 for j, it in enumerate(items):
                     n = len(it["input_ids"])
                     ids[j, :n] = torch.tensor(it["input_ids"])
                     mask[j, :n] = 1
-                kept.extend(ops.outputs(model(input_ids=ids, attention_mask=mask)))
+                    if types is not None:
+                        types[j, :n] = torch.tensor(it["token_type_ids"])
+                extra = {"token_type_ids": types} if types is not None else {}
+                kept.extend(ops.outputs(model(input_ids=ids, attention_mask=mask, **extra)))
         return ops.decode(task, kept, feats, examples)
 
     def ours(examples: list, feats) -> list:  # noqa: ANN001
