@@ -21,7 +21,6 @@ The grid's wall time is the sum over invocations of ``runs.jsonl`` of (last cell
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 from collections import defaultdict
 from datetime import datetime
@@ -30,9 +29,6 @@ from typing import Any
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return json.load(f)
     return json.loads(path.read_text(encoding="utf-8"))
 
 

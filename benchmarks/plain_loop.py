@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import json
 import math
 import os
@@ -472,7 +473,7 @@ def adapterx_run(target: str, recipe: dict[str, Any], recipe_path: Path, s: dict
     full = next(m for m in recipe["methods"] if m.get("name") == "full")
     # The recipe restricted to this target: its per-task settings of the other targets go too (a recipe refuses a
     # setting of a task its grid does not run); data.root stays relative to the repository root (cwd below).
-    one = json.loads(json.dumps(recipe))
+    one = copy.deepcopy(recipe)
     for section in ("training", "data", "eval"):
         per_task = (one.get(section) or {}).get("per_task")
         if per_task:

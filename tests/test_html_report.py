@@ -125,7 +125,11 @@ def test_report_html_is_one_self_contained_page_with_the_stores_numbers(page: tu
     assert text.index('id="answer"') < text.index('id="target-')
     # ... and under the answer, what every score was measured under (steps, length, caps, split), from the specs
     [setup] = [p for p in doc.find("p") if "setup" in p["attrs"].get("class", "")]
-    assert text.index("Measured on tiny") < text.index('id="target-') and "steps of" in text
+    assert text.index("Measured on tiny") < text.index('id="target-')
+    # the fake grid trains by epochs: each stage's budget as its spec states it, intermediate and target alike
+    # (the intermediate's once read "3.0 epochs steps of 16")
+    assert "<b>stsb</b> (intermediate) 3.0 epochs of 16 x 128 tokens" in text and "epochs steps" not in text
+    assert "<b>xnli</b> 3.0 epochs of 16 x 128 tokens, all evaluation examples" in text
     assert {t["attrs"]["data-target"] for t in doc.find("svg", class_="delta-plot")} == {"xnli", "panx"}
     points = doc.find("g", class_="point")
     overall = {c: o for c, o in _overall(run_dir).items()}

@@ -143,21 +143,25 @@ def _setup_note(cells: Sequence[dict[str, Any]]) -> str:
         backbones.add(str(spec.get("backbone")))
         tr = ((spec.get("training") or {}).get("target")) or {}
         data, ev = spec.get("data") or {}, spec.get("eval") or {}
-        steps = f"{tr['max_steps']} steps" if tr.get("max_steps") else f"{tr.get('epochs')} epochs"
         caps = [f"first {data['max_train_examples']:,} training examples" if data.get("max_train_examples") else "",
                 f"first {data['max_eval_examples']:,} evaluation examples per language"
                 if data.get("max_eval_examples") else "all evaluation examples"]
-        per.setdefault(target, set()).add(f"{steps} of {tr.get('batch_size')} x {tr.get('max_length')} tokens, "
-                                          + ", ".join(x for x in caps if x) + ", " + _split_text(ev.get("split")))
+        per.setdefault(target, set()).add(_budget(tr) + ", " + ", ".join(x for x in caps if x) + ", "
+                                          + _split_text(ev.get("split")))
         for name, cfg in zip(spec.get("intermediate") or [], (spec.get("training") or {}).get("intermediate") or []):
-            inter.setdefault(name, set()).add(f"{cfg.get('max_steps') or str(cfg.get('epochs')) + ' epochs'} steps "
-                                              f"of {cfg.get('batch_size')}")
+            inter.setdefault(name, set()).add(_budget(cfg))
     if not per:
         return ""
     parts = [f"<b>{_e(t)}</b> {_e('; '.join(sorted(v)))}" for t, v in sorted(per.items())]
     parts += [f"<b>{_e(t)}</b> (intermediate) {_e('; '.join(sorted(v)))}" for t, v in sorted(inter.items())]
     return (f'<p class="note setup">Measured on {_e(", ".join(sorted(backbones)))}: ' + ". ".join(parts)
             + ". Every score is under these budgets and caps (recipe in Provenance below).</p>")
+
+
+def _budget(cfg: Mapping[str, Any]) -> str:
+    """A training stage's budget as its spec states it: "200 steps of 16 x 128 tokens" (or "3.0 epochs of ...")."""
+    length = f"{cfg['max_steps']} steps" if cfg.get("max_steps") else f"{cfg.get('epochs')} epochs"
+    return f"{length} of {cfg.get('batch_size')} x {cfg.get('max_length')} tokens"
 
 
 def _split_text(split: str | None) -> str:
